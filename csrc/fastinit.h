@@ -1,0 +1,51 @@
+/* fastinit C kernels: the narrow interface the Python layer binds with cffi.
+ *
+ * Every kernel is purely counter-based: it receives the Philox key (the seed),
+ * the two stream words, the scheme parameters and a destination, and derives
+ * each element from its global index alone (docs/streams.md).  Kernels never
+ * validate user input: the Python layer does that once.  They only refuse
+ * impossible arguments (bad codes, negative sizes, NULL pointers) with -1, so
+ * no call from Python can make them write out of bounds.
+ *
+ * Destination layout: out[r * run_len + j] receives global element
+ * first + r * run_stride + j, for 0 <= r < n_runs and 0 <= j < run_len.
+ */
+#ifndef FASTINIT_H
+#define FASTINIT_H
+
+#include <stdint.h>
+
+/* distributions */
+#define FI_UNIFORM 0
+#define FI_NORMAL 1
+#define FI_TRUNCNORMAL 2
+
+/* storage formats of the 32-bit family (computed in float32) */
+#define FI_F32 0
+#define FI_F16 1
+#define FI_BF16 2
+
+/* Parameters, p[0..7], by distribution (float for fi_fill32, double for fi_fill64):
+ *   uniform:      p[0] scale, p[1] shift, p[2] lo clamp, p[3] hi clamp
+ *   normal:       p[0] std,   p[1] mean
+ *   truncnormal:  p[0] std, p[1] mean, p[2] lo clamp, p[3] hi clamp,
+ *                 p[4] Phi(alpha), p[5] Phi(-beta), p[6] mass of [alpha, beta]
+ */
+int fi_fill32(int dist, int fmt, const uint32_t key[2], const uint32_t stream[2],
+              const float p[8], void *out, int64_t n_runs, int64_t run_len,
+              uint64_t first, uint64_t run_stride);
+int fi_fill64(int dist, const uint32_t key[2], const uint32_t stream[2],
+              const double p[8], double *out, int64_t n_runs, int64_t run_len,
+              uint64_t first, uint64_t run_stride);
+
+/* Raw Philox4x32-R: n counters (4 words each) under keys (2 words each; key_stride 0
+ * reuses one key) into out (4 words each). */
+int fi_philox4x32(const uint32_t *ctr, const uint32_t *key, int64_t key_stride,
+                  uint32_t *out, int64_t n, int rounds);
+
+/* Instruction set the fill kernels run with: "avx512", "avx2" or "baseline". */
+const char *fi_isa(void);
+/* Force an instruction set (one the CPU supports); returns 0, or -1 if unknown/unsupported. */
+int fi_set_isa(const char *name);
+
+#endif

@@ -1,0 +1,74 @@
+"""Run kernel calls over threads.
+
+Each task is a kernel call on its own slice of ``out`` and its own range of global
+element indices, so no state is shared and the bits cannot depend on the split.
+Kernels release the GIL (cffi calls and ``nogil`` Numba), so a thread pool scales.
+"""
+
+import numbers
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+_POOLS = {}
+MIN_PER_THREAD = 1 << 16  # below this many elements a thread costs more than it saves
+
+
+def default_threads() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def check_threads(threads):
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1 or None (all cores); got {threads!r}")
+    return int(threads)
+
+
+def split(calls, threads, align):
+    """Split kernel calls ``(at, n_runs, run_len, first, run_stride)`` into about ``threads``
+    tasks; a run is cut only where its global index is a multiple of ``align`` (a group)."""
+    total = sum(c[1] * c[2] for c in calls)
+    if threads <= 1 or total < 2 * MIN_PER_THREAD:
+        return list(calls)
+    share = max(total // threads, MIN_PER_THREAD)
+    tasks = []
+    for at, n_runs, run_len, first, stride in calls:
+        if n_runs > 1 and run_len < share:
+            per = max(1, share // run_len)
+            for r0 in range(0, n_runs, per):
+                r1 = min(n_runs, r0 + per)
+                tasks.append((at + r0 * run_len, r1 - r0, run_len, first + r0 * stride, stride))
+            continue
+        for r in range(n_runs):
+            lo, g0 = 0, first + r * stride
+            while lo < run_len:
+                hi = min(run_len, lo + share)
+                if hi < run_len:  # end the piece on a group boundary
+                    hi = min(run_len, ((g0 + hi + align - 1) // align) * align - g0)
+                tasks.append((at + r * run_len + lo, 1, hi - lo, g0 + lo, 0))
+                lo = hi
+    return tasks
+
+
+def run(kernel, out, tasks, threads):
+    """kernel(out_slice, n_runs, run_len, first, run_stride) for each task, on up to ``threads`` threads."""
+    def one(task):
+        at, n_runs, run_len, first, stride = task
+        kernel(out[at:at + n_runs * run_len], n_runs, run_len, first, stride)
+
+    if threads <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            one(task)
+        return
+    pool = _POOLS.get(threads)
+    if pool is None:
+        pool = _POOLS[threads] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="fastinit")
+    futures = [pool.submit(one, t) for t in tasks[1:]]
+    one(tasks[0])
+    for f in futures:
+        f.result()

@@ -1,0 +1,218 @@
+"""The core fills: uniform, normal, truncated normal and constants, in place.
+
+Every random fill obeys fastinit's contract: element ``i`` of the (global) tensor
+depends only on (seed, stream, i, parameters, dtype), never on thread count,
+chunking, backend, or whether the tensor is filled whole or as a shard.  The
+stream layout and the exact arithmetic are in docs/streams.md.
+
+Each function validates everything (buffer, parameters, seed, stream, shard,
+backend, threads) before writing a byte, then writes into ``out`` and returns it.
+"""
+
+import math
+import numbers
+
+import ml_dtypes
+import numpy as np
+from scipy.special import ndtr
+
+from . import _parallel, kernels
+from ._buffers import BFLOAT16, check_out, runs
+from .kernels import GROUP32, GROUP64, NORMAL, TRUNCNORMAL, UNIFORM
+from .rng import key_words
+
+# a truncated normal needs its interval's probability mass to stay a normal number
+# in the compute precision, with room for the uniform's 2^-24 (2^-53) resolution
+_MIN_MASS = {32: 1e-30, 64: 1e-290}
+
+
+def _real(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    return value
+
+
+def _in_range(value, name, dtype):
+    top = float((ml_dtypes.finfo if dtype == BFLOAT16 else np.finfo)(dtype).max)
+    if abs(value) > top:
+        raise ValueError(f"{name}={value} is outside the range of {dtype} (|x| <= {top})")
+
+
+def _step(x, dtype, up):
+    """The neighbour of dtype value ``x`` towards +inf (``up``) or -inf."""
+    if dtype == BFLOAT16:
+        if x == 0:
+            return dtype.type(2**-133 if up else -(2**-133))  # smallest subnormal
+        bits = np.array(x, dtype).view(np.uint16)
+        bits = bits + np.uint16(1) if (x > 0) == up else bits - np.uint16(1)
+        return bits.view(dtype)[()]
+    return np.nextafter(dtype.type(x), dtype.type(np.inf if up else -np.inf))
+
+
+def _inward(lo, hi, dtype):
+    """[lo', hi']: the dtype values closest to lo and hi that lie inside [lo, hi]."""
+    lo_d, hi_d = dtype.type(lo), dtype.type(hi)
+    if float(lo_d) < lo:
+        lo_d = _step(lo_d, dtype, True)
+    if float(hi_d) > hi:
+        hi_d = _step(hi_d, dtype, False)
+    if float(lo_d) > float(hi_d):
+        raise ValueError(f"no {dtype} value lies in [{lo!r}, {hi!r}]: widen the interval")
+    return float(lo_d), float(hi_d)
+
+
+def _fill(out, dist, params, seed, stream, global_shape, offset, backend, threads):
+    """Validated fill: params float64[8] (the kernel rounds nothing; we round once here)."""
+    flat, fmt = check_out(out)
+    calls = runs(out.shape, global_shape, offset)
+    kw = key_words(seed, stream)
+    be = kernels.get(backend)
+    nthreads = _parallel.check_threads(threads)
+    if not calls:
+        return out
+    if fmt is None:
+        p = np.asarray(params, np.float64)
+
+        def kernel(o, n_runs, run_len, first, stride):
+            be.fill64(dist, kw, p, o, n_runs, run_len, first, stride)
+
+        align = GROUP64
+    else:
+        p = np.asarray(params, np.float64).astype(np.float32)
+
+        def kernel(o, n_runs, run_len, first, stride):
+            be.fill32(dist, fmt, kw, p, o, n_runs, run_len, first, stride)
+
+        align = GROUP32
+    _parallel.run(kernel, flat, _parallel.split(calls, nthreads, align), nthreads)
+    return out
+
+
+def _pad(values):
+    return list(values) + [0.0] * (8 - len(values))
+
+
+def uniform_(out, low=0.0, high=1.0, *, seed, stream=0, global_shape=None, offset=None,
+             backend=None, threads=None):
+    """Fill ``out`` with U(low, high), in place; returns ``out``.
+
+    ``x = u * (high - low) + low`` with ``u = (w >> 8) * 2^-24`` from one Philox word per
+    element (float64: ``u`` has 53 bits from two words), computed in float32 for
+    float16/bfloat16/float32 outputs and rounded to nearest even once.  Every value
+    satisfies ``low <= x <= high`` in the output dtype (the bounds are clamped inward).
+    Matches ``torch.nn.init.uniform_(w, a=low, b=high)`` in distribution.
+
+    >>> w = uniform_(np.empty((256, 128), np.float32), -0.1, 0.1, seed=0, stream="fc1.weight")
+    """
+    low, high = _real(low, "low"), _real(high, "high")
+    if low > high:
+        raise ValueError(f"low must be <= high; got low={low}, high={high}")
+    dtype = _dtype_of(out)
+    for name, v in (("low", low), ("high", high)):
+        _in_range(v, name, dtype)
+    if dtype != np.float64 and not math.isfinite(float(np.float32(high - low))):
+        raise ValueError(f"high - low = {high - low} overflows float32, fastinit's compute type for {dtype}")
+    lo, hi = _inward(low, high, dtype)
+    return _fill(out, UNIFORM, _pad([high - low, low, lo, hi]), seed, stream, global_shape, offset,
+                 backend, threads)
+
+
+def normal_(out, mean=0.0, std=1.0, *, seed, stream=0, global_shape=None, offset=None,
+            backend=None, threads=None):
+    """Fill ``out`` with N(mean, std^2), in place; returns ``out``.
+
+    Box-Muller with a fixed two words per pair of outputs (no rejection), so element
+    ``i`` is addressable: ``z = sqrt(-2 log u1) * (cos | sin)(2 pi u2)``, ``x = z * std + mean``.
+    float32 |z| <= 5.77 (u1 >= 2^-24); float64 |z| <= 8.57.  Matches
+    ``torch.nn.init.normal_(w, mean, std)`` in distribution.
+
+    >>> w = normal_(np.empty((4096, 4096), np.float32), std=0.02, seed=0, stream="embed")
+    """
+    mean, std = _real(mean, "mean"), _real(std, "std")
+    if std < 0:
+        raise ValueError(f"std must be >= 0; got {std}")
+    dtype = _dtype_of(out)
+    _in_range(mean, "mean", dtype)
+    _in_range(std, "std", dtype)
+    return _fill(out, NORMAL, _pad([std, mean]), seed, stream, global_shape, offset, backend, threads)
+
+
+def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", seed, stream=0,
+                  global_shape=None, offset=None, backend=None, threads=None):
+    """Fill ``out`` with N(mean, std^2) truncated to [a, b], in place; returns ``out``.
+
+    ``bounds="absolute"`` (default, torch semantics: ``torch.nn.init.trunc_normal_``)
+    takes ``a``, ``b`` as values; ``bounds="std"`` takes them in standard deviations
+    around ``mean`` (JAX/Keras: ``truncated_normal`` is ``bounds="std", a=-2, b=2``).
+
+    Inverse CDF of one uniform per element, drawn from the nearer tail so that it stays
+    exact at any std: ``z = Phi^-1(Phi(alpha) + u (Phi(beta) - Phi(alpha)))`` with
+    ``alpha = (a - mean)/std``, ``beta = (b - mean)/std`` (AS241), ``x = z * std + mean``,
+    and no sample ever lies outside [a, b] in the output dtype (torch emits 1000-sigma
+    outliers at tiny std; fastinit does not).  Intervals with probability below 1e-30
+    (float32) or 1e-290 (float64) under N(mean, std) are refused.
+
+    >>> w = trunc_normal_(np.empty((768, 768), np.float32), std=0.02, a=-0.04, b=0.04, seed=0)
+    """
+    mean, std = _real(mean, "mean"), _real(std, "std")
+    a, b = _real(a, "a"), _real(b, "b")
+    if std < 0:
+        raise ValueError(f"std must be >= 0; got {std}")
+    if bounds == "std":
+        a, b = mean + a * std, mean + b * std
+    elif bounds != "absolute":
+        raise ValueError(f"bounds must be 'absolute' or 'std'; got {bounds!r}")
+    if not a < b:
+        raise ValueError(f"a must be < b; got a={a}, b={b}")
+    dtype = _dtype_of(out)
+    for name, v in (("mean", mean), ("std", std), ("a", a), ("b", b)):
+        _in_range(v, name, dtype)
+    lo, hi = _inward(a, b, dtype)
+    if std == 0:  # the limit of N(mean, s) on [a, b] as s -> 0
+        return _fill(out, UNIFORM, _pad([0.0, min(max(mean, lo), hi), lo, hi]), seed, stream,
+                     global_shape, offset, backend, threads)
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    if alpha >= 0:
+        mass = ndtr(-alpha) - ndtr(-beta)
+    elif beta <= 0:
+        mass = ndtr(beta) - ndtr(alpha)
+    else:
+        mass = 1.0 - ndtr(alpha) - ndtr(-beta)
+    bits = 64 if dtype == np.float64 else 32
+    if not mass >= _MIN_MASS[bits]:
+        raise ValueError(f"[a, b] = [{a}, {b}] holds probability {mass:.3g} under N({mean}, {std}^2); "
+                         f"fastinit needs at least {_MIN_MASS[bits]:g} for {dtype} "
+                         f"(the interval lies too far into one tail)")
+    return _fill(out, TRUNCNORMAL, _pad([std, mean, lo, hi, ndtr(alpha), ndtr(-beta), mass]), seed, stream,
+                 global_shape, offset, backend, threads)
+
+
+def _dtype_of(out):
+    """out's dtype, once out is validated as a destination."""
+    check_out(out)
+    return out.dtype
+
+
+def constant_(out, value):
+    """Fill ``out`` with ``value`` (rounded to nearest even in out's dtype), in place; returns ``out``.
+
+    Matches ``torch.nn.init.constant_``.
+    """
+    check_out(out)
+    value = _real(value, "value")
+    _in_range(value, "value", out.dtype)
+    out.fill(value)
+    return out
+
+
+def zeros_(out):
+    """Fill ``out`` with 0 (``torch.nn.init.zeros_``); returns ``out``."""
+    return constant_(out, 0.0)
+
+
+def ones_(out):
+    """Fill ``out`` with 1 (``torch.nn.init.ones_``); returns ``out``."""
+    return constant_(out, 1.0)

@@ -1,0 +1,51 @@
+"""The C backend: cffi bindings of csrc/ (built at install time by _ffi_build.py)."""
+
+import os
+
+import numpy as np
+
+from . import Backend
+from ._cfill import ffi, lib
+
+ISAS = ("baseline", "avx2", "avx512")
+
+
+def isa() -> str:
+    """Instruction set the C fill kernels use: "baseline", "avx2" or "avx512"."""
+    return ffi.string(lib.fi_isa()).decode()
+
+
+def set_isa(name: str) -> None:
+    """Force the C kernels' instruction set (all give the same bits; for tests and benchmarks)."""
+    if name not in ISAS or lib.fi_set_isa(name.encode()) != 0:
+        raise ValueError(f"isa must be one of {ISAS} and supported by this CPU; got {name!r}")
+
+
+def _check(rc):
+    if rc != 0:  # only reachable through a bug in fastinit's own validation
+        raise RuntimeError("fastinit C kernel rejected its arguments")
+
+
+def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    _check(lib.fi_fill32(dist, fmt, ffi.from_buffer("uint32_t[]", kw), ffi.from_buffer("uint32_t[]", kw[2:]),
+                         ffi.from_buffer("float[]", p), ffi.from_buffer(out, require_writable=True),
+                         n_runs, run_len, first, run_stride))
+
+
+def fill64(dist, kw, p, out, n_runs, run_len, first, run_stride):
+    _check(lib.fi_fill64(dist, ffi.from_buffer("uint32_t[]", kw), ffi.from_buffer("uint32_t[]", kw[2:]),
+                         ffi.from_buffer("double[]", p), ffi.from_buffer("double[]", out, require_writable=True),
+                         n_runs, run_len, first, run_stride))
+
+
+def philox4x32(ctr, key, key_stride, out, rounds):
+    n = ctr.shape[0]
+    _check(lib.fi_philox4x32(ffi.from_buffer("uint32_t[]", ctr), ffi.from_buffer("uint32_t[]", key), 2 * key_stride,
+                             ffi.from_buffer("uint32_t[]", out, require_writable=True), n, rounds))
+
+
+_env = os.environ.get("FASTINIT_ISA")
+if _env:
+    set_isa(_env)
+
+BACKEND = Backend("c", fill32, fill64, philox4x32, isa())

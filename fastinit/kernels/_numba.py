@@ -1,0 +1,454 @@
+"""Numba twins of the C fill kernels (csrc/fimath.h, csrc/fill_impl.h).
+
+Every function here mirrors its C counterpart operation for operation: the same
+IEEE operations in the same order, constants rounded decimal -> float64 -> float32
+exactly as the C ``F()`` macro does, no fastmath (LLVM then never contracts to FMA).
+That is what makes the two backends give the same bits.  Change both or neither.
+
+Kernels are compiled lazily with ``cache=True``; the C backend is the default, so
+importing fastinit never waits for Numba.
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+u32 = np.uint32
+u64 = np.uint64
+i32 = np.int32
+i64 = np.int64
+f32 = np.float32
+f64 = np.float64
+
+# Philox4x32 constants (Salmon et al. 2011; Random123 philox.h)
+M0 = u64(0xD2511F53)
+M1 = u64(0xCD9E8D57)
+W0 = u64(0x9E3779B9)  # golden ratio
+W1 = u64(0xBB67AE85)  # sqrt(3) - 1
+
+UNIFORM, NORMAL, TRUNCNORMAL = 0, 1, 2
+F32, F16, BF16 = 0, 1, 2
+G32, G64 = 64, 32
+PI2_22 = f32(float.fromhex("0x1.921fb6p-22"))  # float32(pi/2) * 2^-22, exact
+PI2_51 = float.fromhex("0x1.921fb54442d18p-51")  # float64(pi/2) * 2^-51, exact
+
+
+def _bitcast(src, dst, width):
+    @intrinsic
+    def cast(typingctx, x):
+        if x != src:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.IntType(width) if dst in (types.uint32, types.uint64)
+                                   else (ir.FloatType() if width == 32 else ir.DoubleType()))
+
+        return dst(src), codegen
+
+    return cast
+
+
+f2u = _bitcast(types.float32, types.uint32, 32)
+u2f = _bitcast(types.uint32, types.float32, 32)
+d2u = _bitcast(types.float64, types.uint64, 64)
+u2d = _bitcast(types.uint64, types.float64, 64)
+
+jit = njit(inline="always", cache=True, nogil=True)
+
+
+# ---- float32 -------------------------------------------------------------------
+
+@jit
+def logf(x):
+    ix = f2u(x)
+    e = i32(i32(ix >> u32(23)) - i32(126))
+    m = u2f(u32((ix & u32(0x007FFFFF)) | u32(0x3F000000)))
+    small = m < f32(0.707106781186547524)
+    e = i32(e - i32(1)) if small else e
+    f = ((m + m) - f32(1.0)) if small else (m - f32(1.0))
+    z = f * f
+    y = f32(7.0376836292e-2)
+    y = y * f - f32(1.1514610310e-1)
+    y = y * f + f32(1.1676998740e-1)
+    y = y * f - f32(1.2420140846e-1)
+    y = y * f + f32(1.4249322787e-1)
+    y = y * f - f32(1.6668057665e-1)
+    y = y * f + f32(2.0000714765e-1)
+    y = y * f - f32(2.4999993993e-1)
+    y = y * f + f32(3.3333331174e-1)
+    y = (y * f) * z
+    fe = f32(e)
+    y = y + (-f32(2.12194440e-4) * fe)
+    y = y + (f32(-0.5) * z)
+    r = f + y
+    return r + f32(0.693359375) * fe
+
+
+@jit
+def sinpf(x):
+    z = x * x
+    y = -f32(1.9515295891e-4)
+    y = y * z + f32(8.3321608736e-3)
+    y = y * z - f32(1.6666654611e-1)
+    return ((y * z) * x) + x
+
+
+@jit
+def cospf(x):
+    z = x * x
+    y = f32(2.443315711809948e-5)
+    y = y * z - f32(1.388731625493765e-3)
+    y = y * z + f32(4.166664568298827e-2)
+    return (((y * z) * z) - f32(0.5) * z) + f32(1.0)
+
+
+@jit
+def ndtri_lowf(p):
+    q = p - f32(0.5)
+    r = f32(0.180625) - q * q
+    a = f32(2509.0809287301226727)
+    a = a * r + f32(33430.575583588128105)
+    a = a * r + f32(67265.770927008700853)
+    a = a * r + f32(45921.953931549871457)
+    a = a * r + f32(13731.693765509461125)
+    a = a * r + f32(1971.5909503065514427)
+    a = a * r + f32(133.14166789178437745)
+    a = a * r + f32(3.3871328727963666080)
+    b = f32(5226.4952788528545610)
+    b = b * r + f32(28729.085735721942674)
+    b = b * r + f32(39307.895800092710610)
+    b = b * r + f32(21213.794301586595867)
+    b = b * r + f32(5394.1960214247511077)
+    b = b * r + f32(687.18700749205790830)
+    b = b * r + f32(42.313330701600911252)
+    b = b * r + f32(1.0)
+    central = (q * a) / b
+
+    t = np.sqrt(-logf(p))
+    mid = t <= f32(5.0)
+    s = (t - f32(1.6)) if mid else (t - f32(5.0))
+    c = f32(7.74545014278341407640e-4) if mid else f32(2.01033439929228813265e-7)
+    c = c * s + (f32(2.27238449892691845833e-2) if mid else f32(2.71155556874348757815e-5))
+    c = c * s + (f32(2.41780725177450611770e-1) if mid else f32(1.24266094738807843860e-3))
+    c = c * s + (f32(1.27045825245236838258e+0) if mid else f32(2.65321895265761230930e-2))
+    c = c * s + (f32(3.64784832476320460504e+0) if mid else f32(2.96560571828504891230e-1))
+    c = c * s + (f32(5.76949722146069140550e+0) if mid else f32(1.78482653991729133580e+0))
+    c = c * s + (f32(4.63033784615654529590e+0) if mid else f32(5.46378491116411436990e+0))
+    c = c * s + (f32(1.42343711074968357734e+0) if mid else f32(6.65790464350110377720e+0))
+    d = f32(1.05075007164441684324e-9) if mid else f32(2.04426310338993978564e-15)
+    d = d * s + (f32(5.47593808499534494600e-4) if mid else f32(1.42151175831644588870e-7))
+    d = d * s + (f32(1.51986665636164571966e-2) if mid else f32(1.84631831751005468180e-5))
+    d = d * s + (f32(1.48103976427480074590e-1) if mid else f32(7.86869131145613259100e-4))
+    d = d * s + (f32(6.89767334985100004550e-1) if mid else f32(1.48753612908506148525e-2))
+    d = d * s + (f32(1.67638483018380384940e+0) if mid else f32(1.36929880922735805310e-1))
+    d = d * s + (f32(2.05319162663775882187e+0) if mid else f32(5.99832206555887937690e-1))
+    d = d * s + f32(1.0)
+    tail = -(c / d)
+    return central if q >= f32(-0.425) else tail
+
+
+@jit
+def to_bf16(x):
+    u = f2u(x)
+    rounded = u32((u + u32(0x7FFF) + ((u >> u32(16)) & u32(1))) >> u32(16))
+    nan = u32((u >> u32(16)) | u32(0x40))
+    return np.uint16(nan if (u & u32(0x7FFFFFFF)) > u32(0x7F800000) else rounded)
+
+
+@jit
+def to_f16(x):
+    u = f2u(x)
+    sign = u32(u & u32(0x80000000))
+    a = u32(u ^ sign)
+    infnan = u32(0x7E00) if a > u32(0x7F800000) else u32(0x7C00)
+    sub = u32(f2u(u2f(a) + f32(0.5)) - u32(0x3F000000))
+    norm = u32(u32(a + u32(0xC8000FFF) + ((a >> u32(13)) & u32(1))) >> u32(13))
+    o = infnan if a >= u32(0x47800000) else (sub if a < u32(0x38800000) else norm)
+    return np.uint16((sign >> u32(16)) | (o & u32(0xFFFF)))
+
+
+# ---- float64 -------------------------------------------------------------------
+
+@jit
+def log(x):
+    ix = d2u(x)
+    k = i64(ix >> u64(52)) - i64(1023)
+    m = u2d(u64((ix & u64(0x000FFFFFFFFFFFFF)) | u64(0x3FF0000000000000)))
+    big = m > 1.41421356237309504880
+    m = m * 0.5 if big else m
+    k = k + 1 if big else k
+    f = m - 1.0
+    hfsq = (0.5 * f) * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01))
+    t2 = z * (6.666666666666735130e-01 + w * (2.857142874366239149e-01
+                                              + w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)))
+    R = t2 + t1
+    dk = f64(k)
+    return dk * 6.93147180369123816490e-01 - ((hfsq - (s * (hfsq + R) + dk * 1.90821492927058770002e-10)) - f)
+
+
+@jit
+def sinp(x):
+    z = x * x
+    w = z * z
+    r = ((8.33333333332248946124e-03 + z * (-1.98412698298579493134e-04 + z * 2.75573137070700676789e-06))
+         + (z * w) * (-2.50507602534068634195e-08 + z * 1.58969099521155010221e-10))
+    v = z * x
+    return x + v * (-1.66666666666666324348e-01 + z * r)
+
+
+@jit
+def cosp(x):
+    z = x * x
+    w = z * z
+    r = (z * (4.16666666666666019037e-02 + z * (-1.38888888888741095749e-03 + z * 2.48015872894767294178e-05))
+         + (w * w) * (-2.75573143513906633035e-07 + z * (2.08757232129817482790e-09 + z * -1.13596475577881948265e-11)))
+    hz = 0.5 * z
+    one_hz = 1.0 - hz
+    return one_hz + (((1.0 - one_hz) - hz) + z * r)
+
+
+@jit
+def ndtri_low(p):
+    q = p - 0.5
+    r = 0.180625 - q * q
+    a = 2509.0809287301226727
+    a = a * r + 33430.575583588128105
+    a = a * r + 67265.770927008700853
+    a = a * r + 45921.953931549871457
+    a = a * r + 13731.693765509461125
+    a = a * r + 1971.5909503065514427
+    a = a * r + 133.14166789178437745
+    a = a * r + 3.3871328727963666080
+    b = 5226.4952788528545610
+    b = b * r + 28729.085735721942674
+    b = b * r + 39307.895800092710610
+    b = b * r + 21213.794301586595867
+    b = b * r + 5394.1960214247511077
+    b = b * r + 687.18700749205790830
+    b = b * r + 42.313330701600911252
+    b = b * r + 1.0
+    central = (q * a) / b
+
+    t = np.sqrt(-log(p))
+    mid = t <= 5.0
+    s = (t - 1.6) if mid else (t - 5.0)
+    c = 7.74545014278341407640e-4 if mid else 2.01033439929228813265e-7
+    c = c * s + (2.27238449892691845833e-2 if mid else 2.71155556874348757815e-5)
+    c = c * s + (2.41780725177450611770e-1 if mid else 1.24266094738807843860e-3)
+    c = c * s + (1.27045825245236838258e+0 if mid else 2.65321895265761230930e-2)
+    c = c * s + (3.64784832476320460504e+0 if mid else 2.96560571828504891230e-1)
+    c = c * s + (5.76949722146069140550e+0 if mid else 1.78482653991729133580e+0)
+    c = c * s + (4.63033784615654529590e+0 if mid else 5.46378491116411436990e+0)
+    c = c * s + (1.42343711074968357734e+0 if mid else 6.65790464350110377720e+0)
+    d = 1.05075007164441684324e-9 if mid else 2.04426310338993978564e-15
+    d = d * s + (5.47593808499534494600e-4 if mid else 1.42151175831644588870e-7)
+    d = d * s + (1.51986665636164571966e-2 if mid else 1.84631831751005468180e-5)
+    d = d * s + (1.48103976427480074590e-1 if mid else 7.86869131145613259100e-4)
+    d = d * s + (6.89767334985100004550e-1 if mid else 1.48753612908506148525e-2)
+    d = d * s + (1.67638483018380384940e+0 if mid else 1.36929880922735805310e-1)
+    d = d * s + (2.05319162663775882187e+0 if mid else 5.99832206555887937690e-1)
+    d = d * s + 1.0
+    tail = -(c / d)
+    return central if q >= -0.425 else tail
+
+
+# ---- Philox --------------------------------------------------------------------
+
+@jit
+def philox(c0, c1, c2, c3, k0, k1, rounds):
+    """Philox4x32-R of one counter (c0..c3 uint32) under key (k0, k1)."""
+    for _ in range(rounds):
+        p0 = M0 * u64(c0)
+        p1 = M1 * u64(c2)
+        n0 = u32(u32(p1 >> u64(32)) ^ c1 ^ k0)
+        n2 = u32(u32(p0 >> u64(32)) ^ c3 ^ k1)
+        c1 = u32(p1 & u64(0xFFFFFFFF))
+        c3 = u32(p0 & u64(0xFFFFFFFF))
+        c0 = n0
+        c2 = n2
+        k0 = u32((u64(k0) + W0) & u64(0xFFFFFFFF))
+        k1 = u32((u64(k1) + W1) & u64(0xFFFFFFFF))
+    return c0, c1, c2, c3
+
+
+@jit
+def block(kw, b):
+    """Words of Philox4x32-10 block b of the stream kw = (key0, key1, stream0, stream1)."""
+    return philox(u32(b & u64(0xFFFFFFFF)), u32(b >> u64(32)), kw[2], kw[3], kw[0], kw[1], 10)
+
+
+# ---- one group ----------------------------------------------------------------
+
+@jit
+def group32(dist, kw, p, g, o):
+    """The 64 float32 values of group g into o[0:64] (layout: csrc/fill_impl.h)."""
+    b0 = u64(g) * u64(16)
+    if dist == UNIFORM:
+        scale, shift, lo, hi = p[0], p[1], p[2], p[3]
+        for L in range(16):
+            w = block(kw, b0 + u64(L))
+            for j in range(4):
+                u = f32(i32(w[j] >> u32(8))) * f32(5.9604644775390625e-08)  # 2^-24
+                v = u * scale + shift
+                v = lo if v < lo else v
+                v = hi if v > hi else v
+                o[16 * j + L] = v
+    elif dist == NORMAL:
+        sd, mean = p[0], p[1]
+        for L in range(16):
+            w = block(kw, b0 + u64(L))
+            for pair in range(2):
+                u1 = f32(i32(u32((w[2 * pair] >> u32(8)) + u32(1)))) * f32(5.9604644775390625e-08)
+                r = np.sqrt(f32(-2.0) * logf(u1))
+                x = u32(w[2 * pair + 1] >> u32(8))
+                q = u32((x + u32(0x200000)) >> u32(22))
+                phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
+                s = sinpf(phi)
+                c = cospf(phi)
+                swap = (q & u32(1)) != u32(0)
+                cs = s if swap else c
+                sn = c if swap else s
+                cs = -cs if ((q + u32(1)) & u32(2)) != u32(0) else cs
+                sn = -sn if (q & u32(2)) != u32(0) else sn
+                o[32 * pair + L] = (r * cs) * sd + mean
+                o[32 * pair + 16 + L] = (r * sn) * sd + mean
+    else:
+        sd, mean, lo, hi = p[0], p[1], p[2], p[3]
+        phia, phicb, mass = p[4], p[5], p[6]
+        for L in range(16):
+            w = block(kw, b0 + u64(L))
+            for j in range(4):
+                k2 = i32(i32((w[j] >> u32(9)) << u32(1)) + i32(1))
+                u = f32(k2) * f32(5.9604644775390625e-08)
+                v1 = f32(i32(i32(0x1000000) - k2)) * f32(5.9604644775390625e-08)
+                plo = phia + u * mass
+                phi_ = phicb + v1 * mass
+                lower = plo <= phi_
+                z = ndtri_lowf(plo if lower else phi_)
+                z = z if lower else -z
+                v = z * sd + mean
+                v = lo if v < lo else v
+                v = hi if v > hi else v
+                o[16 * j + L] = v
+
+
+@jit
+def group64(dist, kw, p, g, o):
+    """The 32 float64 values of group g into o[0:32] (layout: csrc/fill_impl.h)."""
+    b0 = u64(g) * u64(16)
+    if dist == UNIFORM:
+        scale, shift, lo, hi = p[0], p[1], p[2], p[3]
+        for L in range(16):
+            w = block(kw, b0 + u64(L))
+            for h in range(2):
+                x = ((u64(w[2 * h + 1]) << u64(32)) | u64(w[2 * h])) >> u64(11)
+                u = f64(i64(x)) * 1.1102230246251565e-16  # 2^-53
+                v = u * scale + shift
+                v = lo if v < lo else v
+                v = hi if v > hi else v
+                o[16 * h + L] = v
+    elif dist == NORMAL:
+        sd, mean = p[0], p[1]
+        for L in range(16):
+            w = block(kw, b0 + u64(L))
+            x1 = ((u64(w[1]) << u64(32)) | u64(w[0])) >> u64(11)
+            u1 = f64(i64(x1 + u64(1))) * 1.1102230246251565e-16
+            r = np.sqrt(-2.0 * log(u1))
+            x = ((u64(w[3]) << u64(32)) | u64(w[2])) >> u64(11)
+            q = (x + u64(0x4000000000000)) >> u64(51)
+            phi = f64(i64(x) - i64(q << u64(51))) * PI2_51
+            s = sinp(phi)
+            c = cosp(phi)
+            swap = (q & u64(1)) != u64(0)
+            cs = s if swap else c
+            sn = c if swap else s
+            cs = -cs if ((q + u64(1)) & u64(2)) != u64(0) else cs
+            sn = -sn if (q & u64(2)) != u64(0) else sn
+            o[L] = (r * cs) * sd + mean
+            o[16 + L] = (r * sn) * sd + mean
+    else:
+        sd, mean, lo, hi = p[0], p[1], p[2], p[3]
+        phia, phicb, mass = p[4], p[5], p[6]
+        for L in range(16):
+            w = block(kw, b0 + u64(L))
+            for h in range(2):
+                x = ((u64(w[2 * h + 1]) << u64(32)) | u64(w[2 * h])) >> u64(12)
+                k2 = i64(x << u64(1)) + i64(1)
+                u = f64(k2) * 1.1102230246251565e-16
+                v1 = f64(i64(0x20000000000000) - k2) * 1.1102230246251565e-16
+                plo = phia + u * mass
+                phi_ = phicb + v1 * mass
+                lower = plo <= phi_
+                z = ndtri_low(plo if lower else phi_)
+                z = z if lower else -z
+                v = z * sd + mean
+                v = lo if v < lo else v
+                v = hi if v > hi else v
+                o[16 * h + L] = v
+
+
+# ---- runs ----------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    """out[r*run_len + j] <- element first + r*run_stride + j (float32, or float16/bfloat16 bits)."""
+    tmp = np.empty(G32, np.float32)
+    for r in range(n_runs):
+        at = r * run_len
+        n = run_len
+        gi = u64(first) + u64(r) * u64(run_stride)
+        while n > 0:
+            g = gi // u64(G32)
+            e0 = i64(gi % u64(G32))
+            take = min(G32 - e0, n)
+            group32(dist, kw, p, g, tmp)
+            if fmt == F32:
+                for i in range(take):
+                    out[at + i] = tmp[e0 + i]
+            elif fmt == F16:
+                for i in range(take):
+                    out[at + i] = to_f16(tmp[e0 + i])
+            else:
+                for i in range(take):
+                    out[at + i] = to_bf16(tmp[e0 + i])
+            at += take
+            n -= take
+            gi += u64(take)
+
+
+@njit(cache=True, nogil=True)
+def fill64(dist, kw, p, out, n_runs, run_len, first, run_stride):
+    """out[r*run_len + j] <- element first + r*run_stride + j (float64)."""
+    tmp = np.empty(G64, np.float64)
+    for r in range(n_runs):
+        at = r * run_len
+        n = run_len
+        gi = u64(first) + u64(r) * u64(run_stride)
+        while n > 0:
+            g = gi // u64(G64)
+            e0 = i64(gi % u64(G64))
+            take = min(G64 - e0, n)
+            group64(dist, kw, p, g, tmp)
+            for i in range(take):
+                out[at + i] = tmp[e0 + i]
+            at += take
+            n -= take
+            gi += u64(take)
+
+
+@njit(cache=True, nogil=True)
+def philox4x32(ctr, key, key_stride, out, rounds):
+    """Raw Philox4x32-R: ctr (n, 4), key (m, 2) used with row stride key_stride (0 or 1)."""
+    for i in range(ctr.shape[0]):
+        k = i * key_stride
+        w = philox(u32(ctr[i, 0]), u32(ctr[i, 1]), u32(ctr[i, 2]), u32(ctr[i, 3]),
+                   u32(key[k, 0]), u32(key[k, 1]), rounds)
+        out[i, 0] = w[0]
+        out[i, 1] = w[1]
+        out[i, 2] = w[2]
+        out[i, 3] = w[3]

@@ -1,0 +1,21 @@
+"""The Numba backend: the njit twins in _numba.py behind the Backend record."""
+
+import numba
+
+from . import Backend
+from . import _numba as nb
+
+
+def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    nb.fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride)
+
+
+def fill64(dist, kw, p, out, n_runs, run_len, first, run_stride):
+    nb.fill64(dist, kw, p, out, n_runs, run_len, first, run_stride)
+
+
+def philox4x32(ctr, key, key_stride, out, rounds):
+    nb.philox4x32(ctr, key, key_stride, out, rounds)
+
+
+BACKEND = Backend("numba", fill32, fill64, philox4x32, f"numba {numba.__version__}")

@@ -1,0 +1,78 @@
+"""The counter-based RNG: Philox4x32-10 and how (seed, stream) become its key and counter.
+
+Stream layout (docs/streams.md): block ``b`` of a stream is Philox4x32-10 of
+counter ``(b mod 2^32, b div 2^32, stream mod 2^32, stream div 2^32)`` under key
+``(seed mod 2^32, seed div 2^32)``.  A string stream (a tensor name) becomes an
+integer by :func:`stream_id`.
+"""
+
+import hashlib
+import numbers
+
+import numpy as np
+
+from . import kernels
+
+_U64 = 2**64
+
+
+def _as_u64(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int in [0, 2**64); got {type(value).__name__} {value!r}")
+    value = int(value)
+    if not 0 <= value < _U64:
+        raise ValueError(f"{name} must be in [0, 2**64); got {value}")
+    return value
+
+
+def stream_id(stream) -> int:
+    """The 64-bit stream number of ``stream``: an int in [0, 2**64) as is, a str hashed.
+
+    A name hashes as ``int.from_bytes(blake2b(name.encode("utf-8"), digest_size=8,
+    person=b"fastinit.stream").digest(), "little")``: stable across platforms,
+    Python versions and runs (unlike ``hash()``).
+    """
+    if isinstance(stream, str):
+        digest = hashlib.blake2b(stream.encode("utf-8"), digest_size=8, person=b"fastinit.stream").digest()
+        return int.from_bytes(digest, "little")
+    if isinstance(stream, (bool, np.bool_)) or not isinstance(stream, numbers.Integral):
+        raise TypeError(f"stream must be an int in [0, 2**64) or a str (a tensor name); "
+                        f"got {type(stream).__name__} {stream!r}")
+    return _as_u64(stream, "stream")
+
+
+def key_words(seed, stream=0) -> np.ndarray:
+    """uint32[4] = (key0, key1, stream0, stream1) for ``seed`` and ``stream``."""
+    s = _as_u64(seed, "seed")
+    t = stream_id(stream)
+    return np.array([s & 0xFFFFFFFF, s >> 32, t & 0xFFFFFFFF, t >> 32], dtype=np.uint32)
+
+
+def philox4x32(counters, key, rounds=10, *, backend=None):
+    """Philox4x32-``rounds`` (Salmon et al. 2011), exactly as Random123's ``philox4x32_R``.
+
+    ``counters``: uint32 array of shape (..., 4); ``key``: uint32 of shape (2,) or
+    (..., 2) matching the counters' leading shape.  Returns uint32 of shape (..., 4).
+
+    >>> philox4x32(np.zeros(4, np.uint32), np.zeros(2, np.uint32)).tolist()  # Random123 KAT
+    [1714939093, 3781805453, 3159862348, 2600524760]
+    """
+    be = kernels.get(backend)
+    ctr = np.asarray(counters)
+    k = np.asarray(key)
+    for name, arr, width in (("counters", ctr, 4), ("key", k, 2)):
+        if arr.dtype != np.uint32:
+            raise TypeError(f"{name} must be a uint32 array; got dtype {arr.dtype}")
+        if arr.ndim < 1 or arr.shape[-1] != width:
+            raise ValueError(f"{name} must have shape (..., {width}); got {arr.shape}")
+    if k.ndim > 1 and k.shape[:-1] != ctr.shape[:-1]:
+        raise ValueError(f"key of shape {k.shape} does not match counters of shape {ctr.shape}: "
+                         f"expected (2,) or {ctr.shape[:-1] + (2,)}")
+    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or not 0 <= rounds <= 16:
+        raise ValueError(f"rounds must be an int in [0, 16]; got {rounds!r}")
+    c2 = np.ascontiguousarray(ctr.reshape(-1, 4))
+    k2 = np.ascontiguousarray(k.reshape(-1, 2))
+    out = np.empty_like(c2)
+    if c2.shape[0]:
+        be.philox4x32(c2, k2, 1 if k.ndim > 1 else 0, out, int(rounds))
+    return out.reshape(ctr.shape)

@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+
+import fastinit
+from fastinit._buffers import BFLOAT16
+from fastinit.kernels import available
+
+BACKENDS = [name for name, be in available().items() if not isinstance(be, Exception)]
+DTYPES = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), BFLOAT16]
+POISON = 0xCA  # Random123's harness poisons outputs the same way
+
+
+def bits(a):
+    """An array's raw bit patterns, for exact comparisons (NaN-safe, -0.0-aware)."""
+    return np.ascontiguousarray(a).view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
+
+
+def poisoned(shape, dtype, guard=64):
+    """(whole, out): out is a poisoned view with `guard` poisoned elements on both sides."""
+    n = int(np.prod(shape))
+    whole = np.empty(n + 2 * guard, dtype)
+    whole.view(np.uint8)[:] = POISON
+    return whole, whole[guard:guard + n].reshape(shape)
+
+
+# the fills and a typical parameter set for each, used by the contract and error tests
+FILLS = {
+    "uniform": (fastinit.uniform_, dict(low=-0.5, high=1.5)),
+    "normal": (fastinit.normal_, dict(mean=0.25, std=2.0)),
+    "trunc_normal": (fastinit.trunc_normal_, dict(mean=0.1, std=1.0, a=-1.5, b=2.5)),
+}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param

@@ -1,0 +1,87 @@
+"""Slow, obviously correct references for the fill kernels (docs/streams.md, step by step).
+
+Words come from ``fastinit.rng.philox4x32`` (itself checked against Random123's vectors and
+randomgen); the transforms use NumPy/SciPy's own log, cos, sin and ndtri, so comparing a
+fast kernel with these checks the layout exactly and the arithmetic to within the stated
+accuracy of fastinit's approximations.
+"""
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from fastinit.rng import key_words, philox4x32
+
+
+def _block_words(seed, stream, blocks):
+    kw = key_words(seed, stream)
+    b = np.asarray(blocks, np.uint64)
+    ctr = np.stack([(b & 0xFFFFFFFF).astype(np.uint32), (b >> np.uint64(32)).astype(np.uint32),
+                    np.full(b.shape, kw[2], np.uint32), np.full(b.shape, kw[3], np.uint32)], axis=-1)
+    return philox4x32(ctr, kw[:2])  # (..., 4)
+
+
+def _layout(idx, group):
+    idx = np.asarray(idx, np.uint64)
+    g, e = idx // np.uint64(group), idx % np.uint64(group)
+    return g * np.uint64(16) + e % np.uint64(16), (e // np.uint64(16)).astype(np.int64)
+
+
+def words32(seed, stream, idx):
+    """(w_j, w_pair_even, w_pair_odd, j) of each float32-family element index."""
+    blocks, j = _layout(idx, 64)
+    w = _block_words(seed, stream, blocks)
+    rows = np.arange(len(j))
+    return w[rows, j], w[rows, j & ~1], w[rows, j | 1], j
+
+
+def words64(seed, stream, idx):
+    """(53-bit from words 2h,2h+1 as uint64, all 4 words, h) of each float64 element index."""
+    blocks, h = _layout(idx, 32)
+    w = _block_words(seed, stream, blocks).astype(np.uint64)
+    rows = np.arange(len(h))
+    x = (w[rows, 2 * h + 1] << np.uint64(32)) | w[rows, 2 * h]
+    return x, w, h
+
+
+def uniform(seed, stream, idx, low, high, dtype):
+    """Exact: the same float arithmetic as the kernels (only +, *, one rounding each)."""
+    if dtype == np.float64:
+        x, _, _ = words64(seed, stream, idx)
+        u = (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        return np.clip(u * (high - low) + low, low, high)
+    w, _, _, _ = words32(seed, stream, idx)
+    u = (w >> np.uint32(8)).astype(np.float32) * np.float32(2.0**-24)
+    return u * np.float32(high - low) + np.float32(low)
+
+
+def normal(seed, stream, idx, mean, std, dtype):
+    """Box-Muller with libm (float64), to compare within tolerance."""
+    if dtype == np.float64:
+        _, w, h = words64(seed, stream, idx)
+        u1 = (((w[:, 1] << np.uint64(32)) | w[:, 0]) >> np.uint64(11)).astype(np.float64) + 1
+        u1 *= 2.0**-53
+        t = (((w[:, 3] << np.uint64(32)) | w[:, 2]) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    else:
+        _, we, wo, j = words32(seed, stream, idx)
+        u1 = ((we >> np.uint32(8)).astype(np.float64) + 1) * 2.0**-24
+        t = (wo >> np.uint32(8)).astype(np.float64) * 2.0**-24
+        h = j & 1
+    r = np.sqrt(-2 * np.log(u1))
+    z = np.where(h == 0, r * np.cos(2 * np.pi * t), r * np.sin(2 * np.pi * t))
+    return z * std + mean
+
+
+def trunc_normal(seed, stream, idx, mean, std, a, b, dtype):
+    """Inverse CDF with SciPy's ndtri (float64), to compare within tolerance."""
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    if dtype == np.float64:
+        x, _, _ = words64(seed, stream, idx)
+        u = ((x >> np.uint64(12)).astype(np.float64) * 2 + 1) * 2.0**-53
+    else:
+        w, _, _, _ = words32(seed, stream, idx)
+        u = ((w >> np.uint32(9)).astype(np.float64) * 2 + 1) * 2.0**-24
+    pa, pb = ndtr(alpha), ndtr(beta)
+    # from the nearer tail, as the kernels do
+    lower = pa + u * (pb - pa) <= 0.5
+    z = np.where(lower, ndtri(pa + u * (pb - pa)), -ndtri(ndtr(-beta) + (1 - u) * (pb - pa)))
+    return np.clip(z * std + mean, a, b)
