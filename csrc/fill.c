@@ -1,6 +1,7 @@
 /* fastinit fill kernels with runtime instruction-set dispatch.
  *
- * The kernel source (fimath.h, fill_impl.h) is plain C, compiled here three times:
+ * The kernel source (fimath.h, fill_impl.h) is C with GCC vector extensions, compiled here
+ * three times at each target's native vector width:
  * baseline x86-64 (SSE2), AVX2 and AVX-512, each under its own target pragma, and
  * chosen at first use from CPUID.  So one build runs on any x86-64 CPU and uses the
  * widest vectors the CPU has; FASTINIT_ISA (read by the Python layer) overrides.
@@ -13,40 +14,165 @@
 
 /* float32 constant from a decimal literal, rounded decimal -> double -> float as NumPy does */
 #define F(x) ((float)(x))
+#define FI_INLINE static inline __attribute__((always_inline))
+
+/* Philox4x32 constants (Salmon et al. 2011; Random123 philox.h) */
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u /* golden ratio */
+#define PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
+
+/* lane select by a comparison mask (all ones / all zeros): bitwise, rounds nothing */
+#define SEL(m, a, b) ((vf)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
+#define SELU(m, a, b) ((vu)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
+#define SELD(m, a, b) ((vd)(((vl)(m) & (vl)(a)) | (~(vl)(m) & (vl)(b))))
+#define SPLATF(x) ((vf){} + (float)(x))
+#define SPLATU(x) ((vu){} + (uint32_t)(x))
+#define SPLATD(x) ((vd){} + (double)(x))
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(FASTINIT_NO_DISPATCH)
 #define FI_X86 1
 #include <immintrin.h>
 #endif
 
-/* ---- baseline ---------------------------------------------------------------- */
+/* Each target below sets NAME (the suffix), VBYTES (its native vector width), VSQRTF/VSQRTD
+ * (correctly rounded vector sqrt) and PHILOX32 (32 Philox blocks into uint32_t w[8][16]),
+ * then includes fill_impl.h, which declares the vector types at that width. */
+
+/* ---- baseline: SSE2 on x86-64, the compiler's generic vectors elsewhere ---------- */
 #define NAME(x) x##_base
-#define FI_HAVE_AVX512_PHILOX 0
-#include "fimath.h"
+#define VBYTES 16
+#ifdef FI_X86
+#define VSQRTF(x) ((vf)_mm_sqrt_ps((__m128)(x)))
+#define VSQRTD(x) ((vd)_mm_sqrt_pd((__m128d)(x)))
+
+/* hi and lo halves of a * m in each 32-bit lane (SSE2 has no 32-bit blend: mask and merge) */
+#define FI_MULHILO128(a, m, hi, lo)                                                        \
+    do {                                                                                   \
+        __m128i pe_ = _mm_mul_epu32((a), (m)), po_ = _mm_mul_epu32(_mm_srli_epi64((a), 32), (m)); \
+        const __m128i low_ = _mm_set_epi32(0, -1, 0, -1);                                  \
+        (lo) = _mm_or_si128(_mm_and_si128(pe_, low_), _mm_slli_epi64(po_, 32));            \
+        (hi) = _mm_or_si128(_mm_srli_epi64(pe_, 32), _mm_andnot_si128(low_, po_));        \
+    } while (0)
+
+/* Philox4x32-10 of blocks b0 .. b0+31: w[4h + j][L] is word j of block b0 + 16h + L */
+FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+{
+    __m128i c0[8], c1[8], c2[8], c3[8];
+    const __m128i m0 = _mm_set1_epi32((int)PHILOX_M0), m1 = _mm_set1_epi32((int)PHILOX_M1);
+    for (int i = 0; i < 8; i++) {
+        uint32_t lo[4], hi[4];
+        for (int l = 0; l < 4; l++) {
+            uint64_t b = b0 + (uint64_t)(4 * i + l);
+            lo[l] = (uint32_t)b;
+            hi[l] = (uint32_t)(b >> 32);
+        }
+        c0[i] = _mm_loadu_si128((const __m128i *)lo);
+        c1[i] = _mm_loadu_si128((const __m128i *)hi);
+        c2[i] = _mm_set1_epi32((int)kw[2]);
+        c3[i] = _mm_set1_epi32((int)kw[3]);
+    }
+    uint32_t k0 = kw[0], k1 = kw[1];
+    for (int round = 0; round < 10; round++) {
+        const __m128i kk0 = _mm_set1_epi32((int)k0), kk1 = _mm_set1_epi32((int)k1);
+        for (int i = 0; i < 8; i++) {
+            __m128i hi0, lo0, hi1, lo1;
+            FI_MULHILO128(c0[i], m0, hi0, lo0);
+            FI_MULHILO128(c2[i], m1, hi1, lo1);
+            c0[i] = _mm_xor_si128(_mm_xor_si128(hi1, c1[i]), kk0);
+            c2[i] = _mm_xor_si128(_mm_xor_si128(hi0, c3[i]), kk1);
+            c1[i] = lo1;
+            c3[i] = lo0;
+        }
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    for (int i = 0; i < 8; i++) {
+        int h = i / 4, l = 4 * (i % 4);
+        _mm_storeu_si128((__m128i *)&w[4 * h + 0][l], c0[i]);
+        _mm_storeu_si128((__m128i *)&w[4 * h + 1][l], c1[i]);
+        _mm_storeu_si128((__m128i *)&w[4 * h + 2][l], c2[i]);
+        _mm_storeu_si128((__m128i *)&w[4 * h + 3][l], c3[i]);
+    }
+}
+#define PHILOX32 philox32_sse2
+#endif
 #include "fill_impl.h"
 #undef NAME
-#undef FI_HAVE_AVX512_PHILOX
+#undef VBYTES
+#undef VSQRTF
+#undef VSQRTD
+#undef PHILOX32
 
 #ifdef FI_X86
 /* ---- AVX2 -------------------------------------------------------------------- */
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,bmi2")
 #define NAME(x) x##_avx2
-#define FI_HAVE_AVX512_PHILOX 0
-#include "fimath.h"
+#define VBYTES 32
+#define VSQRTF(x) ((vf)_mm256_sqrt_ps((__m256)(x)))
+#define VSQRTD(x) ((vd)_mm256_sqrt_pd((__m256d)(x)))
+
+/* as philox32_sse2, four interleaved 8-lane chains */
+FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+{
+    __m256i c0[4], c1[4], c2[4], c3[4];
+    const __m256i m0 = _mm256_set1_epi32((int)PHILOX_M0), m1 = _mm256_set1_epi32((int)PHILOX_M1);
+    for (int i = 0; i < 4; i++) {
+        uint32_t lo[8], hi[8];
+        for (int l = 0; l < 8; l++) {
+            uint64_t b = b0 + (uint64_t)(8 * i + l);
+            lo[l] = (uint32_t)b;
+            hi[l] = (uint32_t)(b >> 32);
+        }
+        c0[i] = _mm256_loadu_si256((const __m256i *)lo);
+        c1[i] = _mm256_loadu_si256((const __m256i *)hi);
+        c2[i] = _mm256_set1_epi32((int)kw[2]);
+        c3[i] = _mm256_set1_epi32((int)kw[3]);
+    }
+    uint32_t k0 = kw[0], k1 = kw[1];
+    for (int round = 0; round < 10; round++) {
+        const __m256i kk0 = _mm256_set1_epi32((int)k0), kk1 = _mm256_set1_epi32((int)k1);
+        for (int i = 0; i < 4; i++) {
+            __m256i pe0 = _mm256_mul_epu32(c0[i], m0), po0 = _mm256_mul_epu32(_mm256_srli_epi64(c0[i], 32), m0);
+            __m256i pe1 = _mm256_mul_epu32(c2[i], m1), po1 = _mm256_mul_epu32(_mm256_srli_epi64(c2[i], 32), m1);
+            __m256i hi0 = _mm256_blend_epi32(_mm256_srli_epi64(pe0, 32), po0, 0xAA);
+            __m256i hi1 = _mm256_blend_epi32(_mm256_srli_epi64(pe1, 32), po1, 0xAA);
+            c0[i] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[i]), kk0);
+            c2[i] = _mm256_xor_si256(_mm256_xor_si256(hi0, c3[i]), kk1);
+            c1[i] = _mm256_blend_epi32(pe1, _mm256_slli_epi64(po1, 32), 0xAA);
+            c3[i] = _mm256_blend_epi32(pe0, _mm256_slli_epi64(po0, 32), 0xAA);
+        }
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    for (int i = 0; i < 4; i++) {
+        int h = i / 2, l = 8 * (i % 2);
+        _mm256_storeu_si256((__m256i *)&w[4 * h + 0][l], c0[i]);
+        _mm256_storeu_si256((__m256i *)&w[4 * h + 1][l], c1[i]);
+        _mm256_storeu_si256((__m256i *)&w[4 * h + 2][l], c2[i]);
+        _mm256_storeu_si256((__m256i *)&w[4 * h + 3][l], c3[i]);
+    }
+}
+#define PHILOX32 philox32_avx2
 #include "fill_impl.h"
 #undef NAME
-#undef FI_HAVE_AVX512_PHILOX
+#undef VBYTES
+#undef VSQRTF
+#undef VSQRTD
+#undef PHILOX32
 #pragma GCC pop_options
 
 /* ---- AVX-512 ----------------------------------------------------------------- */
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,bmi2,prefer-vector-width=512")
 #define NAME(x) x##_avx512
-#define FI_HAVE_AVX512_PHILOX 1
+#define VBYTES 64
+#define VSQRTF(x) ((vf)_mm512_sqrt_ps((__m512)(x)))
+#define VSQRTD(x) ((vd)_mm512_sqrt_pd((__m512d)(x)))
 
 /* hi and lo 32-bit halves of a * m, lane by lane (m broadcast in every 32-bit lane) */
-static inline __m512i fi_mulhilo512(__m512i a, __m512i m, __m512i *lo)
+FI_INLINE __m512i fi_mulhilo512(__m512i a, __m512i m, __m512i *lo)
 {
     __m512i pe = _mm512_mul_epu32(a, m);                        /* lanes 0, 2, 4, ... */
     __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m); /* lanes 1, 3, 5, ... */
@@ -54,42 +180,55 @@ static inline __m512i fi_mulhilo512(__m512i a, __m512i m, __m512i *lo)
     return _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
 }
 
-static inline void philox16_avx512_avx512(uint32_t k0, uint32_t k1, uint32_t s0, uint32_t s1,
-                                          uint64_t b0, uint32_t w[4][16])
+/* as philox32_sse2, two interleaved 16-lane chains (a round's multiplies are a long
+ * dependency chain; two chains hide each other's latency) */
+FI_INLINE void philox32_avx512(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i one = _mm512_set1_epi32(1), sixteen = _mm512_set1_epi32(16);
     const __m512i blo = _mm512_set1_epi32((int)(uint32_t)b0);
-    __m512i c0 = _mm512_add_epi32(blo, iota);
-    __mmask16 carry = _mm512_cmplt_epu32_mask(c0, blo);
-    __m512i c1 = _mm512_mask_add_epi32(_mm512_set1_epi32((int)(uint32_t)(b0 >> 32)), carry,
-                                       _mm512_set1_epi32((int)(uint32_t)(b0 >> 32)),
-                                       _mm512_set1_epi32(1));
-    __m512i c2 = _mm512_set1_epi32((int)s0);
-    __m512i c3 = _mm512_set1_epi32((int)s1);
+    const __m512i bhi = _mm512_set1_epi32((int)(uint32_t)(b0 >> 32));
+    __m512i a0 = _mm512_add_epi32(blo, iota);
+    __m512i a1 = _mm512_mask_add_epi32(bhi, _mm512_cmplt_epu32_mask(a0, blo), bhi, one);
+    __m512i b0v = _mm512_add_epi32(a0, sixteen);
+    __m512i b1 = _mm512_mask_add_epi32(a1, _mm512_cmplt_epu32_mask(b0v, a0), a1, one);
+    __m512i a2 = _mm512_set1_epi32((int)kw[2]), a3 = _mm512_set1_epi32((int)kw[3]);
+    __m512i b2 = a2, b3 = a3;
     const __m512i m0 = _mm512_set1_epi32((int)PHILOX_M0);
     const __m512i m1 = _mm512_set1_epi32((int)PHILOX_M1);
+    uint32_t k0 = kw[0], k1 = kw[1];
     for (int round = 0; round < 10; round++) {
-        __m512i lo0, lo1;
-        __m512i hi0 = fi_mulhilo512(c0, m0, &lo0);
-        __m512i hi1 = fi_mulhilo512(c2, m1, &lo1);
-        __m512i kk0 = _mm512_set1_epi32((int)k0), kk1 = _mm512_set1_epi32((int)k1);
-        c0 = _mm512_ternarylogic_epi32(hi1, c1, kk0, 0x96); /* three-way xor */
-        c2 = _mm512_ternarylogic_epi32(hi0, c3, kk1, 0x96);
-        c1 = lo1;
-        c3 = lo0;
+        __m512i alo0, alo1, blo0, blo1;
+        __m512i ahi0 = fi_mulhilo512(a0, m0, &alo0), bhi0 = fi_mulhilo512(b0v, m0, &blo0);
+        __m512i ahi1 = fi_mulhilo512(a2, m1, &alo1), bhi1 = fi_mulhilo512(b2, m1, &blo1);
+        const __m512i kk0 = _mm512_set1_epi32((int)k0), kk1 = _mm512_set1_epi32((int)k1);
+        a0 = _mm512_ternarylogic_epi32(ahi1, a1, kk0, 0x96); /* a ^ b ^ c */
+        b0v = _mm512_ternarylogic_epi32(bhi1, b1, kk0, 0x96);
+        a2 = _mm512_ternarylogic_epi32(ahi0, a3, kk1, 0x96);
+        b2 = _mm512_ternarylogic_epi32(bhi0, b3, kk1, 0x96);
+        a1 = alo1;
+        b1 = blo1;
+        a3 = alo0;
+        b3 = blo0;
         k0 += PHILOX_W0;
         k1 += PHILOX_W1;
     }
-    _mm512_storeu_si512((void *)w[0], c0);
-    _mm512_storeu_si512((void *)w[1], c1);
-    _mm512_storeu_si512((void *)w[2], c2);
-    _mm512_storeu_si512((void *)w[3], c3);
+    _mm512_storeu_si512(w[0], a0);
+    _mm512_storeu_si512(w[1], a1);
+    _mm512_storeu_si512(w[2], a2);
+    _mm512_storeu_si512(w[3], a3);
+    _mm512_storeu_si512(w[4], b0v);
+    _mm512_storeu_si512(w[5], b1);
+    _mm512_storeu_si512(w[6], b2);
+    _mm512_storeu_si512(w[7], b3);
 }
-
-#include "fimath.h"
+#define PHILOX32 philox32_avx512
 #include "fill_impl.h"
 #undef NAME
-#undef FI_HAVE_AVX512_PHILOX
+#undef VBYTES
+#undef VSQRTF
+#undef VSQRTD
+#undef PHILOX32
 #pragma GCC pop_options
 #endif /* FI_X86 */
 

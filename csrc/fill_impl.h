@@ -1,156 +1,174 @@
-/* Fill kernels, compiled once per instruction set by fill.c (NAME() adds the suffix).
+/* Fill kernels, compiled once per instruction set by fill.c, which defines NAME() (the
+ * suffix), VBYTES (native vector width), VSQRTF/VSQRTD and, on x86, PHILOX32.
  *
  * The stream layout (docs/streams.md) is built around 16 Philox blocks per group:
  * block b has counter (b_lo, b_hi, stream_lo, stream_hi) and key (seed_lo, seed_hi).
  *   32-bit family: a group is 64 elements; element 64g + 16j + L takes word j of block 16g + L.
  *   float64:       a group is 32 elements; element 32g + 16h + L takes words 2h, 2h+1 of block 16g + L.
- * Each output vector of 16 lanes is then one contiguous store, with no transposition.
+ * So SIMD lanes compute consecutive blocks and each output vector is one contiguous store.
+ * Kernels work two groups at a time (32 blocks), which gives Philox independent chains.
  */
+
+/* vector types at this target's native width: NF float lanes, ND double lanes */
+#define NF (VBYTES / 4)
+#define ND (VBYTES / 8)
+typedef float NAME(vf_t) __attribute__((vector_size(VBYTES)));
+typedef int32_t NAME(vi_t) __attribute__((vector_size(VBYTES)));
+typedef uint32_t NAME(vu_t) __attribute__((vector_size(VBYTES)));
+typedef uint16_t NAME(vh_t) __attribute__((vector_size(VBYTES / 2)));
+typedef double NAME(vd_t) __attribute__((vector_size(VBYTES)));
+typedef int64_t NAME(vl_t) __attribute__((vector_size(VBYTES)));
+typedef uint64_t NAME(vul_t) __attribute__((vector_size(VBYTES)));
+typedef uint32_t NAME(vu2_t) __attribute__((vector_size(VBYTES / 2)));
+#define vf NAME(vf_t)
+#define vi NAME(vi_t)
+#define vu NAME(vu_t)
+#define vh NAME(vh_t)
+#define vd NAME(vd_t)
+#define vl NAME(vl_t)
+#define vul NAME(vul_t)
+#define vu2 NAME(vu2_t)
+
+#ifndef VSQRTF /* no vector sqrt intrinsic known here: lane by lane, the vectorizer merges it */
+FI_INLINE vf NAME(vsqrtf)(vf x) { for (int i = 0; i < NF; i++) x[i] = __builtin_sqrtf(x[i]); return x; }
+FI_INLINE vd NAME(vsqrtd)(vd x) { for (int i = 0; i < ND; i++) x[i] = __builtin_sqrt(x[i]); return x; }
+#define VSQRTF NAME(vsqrtf)
+#define VSQRTD NAME(vsqrtd)
+#endif
+
+#include "fimath.h"
 
 #define G32 64
 #define G64 32
 
-/* Philox4x32 constants (Salmon et al. 2011; Random123 philox.h) */
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u /* golden ratio */
-#define PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
-
-/* Philox4x32-10 of the 16 blocks b0 .. b0+15: w[j][L] is word j of block b0 + L. */
-static inline void NAME(philox16)(uint32_t k0, uint32_t k1, uint32_t s0, uint32_t s1,
-                                  uint64_t b0, uint32_t w[4][16])
+#ifndef PHILOX32
+/* Portable Philox4x32-10 of blocks b0 .. b0+31: w[4h + j][L] is word j of block b0 + 16h + L. */
+FI_INLINE void NAME(philox32)(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
 {
-#if FI_HAVE_AVX512_PHILOX
-    NAME(philox16_avx512)(k0, k1, s0, s1, b0, w);
-#else
-    uint32_t c0[16], c1[16], c2[16], c3[16];
-    for (int L = 0; L < 16; L++) {
+    for (int L = 0; L < 32; L++) {
         uint64_t b = b0 + (uint64_t)L;
-        c0[L] = (uint32_t)b;
-        c1[L] = (uint32_t)(b >> 32);
-        c2[L] = s0;
-        c3[L] = s1;
-    }
-    for (int round = 0; round < 10; round++) {
-        for (int L = 0; L < 16; L++) {
-            uint64_t p0 = (uint64_t)PHILOX_M0 * c0[L];
-            uint64_t p1 = (uint64_t)PHILOX_M1 * c2[L];
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[L] ^ k0;
-            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[L] ^ k1;
-            c1[L] = (uint32_t)p1;
-            c3[L] = (uint32_t)p0;
-            c0[L] = n0;
-            c2[L] = n2;
+        uint32_t c0 = (uint32_t)b, c1 = (uint32_t)(b >> 32), c2 = kw[2], c3 = kw[3];
+        uint32_t k0 = kw[0], k1 = kw[1];
+        for (int round = 0; round < 10; round++) {
+            uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+            c1 = (uint32_t)p1;
+            c3 = (uint32_t)p0;
+            c0 = n0;
+            c2 = n2;
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
         }
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
+        w[4 * (L / 16)][L % 16] = c0;
+        w[4 * (L / 16) + 1][L % 16] = c1;
+        w[4 * (L / 16) + 2][L % 16] = c2;
+        w[4 * (L / 16) + 3][L % 16] = c3;
     }
-    for (int L = 0; L < 16; L++) {
-        w[0][L] = c0[L];
-        w[1][L] = c1[L];
-        w[2][L] = c2[L];
-        w[3][L] = c3[L];
-    }
-#endif
 }
+#define PHILOX32 NAME(philox32)
+#define FI_PHILOX32_LOCAL 1
+#endif
+
+FI_INLINE vu NAME(ldu)(const uint32_t *src) { vu v; memcpy(&v, src, sizeof v); return v; }
+FI_INLINE vu2 NAME(ldu2)(const uint32_t *src) { vu2 v; memcpy(&v, src, sizeof v); return v; }
+FI_INLINE void NAME(stf)(float *o, vf v) { memcpy(o, &v, sizeof v); }
+FI_INLINE void NAME(std)(double *o, vd v) { memcpy(o, &v, sizeof v); }
 
 /* ---- 32-bit family: one group of 64 float32 values ----------------------------- */
 
-static inline void NAME(group32)(int dist, const uint32_t kw[4], const float *p, uint64_t g,
-                                 float *restrict o)
+FI_INLINE vf NAME(clampf)(vf v, float lo, float hi)
 {
-    uint32_t w[4][16];
-    NAME(philox16)(kw[0], kw[1], kw[2], kw[3], g * 16u, w);
+    v = SEL(v < lo, SPLATF(lo), v);
+    return SEL(v > hi, SPLATF(hi), v);
+}
+
+/* uniform [0, 1) from the top 24 bits */
+FI_INLINE vf NAME(unitf)(vu w) { return __builtin_convertvector((vi)(w >> 8), vf) * 0x1p-24f; }
+
+/* the 64 values of one group from its words w[0..3][0..15] into o[0..63] */
+FI_INLINE void NAME(transform32)(int dist, const uint32_t (*w)[16], const float *p, float *o)
+{
     if (dist == FI_UNIFORM) {
-        const float scale = p[0], shift = p[1], lo = p[2], hi = p[3];
-        for (int j = 0; j < 4; j++) {
-            for (int L = 0; L < 16; L++) {
-                float u = (float)(int32_t)(w[j][L] >> 8) * 0x1p-24f; /* [0, 1) */
-                float v = u * scale + shift;
-                v = v < lo ? lo : v;
-                v = v > hi ? hi : v;
-                o[16 * j + L] = v;
-            }
-        }
+        for (int j = 0; j < 4; j++)
+            for (int s = 0; s < 16; s += NF)
+                NAME(stf)(o + 16 * j + s, NAME(clampf)(NAME(unitf)(NAME(ldu)(&w[j][s])) * p[0] + p[1], p[2], p[3]));
     } else if (dist == FI_NORMAL) {
         /* Box-Muller on the pairs (w0, w1) and (w2, w3): cos to j even, sin to j odd */
-        const float sd = p[0], mean = p[1];
         for (int pair = 0; pair < 2; pair++) {
-            for (int L = 0; L < 16; L++) {
-                float u1 = (float)(int32_t)((w[2 * pair][L] >> 8) + 1u) * 0x1p-24f; /* (0, 1] */
-                float r = __builtin_sqrtf(-2.0f * NAME(logf)(u1));
+            for (int s = 0; s < 16; s += NF) {
+                vu we = NAME(ldu)(&w[2 * pair][s]), wo = NAME(ldu)(&w[2 * pair + 1][s]);
+                vf u1 = __builtin_convertvector((vi)((we >> 8) + 1u), vf) * 0x1p-24f; /* (0, 1] */
+                vf r = VSQRTF(-2.0f * NAME(logf)(u1));
                 /* angle 2 pi x / 2^24 = quadrant q * pi/2 + phi, phi in [-pi/4, pi/4) */
-                uint32_t x = w[2 * pair + 1][L] >> 8;
-                uint32_t q = (x + 0x200000u) >> 22;
-                float phi = (float)((int32_t)x - (int32_t)(q << 22)) * 0x1.921fb6p-22f; /* float32(pi/2) * 2^-22 */
-                float s = NAME(sinpf)(phi), c = NAME(cospf)(phi);
-                int swap = (q & 1u) != 0;
-                float cs = swap ? s : c, sn = swap ? c : s;
-                cs = (((q + 1u) & 2u) != 0) ? -cs : cs;
-                sn = ((q & 2u) != 0) ? -sn : sn;
-                o[32 * pair + L] = (r * cs) * sd + mean;
-                o[32 * pair + 16 + L] = (r * sn) * sd + mean;
+                vu x = wo >> 8;
+                vu q = (x + 0x200000u) >> 22;
+                vf phi = __builtin_convertvector((vi)x - (vi)(q << 22), vf) * 0x1.921fb6p-22f; /* float32(pi/2) 2^-22 */
+                vf sn = NAME(sinpf)(phi), cs = NAME(cospf)(phi);
+                vi swap = (vi)(q & 1u) != 0;
+                vf c = SEL(swap, sn, cs), si = SEL(swap, cs, sn);
+                c = SEL((vi)((q + 1u) & 2u) != 0, -c, c);
+                si = SEL((vi)(q & 2u) != 0, -si, si);
+                NAME(stf)(o + 32 * pair + s, (r * c) * p[0] + p[1]);
+                NAME(stf)(o + 32 * pair + 16 + s, (r * si) * p[0] + p[1]);
             }
         }
     } else {
         /* inverse CDF of the mass [Phi(alpha), Phi(beta)], from the nearer tail */
-        const float sd = p[0], mean = p[1], lo = p[2], hi = p[3];
-        const float phia = p[4], phicb = p[5], mass = p[6];
         for (int j = 0; j < 4; j++) {
-            for (int L = 0; L < 16; L++) {
-                int32_t k2 = (int32_t)((w[j][L] >> 9) << 1) + 1;          /* odd, < 2^24 */
-                float u = (float)k2 * 0x1p-24f;                           /* (0, 1) */
-                float v1 = (float)(0x1000000 - k2) * 0x1p-24f;            /* 1 - u, exact */
-                float plo = phia + u * mass;
-                float phi_ = phicb + v1 * mass;
-                int lower = plo <= phi_;
-                float z = NAME(ndtri_lowf)(lower ? plo : phi_);
-                z = lower ? z : -z;
-                float v = z * sd + mean;
-                v = v < lo ? lo : v;
-                v = v > hi ? hi : v;
-                o[16 * j + L] = v;
+            for (int s = 0; s < 16; s += NF) {
+                vi k2 = (vi)((NAME(ldu)(&w[j][s]) >> 9) << 1) + 1;             /* odd, < 2^24 */
+                vf u = __builtin_convertvector(k2, vf) * 0x1p-24f;              /* (0, 1) */
+                vf v1 = __builtin_convertvector(0x1000000 - k2, vf) * 0x1p-24f; /* 1 - u, exact */
+                vf plo = p[4] + u * p[6];
+                vf phi_ = p[5] + v1 * p[6];
+                vi lower = plo <= phi_;
+                vf z = NAME(ndtri_lowf)(SEL(lower, plo, phi_));
+                z = SEL(lower, z, -z);
+                NAME(stf)(o + 16 * j + s, NAME(clampf)(z * p[0] + p[1], p[2], p[3]));
             }
         }
     }
 }
 
-static inline void NAME(store32)(int fmt, const float *restrict src, void *dst, int64_t at, int64_t n)
+/* n values from src (float32) into dst[at ..) in format fmt; src has NF readable floats past n */
+FI_INLINE void NAME(store32)(int fmt, const float *src, void *dst, int64_t at, int64_t n)
 {
     if (fmt == FI_F32) {
-        float *d = (float *)dst + at;
-        for (int64_t i = 0; i < n; i++) d[i] = src[i];
-    } else if (fmt == FI_F16) {
-        uint16_t *d = (uint16_t *)dst + at;
-        for (int64_t i = 0; i < n; i++) d[i] = NAME(to_f16)(src[i]);
-    } else {
-        uint16_t *d = (uint16_t *)dst + at;
-        for (int64_t i = 0; i < n; i++) d[i] = NAME(to_bf16)(src[i]);
+        memcpy((float *)dst + at, src, (size_t)n * sizeof(float));
+        return;
     }
+    uint16_t h[2 * G32 + 16];
+    for (int64_t j = 0; j < n; j += NF) {
+        vf v;
+        memcpy(&v, src + j, sizeof v);
+        vh b = fmt == FI_F16 ? NAME(to_f16)(v) : NAME(to_bf16)(v);
+        memcpy(h + j, &b, sizeof b);
+    }
+    memcpy((uint16_t *)dst + at, h, (size_t)n * sizeof(uint16_t));
 }
 
-/* out[at .. at+n) <- global elements gi .. gi+n */
+/* out[at .. at+n) <- global elements gi .. gi+n, two groups (128 elements) per step */
 static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p, void *out,
                         int64_t at, int64_t n, uint64_t gi)
 {
-    float tmp[G32] __attribute__((aligned(64)));
+    float tmp[2 * G32 + 16] __attribute__((aligned(64)));
+    uint32_t w[8][16] __attribute__((aligned(64)));
     while (n > 0) {
         uint64_t g = gi / G32;
         int64_t e0 = (int64_t)(gi % G32);
-        int64_t take = G32 - e0 < n ? G32 - e0 : n;
-        if (take == G32 && fmt == FI_F32) {
-            NAME(group32)(dist, kw, p, g, (float *)out + at);
-        } else {
-            NAME(group32)(dist, kw, p, g, tmp);
-            NAME(store32)(fmt, tmp + e0, out, at, take);
-        }
+        int64_t take = 2 * G32 - e0 < n ? 2 * G32 - e0 : n;
+        PHILOX32(kw, g * 16u, w);
+        float *o = (e0 == 0 && take == 2 * G32 && fmt == FI_F32) ? (float *)out + at : tmp;
+        NAME(transform32)(dist, w, p, o);
+        NAME(transform32)(dist, w + 4, p, o + G32);
+        if (o == tmp) NAME(store32)(fmt, tmp + e0, out, at, take);
         at += take;
         n -= take;
         gi += (uint64_t)take;
     }
 }
 
-static void NAME(fill32)(int dist, int fmt, const uint32_t kw[4], const float *p, void *out,
+static void NAME(fill32)(int dist, int fmt, const uint32_t *kw, const float *p, void *out,
                          int64_t n_runs, int64_t run_len, uint64_t first, uint64_t run_stride)
 {
     for (int64_t r = 0; r < n_runs; r++)
@@ -159,86 +177,97 @@ static void NAME(fill32)(int dist, int fmt, const uint32_t kw[4], const float *p
 
 /* ---- float64: one group of 32 doubles ------------------------------------------ */
 
-static inline void NAME(group64)(int dist, const uint32_t kw[4], const double *p, uint64_t g,
-                                 double *restrict o)
+FI_INLINE vd NAME(clampd)(vd v, double lo, double hi)
 {
-    uint32_t w[4][16];
-    NAME(philox16)(kw[0], kw[1], kw[2], kw[3], g * 16u, w);
+    v = SELD(v < lo, SPLATD(lo), v);
+    return SELD(v > hi, SPLATD(hi), v);
+}
+
+/* ((hi << 32) | lo) >> shift of ND lanes from two word rows */
+FI_INLINE vul NAME(join)(const uint32_t *lo, const uint32_t *hi, int shift)
+{
+    return ((__builtin_convertvector(NAME(ldu2)(hi), vul) << 32) | __builtin_convertvector(NAME(ldu2)(lo), vul)) >> shift;
+}
+
+/* the 32 values of one group from its words w[0..3][0..15] into o[0..31] */
+FI_INLINE void NAME(transform64)(int dist, const uint32_t (*w)[16], const double *p, double *o)
+{
     if (dist == FI_UNIFORM) {
-        const double scale = p[0], shift = p[1], lo = p[2], hi = p[3];
-        for (int h = 0; h < 2; h++) {
-            for (int L = 0; L < 16; L++) {
-                uint64_t x = (((uint64_t)w[2 * h + 1][L] << 32) | w[2 * h][L]) >> 11;
-                double u = (double)(int64_t)x * 0x1p-53; /* [0, 1) */
-                double v = u * scale + shift;
-                v = v < lo ? lo : v;
-                v = v > hi ? hi : v;
-                o[16 * h + L] = v;
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 16; s += ND) {
+                vd u = __builtin_convertvector((vl)NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 11), vd) * 0x1p-53;
+                NAME(std)(o + 16 * h + s, NAME(clampd)(u * p[0] + p[1], p[2], p[3]));
             }
-        }
     } else if (dist == FI_NORMAL) {
-        const double sd = p[0], mean = p[1];
-        for (int L = 0; L < 16; L++) {
-            uint64_t x1 = (((uint64_t)w[1][L] << 32) | w[0][L]) >> 11;
-            double u1 = (double)(int64_t)(x1 + 1u) * 0x1p-53; /* (0, 1] */
-            double r = __builtin_sqrt(-2.0 * NAME(log)(u1));
-            uint64_t x = (((uint64_t)w[3][L] << 32) | w[2][L]) >> 11;
-            uint64_t q = (x + 0x4000000000000ull) >> 51;
-            double phi = (double)((int64_t)x - (int64_t)(q << 51)) * 0x1.921fb54442d18p-51; /* double(pi/2) * 2^-51 */
-            double s = NAME(sinp)(phi), c = NAME(cosp)(phi);
-            int swap = (q & 1u) != 0;
-            double cs = swap ? s : c, sn = swap ? c : s;
-            cs = (((q + 1u) & 2u) != 0) ? -cs : cs;
-            sn = ((q & 2u) != 0) ? -sn : sn;
-            o[L] = (r * cs) * sd + mean;
-            o[16 + L] = (r * sn) * sd + mean;
+        for (int s = 0; s < 16; s += ND) {
+            /* (0, 1]; the +1 is exact below 2^53 */
+            vd u1 = (__builtin_convertvector((vl)NAME(join)(&w[0][s], &w[1][s], 11), vd) + 1.0) * 0x1p-53;
+            vd r = VSQRTD(-2.0 * NAME(log)(u1));
+            vul x = NAME(join)(&w[2][s], &w[3][s], 11);
+            vul q = (x + 0x4000000000000ull) >> 51;
+            vd phi = __builtin_convertvector((vl)x - (vl)(q << 51), vd) * 0x1.921fb54442d18p-51; /* double(pi/2) 2^-51 */
+            vd sn = NAME(sinp)(phi), cs = NAME(cosp)(phi);
+            vl swap = (vl)(q & 1u) != 0;
+            vd c = SELD(swap, sn, cs), si = SELD(swap, cs, sn);
+            c = SELD((vl)((q + 1u) & 2u) != 0, -c, c);
+            si = SELD((vl)(q & 2u) != 0, -si, si);
+            NAME(std)(o + s, (r * c) * p[0] + p[1]);
+            NAME(std)(o + 16 + s, (r * si) * p[0] + p[1]);
         }
     } else {
-        const double sd = p[0], mean = p[1], lo = p[2], hi = p[3];
-        const double phia = p[4], phicb = p[5], mass = p[6];
-        for (int h = 0; h < 2; h++) {
-            for (int L = 0; L < 16; L++) {
-                uint64_t x = (((uint64_t)w[2 * h + 1][L] << 32) | w[2 * h][L]) >> 12;
-                int64_t k2 = (int64_t)(x << 1) + 1;                     /* odd, < 2^53 */
-                double u = (double)k2 * 0x1p-53;
-                double v1 = (double)(0x20000000000000ll - k2) * 0x1p-53; /* 1 - u, exact */
-                double plo = phia + u * mass;
-                double phi_ = phicb + v1 * mass;
-                int lower = plo <= phi_;
-                double z = NAME(ndtri_low)(lower ? plo : phi_);
-                z = lower ? z : -z;
-                double v = z * sd + mean;
-                v = v < lo ? lo : v;
-                v = v > hi ? hi : v;
-                o[16 * h + L] = v;
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 16; s += ND) {
+                vl k2 = (vl)(NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 12) << 1) + 1; /* odd, < 2^53 */
+                vd u = __builtin_convertvector(k2, vd) * 0x1p-53;
+                vd v1 = __builtin_convertvector(0x20000000000000ll - k2, vd) * 0x1p-53; /* 1 - u, exact */
+                vd plo = p[4] + u * p[6];
+                vd phi_ = p[5] + v1 * p[6];
+                vl lower = plo <= phi_;
+                vd z = NAME(ndtri_low)(SELD(lower, plo, phi_));
+                z = SELD(lower, z, -z);
+                NAME(std)(o + 16 * h + s, NAME(clampd)(z * p[0] + p[1], p[2], p[3]));
             }
-        }
     }
 }
 
 static void NAME(run64)(int dist, const uint32_t kw[4], const double *p, double *out,
                         int64_t at, int64_t n, uint64_t gi)
 {
-    double tmp[G64] __attribute__((aligned(64)));
+    double tmp[2 * G64] __attribute__((aligned(64)));
+    uint32_t w[8][16] __attribute__((aligned(64)));
     while (n > 0) {
         uint64_t g = gi / G64;
         int64_t e0 = (int64_t)(gi % G64);
-        int64_t take = G64 - e0 < n ? G64 - e0 : n;
-        if (take == G64) {
-            NAME(group64)(dist, kw, p, g, out + at);
-        } else {
-            NAME(group64)(dist, kw, p, g, tmp);
-            for (int64_t i = 0; i < take; i++) out[at + i] = tmp[e0 + i];
-        }
+        int64_t take = 2 * G64 - e0 < n ? 2 * G64 - e0 : n;
+        PHILOX32(kw, g * 16u, w);
+        double *o = (e0 == 0 && take == 2 * G64) ? out + at : tmp;
+        NAME(transform64)(dist, w, p, o);
+        NAME(transform64)(dist, w + 4, p, o + G64);
+        if (o == tmp) memcpy(out + at, tmp + e0, (size_t)take * sizeof(double));
         at += take;
         n -= take;
         gi += (uint64_t)take;
     }
 }
 
-static void NAME(fill64)(int dist, const uint32_t kw[4], const double *p, double *out,
+static void NAME(fill64)(int dist, const uint32_t *kw, const double *p, double *out,
                          int64_t n_runs, int64_t run_len, uint64_t first, uint64_t run_stride)
 {
     for (int64_t r = 0; r < n_runs; r++)
         NAME(run64)(dist, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride);
 }
+
+#undef vf
+#undef vi
+#undef vu
+#undef vh
+#undef vd
+#undef vl
+#undef vul
+#undef vu2
+#undef NF
+#undef ND
+#ifdef FI_PHILOX32_LOCAL
+#undef PHILOX32
+#undef FI_PHILOX32_LOCAL
+#endif

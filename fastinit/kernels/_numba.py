@@ -285,8 +285,8 @@ def block(kw, b):
 # ---- one group ----------------------------------------------------------------
 
 @jit
-def group32(dist, kw, p, g, o):
-    """The 64 float32 values of group g into o[0:64] (layout: csrc/fill_impl.h)."""
+def group32(dist, kw, p, g, o, at):
+    """The 64 float32 values of group g into o[at:at+64] (layout: csrc/fill_impl.h)."""
     b0 = u64(g) * u64(16)
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
@@ -297,7 +297,7 @@ def group32(dist, kw, p, g, o):
                 v = u * scale + shift
                 v = lo if v < lo else v
                 v = hi if v > hi else v
-                o[16 * j + L] = v
+                o[at + 16 * j + L] = v
     elif dist == NORMAL:
         sd, mean = p[0], p[1]
         for L in range(16):
@@ -315,8 +315,8 @@ def group32(dist, kw, p, g, o):
                 sn = c if swap else s
                 cs = -cs if ((q + u32(1)) & u32(2)) != u32(0) else cs
                 sn = -sn if (q & u32(2)) != u32(0) else sn
-                o[32 * pair + L] = (r * cs) * sd + mean
-                o[32 * pair + 16 + L] = (r * sn) * sd + mean
+                o[at + 32 * pair + L] = (r * cs) * sd + mean
+                o[at + 32 * pair + 16 + L] = (r * sn) * sd + mean
     else:
         sd, mean, lo, hi = p[0], p[1], p[2], p[3]
         phia, phicb, mass = p[4], p[5], p[6]
@@ -334,12 +334,12 @@ def group32(dist, kw, p, g, o):
                 v = z * sd + mean
                 v = lo if v < lo else v
                 v = hi if v > hi else v
-                o[16 * j + L] = v
+                o[at + 16 * j + L] = v
 
 
 @jit
-def group64(dist, kw, p, g, o):
-    """The 32 float64 values of group g into o[0:32] (layout: csrc/fill_impl.h)."""
+def group64(dist, kw, p, g, o, at):
+    """The 32 float64 values of group g into o[at:at+32] (layout: csrc/fill_impl.h)."""
     b0 = u64(g) * u64(16)
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
@@ -351,7 +351,7 @@ def group64(dist, kw, p, g, o):
                 v = u * scale + shift
                 v = lo if v < lo else v
                 v = hi if v > hi else v
-                o[16 * h + L] = v
+                o[at + 16 * h + L] = v
     elif dist == NORMAL:
         sd, mean = p[0], p[1]
         for L in range(16):
@@ -369,8 +369,8 @@ def group64(dist, kw, p, g, o):
             sn = c if swap else s
             cs = -cs if ((q + u64(1)) & u64(2)) != u64(0) else cs
             sn = -sn if (q & u64(2)) != u64(0) else sn
-            o[L] = (r * cs) * sd + mean
-            o[16 + L] = (r * sn) * sd + mean
+            o[at + L] = (r * cs) * sd + mean
+            o[at + 16 + L] = (r * sn) * sd + mean
     else:
         sd, mean, lo, hi = p[0], p[1], p[2], p[3]
         phia, phicb, mass = p[4], p[5], p[6]
@@ -389,12 +389,12 @@ def group64(dist, kw, p, g, o):
                 v = z * sd + mean
                 v = lo if v < lo else v
                 v = hi if v > hi else v
-                o[16 * h + L] = v
+                o[at + 16 * h + L] = v
 
 
 # ---- runs ----------------------------------------------------------------------
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, boundscheck=False)
 def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
     """out[r*run_len + j] <- element first + r*run_stride + j (float32, or float16/bfloat16 bits)."""
     tmp = np.empty(G32, np.float32)
@@ -406,22 +406,25 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
             g = gi // u64(G32)
             e0 = i64(gi % u64(G32))
             take = min(G32 - e0, n)
-            group32(dist, kw, p, g, tmp)
-            if fmt == F32:
-                for i in range(take):
-                    out[at + i] = tmp[e0 + i]
-            elif fmt == F16:
-                for i in range(take):
-                    out[at + i] = to_f16(tmp[e0 + i])
+            if take == G32 and fmt == F32:
+                group32(dist, kw, p, g, out, at)
             else:
-                for i in range(take):
-                    out[at + i] = to_bf16(tmp[e0 + i])
+                group32(dist, kw, p, g, tmp, 0)
+                if fmt == F32:
+                    for i in range(take):
+                        out[at + i] = tmp[e0 + i]
+                elif fmt == F16:
+                    for i in range(take):
+                        out[at + i] = to_f16(tmp[e0 + i])
+                else:
+                    for i in range(take):
+                        out[at + i] = to_bf16(tmp[e0 + i])
             at += take
             n -= take
             gi += u64(take)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, boundscheck=False)
 def fill64(dist, kw, p, out, n_runs, run_len, first, run_stride):
     """out[r*run_len + j] <- element first + r*run_stride + j (float64)."""
     tmp = np.empty(G64, np.float64)
@@ -433,9 +436,12 @@ def fill64(dist, kw, p, out, n_runs, run_len, first, run_stride):
             g = gi // u64(G64)
             e0 = i64(gi % u64(G64))
             take = min(G64 - e0, n)
-            group64(dist, kw, p, g, tmp)
-            for i in range(take):
-                out[at + i] = tmp[e0 + i]
+            if take == G64:
+                group64(dist, kw, p, g, out, at)
+            else:
+                group64(dist, kw, p, g, tmp, 0)
+                for i in range(take):
+                    out[at + i] = tmp[e0 + i]
             at += take
             n -= take
             gi += u64(take)
