@@ -29,7 +29,8 @@
  *   uniform:      p[0] scale, p[1] shift, p[2] lo clamp, p[3] hi clamp
  *   normal:       p[0] std,   p[1] mean
  *   truncnormal:  p[0] std, p[1] mean, p[2] lo clamp, p[3] hi clamp,
- *                 p[4] Phi(alpha), p[5] Phi(-beta), p[6] mass of [alpha, beta]
+ *                 p[4] Phi(alpha), p[5] Phi(-beta), p[6] mass of [alpha, beta],
+ *                 p[7] Phi(alpha) - 1/2
  */
 int fi_fill32(int dist, int fmt, const uint32_t key[2], const uint32_t stream[2],
               const float p[8], void *out, int64_t n_runs, int64_t run_len,

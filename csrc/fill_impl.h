@@ -113,17 +113,19 @@ FI_INLINE void NAME(transform32)(int dist, const uint32_t (*w)[16], const float 
             }
         }
     } else {
-        /* inverse CDF of the mass [Phi(alpha), Phi(beta)], from the nearer tail */
+        /* inverse CDF of the mass [Phi(alpha), Phi(beta)]: the central rational from
+         * q = p - 1/2 = (Phi(alpha) - 1/2) + u m, the tails from the smaller tail probability */
         for (int j = 0; j < 4; j++) {
             for (int s = 0; s < 16; s += NF) {
                 vi k2 = (vi)((NAME(ldu)(&w[j][s]) >> 9) << 1) + 1;             /* odd, < 2^24 */
                 vf u = __builtin_convertvector(k2, vf) * 0x1p-24f;              /* (0, 1) */
                 vf v1 = __builtin_convertvector(0x1000000 - k2, vf) * 0x1p-24f; /* 1 - u, exact */
+                vf q = p[7] + u * p[6];
                 vf plo = p[4] + u * p[6];
                 vf phi_ = p[5] + v1 * p[6];
                 vi lower = plo <= phi_;
-                vf z = NAME(ndtri_lowf)(SEL(lower, plo, phi_));
-                z = SEL(lower, z, -z);
+                vf tail = NAME(ndtri_tailf)(SEL(lower, plo, phi_));
+                vf z = SEL((q <= F(0.425)) & (q >= -F(0.425)), NAME(ndtri_centralf)(q), SEL(lower, -tail, tail));
                 NAME(stf)(o + 16 * j + s, NAME(clampf)(z * p[0] + p[1], p[2], p[3]));
             }
         }
@@ -220,11 +222,12 @@ FI_INLINE void NAME(transform64)(int dist, const uint32_t (*w)[16], const double
                 vl k2 = (vl)(NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 12) << 1) + 1; /* odd, < 2^53 */
                 vd u = __builtin_convertvector(k2, vd) * 0x1p-53;
                 vd v1 = __builtin_convertvector(0x20000000000000ll - k2, vd) * 0x1p-53; /* 1 - u, exact */
+                vd q = p[7] + u * p[6];
                 vd plo = p[4] + u * p[6];
                 vd phi_ = p[5] + v1 * p[6];
                 vl lower = plo <= phi_;
-                vd z = NAME(ndtri_low)(SELD(lower, plo, phi_));
-                z = SELD(lower, z, -z);
+                vd tail = NAME(ndtri_tail)(SELD(lower, plo, phi_));
+                vd z = SELD((q <= 0.425) & (q >= -0.425), NAME(ndtri_central)(q), SELD(lower, -tail, tail));
                 NAME(std)(o + 16 * h + s, NAME(clampd)(z * p[0] + p[1], p[2], p[3]));
             }
     }

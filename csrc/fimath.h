@@ -53,11 +53,10 @@ FI_INLINE vf NAME(cospf)(vf x)
     return (((y * z) * z) - 0.5f * z) + 1.0f;
 }
 
-/* Phi^-1(p) for 0 < p <= ~0.5 (result <= 0): Wichura's AS241 (PPND16); the tail
- * rational's coefficients are chosen per lane, so a vector evaluates one rational per region. */
-FI_INLINE vf NAME(ndtri_lowf)(vf p)
+/* Phi^-1(1/2 + q) for |q| <= 0.425: the central rational of Wichura's AS241 (PPND16),
+ * taken from q itself so that intervals narrow around the mean keep their resolution. */
+FI_INLINE vf NAME(ndtri_centralf)(vf q)
 {
-    vf q = p - 0.5f;
     vf r = F(0.180625) - q * q;
     vf a = F(2509.0809287301226727) * r + F(33430.575583588128105);
     a = a * r + F(67265.770927008700853);
@@ -73,8 +72,13 @@ FI_INLINE vf NAME(ndtri_lowf)(vf p)
     b = b * r + F(687.18700749205790830);
     b = b * r + F(42.313330701600911252);
     b = b * r + 1.0f;
-    vf central = (q * a) / b;
+    return (q * a) / b;
+}
 
+/* -Phi^-1(p) for a tail probability 0 < p < 0.075: AS241's two tail rationals, chosen per
+ * lane by coefficient selects, so a vector evaluates one rational. */
+FI_INLINE vf NAME(ndtri_tailf)(vf p)
+{
     vf t = VSQRTF(-NAME(logf)(p));
     vi mid = t <= 5.0f;
 #define C2(x, y) SEL(mid, SPLATF(F(x)), SPLATF(F(y)))
@@ -96,8 +100,7 @@ FI_INLINE vf NAME(ndtri_lowf)(vf p)
     d = d * s + C2(2.05319162663775882187e+0, 5.99832206555887937690e-1);
     d = d * s + 1.0f;
 #undef C2
-    vf tail = -(c / d);
-    return SEL(q >= -F(0.425), central, tail);
+    return c / d;
 }
 
 /* float32 -> bfloat16 bits, round to nearest even; NaN stays a quiet NaN. */
@@ -168,9 +171,8 @@ FI_INLINE vd NAME(cosp)(vd x)
     return one_hz + (((1.0 - one_hz) - hz) + z * r);
 }
 
-FI_INLINE vd NAME(ndtri_low)(vd p)
+FI_INLINE vd NAME(ndtri_central)(vd q)
 {
-    vd q = p - 0.5;
     vd r = 0.180625 - q * q;
     vd a = 2509.0809287301226727 * r + 33430.575583588128105;
     a = a * r + 67265.770927008700853;
@@ -186,8 +188,11 @@ FI_INLINE vd NAME(ndtri_low)(vd p)
     b = b * r + 687.18700749205790830;
     b = b * r + 42.313330701600911252;
     b = b * r + 1.0;
-    vd central = (q * a) / b;
+    return (q * a) / b;
+}
 
+FI_INLINE vd NAME(ndtri_tail)(vd p)
+{
     vd t = VSQRTD(-NAME(log)(p));
     vl mid = t <= 5.0;
 #define C2(x, y) SELD(mid, SPLATD(x), SPLATD(y))
@@ -209,6 +214,5 @@ FI_INLINE vd NAME(ndtri_low)(vd p)
     d = d * s + C2(2.05319162663775882187e+0, 5.99832206555887937690e-1);
     d = d * s + 1.0;
 #undef C2
-    vd tail = -(c / d);
-    return SELD(q >= -0.425, central, tail);
+    return c / d;
 }

@@ -24,7 +24,9 @@ def default_threads() -> int:
 def check_threads(threads):
     if threads is None:
         return default_threads()
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+        raise TypeError(f"threads must be an int >= 1 or None (all cores); got {type(threads).__name__} {threads!r}")
+    if threads < 1:
         raise ValueError(f"threads must be an int >= 1 or None (all cores); got {threads!r}")
     return int(threads)
 

@@ -14,7 +14,7 @@ import numbers
 
 import ml_dtypes
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import erf, ndtr
 
 from . import _parallel, kernels
 from ._buffers import BFLOAT16, check_out, runs
@@ -35,8 +35,17 @@ def _real(value, name):
     return value
 
 
+def _finfo(dtype):
+    return (ml_dtypes.finfo if dtype == BFLOAT16 else np.finfo)(dtype)
+
+
+def _compute(dtype):
+    """The dtype fastinit computes ``dtype`` outputs in: float64 for float64, else float32."""
+    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
 def _in_range(value, name, dtype):
-    top = float((ml_dtypes.finfo if dtype == BFLOAT16 else np.finfo)(dtype).max)
+    top = float(_finfo(dtype).max)
     if abs(value) > top:
         raise ValueError(f"{name}={value} is outside the range of {dtype} (|x| <= {top})")
 
@@ -92,6 +101,7 @@ def _fill(out, dist, params, seed, stream, global_shape, offset, backend, thread
 
 
 def _pad(values):
+    """Kernel parameters p[0..7], unused ones zero (csrc/fastinit.h lists them)."""
     return list(values) + [0.0] * (8 - len(values))
 
 
@@ -113,9 +123,13 @@ def uniform_(out, low=0.0, high=1.0, *, seed, stream=0, global_shape=None, offse
     dtype = _dtype_of(out)
     for name, v in (("low", low), ("high", high)):
         _in_range(v, name, dtype)
-    if dtype != np.float64 and not math.isfinite(float(np.float32(high - low))):
-        raise ValueError(f"high - low = {high - low} overflows float32, fastinit's compute type for {dtype}")
-    lo, hi = _inward(low, high, dtype)
+    width = high - low
+    if not (math.isfinite(width) and abs(width) <= float(_finfo(_compute(dtype)).max)):
+        raise ValueError(f"high - low = {width} overflows {_compute(dtype)}, fastinit's compute type for {dtype}")
+    if low == high:  # a constant, rounded to nearest like constant_
+        lo = hi = float(dtype.type(low))
+    else:
+        lo, hi = _inward(low, high, dtype)
     return _fill(out, UNIFORM, _pad([high - low, low, lo, hi]), seed, stream, global_shape, offset,
                  backend, threads)
 
@@ -168,10 +182,12 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
     if not a < b:
         raise ValueError(f"a must be < b; got a={a}, b={b}")
     dtype = _dtype_of(out)
-    for name, v in (("mean", mean), ("std", std), ("a", a), ("b", b)):
+    for name, v in (("mean", mean), ("std", std)):
+        _in_range(v, name, _compute(dtype))
+    for name, v in (("a", a), ("b", b)):
         _in_range(v, name, dtype)
     lo, hi = _inward(a, b, dtype)
-    if std == 0:  # the limit of N(mean, s) on [a, b] as s -> 0
+    if std == 0:  # the limit of N(mean, s) on [a, b] as s -> 0: mean, clamped into [a, b]
         return _fill(out, UNIFORM, _pad([0.0, min(max(mean, lo), hi), lo, hi]), seed, stream,
                      global_shape, offset, backend, threads)
     alpha, beta = (a - mean) / std, (b - mean) / std
@@ -186,7 +202,9 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
         raise ValueError(f"[a, b] = [{a}, {b}] holds probability {mass:.3g} under N({mean}, {std}^2); "
                          f"fastinit needs at least {_MIN_MASS[bits]:g} for {dtype} "
                          f"(the interval lies too far into one tail)")
-    return _fill(out, TRUNCNORMAL, _pad([std, mean, lo, hi, ndtr(alpha), ndtr(-beta), mass]), seed, stream,
+    # Phi(alpha) - 1/2 by erf keeps its relative precision when alpha is near 0
+    q_alpha = 0.5 * erf(alpha / math.sqrt(2.0))
+    return _fill(out, TRUNCNORMAL, [std, mean, lo, hi, ndtr(alpha), ndtr(-beta), mass, q_alpha], seed, stream,
                  global_shape, offset, backend, threads)
 
 

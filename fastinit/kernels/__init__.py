@@ -68,7 +68,9 @@ def get(name=None) -> Backend:
             except ImportError:
                 continue
         raise ImportError("no fastinit backend could load: reinstall fastinit (pip install -e .)")
-    if not isinstance(name, str) or name not in NAMES:
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be one of {NAMES} or None; got {type(name).__name__} {name!r}")
+    if name not in NAMES:
         raise ValueError(f"backend must be one of {NAMES} or None; got {name!r}")
     try:
         return load(name)

@@ -104,8 +104,8 @@ def cospf(x):
 
 
 @jit
-def ndtri_lowf(p):
-    q = p - f32(0.5)
+def ndtri_centralf(q):
+    """Phi^-1(1/2 + q) for |q| <= 0.425 (AS241 central rational; csrc/fimath.h)."""
     r = f32(0.180625) - q * q
     a = f32(2509.0809287301226727)
     a = a * r + f32(33430.575583588128105)
@@ -123,8 +123,12 @@ def ndtri_lowf(p):
     b = b * r + f32(687.18700749205790830)
     b = b * r + f32(42.313330701600911252)
     b = b * r + f32(1.0)
-    central = (q * a) / b
+    return (q * a) / b
 
+
+@jit
+def ndtri_tailf(p):
+    """-Phi^-1(p) for a tail probability 0 < p < 0.075 (AS241 tail rationals)."""
     t = np.sqrt(-logf(p))
     mid = t <= f32(5.0)
     s = (t - f32(1.6)) if mid else (t - f32(5.0))
@@ -144,8 +148,7 @@ def ndtri_lowf(p):
     d = d * s + (f32(1.67638483018380384940e+0) if mid else f32(1.36929880922735805310e-1))
     d = d * s + (f32(2.05319162663775882187e+0) if mid else f32(5.99832206555887937690e-1))
     d = d * s + f32(1.0)
-    tail = -(c / d)
-    return central if q >= f32(-0.425) else tail
+    return c / d
 
 
 @jit
@@ -213,8 +216,8 @@ def cosp(x):
 
 
 @jit
-def ndtri_low(p):
-    q = p - 0.5
+def ndtri_central(q):
+    """Phi^-1(1/2 + q) for |q| <= 0.425 (AS241 central rational; csrc/fimath.h)."""
     r = 0.180625 - q * q
     a = 2509.0809287301226727
     a = a * r + 33430.575583588128105
@@ -232,8 +235,12 @@ def ndtri_low(p):
     b = b * r + 687.18700749205790830
     b = b * r + 42.313330701600911252
     b = b * r + 1.0
-    central = (q * a) / b
+    return (q * a) / b
 
+
+@jit
+def ndtri_tail(p):
+    """-Phi^-1(p) for a tail probability 0 < p < 0.075 (AS241 tail rationals)."""
     t = np.sqrt(-log(p))
     mid = t <= 5.0
     s = (t - 1.6) if mid else (t - 5.0)
@@ -253,11 +260,8 @@ def ndtri_low(p):
     d = d * s + (1.67638483018380384940e+0 if mid else 1.36929880922735805310e-1)
     d = d * s + (2.05319162663775882187e+0 if mid else 5.99832206555887937690e-1)
     d = d * s + 1.0
-    tail = -(c / d)
-    return central if q >= -0.425 else tail
+    return c / d
 
-
-# ---- Philox --------------------------------------------------------------------
 
 @jit
 def philox(c0, c1, c2, c3, k0, k1, rounds):
@@ -319,18 +323,19 @@ def group32(dist, kw, p, g, o, at):
                 o[at + 32 * pair + 16 + L] = (r * sn) * sd + mean
     else:
         sd, mean, lo, hi = p[0], p[1], p[2], p[3]
-        phia, phicb, mass = p[4], p[5], p[6]
+        phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
         for L in range(16):
             w = block(kw, b0 + u64(L))
             for j in range(4):
                 k2 = i32(i32((w[j] >> u32(9)) << u32(1)) + i32(1))
                 u = f32(k2) * f32(5.9604644775390625e-08)
                 v1 = f32(i32(i32(0x1000000) - k2)) * f32(5.9604644775390625e-08)
+                q = qa + u * mass
                 plo = phia + u * mass
                 phi_ = phicb + v1 * mass
                 lower = plo <= phi_
-                z = ndtri_lowf(plo if lower else phi_)
-                z = z if lower else -z
+                tail = ndtri_tailf(plo if lower else phi_)
+                z = ndtri_centralf(q) if (q <= f32(0.425)) & (q >= -f32(0.425)) else (-tail if lower else tail)
                 v = z * sd + mean
                 v = lo if v < lo else v
                 v = hi if v > hi else v
@@ -373,7 +378,7 @@ def group64(dist, kw, p, g, o, at):
             o[at + 16 + L] = (r * sn) * sd + mean
     else:
         sd, mean, lo, hi = p[0], p[1], p[2], p[3]
-        phia, phicb, mass = p[4], p[5], p[6]
+        phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
         for L in range(16):
             w = block(kw, b0 + u64(L))
             for h in range(2):
@@ -381,11 +386,12 @@ def group64(dist, kw, p, g, o, at):
                 k2 = i64(x << u64(1)) + i64(1)
                 u = f64(k2) * 1.1102230246251565e-16
                 v1 = f64(i64(0x20000000000000) - k2) * 1.1102230246251565e-16
+                q = qa + u * mass
                 plo = phia + u * mass
                 phi_ = phicb + v1 * mass
                 lower = plo <= phi_
-                z = ndtri_low(plo if lower else phi_)
-                z = z if lower else -z
+                tail = ndtri_tail(plo if lower else phi_)
+                z = ndtri_central(q) if (q <= 0.425) & (q >= -0.425) else (-tail if lower else tail)
                 v = z * sd + mean
                 v = lo if v < lo else v
                 v = hi if v > hi else v
