@@ -32,6 +32,8 @@ F32, F16, BF16 = 0, 1, 2
 G32, G64 = 64, 32
 PI2_22 = f32(float.fromhex("0x1.921fb6p-22"))  # float32(pi/2) * 2^-22, exact
 PI2_51 = float.fromhex("0x1.921fb54442d18p-51")  # float64(pi/2) * 2^-51, exact
+TWO_M24 = f32(2.0**-24)
+TWO_M53 = 2.0**-53
 
 
 def _bitcast(src, dst, width):
@@ -54,7 +56,8 @@ u2f = _bitcast(types.uint32, types.float32, 32)
 d2u = _bitcast(types.float64, types.uint64, 64)
 u2d = _bitcast(types.uint64, types.float64, 64)
 
-jit = njit(inline="always", cache=True, nogil=True)
+# error_model="numpy": no ZeroDivisionError branch in divisions, so loops with them vectorize
+jit = njit(inline="always", cache=True, nogil=True, error_model="numpy")
 
 
 # ---- float32 -------------------------------------------------------------------
@@ -281,61 +284,82 @@ def philox(c0, c1, c2, c3, k0, k1, rounds):
 
 
 @jit
-def block(kw, b):
-    """Words of Philox4x32-10 block b of the stream kw = (key0, key1, stream0, stream1)."""
-    return philox(u32(b & u64(0xFFFFFFFF)), u32(b >> u64(32)), kw[2], kw[3], kw[0], kw[1], 10)
+def philox16(kw, b0, c):
+    """Philox4x32-10 of blocks b0 .. b0+15 of the stream kw = (key0, key1, stream0, stream1):
+    c[j, L] <- word j of block b0 + L.  Rounds run over the 16 lanes, which LLVM vectorizes."""
+    for L in range(16):
+        b = b0 + u64(L)
+        c[0, L] = u32(b & u64(0xFFFFFFFF))
+        c[1, L] = u32(b >> u64(32))
+        c[2, L] = kw[2]
+        c[3, L] = kw[3]
+    k0 = u64(kw[0])
+    k1 = u64(kw[1])
+    for _ in range(10):
+        kk0 = u32(k0 & u64(0xFFFFFFFF))
+        kk1 = u32(k1 & u64(0xFFFFFFFF))
+        for L in range(16):
+            p0 = M0 * u64(c[0, L])
+            p1 = M1 * u64(c[2, L])
+            n0 = u32(u32(p1 >> u64(32)) ^ c[1, L] ^ kk0)
+            n2 = u32(u32(p0 >> u64(32)) ^ c[3, L] ^ kk1)
+            c[1, L] = u32(p1 & u64(0xFFFFFFFF))
+            c[3, L] = u32(p0 & u64(0xFFFFFFFF))
+            c[0, L] = n0
+            c[2, L] = n2
+        k0 = k0 + W0
+        k1 = k1 + W1
 
 
 # ---- one group ----------------------------------------------------------------
 
 @jit
-def group32(dist, kw, p, g, o, at):
-    """The 64 float32 values of group g into o[at:at+64] (layout: csrc/fill_impl.h)."""
-    b0 = u64(g) * u64(16)
+def group32(dist, kw, p, g, o, at, c):
+    """The 64 float32 values of group g into o[at:at+64] (layout: csrc/fill_impl.h); c: (4, 16) scratch."""
+    philox16(kw, u64(g) * u64(16), c)
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
-        for L in range(16):
-            w = block(kw, b0 + u64(L))
-            for j in range(4):
-                u = f32(i32(w[j] >> u32(8))) * f32(5.9604644775390625e-08)  # 2^-24
+        for j in range(4):
+            for L in range(16):
+                u = f32(i32(c[j, L] >> u32(8))) * TWO_M24
                 v = u * scale + shift
                 v = lo if v < lo else v
                 v = hi if v > hi else v
                 o[at + 16 * j + L] = v
     elif dist == NORMAL:
         sd, mean = p[0], p[1]
-        for L in range(16):
-            w = block(kw, b0 + u64(L))
-            for pair in range(2):
-                u1 = f32(i32(u32((w[2 * pair] >> u32(8)) + u32(1)))) * f32(5.9604644775390625e-08)
+        for pair in range(2):
+            for L in range(16):
+                u1 = f32(i32(u32((c[2 * pair, L] >> u32(8)) + u32(1)))) * TWO_M24
                 r = np.sqrt(f32(-2.0) * logf(u1))
-                x = u32(w[2 * pair + 1] >> u32(8))
+                x = u32(c[2 * pair + 1, L] >> u32(8))
                 q = u32((x + u32(0x200000)) >> u32(22))
                 phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
-                s = sinpf(phi)
-                c = cospf(phi)
+                sn = sinpf(phi)
+                cs = cospf(phi)
                 swap = (q & u32(1)) != u32(0)
-                cs = s if swap else c
-                sn = c if swap else s
-                cs = -cs if ((q + u32(1)) & u32(2)) != u32(0) else cs
-                sn = -sn if (q & u32(2)) != u32(0) else sn
-                o[at + 32 * pair + L] = (r * cs) * sd + mean
-                o[at + 32 * pair + 16 + L] = (r * sn) * sd + mean
+                co = sn if swap else cs
+                si = cs if swap else sn
+                co = -co if ((q + u32(1)) & u32(2)) != u32(0) else co
+                si = -si if (q & u32(2)) != u32(0) else si
+                o[at + 32 * pair + L] = (r * co) * sd + mean
+                o[at + 32 * pair + 16 + L] = (r * si) * sd + mean
     else:
         sd, mean, lo, hi = p[0], p[1], p[2], p[3]
         phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
-        for L in range(16):
-            w = block(kw, b0 + u64(L))
-            for j in range(4):
-                k2 = i32(i32((w[j] >> u32(9)) << u32(1)) + i32(1))
-                u = f32(k2) * f32(5.9604644775390625e-08)
-                v1 = f32(i32(i32(0x1000000) - k2)) * f32(5.9604644775390625e-08)
+        for j in range(4):
+            for L in range(16):
+                k2 = i32(i32((c[j, L] >> u32(9)) << u32(1)) + i32(1))
+                u = f32(k2) * TWO_M24
+                v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
                 q = qa + u * mass
                 plo = phia + u * mass
                 phi_ = phicb + v1 * mass
                 lower = plo <= phi_
                 tail = ndtri_tailf(plo if lower else phi_)
-                z = ndtri_centralf(q) if (q <= f32(0.425)) & (q >= -f32(0.425)) else (-tail if lower else tail)
+                central = ndtri_centralf(q)  # both computed, then selected: LLVM vectorizes selects
+                tail = -tail if lower else tail
+                z = central if (q <= f32(0.425)) & (q >= -f32(0.425)) else tail
                 v = z * sd + mean
                 v = lo if v < lo else v
                 v = hi if v > hi else v
@@ -343,16 +367,19 @@ def group32(dist, kw, p, g, o, at):
 
 
 @jit
-def group64(dist, kw, p, g, o, at):
-    """The 32 float64 values of group g into o[at:at+32] (layout: csrc/fill_impl.h)."""
-    b0 = u64(g) * u64(16)
+def join53(lo, hi, shift):
+    return ((u64(hi) << u64(32)) | u64(lo)) >> u64(shift)
+
+
+@jit
+def group64(dist, kw, p, g, o, at, c):
+    """The 32 float64 values of group g into o[at:at+32] (layout: csrc/fill_impl.h); c: (4, 16) scratch."""
+    philox16(kw, u64(g) * u64(16), c)
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
-        for L in range(16):
-            w = block(kw, b0 + u64(L))
-            for h in range(2):
-                x = ((u64(w[2 * h + 1]) << u64(32)) | u64(w[2 * h])) >> u64(11)
-                u = f64(i64(x)) * 1.1102230246251565e-16  # 2^-53
+        for h in range(2):
+            for L in range(16):
+                u = f64(i64(join53(c[2 * h, L], c[2 * h + 1, L], 11))) * TWO_M53
                 v = u * scale + shift
                 v = lo if v < lo else v
                 v = hi if v > hi else v
@@ -360,38 +387,36 @@ def group64(dist, kw, p, g, o, at):
     elif dist == NORMAL:
         sd, mean = p[0], p[1]
         for L in range(16):
-            w = block(kw, b0 + u64(L))
-            x1 = ((u64(w[1]) << u64(32)) | u64(w[0])) >> u64(11)
-            u1 = f64(i64(x1 + u64(1))) * 1.1102230246251565e-16
+            u1 = f64(i64(join53(c[0, L], c[1, L], 11) + u64(1))) * TWO_M53
             r = np.sqrt(-2.0 * log(u1))
-            x = ((u64(w[3]) << u64(32)) | u64(w[2])) >> u64(11)
+            x = join53(c[2, L], c[3, L], 11)
             q = (x + u64(0x4000000000000)) >> u64(51)
             phi = f64(i64(x) - i64(q << u64(51))) * PI2_51
-            s = sinp(phi)
-            c = cosp(phi)
+            sn = sinp(phi)
+            cs = cosp(phi)
             swap = (q & u64(1)) != u64(0)
-            cs = s if swap else c
-            sn = c if swap else s
-            cs = -cs if ((q + u64(1)) & u64(2)) != u64(0) else cs
-            sn = -sn if (q & u64(2)) != u64(0) else sn
-            o[at + L] = (r * cs) * sd + mean
-            o[at + 16 + L] = (r * sn) * sd + mean
+            co = sn if swap else cs
+            si = cs if swap else sn
+            co = -co if ((q + u64(1)) & u64(2)) != u64(0) else co
+            si = -si if (q & u64(2)) != u64(0) else si
+            o[at + L] = (r * co) * sd + mean
+            o[at + 16 + L] = (r * si) * sd + mean
     else:
         sd, mean, lo, hi = p[0], p[1], p[2], p[3]
         phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
-        for L in range(16):
-            w = block(kw, b0 + u64(L))
-            for h in range(2):
-                x = ((u64(w[2 * h + 1]) << u64(32)) | u64(w[2 * h])) >> u64(12)
-                k2 = i64(x << u64(1)) + i64(1)
-                u = f64(k2) * 1.1102230246251565e-16
-                v1 = f64(i64(0x20000000000000) - k2) * 1.1102230246251565e-16
+        for h in range(2):
+            for L in range(16):
+                k2 = i64(join53(c[2 * h, L], c[2 * h + 1, L], 12) << u64(1)) + i64(1)
+                u = f64(k2) * TWO_M53
+                v1 = f64(i64(0x20000000000000) - k2) * TWO_M53
                 q = qa + u * mass
                 plo = phia + u * mass
                 phi_ = phicb + v1 * mass
                 lower = plo <= phi_
                 tail = ndtri_tail(plo if lower else phi_)
-                z = ndtri_central(q) if (q <= 0.425) & (q >= -0.425) else (-tail if lower else tail)
+                central = ndtri_central(q)
+                tail = -tail if lower else tail
+                z = central if (q <= 0.425) & (q >= -0.425) else tail
                 v = z * sd + mean
                 v = lo if v < lo else v
                 v = hi if v > hi else v
@@ -400,10 +425,11 @@ def group64(dist, kw, p, g, o, at):
 
 # ---- runs ----------------------------------------------------------------------
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
     """out[r*run_len + j] <- element first + r*run_stride + j (float32, or float16/bfloat16 bits)."""
     tmp = np.empty(G32, np.float32)
+    c = np.empty((4, 16), np.uint32)
     for r in range(n_runs):
         at = r * run_len
         n = run_len
@@ -413,9 +439,9 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
             e0 = i64(gi % u64(G32))
             take = min(G32 - e0, n)
             if take == G32 and fmt == F32:
-                group32(dist, kw, p, g, out, at)
+                group32(dist, kw, p, g, out, at, c)
             else:
-                group32(dist, kw, p, g, tmp, 0)
+                group32(dist, kw, p, g, tmp, 0, c)
                 if fmt == F32:
                     for i in range(take):
                         out[at + i] = tmp[e0 + i]
@@ -430,10 +456,11 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
             gi += u64(take)
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill64(dist, kw, p, out, n_runs, run_len, first, run_stride):
     """out[r*run_len + j] <- element first + r*run_stride + j (float64)."""
     tmp = np.empty(G64, np.float64)
+    c = np.empty((4, 16), np.uint32)
     for r in range(n_runs):
         at = r * run_len
         n = run_len
@@ -443,9 +470,9 @@ def fill64(dist, kw, p, out, n_runs, run_len, first, run_stride):
             e0 = i64(gi % u64(G64))
             take = min(G64 - e0, n)
             if take == G64:
-                group64(dist, kw, p, g, out, at)
+                group64(dist, kw, p, g, out, at, c)
             else:
-                group64(dist, kw, p, g, tmp, 0)
+                group64(dist, kw, p, g, tmp, 0, c)
                 for i in range(take):
                     out[at + i] = tmp[e0 + i]
             at += take
