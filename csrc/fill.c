@@ -8,6 +8,7 @@
  * All copies give the same bits: only IEEE arithmetic, no contraction (-ffp-contract=off).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fastinit.h"
@@ -304,7 +305,8 @@ int fi_fill32(int dist, int fmt, const uint32_t key[2], const uint32_t stream[2]
               const float p[8], void *out, int64_t n_runs, int64_t run_len,
               uint64_t first, uint64_t run_stride)
 {
-    if (dist < FI_UNIFORM || dist > FI_TRUNCNORMAL || fmt < FI_F32 || fmt > FI_BF16) return -1;
+    if (dist < FI_UNIFORM || dist > FI_BITS || fmt < FI_F32 || fmt > FI_BF16) return -1;
+    if (dist == FI_BITS && fmt != FI_F32) return -1;
     if (!key || !stream || !p || bad_layout(out, n_runs, run_len)) return -1;
     const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};
     pick()->f32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride);
@@ -318,6 +320,128 @@ int fi_fill64(int dist, const uint32_t key[2], const uint32_t stream[2], const d
     if (!key || !stream || !p || bad_layout(out, n_runs, run_len)) return -1;
     const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};
     pick()->f64(dist, kw, p, out, n_runs, run_len, first, run_stride);
+    return 0;
+}
+
+/* ---- sparse pattern ---------------------------------------------------------- */
+
+/* the k-th smallest (0-based) of a[0..n-1], n > k >= 0; reorders a (quickselect, median of 3) */
+static uint64_t select_kth(uint64_t *a, int64_t n, int64_t k)
+{
+    int64_t lo = 0, hi = n - 1;
+    while (hi > lo) {
+        int64_t mid = lo + (hi - lo) / 2;
+        uint64_t x = a[lo], y = a[mid], z = a[hi];
+        uint64_t pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot) i++;
+            while (a[j] > pivot) j--;
+            if (i <= j) {
+                uint64_t t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return a[k];
+    }
+    return a[k];
+}
+
+#define SPARSE_TILE 64 /* columns whose keys are generated together (mode 0) */
+#define SPARSE_BITS 8 /* histogram buckets on the keys' top bits: 64 columns of them stay in L1 */
+
+/* The k-th smallest (0-based) key (w[i * stride] << 32) | i over i < n, n > k >= 0, in O(n)
+ * without mispredicted branches: a histogram of the words' top bits finds the bucket holding
+ * it, and only that bucket's few keys are selected exactly.  scratch: n uint64. */
+static uint64_t kth_key(const uint32_t *w, int64_t stride, int64_t n, int64_t k, uint64_t *scratch)
+{
+    uint32_t hist[1 << SPARSE_BITS] = {0};
+    for (int64_t i = 0; i < n; i++) hist[w[i * stride] >> (32 - SPARSE_BITS)]++;
+    int64_t below = 0;
+    uint32_t b = 0;
+    while (below + hist[b] <= k) below += hist[b++];
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (w[i * stride] >> (32 - SPARSE_BITS) == b) scratch[m++] = (uint64_t)w[i * stride] << 32 | (uint64_t)i;
+    return select_kth(scratch, m, k - below);
+}
+
+/* out element i <- 0 (all-zero bits) */
+static inline void zero_at(char *o, int itemsize, int64_t i)
+{
+    if (itemsize == 4) ((uint32_t *)o)[i] = 0;
+    else if (itemsize == 2) ((uint16_t *)o)[i] = 0;
+    else ((uint64_t *)o)[i] = 0;
+}
+
+int fi_sparse_mask(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, int64_t k,
+                   void *out, int itemsize, int64_t ld, int64_t r0, int64_t nr, int64_t c0, int64_t nc)
+{
+    if ((mode != 0 && mode != 1) || !kw || rows < 1 || cols < 1 || k < 0) return -1;
+    if (itemsize != 2 && itemsize != 4 && itemsize != 8) return -1;
+    if (r0 < 0 || nr < 0 || c0 < 0 || nc < 0 || r0 + nr > rows || c0 + nc > cols || ld < nc) return -1;
+    if (rows > INT64_MAX / cols || k > (mode == 0 ? rows : cols)) return -1;
+    if (nr == 0 || nc == 0) return 0;
+    if (!out) return -1;
+    if (mode == 0 ? k == 0 : k == cols) return 0;
+    const uint32_t key[2] = {kw[0], kw[1]}, stream[2] = {kw[2], kw[3]};
+    const float unused[8] = {0};
+    char *o = (char *)out;
+    int64_t width = mode == 0 ? SPARSE_TILE : cols, n = mode == 0 ? rows : cols;
+    uint32_t *w = malloc((size_t)(mode == 0 ? rows * SPARSE_TILE : cols) * sizeof *w);
+    uint64_t *scratch = malloc((size_t)n * (mode == 0 ? SPARSE_TILE : 1) * sizeof *scratch);
+    uint32_t(*hist)[1 << SPARSE_BITS] = malloc(SPARSE_TILE * sizeof *hist);
+    if (!w || !scratch || !hist) {
+        free(w);
+        free(scratch);
+        free(hist);
+        return -2;
+    }
+    if (mode == 0) {
+        /* per tile of columns: one row-major pass builds every column's histogram, a second
+         * collects each column's candidates from the bucket holding its k-th key */
+        uint64_t kth[SPARSE_TILE];
+        uint32_t bucket[SPARSE_TILE];
+        int64_t below[SPARSE_TILE], m[SPARSE_TILE];
+        for (int64_t ca = c0; ca < c0 + nc; ca += SPARSE_TILE) {
+            int64_t t = c0 + nc - ca < width ? c0 + nc - ca : width;
+            /* keys of columns ca .. ca+t-1 in every row: rows runs of t words */
+            fi_fill32(FI_BITS, FI_F32, key, stream, unused, w, rows, t, (uint64_t)ca, (uint64_t)cols);
+            memset(hist, 0, (size_t)t * sizeof *hist);
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t j = 0; j < t; j++) hist[j][w[r * t + j] >> (32 - SPARSE_BITS)]++;
+            for (int64_t j = 0; j < t; j++) {
+                int64_t acc = 0;
+                uint32_t b = 0;
+                while (acc + hist[j][b] <= k - 1) acc += hist[j][b++];
+                bucket[j] = b;
+                below[j] = acc;
+                m[j] = 0;
+            }
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t j = 0; j < t; j++)
+                    if (w[r * t + j] >> (32 - SPARSE_BITS) == bucket[j])
+                        scratch[j * rows + m[j]++] = (uint64_t)w[r * t + j] << 32 | (uint64_t)r;
+            for (int64_t j = 0; j < t; j++) kth[j] = select_kth(scratch + j * rows, m[j], k - 1 - below[j]);
+            for (int64_t r = r0; r < r0 + nr; r++)
+                for (int64_t j = 0; j < t; j++)
+                    if (((uint64_t)w[r * t + j] << 32 | (uint64_t)r) <= kth[j])
+                        zero_at(o, itemsize, (r - r0) * ld + (ca - c0 + j));
+        }
+    } else {
+        for (int64_t r = r0; r < r0 + nr; r++) {
+            fi_fill32(FI_BITS, FI_F32, key, stream, unused, w, 1, cols, (uint64_t)(r * cols), 0);
+            uint64_t kth = k > 0 ? kth_key(w, 1, cols, k - 1, scratch) : 0;
+            for (int64_t c = c0; c < c0 + nc; c++)
+                if (k == 0 || ((uint64_t)w[c] << 32 | (uint64_t)c) > kth) zero_at(o, itemsize, (r - r0) * ld + (c - c0));
+        }
+    }
+    free(w);
+    free(scratch);
+    free(hist);
     return 0;
 }
 

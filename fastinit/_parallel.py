@@ -57,20 +57,25 @@ def split(calls, threads, align):
     return tasks
 
 
+def each(fn, items, threads):
+    """fn(item) for every item, on up to ``threads`` threads (the caller's among them)."""
+    if threads <= 1 or len(items) <= 1:
+        for item in items:
+            fn(item)
+        return
+    pool = _POOLS.get(threads)
+    if pool is None:
+        pool = _POOLS[threads] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="fastinit")
+    futures = [pool.submit(fn, item) for item in items[1:]]
+    fn(items[0])
+    for f in futures:
+        f.result()
+
+
 def run(kernel, out, tasks, threads):
     """kernel(out_slice, n_runs, run_len, first, run_stride) for each task, on up to ``threads`` threads."""
     def one(task):
         at, n_runs, run_len, first, stride = task
         kernel(out[at:at + n_runs * run_len], n_runs, run_len, first, stride)
 
-    if threads <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            one(task)
-        return
-    pool = _POOLS.get(threads)
-    if pool is None:
-        pool = _POOLS[threads] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="fastinit")
-    futures = [pool.submit(one, t) for t in tasks[1:]]
-    one(tasks[0])
-    for f in futures:
-        f.result()
+    each(one, tasks, threads)

@@ -11,6 +11,10 @@ A backend is a pair of counter-based fill kernels and a raw Philox kernel:
     the same for float64 (``p`` float64[8]).
 ``philox4x32(ctr, key, key_stride, out, rounds)``
     raw words: ``ctr`` (n, 4), ``key`` (m, 2), ``out`` (n, 4), all uint32.
+``sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc)``
+    zero the sparse pattern (csrc/fastinit.h: fi_sparse_mask) in ``out``, the flat
+    ``nr x nc`` block at ``(r0, c0)`` of a ``rows x cols`` matrix with row stride ``ld``,
+    viewed as unsigned ints.
 
 Kernels never validate user input; fastinit's public functions do, once.  Both
 backends give identical bits (tests/test_contract.py).
@@ -33,6 +37,7 @@ class Backend:
     fill32: Callable
     fill64: Callable
     philox4x32: Callable
+    sparse_mask: Callable
     detail: str  # instruction set (C) or compiler version (Numba)
 
 

@@ -44,8 +44,16 @@ def philox4x32(ctr, key, key_stride, out, rounds):
                              ffi.from_buffer("uint32_t[]", out, require_writable=True), n, rounds))
 
 
+def sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc):
+    rc = lib.fi_sparse_mask(mode, ffi.from_buffer("uint32_t[]", kw), rows, cols, k,
+                            ffi.from_buffer(out, require_writable=True), out.dtype.itemsize, ld, r0, nr, c0, nc)
+    if rc == -2:
+        raise MemoryError(f"fastinit sparse_: no memory for the keys of {rows} x {min(cols, 64)} elements")
+    _check(rc)
+
+
 _env = os.environ.get("FASTINIT_ISA")
 if _env:
     set_isa(_env)
 
-BACKEND = Backend("c", fill32, fill64, philox4x32, isa())
+BACKEND = Backend("c", fill32, fill64, philox4x32, sparse_mask, isa())

@@ -491,3 +491,68 @@ def philox4x32(ctr, key, key_stride, out, rounds):
         out[i, 1] = w[1]
         out[i, 2] = w[2]
         out[i, 3] = w[3]
+
+
+# ---- sparse pattern (csrc/fill.c: fi_sparse_mask) ---------------------------------
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def bits32(kw, out, n_runs, run_len, first, run_stride):
+    """out[r*run_len + j] <- the raw Philox word of element first + r*run_stride + j (uint32 out)."""
+    c = np.empty((4, 16), np.uint32)
+    for r in range(n_runs):
+        at = r * run_len
+        n = run_len
+        gi = u64(first) + u64(r) * u64(run_stride)
+        while n > 0:
+            g = gi // u64(G32)
+            e0 = i64(gi % u64(G32))
+            take = min(G32 - e0, n)
+            philox16(kw, g * u64(16), c)
+            for i in range(take):
+                e = e0 + i
+                out[at + i] = c[e // 16, e % 16]
+            at += take
+            n -= take
+            gi += u64(take)
+
+
+SPARSE_TILE = 64
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc):
+    """Zero the sparse pattern in out (the nr x nc block at (r0, c0) of rows x cols, row stride ld;
+    any 2-, 4- or 8-byte dtype viewed as unsigned ints).  Keys and rule as fi_sparse_mask: the k-th smallest
+    key is unique, so np.partition finds the same threshold as the C quickselect."""
+    if nr == 0 or nc == 0:
+        return
+    if mode == 0:
+        if k == 0:
+            return
+        w = np.empty(rows * SPARSE_TILE, np.uint32)
+        col = np.empty(rows, np.uint64)
+        for ca in range(c0, c0 + nc, SPARSE_TILE):
+            t = min(c0 + nc - ca, SPARSE_TILE)
+            bits32(kw, w, rows, t, ca, cols)
+            for j in range(t):
+                for r in range(rows):
+                    col[r] = (u64(w[r * t + j]) << u64(32)) | u64(r)
+                kth = np.partition(col, k - 1)[k - 1]
+                for r in range(r0, r0 + nr):
+                    if ((u64(w[r * t + j]) << u64(32)) | u64(r)) <= kth:
+                        out[(r - r0) * ld + (ca - c0 + j)] = 0
+    else:
+        if k == cols:
+            return
+        w = np.empty(cols, np.uint32)
+        row = np.empty(cols, np.uint64)
+        for r in range(r0, r0 + nr):
+            bits32(kw, w, 1, cols, r * cols, 0)
+            kth = u64(0)
+            if k > 0:
+                for c in range(cols):
+                    row[c] = (u64(w[c]) << u64(32)) | u64(c)
+                kth = np.partition(row, k - 1)[k - 1]
+            for c in range(c0, c0 + nc):
+                if k == 0 or ((u64(w[c]) << u64(32)) | u64(c)) > kth:
+                    out[(r - r0) * ld + (c - c0)] = 0

@@ -18,4 +18,8 @@ def philox4x32(ctr, key, key_stride, out, rounds):
     nb.philox4x32(ctr, key, key_stride, out, rounds)
 
 
-BACKEND = Backend("numba", fill32, fill64, philox4x32, f"numba {numba.__version__}")
+def sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc):
+    nb.sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc)
+
+
+BACKEND = Backend("numba", fill32, fill64, philox4x32, sparse_mask, f"numba {numba.__version__}")
