@@ -172,13 +172,15 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #define VSQRTF(x) ((vf)_mm512_sqrt_ps((__m512)(x)))
 #define VSQRTD(x) ((vd)_mm512_sqrt_pd((__m512d)(x)))
 
-/* hi and lo 32-bit halves of a * m, lane by lane (m broadcast in every 32-bit lane) */
+/* hi and lo 32-bit halves of a * m, lane by lane (m broadcast in every 32-bit lane): two
+ * 32x32->64 multiplies (even lanes, odd lanes), then one masked in-lane swap each picks the
+ * halves into place */
 FI_INLINE __m512i fi_mulhilo512(__m512i a, __m512i m, __m512i *lo)
 {
-    __m512i pe = _mm512_mul_epu32(a, m);                        /* lanes 0, 2, 4, ... */
-    __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m); /* lanes 1, 3, 5, ... */
-    *lo = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
-    return _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
+    __m512i pe = _mm512_mul_epu32(a, m);                        /* products of lanes 0, 2, 4, ... */
+    __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m); /* products of lanes 1, 3, 5, ... */
+    *lo = _mm512_mask_shuffle_epi32(pe, 0xAAAA, po, _MM_PERM_CDAB);
+    return _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_CDAB);
 }
 
 /* as philox32_sse2, two interleaved 16-lane chains (a round's multiplies are a long
