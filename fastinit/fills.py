@@ -18,7 +18,7 @@ from scipy.special import erf, ndtr
 
 from . import _parallel, kernels
 from ._buffers import BFLOAT16, check_out, runs
-from .kernels import GROUP32, GROUP64, NORMAL, TRUNCNORMAL, UNIFORM
+from .kernels import F32, GROUP32, GROUP64, NORMAL, TRUNCNORMAL, UNIFORM
 from .rng import key_words
 
 # a truncated normal needs its interval's probability mass to stay a normal number
@@ -219,10 +219,13 @@ def constant_(out, value):
 
     Matches ``torch.nn.init.constant_``.
     """
-    check_out(out)
+    flat, fmt = check_out(out)
     value = _real(value, "value")
     _in_range(value, "value", out.dtype)
-    out.fill(value)
+    if fmt is None or fmt == F32:
+        out.fill(value)
+    else:  # the rounded value's bit pattern: ml_dtypes' own fill runs at half memory speed
+        flat.fill(np.array(value, out.dtype).view(np.uint16))
     return out
 
 
