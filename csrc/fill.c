@@ -23,6 +23,22 @@
 #define PHILOX_W0 0x9E3779B9u /* golden ratio */
 #define PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
 
+/* Scalar Philox4x32-R of counter c[0..3] under key (k0, k1), in place (Random123 philox4x32_R):
+ * the reference for fi_philox4x32 and the portable fill path. */
+static inline void fi_philox_scalar(uint32_t c[4], uint32_t k0, uint32_t k1, int rounds)
+{
+    for (int r = 0; r < rounds; r++) {
+        uint64_t p0 = (uint64_t)PHILOX_M0 * c[0], p1 = (uint64_t)PHILOX_M1 * c[2];
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1;
+        c[1] = (uint32_t)p1;
+        c[3] = (uint32_t)p0;
+        c[0] = n0;
+        c[2] = n2;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+}
+
 /* lane select by a comparison mask (all ones / all zeros): bitwise, rounds nothing */
 #define SEL(m, a, b) ((vf)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
 #define SELU(m, a, b) ((vu)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
@@ -447,30 +463,15 @@ int fi_sparse_mask(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, i
     return 0;
 }
 
-/* Reference scalar Philox4x32-R (Random123 philox4x32_R), for the known-answer tests. */
+/* Raw Philox4x32-R words, for the known-answer tests and fastinit.rng.philox4x32. */
 int fi_philox4x32(const uint32_t *ctr, const uint32_t *key, int64_t key_stride, uint32_t *out,
                   int64_t n, int rounds)
 {
     if (!ctr || !key || !out || n < 0 || rounds < 0 || rounds > 16 || key_stride < 0) return -1;
     for (int64_t i = 0; i < n; i++) {
-        uint32_t c0 = ctr[4 * i], c1 = ctr[4 * i + 1], c2 = ctr[4 * i + 2], c3 = ctr[4 * i + 3];
-        uint32_t k0 = key[key_stride * i], k1 = key[key_stride * i + 1];
-        for (int r = 0; r < rounds; r++) {
-            uint64_t p0 = (uint64_t)PHILOX_M0 * c0;
-            uint64_t p1 = (uint64_t)PHILOX_M1 * c2;
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-            c1 = (uint32_t)p1;
-            c3 = (uint32_t)p0;
-            c0 = n0;
-            c2 = n2;
-            k0 += PHILOX_W0;
-            k1 += PHILOX_W1;
-        }
-        out[4 * i] = c0;
-        out[4 * i + 1] = c1;
-        out[4 * i + 2] = c2;
-        out[4 * i + 3] = c3;
+        uint32_t c[4] = {ctr[4 * i], ctr[4 * i + 1], ctr[4 * i + 2], ctr[4 * i + 3]};
+        fi_philox_scalar(c, key[key_stride * i], key[key_stride * i + 1], rounds);
+        memcpy(out + 4 * i, c, sizeof c);
     }
     return 0;
 }

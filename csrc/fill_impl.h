@@ -47,22 +47,9 @@ FI_INLINE void NAME(philox32)(const uint32_t kw[4], uint64_t b0, uint32_t w[8][1
 {
     for (int L = 0; L < 32; L++) {
         uint64_t b = b0 + (uint64_t)L;
-        uint32_t c0 = (uint32_t)b, c1 = (uint32_t)(b >> 32), c2 = kw[2], c3 = kw[3];
-        uint32_t k0 = kw[0], k1 = kw[1];
-        for (int round = 0; round < 10; round++) {
-            uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-            c1 = (uint32_t)p1;
-            c3 = (uint32_t)p0;
-            c0 = n0;
-            c2 = n2;
-            k0 += PHILOX_W0;
-            k1 += PHILOX_W1;
-        }
-        w[4 * (L / 16)][L % 16] = c0;
-        w[4 * (L / 16) + 1][L % 16] = c1;
-        w[4 * (L / 16) + 2][L % 16] = c2;
-        w[4 * (L / 16) + 3][L % 16] = c3;
+        uint32_t c[4] = {(uint32_t)b, (uint32_t)(b >> 32), kw[2], kw[3]};
+        fi_philox_scalar(c, kw[0], kw[1], 10);
+        for (int j = 0; j < 4; j++) w[4 * (L / 16) + j][L % 16] = c[j];
     }
 }
 #define PHILOX32 NAME(philox32)
