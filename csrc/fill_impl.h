@@ -129,14 +129,13 @@ FI_INLINE void NAME(store32)(int fmt, const float *src, void *dst, int64_t at, i
         memcpy((float *)dst + at, src, (size_t)n * sizeof(float));
         return;
     }
-    uint16_t h[2 * G32 + 16];
+    uint16_t *d = (uint16_t *)dst + at;
     for (int64_t j = 0; j < n; j += NF) {
         vf v;
         memcpy(&v, src + j, sizeof v);
         vh b = fmt == FI_F16 ? NAME(to_f16)(v) : NAME(to_bf16)(v);
-        memcpy(h + j, &b, sizeof b);
+        memcpy(d + j, &b, (size_t)(n - j < NF ? n - j : NF) * sizeof(uint16_t));
     }
-    memcpy((uint16_t *)dst + at, h, (size_t)n * sizeof(uint16_t));
 }
 
 /* out[at .. at+n) <- global elements gi .. gi+n, two groups (128 elements) per step */
