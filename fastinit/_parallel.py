@@ -63,9 +63,11 @@ def each(fn, items, threads):
         for item in items:
             fn(item)
         return
-    pool = _POOLS.get(threads)
+    # keyed by process too: a forked child inherits the pool objects but not their threads
+    key = (os.getpid(), threads)
+    pool = _POOLS.get(key)
     if pool is None:
-        pool = _POOLS[threads] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="fastinit")
+        pool = _POOLS[key] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="fastinit")
     futures = [pool.submit(fn, item) for item in items[1:]]
     fn(items[0])
     for f in futures:

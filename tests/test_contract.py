@@ -165,3 +165,17 @@ def test_seeds_and_streams_select_different_values():
     assert not np.array_equal(base, fill("uniform", np.empty(1000, np.float32), stream="other"))
     assert np.array_equal(fill("uniform", np.empty(1000, np.float32), stream=12),
                           fill("uniform", np.empty(1000, np.float32), stream=12))
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # Python >= 3.12
+def test_fills_work_in_a_forked_child_after_the_pool_started():
+    import multiprocessing as mp
+    fill("normal", np.empty(1 << 20, np.float32), threads=2)  # the parent's pool exists now
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_child_fill).get(timeout=60)
+    assert np.array_equal(bits(child), bits(fill("normal", np.empty(1 << 20, np.float32), threads=1)))
+
+
+def _child_fill():
+    return fill("normal", np.empty(1 << 20, np.float32), threads=2)
