@@ -9,6 +9,7 @@ Each function validates everything (buffer, parameters, seed, stream, shard,
 backend, threads) before writing a byte, then writes into ``out`` and returns it.
 """
 
+import inspect
 import math
 import numbers
 
@@ -17,7 +18,7 @@ import numpy as np
 from scipy.special import erf, ndtr
 
 from . import _parallel, kernels
-from ._buffers import BFLOAT16, check_out, runs
+from ._buffers import BFLOAT16, _shape_tuple, check_out, runs
 from .kernels import F32, GROUP32, GROUP64, NORMAL, TRUNCNORMAL, UNIFORM
 from .rng import key_words
 
@@ -71,6 +72,23 @@ def _inward(lo, hi, dtype):
     if float(lo_d) > float(hi_d):
         raise ValueError(f"no {dtype} value lies in [{lo!r}, {hi!r}]: widen the interval")
     return float(lo_d), float(hi_d)
+
+
+def check_common(out, seed, stream, global_shape, offset, backend, threads):
+    """Validate ``out`` and the keywords every scheme takes, without writing.
+
+    Returns ``(gshape, off)``: the global shape and out's offset in it.  ``seed=None`` is
+    accepted (deterministic schemes draw nothing); any other seed and the stream are checked.
+    """
+    check_out(out)
+    runs(out.shape, global_shape, offset)
+    if seed is not None:
+        key_words(seed, stream)
+    kernels.get(backend)
+    _parallel.check_threads(threads)
+    gshape = tuple(out.shape) if global_shape is None else _shape_tuple(global_shape, "global_shape", out.ndim)
+    off = (0,) * out.ndim if offset is None else _shape_tuple(offset, "offset", out.ndim)
+    return gshape, off
 
 
 def _fill(out, dist, params, seed, stream, global_shape, offset, backend, threads):
@@ -175,12 +193,15 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
     a, b = _real(a, "a"), _real(b, "b")
     if std < 0:
         raise ValueError(f"std must be >= 0; got {std}")
-    if bounds == "std":
-        a, b = mean + a * std, mean + b * std
-    elif bounds != "absolute":
+    if bounds not in ("absolute", "std"):
         raise ValueError(f"bounds must be 'absolute' or 'std'; got {bounds!r}")
     if not a < b:
         raise ValueError(f"a must be < b; got a={a}, b={b}")
+    if bounds == "std":
+        if std == 0:  # [mean + a std, mean + b std] is the point mean: N(mean, 0)
+            return normal_(out, mean, 0.0, seed=seed, stream=stream, global_shape=global_shape, offset=offset,
+                           backend=backend, threads=threads)
+        a, b = mean + a * std, mean + b * std
     dtype = _dtype_of(out)
     for name, v in (("mean", mean), ("std", std)):
         _in_range(v, name, _compute(dtype))
@@ -214,14 +235,16 @@ def _dtype_of(out):
     return out.dtype
 
 
-def constant_(out, value):
+def constant_(out, value, *, seed=None, stream=0, global_shape=None, offset=None, backend=None, threads=None):
     """Fill ``out`` with ``value`` (rounded to nearest even in out's dtype), in place; returns ``out``.
 
-    Matches ``torch.nn.init.constant_``.
+    Matches ``torch.nn.init.constant_``.  Takes the keywords every scheme takes, so callers
+    can treat all schemes alike; they are checked, and a constant needs none of them.
     """
     flat, fmt = check_out(out)
     value = _real(value, "value")
     _in_range(value, "value", out.dtype)
+    check_common(out, seed, stream, global_shape, offset, backend, threads)
     if fmt is None or fmt == F32:
         out.fill(value)
     else:  # the rounded value's bit pattern: ml_dtypes' own fill runs at half memory speed
@@ -229,11 +252,26 @@ def constant_(out, value):
     return out
 
 
-def zeros_(out):
+def _keywords_of(target):
+    """Give ``fn(out, ..., **common)`` the signature it really has: its own parameters, then
+    ``target``'s keyword-only ones (for help() and the scheme registry)."""
+    keyword_only = [p for p in inspect.signature(target).parameters.values() if p.kind is p.KEYWORD_ONLY]
+
+    def decorate(fn):
+        own = [p for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD]
+        fn.__signature__ = inspect.Signature(own + keyword_only)
+        return fn
+
+    return decorate
+
+
+@_keywords_of(constant_)
+def zeros_(out, **common):
     """Fill ``out`` with 0 (``torch.nn.init.zeros_``); returns ``out``."""
-    return constant_(out, 0.0)
+    return constant_(out, 0.0, **common)
 
 
-def ones_(out):
+@_keywords_of(constant_)
+def ones_(out, **common):
     """Fill ``out`` with 1 (``torch.nn.init.ones_``); returns ``out``."""
-    return constant_(out, 1.0)
+    return constant_(out, 1.0, **common)

@@ -179,3 +179,9 @@ def test_fills_work_in_a_forked_child_after_the_pool_started():
 
 def _child_fill():
     return fill("normal", np.empty(1 << 20, np.float32), threads=2)
+
+
+@pytest.mark.parametrize("bounds, a, b", [("std", -2.0, 2.0), ("absolute", -1.0, 1.0), ("absolute", 1.0, 3.0)])
+def test_trunc_normal_at_zero_std_is_the_mean_clamped_into_the_bounds(bounds, a, b):
+    out = fastinit.trunc_normal_(np.empty(1000, np.float32), 0.5, 0.0, a, b, bounds=bounds, seed=0)
+    assert (out == np.float32(min(max(0.5, a), b))).all()

@@ -1,0 +1,132 @@
+"""Fans and gains: the pure maths behind every fan-based scheme.
+
+``compute_fans`` gives a weight's ``(fan_in, fan_out)`` for a layout: ``"torch"``
+(``(out, in, *kernel)``, OIHW, fastinit's default), ``"jax"`` (``(*kernel, in, out)``,
+HWIO, also Keras' layout) or explicit ``in_axis``/``out_axis``/``batch_axis`` as in
+``jax.nn.initializers.variance_scaling``.  ``calculate_gain`` is torch's table.
+
+Nothing here touches a buffer; the schemes pass the **global** shape (``global_shape``
+when filling a shard), so a shard's fans are those of the whole tensor.
+"""
+
+import math
+import numbers
+
+# layout -> (in_axis, out_axis); the axes in neither (nor in batch_axis) are the receptive field
+LAYOUTS = {"torch": (1, 0), "jax": (-2, -1)}
+
+_LINEAR_FNS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+               "conv_transpose3d")
+NONLINEARITIES = _LINEAR_FNS + ("sigmoid", "tanh", "relu", "leaky_relu", "selu")
+
+
+def calculate_gain(nonlinearity, param=None):
+    """The recommended gain for ``nonlinearity``: exactly ``torch.nn.init.calculate_gain``.
+
+    ============================================  ==================================
+    nonlinearity                                  gain
+    ============================================  ==================================
+    linear, conv{1,2,3}d, conv_transpose{1,2,3}d  1
+    sigmoid                                       1
+    tanh                                          5/3
+    relu                                          sqrt(2)
+    leaky_relu                                    sqrt(2 / (1 + negative_slope^2)),
+                                                  ``param`` = negative_slope (default 0.01)
+    selu                                          3/4 (torch's empirical choice; the
+                                                  self-normalizing setting is LeCun
+                                                  normal, see ``selu_normal_``)
+    ============================================  ==================================
+
+    Same values (an int 1 for the linear ones), same acceptance of ``param`` (an int or a
+    float; ignored unless ``leaky_relu``) and same errors as torch 2.13:
+    ``Unsupported nonlinearity {nonlinearity}``, ``negative_slope {param} not a valid number``.
+    Gains from He et al. 2015 ("Delving deep into rectifiers") and LeCun et al. 1998.
+
+    >>> calculate_gain("leaky_relu", 0.2)
+    1.3867504905630728
+    """
+    if nonlinearity in _LINEAR_FNS or nonlinearity == "sigmoid":
+        return 1
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            negative_slope = 0.01
+        elif (not isinstance(param, bool) and isinstance(param, int)) or isinstance(param, float):
+            negative_slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
+        return math.sqrt(2.0 / (1 + negative_slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def check_layout(layout):
+    """``layout`` itself, once checked to be one of LAYOUTS."""
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {list(LAYOUTS)} ('torch': (out, in, *kernel), "
+                         f"'jax': (*kernel, in, out)); got {layout!r}")
+    return layout
+
+
+def input_axis(layout, ndim):
+    """The (non-negative) input axis of a ``ndim``-D weight in ``layout``."""
+    return LAYOUTS[check_layout(layout)][0] % ndim
+
+
+def _axes(value, name, ndim):
+    """A tuple of non-negative axes from an int or a sequence of ints, each in [-ndim, ndim)."""
+    items = (value,) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a sequence of ints; got {type(value).__name__} "
+                        f"{value!r}") from None
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
+        raise TypeError(f"{name} must be an int or a sequence of ints; got {value!r}")
+    if any(not -ndim <= v < ndim for v in items):
+        raise ValueError(f"{name}={value!r} is out of range for a {ndim}-D weight (axes {-ndim}..{ndim - 1})")
+    return tuple(int(v) % ndim for v in items)
+
+
+def compute_fans(shape, layout="torch", in_axis=None, out_axis=None, batch_axis=()):
+    """``(fan_in, fan_out)`` of a weight of shape ``shape``, as Python ints.
+
+    ``fan_in = prod(shape[in_axis]) * rf``, ``fan_out = prod(shape[out_axis]) * rf``, with
+    ``rf`` the product of the axes in none of ``in_axis``, ``out_axis``, ``batch_axis``
+    (the receptive field).  ``layout`` gives the default axes: ``"torch"`` (in 1, out 0:
+    ``torch.nn.init._calculate_fan_in_and_fan_out``) or ``"jax"`` (in -2, out -1:
+    ``jax.nn.initializers`` and Keras); ``in_axis``/``out_axis`` (an int or a sequence of
+    ints) override them and ``batch_axis`` axes are ignored, as in JAX's ``_compute_fans``.
+    Fewer than 2 dims raise torch's error.
+
+    >>> compute_fans((64, 3, 7, 7))                 # a torch Conv2d(3, 64, 7) weight
+    (147, 3136)
+    >>> compute_fans((7, 7, 3, 64), layout="jax")   # the same layer in HWIO
+    (147, 3136)
+    """
+    check_layout(layout)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape must be a tuple of ints; got {type(shape).__name__} {shape!r}") from None
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0 for v in shape):
+        raise ValueError(f"shape must be a tuple of non-negative ints; got {shape!r}")
+    ndim = len(shape)
+    if ndim < 2:
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+    default_in, default_out = LAYOUTS[layout]
+    ins = _axes(default_in if in_axis is None else in_axis, "in_axis", ndim)
+    outs = _axes(default_out if out_axis is None else out_axis, "out_axis", ndim)
+    batch = _axes(batch_axis, "batch_axis", ndim)
+    named = ins + outs + batch
+    if len(set(named)) != len(named):
+        raise ValueError(f"in_axis, out_axis and batch_axis must name different axes; got "
+                         f"{ins}, {outs} and {batch} of a {ndim}-D weight (layout={layout!r})")
+    receptive = math.prod(shape[d] for d in range(ndim) if d not in named)
+    fan_in = math.prod(shape[d] for d in ins) * receptive
+    fan_out = math.prod(shape[d] for d in outs) * receptive
+    return int(fan_in), int(fan_out)
