@@ -122,6 +122,48 @@ def jax_fill(jax, op, n):
     return lambda: compiled(key).block_until_ready()
 
 
+def scheme_rows(w):
+    """Schemes on one 2-D float32 buffer: each fan-based preset beside the core fill it calls
+    (the same kernel with a computed scale), and sparse_ beside torch's."""
+    import math
+
+    from fastinit import schemes
+
+    fan_in = w.shape[1]
+    bound = 1 / math.sqrt(fan_in)
+    std = math.sqrt(2 / sum(w.shape))
+    pairs = [("`uniform_(-1/sqrt(fan_in), 1/sqrt(fan_in))`", lambda: schemes.uniform_(w, -bound, bound, seed=0),
+              "core/uniform"),
+             ("`kaiming_uniform_(a=sqrt(5))`", lambda: schemes.kaiming_uniform_(w, a=math.sqrt(5), seed=0),
+              "scheme/uniform"),
+             ("`normal_(0, sqrt(2/(fan_in+fan_out)))`", lambda: schemes.normal_(w, 0.0, std, seed=0), "core/normal"),
+             ("`xavier_normal_`", lambda: schemes.xavier_normal_(w, seed=0), "scheme/normal"),
+             ("`trunc_normal_(bounds='std')`", lambda: schemes.trunc_normal_(w, 0.0, 0.1, -2, 2, bounds="std",
+                                                                            seed=0), "core/trunc"),
+             ("`lecun_normal_` (JAX: truncated)", lambda: schemes.lecun_normal_(w, seed=0), "scheme/trunc")]
+    rows = [Row(label, "float32", fn, w.nbytes, "fastinit", key=key) for label, fn, key in pairs]
+    for backend in common.BACKENDS:
+        rows.append(Row(f"fastinit `sparse_(sparsity=0.9)` ({backend})", "float32",
+                        lambda b=backend: schemes.sparse_(w, 0.9, seed=0, backend=b), w.nbytes, "fastinit",
+                        key=f"sparse/{backend}"))
+    if common.torch is not None:
+        tw = common.torch_view(w)
+        rows.append(Row(f"torch {common.torch.__version__.split('+')[0]} `nn.init.sparse_(0.9)`", "float32",
+                        lambda: common.torch.nn.init.sparse_(tw, 0.9), w.nbytes, "torch", key="sparse/torch"))
+    return rows
+
+
+def scheme_table(rows, by_key):
+    lines = ["| Scheme | ms | x its core fill | x torch |", "|---|---:|---:|---:|"]
+    for row in rows:
+        kind, _, what = row.key.partition("/")
+        core = by_key.get(f"core/{what}") if kind == "scheme" else None
+        torch_row = by_key.get("sparse/torch") if kind == "sparse" and what != "torch" else None
+        x_core = f"{row.median / core.median:.2f}x the time" if core else "-"
+        lines.append(f"| {row.label} | {row.median * 1e3:.1f} | {x_core} | {fmt(ratio(row, torch_row)) if torch_row else '-'} |")
+    return lines
+
+
 def measure(rows, repeat, budget):
     """Round-robin: one run of every unfinished row per round."""
     for _ in range(repeat):
@@ -209,9 +251,12 @@ def main(argv=None):
     n = args.size_mib * MiB // 4
     buf = common.touched(n, np.float32)  # pre-touched: no page fault is timed, and never zeros
     rows = build_rows(buf, jax)  # JAX compiles here, before any timing
+    w = common.touched(4096 * 4096, np.float32).reshape(4096, 4096)
+    srows = scheme_rows(w)
     with common.Contention() as contention:
-        measure(rows, args.repeat, args.row_budget)
+        measure(rows + srows, args.repeat, args.row_budget)
     by_key = {row.key: row for row in rows}
+    s_by_key = {row.key: row for row in srows}
 
     print()
     print(f"## Fill throughput: {args.size_mib} MiB buffer, median of up to {args.repeat} runs "
@@ -232,8 +277,16 @@ def main(argv=None):
         print(f"WARNING: while measuring, {contention.summary()}: the machine was shared, so "
               f"multi-threaded rows got less than {THREADS} cores; trust ratios more than GB/s, or rerun.")
         print()
+    print("## Schemes: 4096 x 4096 float32 (64 MiB), same run")
+    print()
+    print("\n".join(scheme_table(srows, s_by_key)))
+    print()
     print("## Targets (a report, not a test)")
     print("\n".join(targets(by_key)))
+    sparse_c, sparse_torch = s_by_key.get("sparse/c"), s_by_key.get("sparse/torch")
+    if sparse_c is not None and sparse_torch is not None:
+        x = sparse_torch.median / sparse_c.median
+        print(f"- sparse_ (c) 4096x4096 >= 20x torch sparse_: {'PASS' if x >= 20 else 'MISS'} ({x:.2f}x)")
     print()
     fills = np.array([common.gbps(buf.nbytes, t) for t in by_key["fill"].times])
     print(f"fill(1.0) runs, in order: {', '.join(f'{x:.1f}' for x in fills)} GB/s")
