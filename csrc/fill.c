@@ -258,15 +258,20 @@ typedef void (*fill32_fn)(int, int, const uint32_t *, const float *, void *, int
 typedef void (*fill64_fn)(int, const uint32_t *, const double *, double *, int64_t, int64_t,
                           uint64_t, uint64_t);
 
+typedef void (*philox_fn)(const uint32_t *, uint64_t, uint32_t (*)[16]);
+typedef void (*zero_bits_fn)(char *, uint32_t, int64_t, int);
+
 static const struct isa {
     const char *name;
     fill32_fn f32;
     fill64_fn f64;
+    philox_fn philox;
+    zero_bits_fn zero_bits;
 } isas[] = {
-    {"baseline", fill32_base, fill64_base},
+    {"baseline", fill32_base, fill64_base, philox_blocks_base, zero_bits_base},
 #ifdef FI_X86
-    {"avx2", fill32_avx2, fill64_avx2},
-    {"avx512", fill32_avx512, fill64_avx512},
+    {"avx2", fill32_avx2, fill64_avx2, philox_blocks_avx2, zero_bits_avx2},
+    {"avx512", fill32_avx512, fill64_avx512, philox_blocks_avx512, zero_bits_avx512},
 #endif
 };
 #define N_ISAS ((int)(sizeof(isas) / sizeof(isas[0])))
@@ -341,59 +346,22 @@ int fi_fill64(int dist, const uint32_t key[2], const uint32_t stream[2], const d
     return 0;
 }
 
-/* ---- sparse pattern ---------------------------------------------------------- */
+/* ---- sparse pattern: Floyd's exact random subsets, 32 units in lockstep ------------ */
 
-/* the k-th smallest (0-based) of a[0..n-1], n > k >= 0; reorders a (quickselect, median of 3) */
-static uint64_t select_kth(uint64_t *a, int64_t n, int64_t k)
+/* A uniform integer in [0, bound) from up to four words (Lemire's multiply-shift with rejection;
+ * if all four are rejected, which happens with probability < 2^-96, the last one is used). */
+static inline uint32_t uniform_below(const uint32_t *w4, uint32_t bound)
 {
-    int64_t lo = 0, hi = n - 1;
-    while (hi > lo) {
-        int64_t mid = lo + (hi - lo) / 2;
-        uint64_t x = a[lo], y = a[mid], z = a[hi];
-        uint64_t pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
-        int64_t i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] < pivot) i++;
-            while (a[j] > pivot) j--;
-            if (i <= j) {
-                uint64_t t = a[i];
-                a[i++] = a[j];
-                a[j--] = t;
-            }
-        }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else return a[k];
+    uint64_t m = 0;
+    for (int a = 0; a < 4; a++) {
+        m = (uint64_t)w4[a] * bound;
+        uint32_t lo = (uint32_t)m;
+        if (lo >= bound || lo >= (uint32_t)(-bound) % bound) break;
     }
-    return a[k];
+    return (uint32_t)(m >> 32);
 }
 
-#define SPARSE_TILE 64 /* columns whose keys are generated together (mode 0) */
-#define SPARSE_BITS 8 /* histogram buckets on the keys' top bits: 64 columns of them stay in L1 */
-
-/* The k-th smallest (0-based) key (w[i * stride] << 32) | i over i < n, n > k >= 0, in O(n)
- * without mispredicted branches: a histogram of the words' top bits finds the bucket holding
- * it, and only that bucket's few keys are selected exactly.  scratch: n uint64. */
-static uint64_t kth_key(const uint32_t *w, int64_t stride, int64_t n, int64_t k, uint64_t *scratch)
-{
-    uint32_t hist[1 << SPARSE_BITS] = {0};
-    for (int64_t i = 0; i < n; i++) hist[w[i * stride] >> (32 - SPARSE_BITS)]++;
-    int64_t below = 0;
-    uint32_t b = 0;
-    while (below + hist[b] <= k) below += hist[b++];
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (w[i * stride] >> (32 - SPARSE_BITS) == b) scratch[m++] = (uint64_t)w[i * stride] << 32 | (uint64_t)i;
-    return select_kth(scratch, m, k - below);
-}
-
-/* out element i <- 0 (all-zero bits) */
-static inline void zero_at(char *o, int itemsize, int64_t i)
-{
-    if (itemsize == 4) ((uint32_t *)o)[i] = 0;
-    else if (itemsize == 2) ((uint16_t *)o)[i] = 0;
-    else ((uint64_t *)o)[i] = 0;
-}
+#define UNITS 32 /* units (columns in mode 0, rows in mode 1) drawn together: one Philox32 call */
 
 int fi_sparse_mask(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, int64_t k,
                    void *out, int itemsize, int64_t ld, int64_t r0, int64_t nr, int64_t c0, int64_t nc)
@@ -401,65 +369,70 @@ int fi_sparse_mask(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, i
     if ((mode != 0 && mode != 1) || !kw || rows < 1 || cols < 1 || k < 0) return -1;
     if (itemsize != 2 && itemsize != 4 && itemsize != 8) return -1;
     if (r0 < 0 || nr < 0 || c0 < 0 || nc < 0 || r0 + nr > rows || c0 + nc > cols || ld < nc) return -1;
-    if (rows > INT64_MAX / cols || k > (mode == 0 ? rows : cols)) return -1;
+    if (rows >= (1ll << 31) || cols >= (1ll << 31) || k > (mode == 0 ? rows : cols)) return -1;
     if (nr == 0 || nc == 0) return 0;
     if (!out) return -1;
-    if (mode == 0 ? k == 0 : k == cols) return 0;
-    const uint32_t key[2] = {kw[0], kw[1]}, stream[2] = {kw[2], kw[3]};
-    const float unused[8] = {0};
-    char *o = (char *)out;
-    int64_t width = mode == 0 ? SPARSE_TILE : cols, n = mode == 0 ? rows : cols;
-    uint32_t *w = malloc((size_t)(mode == 0 ? rows * SPARSE_TILE : cols) * sizeof *w);
-    uint64_t *scratch = malloc((size_t)n * (mode == 0 ? SPARSE_TILE : 1) * sizeof *scratch);
-    uint32_t(*hist)[1 << SPARSE_BITS] = malloc(SPARSE_TILE * sizeof *hist);
-    if (!w || !scratch || !hist) {
-        free(w);
-        free(scratch);
-        free(hist);
+    const struct isa *impl = pick();
+    /* units: columns (mode 0: each gets k zero rows) or rows (mode 1: each keeps k columns) */
+    int64_t n = mode == 0 ? rows : cols, units = mode == 0 ? cols : rows;
+    int64_t u_first = mode == 0 ? c0 : r0, u_count = mode == 0 ? nc : nr;
+    int64_t chosen = mode == 0 ? k : n - k; /* elements to zero in each unit */
+    int complement = chosen > n / 2;       /* draw the smaller side: the non-zeros */
+    int64_t draws = complement ? n - chosen : chosen;
+    int64_t words = (n + 63) / 64;
+    uint64_t *sets = malloc((size_t)(UNITS * words) * sizeof *sets);
+    uint32_t *rowmask = mode == 0 ? malloc((size_t)rows * sizeof *rowmask) : NULL; /* bit u: unit u's set has r */
+    if (!sets || (mode == 0 && !rowmask)) {
+        free(sets);
+        free(rowmask);
         return -2;
     }
-    if (mode == 0) {
-        /* per tile of columns: one row-major pass builds every column's histogram, a second
-         * collects each column's candidates from the bucket holding its k-th key */
-        uint64_t kth[SPARSE_TILE];
-        uint32_t bucket[SPARSE_TILE];
-        int64_t below[SPARSE_TILE], m[SPARSE_TILE];
-        for (int64_t ca = c0; ca < c0 + nc; ca += SPARSE_TILE) {
-            int64_t t = c0 + nc - ca < width ? c0 + nc - ca : width;
-            /* keys of columns ca .. ca+t-1 in every row: rows runs of t words */
-            fi_fill32(FI_BITS, FI_F32, key, stream, unused, w, rows, t, (uint64_t)ca, (uint64_t)cols);
-            memset(hist, 0, (size_t)t * sizeof *hist);
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t j = 0; j < t; j++) hist[j][w[r * t + j] >> (32 - SPARSE_BITS)]++;
-            for (int64_t j = 0; j < t; j++) {
-                int64_t acc = 0;
-                uint32_t b = 0;
-                while (acc + hist[j][b] <= k - 1) acc += hist[j][b++];
-                bucket[j] = b;
-                below[j] = acc;
-                m[j] = 0;
+    uint32_t w[8][16] __attribute__((aligned(64)));
+    char *o = (char *)out;
+    for (int64_t ua = u_first; ua < u_first + u_count; ua += UNITS) {
+        int64_t t = u_first + u_count - ua < UNITS ? u_first + u_count - ua : UNITS;
+        memset(sets, 0, (size_t)(UNITS * words) * sizeof *sets);
+        if (mode == 0) memset(rowmask, 0, (size_t)rows * sizeof *rowmask);
+        /* Floyd (Bentley & Floyd 1987): for j = n-draws .. n-1, x = uniform in [0, j]; add x,
+         * or j if x is taken.  Draw d of unit u uses Philox block d * units + u (4 words). */
+        for (int64_t d = 0; d < draws; d++) {
+            impl->philox((const uint32_t *)kw, (uint64_t)d * (uint64_t)units + (uint64_t)ua, w);
+            uint32_t j = (uint32_t)(n - draws + d);
+            for (int64_t u = 0; u < t; u++) {
+                const uint32_t w4[4] = {w[4 * (u / 16)][u % 16], w[4 * (u / 16) + 1][u % 16],
+                                        w[4 * (u / 16) + 2][u % 16], w[4 * (u / 16) + 3][u % 16]};
+                uint32_t x = uniform_below(w4, j + 1);
+                uint64_t *set = sets + u * words;
+                if ((set[x >> 6] >> (x & 63)) & 1) x = j;
+                set[x >> 6] |= 1ull << (x & 63);
+                if (mode == 0) rowmask[x] |= 1u << u;
             }
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t j = 0; j < t; j++)
-                    if (w[r * t + j] >> (32 - SPARSE_BITS) == bucket[j])
-                        scratch[j * rows + m[j]++] = (uint64_t)w[r * t + j] << 32 | (uint64_t)r;
-            for (int64_t j = 0; j < t; j++) kth[j] = select_kth(scratch + j * rows, m[j], k - 1 - below[j]);
-            for (int64_t r = r0; r < r0 + nr; r++)
-                for (int64_t j = 0; j < t; j++)
-                    if (((uint64_t)w[r * t + j] << 32 | (uint64_t)r) <= kth[j])
-                        zero_at(o, itemsize, (r - r0) * ld + (ca - c0 + j));
         }
-    } else {
-        for (int64_t r = r0; r < r0 + nr; r++) {
-            fi_fill32(FI_BITS, FI_F32, key, stream, unused, w, 1, cols, (uint64_t)(r * cols), 0);
-            uint64_t kth = k > 0 ? kth_key(w, 1, cols, k - 1, scratch) : 0;
-            for (int64_t c = c0; c < c0 + nc; c++)
-                if (k == 0 || ((uint64_t)w[c] << 32 | (uint64_t)c) > kth) zero_at(o, itemsize, (r - r0) * ld + (c - c0));
+        /* zero the block's elements of these units that are in (or, complement, not in) their
+         * set, row by row */
+        if (mode == 0) { /* a row crosses the tile's t columns: one mask word per row */
+            uint32_t all = t == 32 ? 0xffffffffu : (1u << t) - 1u;
+            for (int64_t i = 0; i < nr; i++) {
+                uint32_t m = rowmask[r0 + i];
+                m = complement ? ~m & all : m;
+                impl->zero_bits(o + (i * ld + ua - c0) * itemsize, m, t, itemsize);
+            }
+        } else { /* a row is a unit: walk its set along the block's columns */
+            for (int64_t u = 0; u < t; u++) {
+                const uint64_t *set = sets + u * words;
+                char *row = o + (ua - r0 + u) * ld * itemsize;
+                for (int64_t j = 0; j < nc; j++) {
+                    int64_t e = c0 + j;
+                    if ((int)((set[e >> 6] >> (e & 63)) & 1) == complement) continue;
+                    if (itemsize == 4) ((uint32_t *)row)[j] = 0;
+                    else if (itemsize == 2) ((uint16_t *)row)[j] = 0;
+                    else ((uint64_t *)row)[j] = 0;
+                }
+            }
         }
     }
-    free(w);
-    free(scratch);
-    free(hist);
+    free(sets);
+    free(rowmask);
     return 0;
 }
 

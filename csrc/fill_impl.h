@@ -249,6 +249,39 @@ static void NAME(fill64)(int dist, const uint32_t *kw, const double *p, double *
         NAME(run64)(dist, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride);
 }
 
+/* row[j] <- 0 where bit j of m is set, j < t <= 32 (a sparse pattern's row across a tile) */
+static void NAME(zero_bits)(char *row, uint32_t m, int64_t t, int itemsize)
+{
+    static const uint32_t iota_[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    const vu iota = NAME(ldu)(iota_);
+    int64_t j = 0;
+    if (itemsize == 4)
+        for (; j + NF <= t; j += NF) {
+            vi z = (vi)((SPLATU(m >> j) >> iota) & 1u) != 0;
+            vu v;
+            memcpy(&v, row + 4 * j, sizeof v);
+            v = SELU(z, SPLATU(0), v);
+            memcpy(row + 4 * j, &v, sizeof v);
+        }
+    else if (itemsize == 2)
+        for (; j + NF <= t; j += NF) {
+            vi z = (vi)((SPLATU(m >> j) >> iota) & 1u) != 0;
+            vh v;
+            memcpy(&v, row + 2 * j, sizeof v);
+            v &= __builtin_convertvector(~z, vh);
+            memcpy(row + 2 * j, &v, sizeof v);
+        }
+    for (; j < t; j++) {
+        if (!((m >> j) & 1)) continue;
+        if (itemsize == 4) ((uint32_t *)row)[j] = 0;
+        else if (itemsize == 2) ((uint16_t *)row)[j] = 0;
+        else ((uint64_t *)row)[j] = 0;
+    }
+}
+
+/* Philox4x32-10 of blocks b0 .. b0+31 (w[4h + j][L]: word j of block b0 + 16h + L), callable */
+static void NAME(philox_blocks)(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16]) { PHILOX32(kw, b0, w); }
+
 #undef vf
 #undef vi
 #undef vu

@@ -86,3 +86,33 @@ def test_only_2d():
     with pytest.raises(ValueError, match=r"Only tensors with 2 dimensions are supported: out has shape \(4, 5, 6\)"):
         sparse_(out, 0.5, seed=0)
     assert (whole.view(np.uint8) == POISON).all()
+
+
+@pytest.mark.parametrize("rows, k", [(5, 2), (7, 3), (16, 4), (33, 10)])
+def test_zero_subsets_are_uniform_on_small_columns(rows, k):
+    # every k-subset of the rows equally likely: chi-square over all C(rows, k) subsets (or over
+    # the pairs a subset contains, when there are too many subsets), alpha = 1e-4
+    from itertools import combinations
+    cols = 40000
+    w = sparse_(np.empty((rows, cols), np.float32), k / rows, seed=11, stream="small")
+    zero = (w == 0).T  # (cols, rows)
+    assert (zero.sum(axis=1) == k).all()
+    if math.comb(rows, k) <= 200:
+        index = {s: i for i, s in enumerate(combinations(range(rows), k))}
+        counts = np.bincount([index[tuple(np.flatnonzero(z))] for z in zero], minlength=len(index))
+    else:
+        counts = np.array([(zero[:, a] & zero[:, b]).sum() for a, b in combinations(range(rows), 2)])
+    expected = counts.sum() / len(counts)
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < stats.chi2.isf(1e-4, len(counts) - 1), f"chi2 {chi2:.1f} over {len(counts)} cells"
+
+
+def test_zero_patterns_of_two_rows_are_independent():
+    # P(rows a and b both zero in a column) = k/R * (k-1)/(R-1): a binomial test, alpha = 1e-4
+    rows, cols, k = 4096, 8192, 1024
+    w = sparse_(np.empty((rows, cols), np.float16), k / rows, seed=2, stream="pairs")
+    zero = w == 0
+    p = k / rows * (k - 1) / (rows - 1)
+    for a, b in [(0, 1), (17, 4000), (2047, 2048)]:
+        both = int((zero[a] & zero[b]).sum())
+        assert stats.binomtest(both, cols, p).pvalue > 1e-4, (a, b, both, cols * p)

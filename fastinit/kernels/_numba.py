@@ -516,43 +516,54 @@ def bits32(kw, out, n_runs, run_len, first, run_stride):
             gi += u64(take)
 
 
-SPARSE_TILE = 64
+@jit
+def uniform_below(w0, w1, w2, w3, bound):
+    """A uniform integer in [0, bound) from up to four words (csrc/fill.c: uniform_below)."""
+    b = u64(bound)
+    neg_mod = u64((u64(1) << u64(32)) - b) % b  # (uint32)(-bound) % bound
+    m = u64(0)
+    for w in (w0, w1, w2, w3):
+        m = u64(w) * b
+        lo = m & u64(0xFFFFFFFF)
+        if lo >= b or lo >= neg_mod:
+            break
+    return u32(m >> u64(32))
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc):
     """Zero the sparse pattern in out (the nr x nc block at (r0, c0) of rows x cols, row stride ld;
-    any 2-, 4- or 8-byte dtype viewed as unsigned ints).  Keys and rule as fi_sparse_mask: the k-th smallest
-    key is unique, so np.partition finds the same threshold as the C quickselect."""
+    any 2-, 4- or 8-byte dtype viewed as unsigned ints), as fi_sparse_mask: Floyd's exact
+    random subset per unit, draw d of unit u from Philox block d * units + u."""
     if nr == 0 or nc == 0:
         return
-    if mode == 0:
-        if k == 0:
-            return
-        w = np.empty(rows * SPARSE_TILE, np.uint32)
-        col = np.empty(rows, np.uint64)
-        for ca in range(c0, c0 + nc, SPARSE_TILE):
-            t = min(c0 + nc - ca, SPARSE_TILE)
-            bits32(kw, w, rows, t, ca, cols)
-            for j in range(t):
-                for r in range(rows):
-                    col[r] = (u64(w[r * t + j]) << u64(32)) | u64(r)
-                kth = np.partition(col, k - 1)[k - 1]
-                for r in range(r0, r0 + nr):
-                    if ((u64(w[r * t + j]) << u64(32)) | u64(r)) <= kth:
-                        out[(r - r0) * ld + (ca - c0 + j)] = 0
-    else:
-        if k == cols:
-            return
-        w = np.empty(cols, np.uint32)
-        row = np.empty(cols, np.uint64)
-        for r in range(r0, r0 + nr):
-            bits32(kw, w, 1, cols, r * cols, 0)
-            kth = u64(0)
-            if k > 0:
-                for c in range(cols):
-                    row[c] = (u64(w[c]) << u64(32)) | u64(c)
-                kth = np.partition(row, k - 1)[k - 1]
-            for c in range(c0, c0 + nc):
-                if k == 0 or ((u64(w[c]) << u64(32)) | u64(c)) > kth:
-                    out[(r - r0) * ld + (c - c0)] = 0
+    n = rows if mode == 0 else cols
+    units = cols if mode == 0 else rows
+    u_first = c0 if mode == 0 else r0
+    u_count = nc if mode == 0 else nr
+    chosen = k if mode == 0 else n - k
+    complement = chosen > n // 2
+    draws = n - chosen if complement else chosen
+    c = np.empty((4, 16), np.uint32)
+    inset = np.zeros((16, n), np.bool_)
+    for ua in range(u_first, u_first + u_count, 16):
+        t = min(u_first + u_count - ua, 16)
+        inset[:, :] = False
+        for d in range(draws):
+            philox16(kw, u64(d) * u64(units) + u64(ua), c)
+            j = n - draws + d
+            for u in range(t):
+                x = uniform_below(c[0, u], c[1, u], c[2, u], c[3, u], j + 1)
+                if inset[u, x]:
+                    x = j
+                inset[u, x] = True
+        for u in range(t):
+            first = r0 if mode == 0 else c0
+            count = nr if mode == 0 else nc
+            for e in range(first, first + count):
+                if inset[u, e] == complement:
+                    continue
+                if mode == 0:
+                    out[(e - r0) * ld + (ua + u - c0)] = 0
+                else:
+                    out[(ua + u - r0) * ld + (e - c0)] = 0
