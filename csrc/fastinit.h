@@ -40,18 +40,21 @@ int fi_fill64(int dist, const uint32_t key[2], const uint32_t stream[2],
               const double p[8], double *out, int64_t n_runs, int64_t run_len,
               uint64_t first, uint64_t run_stride);
 
-/* Sparse pattern of a rows x cols matrix (C order, rows and cols < 2^31), applied to a block
- * of it: out holds rows r0 .. r0+nr-1 and columns c0 .. c0+nc-1, element (r, c) at
- * out[(r - r0) * ld + c - c0] (ld >= nc), itemsize bytes per element; the pattern's elements
- * are set to 0 (all-zero bits).  Each unit u (a column in mode 0, a row in mode 1) of n
- * elements gets an exactly uniform random subset by Floyd's algorithm: D = min(z, n - z)
- * draws for its z zeros, draw d from Philox block d * units + u of the stream kw
- * (docs/streams.md).
+/* Sparse pattern of a rows x cols matrix (C order, rows and cols < 2^31) on the block of rows
+ * r0 .. r0+nr-1 and columns c0 .. c0+nc-1: bit (j & 31) of bits[i * bits_ld + j / 32] is set
+ * iff element (r0 + i, c0 + j) is zero (mode 0 tiles start at multiples of 32 of the block).
+ * Each unit u (a column in mode 0, a row in mode 1) of n elements gets an exactly uniform
+ * random subset by Floyd's algorithm: D = min(z, n - z) draws for its z zeros, draw d from
+ * Philox block d * units + u of the stream kw (docs/streams.md).
  *   mode 0 (torch sparse_): k zeros in each column.
  *   mode 1 (Martens):       k non-zeros in each row.
  * Returns 0, -1 for impossible arguments, -2 if scratch memory could not be allocated. */
-int fi_sparse_mask(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, int64_t k,
-                   void *out, int itemsize, int64_t ld, int64_t r0, int64_t nr, int64_t c0, int64_t nc);
+int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, int64_t k,
+                     int64_t r0, int64_t nr, int64_t c0, int64_t nc, uint32_t *bits, int64_t bits_ld);
+
+/* out[i * ld + j] <- 0 (all-zero bits of itemsize bytes) where bit j of row i of bits is set. */
+int fi_zero_where(void *out, int itemsize, int64_t ld, int64_t nr, int64_t nc, const uint32_t *bits,
+                  int64_t bits_ld);
 
 /* Raw Philox4x32-R: n counters (4 words each) under keys (2 words each; key_stride 0
  * reuses one key) into out (4 words each). */

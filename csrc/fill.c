@@ -363,15 +363,15 @@ static inline uint32_t uniform_below(const uint32_t *w4, uint32_t bound)
 
 #define UNITS 32 /* units (columns in mode 0, rows in mode 1) drawn together: one Philox32 call */
 
-int fi_sparse_mask(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, int64_t k,
-                   void *out, int itemsize, int64_t ld, int64_t r0, int64_t nr, int64_t c0, int64_t nc)
+int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, int64_t k,
+                     int64_t r0, int64_t nr, int64_t c0, int64_t nc, uint32_t *bits, int64_t bits_ld)
 {
     if ((mode != 0 && mode != 1) || !kw || rows < 1 || cols < 1 || k < 0) return -1;
-    if (itemsize != 2 && itemsize != 4 && itemsize != 8) return -1;
-    if (r0 < 0 || nr < 0 || c0 < 0 || nc < 0 || r0 + nr > rows || c0 + nc > cols || ld < nc) return -1;
+    if (r0 < 0 || nr < 0 || c0 < 0 || nc < 0 || r0 + nr > rows || c0 + nc > cols) return -1;
     if (rows >= (1ll << 31) || cols >= (1ll << 31) || k > (mode == 0 ? rows : cols)) return -1;
+    if (bits_ld < (nc + 31) / 32) return -1;
     if (nr == 0 || nc == 0) return 0;
-    if (!out) return -1;
+    if (!bits) return -1;
     const struct isa *impl = pick();
     /* units: columns (mode 0: each gets k zero rows) or rows (mode 1: each keeps k columns) */
     int64_t n = mode == 0 ? rows : cols, units = mode == 0 ? cols : rows;
@@ -388,7 +388,6 @@ int fi_sparse_mask(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, i
         return -2;
     }
     uint32_t w[8][16] __attribute__((aligned(64)));
-    char *o = (char *)out;
     for (int64_t ua = u_first; ua < u_first + u_count; ua += UNITS) {
         int64_t t = u_first + u_count - ua < UNITS ? u_first + u_count - ua : UNITS;
         memset(sets, 0, (size_t)(UNITS * words) * sizeof *sets);
@@ -408,31 +407,40 @@ int fi_sparse_mask(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, i
                 if (mode == 0) rowmask[x] |= 1u << u;
             }
         }
-        /* zero the block's elements of these units that are in (or, complement, not in) their
-         * set, row by row */
-        if (mode == 0) { /* a row crosses the tile's t columns: one mask word per row */
+        /* the zeros: the set's elements, or (complement) the others */
+        if (mode == 0) { /* a tile of t <= 32 columns starting at a multiple of 32 in the block */
             uint32_t all = t == 32 ? 0xffffffffu : (1u << t) - 1u;
-            for (int64_t i = 0; i < nr; i++) {
-                uint32_t m = rowmask[r0 + i];
-                m = complement ? ~m & all : m;
-                impl->zero_bits(o + (i * ld + ua - c0) * itemsize, m, t, itemsize);
-            }
-        } else { /* a row is a unit: walk its set along the block's columns */
+            for (int64_t i = 0; i < nr; i++)
+                bits[i * bits_ld + (ua - c0) / 32] = complement ? ~rowmask[r0 + i] & all : rowmask[r0 + i];
+        } else {
             for (int64_t u = 0; u < t; u++) {
                 const uint64_t *set = sets + u * words;
-                char *row = o + (ua - r0 + u) * ld * itemsize;
+                uint32_t *row = bits + (ua - r0 + u) * bits_ld;
+                memset(row, 0, (size_t)((nc + 31) / 32) * sizeof *row);
                 for (int64_t j = 0; j < nc; j++) {
                     int64_t e = c0 + j;
-                    if ((int)((set[e >> 6] >> (e & 63)) & 1) == complement) continue;
-                    if (itemsize == 4) ((uint32_t *)row)[j] = 0;
-                    else if (itemsize == 2) ((uint16_t *)row)[j] = 0;
-                    else ((uint64_t *)row)[j] = 0;
+                    if ((int)((set[e >> 6] >> (e & 63)) & 1) != complement) row[j >> 5] |= 1u << (j & 31);
                 }
             }
         }
     }
     free(sets);
     free(rowmask);
+    return 0;
+}
+
+int fi_zero_where(void *out, int itemsize, int64_t ld, int64_t nr, int64_t nc, const uint32_t *bits,
+                  int64_t bits_ld)
+{
+    if ((itemsize != 2 && itemsize != 4 && itemsize != 8) || nr < 0 || nc < 0 || ld < nc) return -1;
+    if (bits_ld < (nc + 31) / 32) return -1;
+    if (nr == 0 || nc == 0) return 0;
+    if (!out || !bits) return -1;
+    const struct isa *impl = pick();
+    for (int64_t i = 0; i < nr; i++)
+        for (int64_t q = 0; q < (nc + 31) / 32; q++)
+            impl->zero_bits((char *)out + (i * ld + 32 * q) * itemsize, bits[i * bits_ld + q],
+                            nc - 32 * q < 32 ? nc - 32 * q : 32, itemsize);
     return 0;
 }
 

@@ -11,10 +11,11 @@ A backend is a pair of counter-based fill kernels and a raw Philox kernel:
     the same for float64 (``p`` float64[8]).
 ``philox4x32(ctr, key, key_stride, out, rounds)``
     raw words: ``ctr`` (n, 4), ``key`` (m, 2), ``out`` (n, 4), all uint32.
-``sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc)``
-    zero the sparse pattern (csrc/fastinit.h: fi_sparse_mask) in ``out``, the flat
-    ``nr x nc`` block at ``(r0, c0)`` of a ``rows x cols`` matrix with row stride ``ld``,
-    viewed as unsigned ints.
+``sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld)``
+    the sparse pattern's zeros in the ``nr x nc`` block at ``(r0, c0)`` of a ``rows x cols``
+    matrix, as bits of a zeroed uint32 array (csrc/fastinit.h: fi_sparse_bitmap).
+``zero_where(out, ld, nr, nc, bits, bits_ld)``
+    zero the elements of ``out`` (flat, row stride ``ld``, viewed as unsigned ints) whose bit is set.
 
 Kernels never validate user input; fastinit's public functions do, once.  Both
 backends give identical bits (tests/test_contract.py).
@@ -37,7 +38,8 @@ class Backend:
     fill32: Callable
     fill64: Callable
     philox4x32: Callable
-    sparse_mask: Callable
+    sparse_bitmap: Callable
+    zero_where: Callable
     detail: str  # instruction set (C) or compiler version (Numba)
 
 

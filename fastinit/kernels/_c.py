@@ -44,16 +44,21 @@ def philox4x32(ctr, key, key_stride, out, rounds):
                              ffi.from_buffer("uint32_t[]", out, require_writable=True), n, rounds))
 
 
-def sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc):
-    rc = lib.fi_sparse_mask(mode, ffi.from_buffer("uint32_t[]", kw), rows, cols, k,
-                            ffi.from_buffer(out, require_writable=True), out.dtype.itemsize, ld, r0, nr, c0, nc)
+def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
+    rc = lib.fi_sparse_bitmap(mode, ffi.from_buffer("uint32_t[]", kw), rows, cols, k, r0, nr, c0, nc,
+                              ffi.from_buffer("uint32_t[]", bits, require_writable=True), bits_ld)
     if rc == -2:
-        raise MemoryError(f"fastinit sparse_: no memory for the keys of {rows} x {min(cols, 64)} elements")
+        raise MemoryError(f"fastinit sparse_: no memory for the subsets of 32 units of {max(rows, cols)}")
     _check(rc)
+
+
+def zero_where(out, ld, nr, nc, bits, bits_ld):
+    _check(lib.fi_zero_where(ffi.from_buffer(out, require_writable=True), out.dtype.itemsize, ld, nr, nc,
+                             ffi.from_buffer("uint32_t[]", bits), bits_ld))
 
 
 _env = os.environ.get("FASTINIT_ISA")
 if _env:
     set_isa(_env)
 
-BACKEND = Backend("c", fill32, fill64, philox4x32, sparse_mask, isa())
+BACKEND = Backend("c", fill32, fill64, philox4x32, sparse_bitmap, zero_where, isa())

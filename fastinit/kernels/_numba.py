@@ -531,10 +531,9 @@ def uniform_below(w0, w1, w2, w3, bound):
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc):
-    """Zero the sparse pattern in out (the nr x nc block at (r0, c0) of rows x cols, row stride ld;
-    any 2-, 4- or 8-byte dtype viewed as unsigned ints), as fi_sparse_mask: Floyd's exact
-    random subset per unit, draw d of unit u from Philox block d * units + u."""
+def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
+    """The block's zeros as bits (csrc/fastinit.h: fi_sparse_bitmap): Floyd's exact random
+    subset per unit, draw d of unit u from Philox block d * units + u."""
     if nr == 0 or nc == 0:
         return
     n = rows if mode == 0 else cols
@@ -558,12 +557,17 @@ def sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc):
                     x = j
                 inset[u, x] = True
         for u in range(t):
-            first = r0 if mode == 0 else c0
-            count = nr if mode == 0 else nc
-            for e in range(first, first + count):
+            for e in range(r0 if mode == 0 else c0, (r0 + nr) if mode == 0 else (c0 + nc)):
                 if inset[u, e] == complement:
                     continue
-                if mode == 0:
-                    out[(e - r0) * ld + (ua + u - c0)] = 0
-                else:
-                    out[(ua + u - r0) * ld + (e - c0)] = 0
+                i, j = (e - r0, ua + u - c0) if mode == 0 else (ua + u - r0, e - c0)
+                bits[i * bits_ld + j // 32] |= u32(1) << u32(j % 32)
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def zero_where(out, ld, nr, nc, bits, bits_ld):
+    """out[i * ld + j] <- 0 where bit j of row i of bits is set (fi_zero_where)."""
+    for i in range(nr):
+        for j in range(nc):
+            if (bits[i * bits_ld + j // 32] >> u32(j % 32)) & u32(1):
+                out[i * ld + j] = 0

@@ -18,8 +18,12 @@ def philox4x32(ctr, key, key_stride, out, rounds):
     nb.philox4x32(ctr, key, key_stride, out, rounds)
 
 
-def sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc):
-    nb.sparse_mask(mode, kw, rows, cols, k, out, ld, r0, nr, c0, nc)
+def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
+    nb.sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld)
 
 
-BACKEND = Backend("numba", fill32, fill64, philox4x32, sparse_mask, f"numba {numba.__version__}")
+def zero_where(out, ld, nr, nc, bits, bits_ld):
+    nb.zero_where(out, ld, nr, nc, bits, bits_ld)
+
+
+BACKEND = Backend("numba", fill32, fill64, philox4x32, sparse_bitmap, zero_where, f"numba {numba.__version__}")

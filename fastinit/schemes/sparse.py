@@ -28,11 +28,10 @@ def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, strea
     - ``nonzeros_per_unit=k`` (Martens 2010, "Deep learning via Hessian-free optimization"):
       every output unit (row) has exactly ``k`` non-zero incoming weights.
 
-    The zero positions are the elements with the smallest keys ``(w, index)``, ``w`` a
-    Philox word of the mask stream at the element's global index; the non-zeros equal
+    The zero positions of each column (row) are an exactly uniform random subset, drawn by
+    Floyd's algorithm from the mask stream (docs/streams.md); the non-zeros equal
     ``normal_(out, 0.0, std)`` element for element.  Bits are identical for any backend,
-    thread count or shard (``global_shape``/``offset``: fans and patterns are the whole
-    tensor's).
+    thread count or shard (``global_shape``/``offset``: patterns are the whole tensor's).
 
     >>> w = sparse_(np.empty((256, 128), np.float32), sparsity=0.9, seed=0, stream="fc.weight")
     """
@@ -41,6 +40,8 @@ def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, strea
         raise ValueError(f"Only tensors with 2 dimensions are supported: out has shape {out.shape}")
     runs(out.shape, global_shape, offset)  # validates the shard
     rows, cols = (int(v) for v in (out.shape if global_shape is None else global_shape))
+    if max(rows, cols) >= 2**31:
+        raise ValueError(f"sparse_ supports up to 2**31 - 1 rows and columns; got shape {(rows, cols)}")
     if (sparsity is None) == (nonzeros_per_unit is None):
         raise ValueError("pass exactly one of sparsity= (torch: zeros per column) and "
                          "nonzeros_per_unit= (Martens: non-zeros per row)")
@@ -58,29 +59,48 @@ def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, strea
                              f"shape[1]); got {k}")
         mode, k = 1, int(k)
     std = _real(std, "std")
-    # validates the rest (buffer, std, seed, stream, shard, backend, threads), then writes the values
-    normal_(out, 0.0, std, seed=seed, stream=stream, global_shape=global_shape, offset=offset,
-            backend=backend, threads=threads)
-    if out.size == 0:
-        return out
-    r0, c0 = (0, 0) if offset is None else (int(offset[0]), int(offset[1]))
-    nr, nc = out.shape
-    kw = key_words(seed, stream_id(stream) ^ MASK_STREAM)
-    flat = out.reshape(-1).view({2: np.uint16, 4: np.uint32, 8: np.uint64}[out.dtype.itemsize])
     be = kernels.get(backend)
     nthreads = _parallel.check_threads(threads)
-    # torch mode needs every row's key per column: split columns; Martens: split rows
-    parts = max(1, min(nthreads, nc if mode == 0 else nr))
+    if std < 0:  # normal_ would say so too, but only after the pattern was drawn
+        raise ValueError(f"std must be >= 0; got {std}")
+    key_words(seed, stream)  # seed and stream checked before anything is computed
+    nr, nc = out.shape
+    if out.size == 0:
+        return normal_(out, 0.0, std, seed=seed, stream=stream, global_shape=global_shape, offset=offset,
+                       backend=backend, threads=threads)
+    r0, c0 = (0, 0) if offset is None else (int(offset[0]), int(offset[1]))
+    g = (rows, cols)
+
+    # 1. the pattern, as bits (1/32 of a float32 out): columns (torch) or rows (Martens) split
+    #    over threads, columns on multiples of 32 so that no two threads share a word
+    words = -(-nc // 32)
+    bits = np.zeros(nr * words, np.uint32)  # row i: words i*words .. (i+1)*words
+    kw = key_words(seed, stream_id(stream) ^ MASK_STREAM)
     if mode == 0:
-        cuts = [nc * i // parts for i in range(parts + 1)]
-        tasks = [(flat[a:], r0, nr, c0 + a, b - a) for a, b in zip(cuts, cuts[1:]) if b > a]
+        step = -(-words // nthreads) * 32
+        parts = [(r0, nr, c0 + a, min(step, nc - a), bits[a // 32:]) for a in range(0, nc, step)]
     else:
-        cuts = [nr * i // parts for i in range(parts + 1)]
-        tasks = [(flat[a * nc:], r0 + a, b - a, c0, nc) for a, b in zip(cuts, cuts[1:]) if b > a]
+        step = -(-nr // nthreads)
+        parts = [(r0 + a, min(step, nr - a), c0, nc, bits[a * words:]) for a in range(0, nr, step)]
 
-    def one(task):
-        o, tr0, tnr, tc0, tnc = task
-        be.sparse_mask(mode, kw, rows, cols, k, o, nc, tr0, tnr, tc0, tnc)
+    def pattern(part):
+        pr0, pnr, pc0, pnc, pbits = part
+        be.sparse_bitmap(mode, kw, rows, cols, k, pr0, pnr, pc0, pnc, pbits, words)
 
-    _parallel.each(one, tasks, nthreads)
+    _parallel.each(pattern, parts, nthreads)
+
+    # 2. values and zeros, a band of rows at a time so that the zeros land while it is in cache
+    flat = out.reshape(-1).view({2: np.uint16, 4: np.uint32, 8: np.uint64}[out.dtype.itemsize])
+    band = max(1, (1 << 20) // max(1, nc * out.dtype.itemsize))  # about 1 MiB of out
+
+    def values(i0):
+        i1 = min(nr, i0 + band)
+        normal_(out[i0:i1], 0.0, std, seed=seed, stream=stream, global_shape=g, offset=(r0 + i0, c0),
+                backend=be.name, threads=1)
+        be.zero_where(flat[i0 * nc:i1 * nc], nc, i1 - i0, nc, bits[i0 * words:i1 * words], words)
+
+    bands = list(range(0, nr, band))
+    per = -(-len(bands) // nthreads)
+    _parallel.each(lambda chunk: [values(i0) for i0 in chunk], [bands[i:i + per] for i in range(0, len(bands), per)],
+                   nthreads)
     return out
