@@ -16,8 +16,19 @@ from .schemes import (bias_uniform_, calculate_gain, compute_fans, conv_default_
                       embedding_default_, eye_, glorot_normal_, glorot_uniform_, he_normal_, he_uniform_,
                       hf_normal_, identity_, kaiming_normal_, kaiming_uniform_, lecun_normal_, lecun_uniform_,
                       linear_default_, looks_linear_, lstm_forget_bias_, random_walk_normal_, relu_bias_,
-                      rnn_default_, selu_normal_, simple_xavier_uniform_, variance_scaling_, xavier_normal_,
-                      xavier_uniform_)
+                      rnn_default_, selu_normal_, simple_xavier_uniform_, sparse_, variance_scaling_,
+                      xavier_normal_, xavier_uniform_)
+
+_LAZY = {"orthogonal_": "orthogonal", "unitary_": "orthogonal", "delta_orthogonal_": "orthogonal"}
+
+
+def __getattr__(name):
+    """The orthogonal kernels load SciPy's LAPACK and threadpoolctl: imported on first use."""
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'fastinit' has no attribute {name!r}")
+
 
 __all__ = ["constant_", "normal_", "ones_", "rng", "show_config", "trunc_normal_", "uniform_", "zeros_",
            # the scheme catalogue (fastinit.schemes; its REGISTRY lists every scheme)
@@ -25,5 +36,7 @@ __all__ = ["constant_", "normal_", "ones_", "rng", "show_config", "trunc_normal_
            "embedding_default_", "eye_", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_",
            "hf_normal_", "identity_", "kaiming_normal_", "kaiming_uniform_", "lecun_normal_", "lecun_uniform_",
            "linear_default_", "looks_linear_", "lstm_forget_bias_", "random_walk_normal_", "relu_bias_",
-           "rnn_default_", "selu_normal_", "simple_xavier_uniform_", "variance_scaling_", "xavier_normal_",
-           "xavier_uniform_"]
+           "rnn_default_", "selu_normal_", "simple_xavier_uniform_", "sparse_", "variance_scaling_",
+           "xavier_normal_", "xavier_uniform_",
+           # blocked Householder (fastinit.orthogonal)
+           "delta_orthogonal_", "orthogonal_", "unitary_"]

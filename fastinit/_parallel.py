@@ -7,6 +7,7 @@ Kernels release the GIL (cffi calls and ``nogil`` Numba), so a thread pool scale
 
 import numbers
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _POOLS = {}
@@ -58,8 +59,12 @@ def split(calls, threads, align):
 
 
 def each(fn, items, threads):
-    """fn(item) for every item, on up to ``threads`` threads (the caller's among them)."""
-    if threads <= 1 or len(items) <= 1:
+    """fn(item) for every item, on up to ``threads`` threads (the caller's among them), each
+    pulling the next item when it finishes one.  Which thread runs an item never changes
+    what the item computes, so the bits cannot depend on it."""
+    items = list(items)
+    n = min(threads, len(items))
+    if n <= 1:
         for item in items:
             fn(item)
         return
@@ -68,10 +73,26 @@ def each(fn, items, threads):
     pool = _POOLS.get(key)
     if pool is None:
         pool = _POOLS[key] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="fastinit")
-    futures = [pool.submit(fn, item) for item in items[1:]]
-    fn(items[0])
-    for f in futures:
-        f.result()
+    pending = iter(items)
+    lock = threading.Lock()
+
+    def pull():
+        while True:
+            with lock:
+                item = next(pending, _DONE)
+            if item is _DONE:
+                return
+            fn(item)
+
+    futures = [pool.submit(pull) for _ in range(n - 1)]
+    try:
+        pull()
+    finally:
+        for f in futures:
+            f.result()
+
+
+_DONE = object()
 
 
 def run(kernel, out, tasks, threads):

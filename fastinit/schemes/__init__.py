@@ -24,6 +24,7 @@ from ._common import COMMON
 from .defaults import (bias_uniform_, constant_, conv_default_, embedding_default_, hf_normal_,
                        linear_default_, lstm_forget_bias_, ones_, relu_bias_, rnn_default_, zeros_)
 from .fans import LAYOUTS, calculate_gain, compute_fans
+from .sparse import sparse_
 from .structured import dirac_, eye_, identity_, looks_linear_
 from .variance import (glorot_normal_, glorot_uniform_, he_normal_, he_uniform_, kaiming_normal_,
                        kaiming_uniform_, lecun_normal_, lecun_uniform_, random_walk_gain, random_walk_normal_,
@@ -80,14 +81,9 @@ _SCHEMES = [
     ("bias_uniform", bias_uniform_), ("lstm_forget_bias", lstm_forget_bias_), ("relu_bias", relu_bias_),
     ("linear_default", linear_default_), ("conv_default", conv_default_), ("rnn_default", rnn_default_),
     ("embedding_default", embedding_default_), ("hf_normal", hf_normal_),
+    # sparse
+    ("sparse", sparse_),
 ]
-
-try:  # the sparse kernel is written separately: listed only where its module imports
-    from .sparse import sparse_
-except ImportError:  # pragma: no cover - depends on the checkout
-    pass
-else:
-    _SCHEMES.append(("sparse", sparse_))
 
 REGISTRY = types.MappingProxyType({name: Scheme.of(name, fn) for name, fn in _SCHEMES})
 

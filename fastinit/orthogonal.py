@@ -1,0 +1,394 @@
+"""Haar orthogonal, unitary and delta-orthogonal weights by blocked Householder, in place.
+
+A product of Householder reflectors built from independent Gaussian vectors, times the
+right diagonal of signs (phases), is exactly Haar-distributed (Stewart 1980, "The
+efficient generation of random orthogonal matrices with an application to condition
+estimators"; Mezzadri 2007, "How to generate random matrices from the classical compact
+groups").  So no Gaussian matrix is factored: only the Q-formation work remains, done here
+as LAPACK's ``xORGQR`` does it -- blocks of ``b`` reflectors in compact WY form
+``H_j ... H_{j+b-1} = I - V T V^H``, applied from the last block to the first so that each
+block only touches the trailing part of ``out`` -- with every product a BLAS GEMM.
+
+The maths, for a tall ``(L, p)`` result (``L >= p``; a wide one is the conjugate transpose
+of the tall ``(cols, rows)`` one)::
+
+    Q = H_0 H_1 ... H_{p-1} D E          E = the first p columns of I_L
+    x_k ~ N(0, I_{L-k})                  (complex: real and imaginary parts N(0, 1))
+    v_k = x_k + s_k ||x_k|| e_1,  s_k = x_k[0]/|x_k[0]| (+1 if x_k[0] = 0)
+    H_k = I - tau_k v_k v_k^H,    tau_k = 2 / (v_k^H v_k),   (v_k scaled so v_k[0] = 1)
+    d_k = -s_k                    (the sign fix: the sign/phase of R_kk in x = H_k R)
+
+``H_k x_k = -s_k ||x_k|| e_1``: these are exactly the reflectors and the ``R`` diagonal that
+Householder QR (LAPACK ``xGEQRF``) produces on a Gaussian matrix, whose ``Q diag(sign R_kk)``
+is Haar (Mezzadri 2007, section 5).  A length-one ``x_k`` (the last column of a square
+matrix) gives no reflector (``tau = 0``) and ``d_k = s_k``: a fair coin (uniform phase).
+
+Randomness (docs/orthogonal.md): the reflector stream is ``stream_id(stream) XOR
+REFLECTOR_STREAM`` with the same seed; entry ``r`` (``k <= r < L``) of ``x_k`` of matrix
+``i`` of a stack is element ``(i, k, r)`` of a virtual ``(B, L, L)`` float tensor filled by
+:func:`fastinit.normal_` (complex: the pair ``(i, k, 2r)``, ``(i, k, 2r + 1)`` of a
+``(B, L, 2L)`` tensor).  Each reflector owns its own counter range, so its randomness
+depends on neither the blocking nor the threads.
+"""
+
+import math
+import numbers
+import os
+import threading
+
+import ml_dtypes
+import numpy as np
+import scipy.linalg.lapack
+from threadpoolctl import threadpool_limits
+
+from . import _parallel, kernels
+from ._buffers import BFLOAT16
+from .fills import _real, normal_
+from .rng import key_words, stream_id
+
+REFLECTOR_STREAM = 0x4F5254484F474E4C  # "ORTHOGNL": the reflectors' stream is the tensor's stream XOR this
+
+_REAL = (np.dtype(np.float16), BFLOAT16, np.dtype(np.float32), np.dtype(np.float64))
+_COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
+_COMPUTE = {np.dtype(np.float16): np.dtype(np.float32), BFLOAT16: np.dtype(np.float32),
+            np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float64): np.dtype(np.float64),
+            np.dtype(np.complex64): np.dtype(np.complex64), np.dtype(np.complex128): np.dtype(np.complex128)}
+_LAYOUTS = ("torch", "jax")
+
+SLAB = 256            # columns (rows, for wide results) per independent slab of a block update
+STREAM_SCRATCH = 32 << 20  # bytes of float32/64 scratch per worker on the streaming path
+
+
+def block_size(L):
+    """Reflectors per compact-WY block for reflectors of length up to ``L``."""
+    return 32 if L <= 128 else 64 if L <= 512 else 128
+
+
+# ----------------------------------------------------------------------------------------
+# validation
+
+
+def _check_out(out, kind):
+    """Validate ``out`` for ``orthogonal_`` (kind "real") or ``unitary_`` ("complex")."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array (ndarray, np.memmap, open_memmap); got {type(out).__name__}")
+    dt = out.dtype
+    if kind == "real":
+        if dt in _COMPLEX:
+            raise TypeError(f"out has complex dtype {dt}: orthogonal_ fills real (semi-)orthogonal matrices; "
+                            f"use fastinit.orthogonal.unitary_ for a Haar unitary matrix")
+        if dt not in _REAL:
+            raise TypeError(f"out has dtype {dt}; orthogonal_ expects one of float16, bfloat16 (ml_dtypes), "
+                            f"float32, float64")
+    else:
+        if dt in _REAL:
+            raise TypeError(f"out has real dtype {dt}: unitary_ fills complex matrices (complex64, complex128); "
+                            f"use fastinit.orthogonal.orthogonal_ for a real orthogonal matrix")
+        if dt not in _COMPLEX:
+            raise TypeError(f"out has dtype {dt}; unitary_ expects complex64 or complex128")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only (a memmap opened with mode 'r'?); expected a writable array")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"out is not C-contiguous (strides {out.strides} for shape {out.shape}); "
+                         f"fastinit writes in place, so pass a C-contiguous array")
+    if not out.flags.aligned:
+        raise ValueError("out is not aligned to its dtype's size; expected an aligned array")
+
+
+def _check_common(out, gain, seed, stream, backend, threads, layout, batch_dims, min_ndim, name):
+    gain = _real(gain, "gain")
+    key_words(seed, stream)  # validates seed and stream
+    kernels.get(backend)
+    nthreads = _parallel.check_threads(threads)
+    if layout not in _LAYOUTS:
+        raise ValueError(f"layout must be 'torch' or 'jax'; got {layout!r}")
+    if isinstance(batch_dims, bool) or not isinstance(batch_dims, numbers.Integral) or batch_dims < 0:
+        raise ValueError(f"batch_dims must be an int >= 0; got {batch_dims!r}")
+    if out.ndim - batch_dims < min_ndim:
+        raise ValueError(f"{name} needs at least {min_ndim} dims per matrix; got out.shape={out.shape} "
+                         f"with batch_dims={batch_dims}")
+    top = float((ml_dtypes.finfo if out.dtype == BFLOAT16 else np.finfo)(out.dtype).max)
+    if abs(gain) > top:
+        raise ValueError(f"gain={gain} is outside the range of {out.dtype} (|x| <= {top})")
+    return gain, nthreads
+
+
+def _matrix_shape(shape, layout):
+    """(rows, cols) of the matrix a tensor of ``shape`` stands for (torch or JAX semantics)."""
+    n = math.prod(shape)
+    if layout == "torch":  # torch.nn.init.orthogonal_: (shape[0], numel / shape[0])
+        return shape[0], (n // shape[0] if shape[0] else 0)
+    return (n // shape[-1] if shape[-1] else 0), shape[-1]  # JAX: column_axis=-1
+
+
+# ----------------------------------------------------------------------------------------
+# the reflectors
+
+
+class _Source:
+    """Where the reflectors of one (stack of) matrices come from."""
+
+    def __init__(self, seed, stream, n_matrices, L, cdt, backend):
+        self.seed = seed
+        self.stream = stream_id(stream) ^ REFLECTOR_STREAM
+        self.B, self.L, self.cdt, self.backend = n_matrices, L, cdt, backend
+        self.complex = cdt.kind == "c"
+        self.rdt = np.dtype(np.float64) if cdt in (np.float64, np.complex128) else np.dtype(np.float32)
+
+    def block(self, i, j, j2):
+        """Reflectors ``j .. j2-1`` of matrix ``i``: ``(G, Gc, T, d)``.
+
+        ``G`` (``(j2-j, L-j)``, compute dtype): row ``c`` is ``v_{j+c}`` on rows ``j .. L-1``
+        (zero before its own index, 1 at it), so ``V = G.T``; ``Gc = conj(G)``; ``T`` upper
+        triangular with ``H_j ... H_{j2-1} = I - V T V^H``; ``d`` the sign fix (complex128 or
+        float64).
+        """
+        nb, Lp, L = j2 - j, self.L - j, self.L
+        if self.complex:
+            raw = np.empty((1, nb, 2 * Lp), self.rdt)
+            normal_(raw, seed=self.seed, stream=self.stream, global_shape=(self.B, L, 2 * L),
+                    offset=(i, j, 2 * j), backend=self.backend, threads=1)
+            G = raw[0].view(self.cdt)
+        else:
+            raw = np.empty((1, nb, Lp), self.rdt)
+            normal_(raw, seed=self.seed, stream=self.stream, global_shape=(self.B, L, L),
+                    offset=(i, j, j), backend=self.backend, threads=1)
+            G = raw[0]
+        r = np.arange(nb)
+        alpha = G[r, r].astype(np.complex128 if self.complex else np.float64)
+        G[:, :nb] = np.triu(G[:, :nb], 1)  # x_{j+c} starts at column c; drop alpha for now
+        tail = _sumsq_rows(G)  # ||x[1:]||^2, in float64
+        absa = np.abs(alpha)
+        s = np.where(absa > 0, alpha / np.where(absa > 0, absa, 1), 1)  # sign (phase) of x[0]; +1 at 0
+        norm = np.sqrt(absa * absa + tail)
+        has = tail > 0
+        # v = x / (x[0] - beta) with beta = -s ||x||, so that v[0] = 1
+        scale = np.where(has, 1 / np.where(has, s * (absa + norm), 1), 0)
+        G *= scale[:, None].astype(self.cdt)
+        G[r, r] = 1
+        vv = _sumsq_rows(G)  # v^H v of the stored (rounded) v: H stays orthogonal to working precision
+        tau = np.where(has, 2 / vv, 0.0)
+        d = np.where(has, -s, s)
+        Gc = G.conj() if self.complex else G
+        S = (Gc @ G.T).astype(np.complex128 if self.complex else np.float64)  # S[a, c] = v_a^H v_c
+        if np.all(tau > 0):
+            # T^{-1} = striu(V^H V) + diag(1/tau) (Joffrain et al. 2006, "Accumulating
+            # Householder transformations, revisited"): one triangular inverse
+            T, info = _trtri(self.complex)(np.triu(S, 1) + np.diag(1 / tau), lower=0)
+            assert info == 0, info
+        else:  # a reflector is the identity (tau = 0): LAPACK xLARFT, forward, columnwise
+            T = np.zeros((nb, nb), S.dtype)
+            for c in range(nb):
+                T[c, c] = tau[c]
+                if c and tau[c]:
+                    T[:c, c] = -tau[c] * (T[:c, :c] @ S[:c, c])
+        return G, Gc, T.astype(self.cdt), d
+
+
+def _trtri(complex_):
+    return scipy.linalg.lapack.ztrtri if complex_ else scipy.linalg.lapack.dtrtri
+
+
+def _sumsq_rows(G):
+    re = G.view(G.real.dtype) if G.dtype.kind == "c" else G
+    return np.einsum("ij,ij->i", re, re, dtype=np.float64, casting="same_kind") if re.size else np.zeros(len(G))
+
+
+class _Scratch(threading.local):
+    buf = None
+
+    def get(self, shape, dtype):
+        n = math.prod(shape)
+        if self.buf is None or self.buf.dtype != dtype or self.buf.size < n:
+            self.buf = np.empty(max(n, 1), dtype)
+        return self.buf[:n].reshape(shape)
+
+
+def _apply_tall(Sl, G, Gc, T, scratch):
+    """Sl := (I - V T V^H) Sl for a slab ``Sl`` of rows j..L-1 (V = G.T)."""
+    W = Gc @ Sl
+    Y = T @ W
+    tmp = scratch.get(Sl.shape, Sl.dtype)
+    np.matmul(G.T, Y, out=tmp)
+    np.subtract(Sl, tmp, out=Sl)
+
+
+def _apply_wide(R, G, Gc, T, scratch):
+    """R := R (I - V T V^H)^H for a slab ``R`` of columns j..L-1 (V = G.T)."""
+    Z = (R @ G.T) @ T.conj().T
+    tmp = scratch.get(R.shape, R.dtype)
+    np.matmul(Z, Gc, out=tmp)
+    np.subtract(R, tmp, out=R)
+
+
+def _slabs(lo, hi, width=SLAB):
+    """[lo, hi) cut at multiples of ``width``: the cut never depends on the thread count."""
+    cuts = [lo] + list(range((lo // width + 1) * width, hi, width)) + [hi]
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def _in_place(M, src, i, gain, nthreads):
+    """Fill the 2-D compute-dtype view ``M`` (one matrix) in place, block by block."""
+    rows, cols = M.shape
+    tall = rows >= cols
+    L, p = (rows, cols) if tall else (cols, rows)
+    b = block_size(L)
+    scratch = _Scratch()
+    for j in reversed(range(0, p, b)):
+        j2 = min(j + b, p)
+        G, Gc, T, d = src.block(i, j, j2)
+        k = np.arange(j, j2)
+        if tall:  # the part of Q[j:, j:] no earlier block touched, initialised to D E
+            M[j:j2, j:p] = 0
+            M[j2:L, j:j2] = 0
+            M[k, k] = gain * d
+        else:     # W = Q^H: the mirror image
+            M[j:p, j:j2] = 0
+            M[j:j2, j2:L] = 0
+            M[k, k] = gain * d.conj()
+
+        if tall:
+            def one(cut):
+                _apply_tall(M[j:, cut[0]:cut[1]], G, Gc, T, scratch)
+        else:
+            def one(cut):
+                _apply_wide(M[cut[0]:cut[1], j:], G, Gc, T, scratch)
+        _parallel.each(one, _slabs(j, p), nthreads)
+
+
+def _streamed(M, src, i, gain, nthreads):
+    """Fill ``M`` (any float dtype) one slab at a time: each slab of the tall result is built
+    in a compute-dtype scratch of ``L x width`` (regenerating the reflectors it needs),
+    then rounded into ``M``: every element of ``M`` is written exactly once."""
+    rows, cols = M.shape
+    tall = rows >= cols
+    L, p = (rows, cols) if tall else (cols, rows)
+    b = block_size(L)
+    width = max(b, (STREAM_SCRATCH // (L * src.cdt.itemsize)) // b * b)
+    scratch = _Scratch()
+
+    def one(cut):
+        c0, c1 = cut
+        Z = np.zeros((L, c1 - c0), src.cdt)
+        for j in reversed(range(0, c1, b)):
+            j2 = min(j + b, p)
+            G, Gc, T, d = src.block(i, j, j2)
+            k = np.arange(max(j, c0), min(j2, c1))
+            Z[k, k - c0] = gain * d[k - j]
+            a = max(j, c0) - c0
+            _apply_tall(Z[j:, a:], G, Gc, T, scratch)
+        if tall:
+            M[:, c0:c1] = Z
+        else:
+            M[c0:c1, :] = Z.T.conj() if src.complex else Z.T
+
+    _parallel.each(one, _slabs(0, p, width), nthreads)
+
+
+def _mem_available():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return None
+
+
+def _fill(out, gain, seed, stream, backend, threads, layout, batch_dims):
+    nthreads = _parallel.check_threads(threads)
+    bshape = out.shape[:batch_dims]
+    B = math.prod(bshape)
+    rows, cols = _matrix_shape(out.shape[batch_dims:], layout)
+    if out.size == 0:
+        return out
+    mats = out.reshape(B, rows, cols)  # a view: out is C-contiguous
+    cdt = _COMPUTE[out.dtype]
+    src = _Source(seed, stream, B, max(rows, cols), cdt, backend)
+    avail = _mem_available()
+    stream_it = out.dtype != cdt or (isinstance(out, np.memmap) and avail is not None and out.nbytes > avail // 2)
+    fill = _streamed if stream_it else _in_place
+    with threadpool_limits(limits=1, user_api="blas"):  # our threads, never BLAS's: no oversubscription
+        if B >= nthreads > 1:  # a stack: one matrix per worker at a time
+            _parallel.each(lambda i: fill(mats[i], src, i, gain, 1), range(B), nthreads)
+        else:
+            for i in range(B):
+                fill(mats[i], src, i, gain, nthreads)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# public
+
+
+def orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch", batch_dims=0):
+    """Fill ``out`` with a Haar-distributed (semi-)orthogonal matrix times ``gain``, in place.
+
+    ``layout="torch"`` (``torch.nn.init.orthogonal_``): the matrix is ``out`` flattened to
+    ``(shape[0], numel / shape[0])``; ``layout="jax"`` (``jax.nn.initializers.orthogonal``,
+    ``column_axis=-1``): ``(numel / shape[-1], shape[-1])``.  A tall matrix has orthonormal
+    columns, a wide one orthonormal rows.  ``batch_dims=k``: the first ``k`` dims index a
+    stack of independent matrices (each from its own counters; filled in parallel).
+
+    Blocked Householder (compact WY), no QR: ``Q = H_0 ... H_{p-1} D`` from Gaussian
+    reflectors with the sign fix (Stewart 1980; Mezzadri 2007); docs/orthogonal.md.
+    float16/bfloat16 are computed in float32 slab by slab and rounded once.  The result is
+    deterministic for (seed, stream, shape, dtype, layout, batch_dims) and, with BLAS
+    pinned to one thread per worker, also for any ``threads``.  Returns ``out``.
+
+    >>> w = orthogonal_(np.empty((512, 256), np.float32), seed=0, stream="rnn.weight_hh")
+    """
+    _check_out(out, "real")
+    gain, _ = _check_common(out, gain, seed, stream, backend, threads, layout, batch_dims, 2, "orthogonal_")
+    return _fill(out, gain, seed, stream, backend, threads, layout, batch_dims)
+
+
+def unitary_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch", batch_dims=0):
+    """Fill complex ``out`` (complex64/complex128) with a Haar unitary (semi-unitary) matrix
+    times ``gain``, in place; shapes as :func:`orthogonal_`.  Householder reflectors from
+    complex Gaussians with the phase fix ``d_k = -x_k[0]/|x_k[0]|`` (Mezzadri 2007).
+
+    >>> u = unitary_(np.empty((64, 64), np.complex64), seed=0)
+    """
+    _check_out(out, "complex")
+    gain, _ = _check_common(out, gain, seed, stream, backend, threads, layout, batch_dims, 2, "unitary_")
+    return _fill(out, gain, seed, stream, backend, threads, layout, batch_dims)
+
+
+def delta_orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch"):
+    """Orthogonal-delta convolution kernel (Xiao et al. 2018), in place: zero except the
+    centre tap, which is ``gain`` times an ``(in, out)`` matrix with orthonormal rows.
+
+    ``layout="torch"``: ``out`` is ``(out_channels, in_channels, *kernel)``, centre index
+    ``k // 2`` in each spatial dim (as ``torch.nn.init.dirac_``); ``layout="jax"``:
+    ``(*kernel, in, out)``, centre ``(k - 1) // 2`` (as ``jax.nn.initializers.delta_orthogonal``).
+    The two differ only for even kernels.  1-D, 2-D or 3-D kernels (3 to 5 dims), and
+    ``in <= out`` as JAX requires.  The centre matrix is the same for both layouts
+    (transposed in torch's): ``orthogonal_`` of an ``(in, out)`` matrix, same seed/stream.
+
+    >>> w = delta_orthogonal_(np.empty((64, 32, 3, 3), np.float32), seed=0, stream="conv1")
+    """
+    _check_out(out, "real")
+    if out.ndim not in (3, 4, 5):
+        raise ValueError(f"Delta orthogonal initializer requires a 3D, 4D or 5D shape; got out.shape={out.shape}")
+    gain, _ = _check_common(out, gain, seed, stream, backend, threads, layout, 0, 3, "delta_orthogonal_")
+    if layout == "torch":
+        n_out, n_in, ks = out.shape[0], out.shape[1], out.shape[2:]
+        centre = tuple(k // 2 for k in ks)
+    else:
+        ks, n_in, n_out = out.shape[:-2], out.shape[-2], out.shape[-1]
+        centre = tuple((k - 1) // 2 for k in ks)
+    if n_in > n_out:
+        raise ValueError(f"`fan_in` must be less or equal than `fan_out`. (got in={n_in}, out={n_out} "
+                         f"for out.shape={out.shape}, layout={layout!r})")
+    if out.size == 0:
+        return out
+    tap = np.empty((n_in, n_out), _COMPUTE[out.dtype])
+    _fill(tap, gain, seed, stream, backend, threads, "torch", 0)
+    out[...] = 0
+    if layout == "torch":
+        out[(slice(None), slice(None)) + centre] = tap.T
+    else:
+        out[centre] = tap
+    return out
