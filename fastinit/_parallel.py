@@ -64,7 +64,7 @@ def each(fn, items, threads):
     what the item computes, so the bits cannot depend on it."""
     items = list(items)
     n = min(threads, len(items))
-    if n <= 1:
+    if n <= 1 or getattr(_LOCAL, "in_pool", False):  # nested in a pool thread: inline, never wait on the pool
         for item in items:
             fn(item)
         return
@@ -75,8 +75,10 @@ def each(fn, items, threads):
         pool = _POOLS[key] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="fastinit")
     pending = iter(items)
     lock = threading.Lock()
+    caller = threading.current_thread()
 
     def pull():
+        _LOCAL.in_pool = threading.current_thread() is not caller
         while True:
             with lock:
                 item = next(pending, _DONE)
@@ -93,6 +95,7 @@ def each(fn, items, threads):
 
 
 _DONE = object()
+_LOCAL = threading.local()
 
 
 def run(kernel, out, tasks, threads):
