@@ -10,9 +10,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# (re)install when the build inputs change: the C kernels are compiled by pip via cffi
+# (re)install when the build inputs change: the C kernels are compiled by pip via cffi.
+# torch==2.13.0 (CPU wheel on this machine kind) lets the tests check torch semantics.
 $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard csrc/*) fastinit/kernels/_ffi_build.py
-	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	$(BIN)/python -m pip install -q -e ".[test,bench,torch]"
 	touch $(STAMP)
 
 demo: $(STAMP)
