@@ -1,0 +1,15 @@
+"""Model files: specs (TOML/JSON or HF config.json presets) filled in place into
+safetensors or .npy files, and verified against fastinit's contract.  See docs/model_files.md.
+
+>>> from fastinit import model
+>>> spec = model.load("llama-tiny").with_options(seed=0, dtype="bf16")
+>>> model.fill(spec, "out/")                       # out/model.safetensors
+>>> assert model.verify(spec, "out/") == []
+"""
+
+from .presets import NAMED as PRESETS, from_config
+from .spec import ModelSpec, SpecError, TensorSpec, from_dict, load, tensor
+from .writer import fill, verify
+
+__all__ = ["PRESETS", "ModelSpec", "SpecError", "TensorSpec", "fill", "from_config", "from_dict", "load",
+           "tensor", "verify"]

@@ -1,0 +1,118 @@
+"""Write a directory of ``.npy`` files, one per tensor, each filled in place.
+
+``DIR/<name>.npy`` is created with ``numpy.lib.format.open_memmap`` as ``<name>.npy.partial``,
+filled where it lives and renamed when complete.  bfloat16 has no NumPy type code, so a
+bfloat16 tensor is stored as its raw bits, ``'<u2'``, and ``DIR/index.json`` records the real
+dtype (``"dtype": "bfloat16", "stored_as": "<u2"``); read it back with
+``np.load(path).view(ml_dtypes.bfloat16)``.  ``index.json`` (seed, and per tensor: file,
+shape, dtype, stored_as, scheme) is written last and marks the directory complete; while
+filling, ``fastinit-progress.json`` lists the tensors done so ``resume=True`` refills only
+the rest.  Tensor names become file names, so they may not contain ``/`` or ``\\`` or start
+with a dot.
+"""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+from numpy.lib.format import open_memmap
+
+from .. import __version__
+from .spec import NUMPY_DTYPES, ModelSpec, SpecError
+
+INDEX = "index.json"
+PROGRESS = "fastinit-progress.json"
+
+
+def stored_dtype(dtype):
+    """The dtype a tensor of canonical ``dtype`` is stored as in its .npy file."""
+    return np.dtype("<u2") if dtype == "bfloat16" else NUMPY_DTYPES[dtype].newbyteorder("<")
+
+
+def _filename(name):
+    if "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        raise SpecError(f"tensor {name!r}: field 'name': cannot be a .npy file name "
+                        f"(no '/', '\\' or leading '.'); use --format safetensors")
+    return name + ".npy"
+
+
+def _key(spec):
+    text = json.dumps([spec.seed, [[t.name, list(t.shape), t.dtype, t.scheme] for t in spec.tensors]])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def write(spec: ModelSpec, directory, *, threads=None, resume=False, on_tensor=None, test_hook=None):
+    """Fill ``directory/<name>.npy`` for every tensor and write ``index.json`` last."""
+    if spec.seed is None:
+        raise SpecError("seed: not set; give it in the spec or with --seed")
+    files = {t.name: _filename(t.name) for t in spec.tensors}
+    os.makedirs(directory, exist_ok=True)
+    index, progress = os.path.join(directory, INDEX), os.path.join(directory, PROGRESS)
+    key, done = _key(spec), set()
+    if resume and os.path.exists(progress):
+        with open(progress) as f:
+            state = json.load(f)
+        if state.get("key") == key:
+            done = set(state.get("done", ())) & set(files)
+    if os.path.exists(index):
+        os.remove(index)                    # the directory is incomplete from here on
+    _write_json(progress, {"key": key, "done": sorted(done)})
+    filled = []
+    for t in spec.tensors:
+        path = os.path.join(directory, files[t.name])
+        if t.name in done and os.path.exists(path):
+            if on_tensor:
+                on_tensor(t)
+            continue
+        partial = path + ".partial"
+        stored = open_memmap(partial, mode="w+", dtype=stored_dtype(t.dtype), shape=t.shape)
+        view = stored.view(NUMPY_DTYPES[t.dtype]) if t.dtype == "bfloat16" else stored
+        if test_hook:
+            test_hook(t, view)
+        if t.numel:
+            t.fill(view, spec.seed, threads=threads)
+        stored.flush()
+        del view, stored
+        os.replace(partial, path)
+        done.add(t.name)
+        filled.append(t.name)
+        _write_json(progress, {"key": key, "done": sorted(done)})
+        if on_tensor:
+            on_tensor(t)
+    _write_json(index, {"format": "fastinit-npy", "fastinit.version": __version__, "seed": spec.seed,
+                        "tensors": {t.name: {"file": files[t.name], "shape": list(t.shape), "dtype": t.dtype,
+                                             "stored_as": stored_dtype(t.dtype).str, "scheme": t.scheme}
+                                    for t in spec.tensors}})
+    os.remove(progress)
+    return filled
+
+
+def open_tensors(directory):
+    """``{name: read-only array}`` (bfloat16 viewed back from its bits) of a complete directory."""
+    index = os.path.join(directory, INDEX)
+    if not os.path.exists(index):
+        if os.path.exists(os.path.join(directory, PROGRESS)):
+            raise ValueError(f"{directory}: incomplete ({PROGRESS} present, no {INDEX}: the fill was "
+                             f"interrupted; rerun 'fastinit fill ... --format npy --resume')")
+        raise ValueError(f"{directory}: no {INDEX}")
+    with open(index) as f:
+        entries = json.load(f)["tensors"]
+    arrays = {}
+    for name, entry in entries.items():
+        path = os.path.join(directory, entry["file"])
+        if not os.path.exists(path):
+            raise ValueError(f"tensor {name!r}: {path} is missing")
+        a = np.load(path, mmap_mode="r") if np.prod(entry["shape"]) else np.load(path)
+        if a.dtype != np.dtype(entry["stored_as"]) or list(a.shape) != entry["shape"]:
+            raise ValueError(f"tensor {name!r}: {path} holds {a.dtype}{list(a.shape)}, the index says "
+                             f"{entry['stored_as']}{entry['shape']}")
+        arrays[name] = a.view(NUMPY_DTYPES[entry["dtype"]]) if entry["dtype"] == "bfloat16" else a
+    return arrays

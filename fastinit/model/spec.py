@@ -1,0 +1,244 @@
+"""Model specs: which tensors a model file holds, their shapes, dtypes and schemes.
+
+A spec is a TOML (``tomllib``) or JSON file, or the same structure as a dict::
+
+    seed = 0                      # optional here; ``fastinit fill --seed`` overrides it
+    dtype = "bf16"                # default dtype of every tensor (default "f32")
+
+    [defaults]                    # name pattern (fnmatch) -> scheme; the FIRST match wins
+    "*norm.weight" = "ones"
+    "*.bias" = "zeros"
+    "*.weight" = "normal(std=0.02)"
+
+    [[tensors]]
+    name = "model.embed_tokens.weight"
+    shape = [32000, 256]
+    # dtype = "f32"               # optional, overrides the default dtype
+    # scheme = "normal(std=0.01)" # optional, overrides the defaults
+
+    [metadata]                    # optional, str -> str, copied into the file's metadata
+    note = "..."
+
+Every tensor is filled with stream = its name, so its bytes depend only on (seed, name,
+shape, dtype, scheme) -- never on which other tensors the spec lists or in which order.
+Errors are ``SpecError`` (a ValueError) naming the tensor and the field.
+"""
+
+import fnmatch
+import json
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import ml_dtypes
+import numpy as np
+
+from .. import schemes
+
+DTYPES = {
+    "bf16": "bfloat16", "bfloat16": "bfloat16",
+    "f16": "float16", "float16": "float16", "fp16": "float16", "half": "float16",
+    "f32": "float32", "float32": "float32", "fp32": "float32", "float": "float32",
+    "f64": "float64", "float64": "float64", "fp64": "float64", "double": "float64",
+}
+NUMPY_DTYPES = {"bfloat16": np.dtype(ml_dtypes.bfloat16), "float16": np.dtype(np.float16),
+                "float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+_TOP_KEYS = {"seed", "dtype", "defaults", "tensors", "metadata"}
+_TENSOR_KEYS = {"name", "shape", "dtype", "scheme"}
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; the message names the tensor and the field."""
+
+
+def canonical_dtype(value, where="dtype") -> str:
+    """``"bfloat16"``, ``"float16"``, ``"float32"`` or ``"float64"`` for any accepted spelling."""
+    if not isinstance(value, str) or value.lower() not in DTYPES:
+        raise SpecError(f"{where}: unknown dtype {value!r}; accepted: {', '.join(DTYPES)}")
+    return DTYPES[value.lower()]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One tensor: ``fn(out, **kwargs, seed=seed, stream=name)`` fills it."""
+
+    name: str
+    shape: tuple
+    dtype: str                      # canonical name, see DTYPES
+    scheme: str                     # the scheme spec as written, e.g. "normal(std=0.02)"
+    fn: Callable = field(compare=False, repr=False)
+    kwargs: dict = field(compare=False, repr=False)
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return NUMPY_DTYPES[self.dtype]
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * self.np_dtype.itemsize
+
+    def fill(self, out, seed, **kw):
+        """Fill ``out`` (this tensor, or a shard of it with global_shape/offset in ``kw``)."""
+        try:
+            return self.fn(out, **self.kwargs, seed=seed, stream=self.name, **kw)
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"tensor {self.name!r}: scheme {self.scheme!r}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An ordered list of tensors, a seed (may be None until the CLI sets one) and metadata."""
+
+    tensors: tuple
+    seed: Any = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        seen = set()
+        for t in self.tensors:
+            if t.name in seen:
+                raise SpecError(f"tensor {t.name!r}: duplicate name")
+            seen.add(t.name)
+        if self.seed is not None:
+            check_seed(self.seed)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in self.tensors)
+
+    @property
+    def numel(self) -> int:
+        return sum(t.numel for t in self.tensors)
+
+    def with_options(self, seed=None, dtype=None):
+        """A copy with the seed and/or every tensor's dtype replaced."""
+        tensors = self.tensors
+        if dtype is not None:
+            dtype = canonical_dtype(dtype, "--dtype")
+            tensors = tuple(replace(t, dtype=dtype) for t in tensors)
+        return ModelSpec(tensors, self.seed if seed is None else seed, dict(self.metadata))
+
+    def subset(self, names):
+        """A spec holding only the tensors named in ``names`` (in this spec's order)."""
+        names = set(names)
+        return ModelSpec(tuple(t for t in self.tensors if t.name in names), self.seed, dict(self.metadata))
+
+    def __getitem__(self, name):
+        for t in self.tensors:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+
+def check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 64:
+        raise SpecError(f"seed: must be an int in [0, 2**64); got {seed!r}")
+    return seed
+
+
+def _shape(value, name):
+    if (not isinstance(value, (list, tuple))
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value)):
+        raise SpecError(f"tensor {name!r}: field 'shape': expected a list of ints >= 0; got {value!r}")
+    return tuple(value)
+
+
+def tensor(name, shape, scheme, dtype="float32") -> TensorSpec:
+    """A validated TensorSpec (the scheme spec is parsed against the registry)."""
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"tensor name: expected a non-empty str; got {name!r}")
+    shape = _shape(shape, name)
+    dtype = canonical_dtype(dtype, f"tensor {name!r}: field 'dtype'")
+    try:
+        fn, kwargs = schemes.parse(scheme)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"tensor {name!r}: field 'scheme': {exc}") from None
+    return TensorSpec(name, shape, dtype, scheme, fn, kwargs)
+
+
+def from_dict(data, source="spec") -> ModelSpec:
+    """Validate a spec given as a dict (the parsed TOML/JSON)."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: expected a table/object at the top level")
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise SpecError(f"{source}: unknown field(s) {', '.join(sorted(unknown))}; "
+                        f"known: {', '.join(sorted(_TOP_KEYS))}")
+    seed = data.get("seed")
+    if seed is not None:
+        check_seed(seed)
+    default_dtype = canonical_dtype(data.get("dtype", "float32"), "field 'dtype'")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict) or not all(isinstance(v, str) for v in defaults.values()):
+        raise SpecError("field 'defaults': expected a table of pattern = \"scheme\"")
+    for pattern, scheme in defaults.items():   # report a bad default even if nothing matches it
+        try:
+            schemes.parse(scheme)
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"defaults[{pattern!r}]: {exc}") from None
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in metadata.items()):
+        raise SpecError("field 'metadata': expected a table of str = \"str\"")
+    entries = data.get("tensors")
+    if not isinstance(entries, list) or not entries:
+        raise SpecError(f"{source}: field 'tensors': expected a non-empty list of tensors")
+    tensors = []
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise SpecError(f"tensors[{k}]: expected a table with name, shape[, dtype, scheme]")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"tensors[{k}]: field 'name': expected a non-empty str; got {name!r}")
+        unknown = set(entry) - _TENSOR_KEYS
+        if unknown:
+            raise SpecError(f"tensor {name!r}: unknown field(s) {', '.join(sorted(unknown))}; "
+                            f"known: {', '.join(sorted(_TENSOR_KEYS))}")
+        if "shape" not in entry:
+            raise SpecError(f"tensor {name!r}: field 'shape' is missing")
+        scheme = entry.get("scheme") or match_default(name, defaults)
+        if scheme is None:
+            raise SpecError(f"tensor {name!r}: field 'scheme' is missing and no pattern in 'defaults' "
+                            f"matches the name")
+        tensors.append(tensor(name, entry["shape"], scheme, entry.get("dtype", default_dtype)))
+    return ModelSpec(tuple(tensors), seed, dict(metadata))
+
+
+def match_default(name, defaults):
+    """The scheme of the first pattern in ``defaults`` (in order) that matches ``name``."""
+    for pattern, scheme in defaults.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            return scheme
+    return None
+
+
+def load(path) -> ModelSpec:
+    """A spec from a TOML or JSON file, or a preset: an HF config.json or a preset's name."""
+    from . import presets
+
+    if not os.path.exists(path):
+        if path in presets.NAMED:
+            return presets.from_config(presets.NAMED[path])
+        raise SpecError(f"spec {path!r}: no such file, and not a preset name "
+                        f"(presets: {', '.join(presets.NAMED)})")
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        if path.endswith(".toml"):
+            data = tomllib.loads(raw.decode("utf-8"))
+        else:
+            try:
+                data = json.loads(raw)
+            except json.JSONDecodeError:
+                data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"spec {path!r}: cannot parse as TOML or JSON: {exc}") from None
+    if presets.is_config(data):
+        return presets.from_config(data)
+    return from_dict(data, source=f"spec {path!r}")

@@ -1,0 +1,111 @@
+"""Fill a model file from a spec, and verify a file against the contract.
+
+``fill`` dispatches to the safetensors or .npy writer with a tqdm progress bar (bytes,
+throughput, ETA) on a TTY.  ``verify`` recomputes elements of every tensor from
+(seed, name, index, scheme, dtype) alone -- shards at random offsets filled with
+``global_shape``/``offset`` (or every element with ``full=True``) -- and compares bits.
+"""
+
+import os
+import sys
+
+import numpy as np
+
+from . import npy, safetensors
+from .spec import ModelSpec, SpecError
+
+FORMATS = {"safetensors": safetensors, "npy": npy}
+SAMPLE_ELEMENTS = 4096        # elements per verified shard (rounded to whole rows)
+FULL_ELEMENTS = 1 << 22       # elements per chunk when verifying every element
+
+
+def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=False, quiet=False,
+         test_hook=None):
+    """Write ``spec`` into ``directory`` in format ``fmt``; returns the names filled by this call."""
+    if fmt not in FORMATS:
+        raise SpecError(f"--format: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    bar = None
+    if not quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=spec.nbytes, unit="B", unit_scale=True, unit_divisor=1024, desc="fill",
+                   file=sys.stderr, smoothing=0.1)
+    try:
+        return FORMATS[fmt].write(spec, directory, threads=threads, resume=resume,
+                                  on_tensor=(lambda t: bar.update(t.nbytes)) if bar else None,
+                                  test_hook=test_hook)
+    finally:
+        if bar:
+            bar.close()
+
+
+def detect_format(directory):
+    """``"safetensors"`` or ``"npy"`` for a (possibly incomplete) output directory."""
+    names = set(os.listdir(directory)) if os.path.isdir(directory) else set()
+    if {safetensors.FILENAME, safetensors.FILENAME + ".partial"} & names:
+        return "safetensors"
+    if {npy.INDEX, npy.PROGRESS} & names:
+        return "npy"
+    raise ValueError(f"{directory}: no {safetensors.FILENAME} and no {npy.INDEX}: nothing to verify")
+
+
+def _blocks(shape, rows_per_block, rng, samples):
+    """Row offsets along axis 0: all blocks (samples=None) or first, last and random ones."""
+    rows = shape[0]
+    if samples is None:
+        return range(0, rows, rows_per_block)
+    last = max(rows - rows_per_block, 0)
+    picks = {0, last} | {int(x) for x in rng.integers(0, last + 1, size=samples)}
+    return sorted(picks)
+
+
+def check_tensor(t, stored, seed, *, samples=8, rng=None, threads=None):
+    """None if ``stored`` matches tensor ``t`` where checked, else a message naming it."""
+    if stored.dtype != t.np_dtype or tuple(stored.shape) != t.shape:
+        return f"tensor {t.name!r}: file holds {stored.dtype}{list(stored.shape)}, spec says {t.dtype}{list(t.shape)}"
+    if t.numel == 0:
+        return None
+    if not t.shape:                           # a scalar: fill it whole
+        expected = t.fill(np.empty((), t.np_dtype), seed, threads=threads)
+        same = expected.tobytes() == np.asarray(stored).tobytes()
+        return None if same else f"tensor {t.name!r}: value differs"
+    row = int(np.prod(t.shape[1:]))
+    per_block = max(1, (FULL_ELEMENTS if samples is None else SAMPLE_ELEMENTS) // max(row, 1))
+    per_block = min(per_block, t.shape[0])
+    for start in _blocks(t.shape, per_block, rng, samples):
+        stop = min(start + per_block, t.shape[0])
+        buf = np.empty((stop - start,) + t.shape[1:], t.np_dtype)
+        t.fill(buf, seed, global_shape=t.shape, offset=(start,) + (0,) * (len(t.shape) - 1), threads=threads)
+        got = np.asarray(stored[start:stop]).view(np.uint8).reshape(-1)
+        want = buf.view(np.uint8).reshape(-1)
+        if not np.array_equal(got, want):
+            first = int(np.flatnonzero(got != want)[0]) // t.np_dtype.itemsize + start * row
+            return f"tensor {t.name!r}: element {first} (flat index) differs from the contract"
+    return None
+
+
+def verify(spec: ModelSpec, directory, *, fmt=None, full=False, samples=8, sample_seed=0, threads=None):
+    """A list of problems (empty when ``directory`` matches ``spec``).
+
+    Checks that the file is complete and untruncated, that it holds exactly the spec's
+    tensors with their dtypes and shapes, and recomputes every element (``full``) or the
+    first, last and ``samples`` random row blocks of each tensor.
+    """
+    if spec.seed is None:
+        raise SpecError("seed: not set; give it in the spec or with --seed")
+    try:
+        fmt = fmt or detect_format(directory)
+        arrays = FORMATS[fmt].open_tensors(directory)
+    except (ValueError, KeyError, OSError) as exc:
+        return [str(exc)]
+    problems = [f"tensor {name!r}: in the file but not in the spec"
+                for name in arrays if name not in {t.name for t in spec.tensors}]
+    rng = np.random.default_rng(sample_seed)
+    for t in spec.tensors:
+        if t.name not in arrays:
+            problems.append(f"tensor {t.name!r}: missing from the file")
+            continue
+        problem = check_tensor(t, arrays[t.name], spec.seed, samples=None if full else samples, rng=rng,
+                               threads=threads)
+        if problem:
+            problems.append(problem)
+    return problems

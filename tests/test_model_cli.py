@@ -1,0 +1,144 @@
+"""The command line (fastinit.cli): fill/plan/verify/presets, errors, kill and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from fastinit.cli import main
+from fastinit.model import presets
+from fastinit.model.safetensors import FILENAME
+
+pytest.importorskip("safetensors")
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "fastinit", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_fill_verify_plan_presets(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["fill", "llama-tiny", "--dtype", "bf16", "--seed", "3", "-o", str(out), "--quiet"]) == 0
+    assert main(["verify", "llama-tiny", str(out), "--dtype", "bf16", "--seed", "3"]) == 0
+    assert "OK 39 tensors" in capsys.readouterr().out
+    assert main(["verify", "llama-tiny", str(out), "--dtype", "bf16", "--seed", "4"]) == 1
+    assert "FAIL tensor 'model.embed_tokens.weight'" in capsys.readouterr().err
+    assert main(["fill", "llama-tiny", "--dtype", "f16", "--seed", "3", "-o", str(tmp_path / "npy"),
+                 "--format", "npy", "--threads", "1"]) == 0
+    assert "filled 39 of 39 tensors" in capsys.readouterr().err
+    assert main(["verify", "llama-tiny", str(tmp_path / "npy"), "--dtype", "f16", "--seed", "3", "--full"]) == 0
+    assert main(["plan", "llama-tiny"]) == 0
+    assert "39 tensors, 19,286,272 parameters" in capsys.readouterr().out
+    assert main(["presets"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in presets.NAMED)
+
+
+@pytest.mark.parametrize("spec, args, match", [
+    ({"seed": 0, "tensors": [{"name": "w", "shape": [2], "scheme": "nrmal"}]}, [],
+     "tensor 'w': field 'scheme': unknown scheme 'nrmal'"),
+    ({"seed": 0, "tensors": [{"name": "w", "shape": [2, "x"], "scheme": "ones"}]}, [], "tensor 'w': field 'shape'"),
+    ({"tensors": [{"name": "w", "shape": [2], "scheme": "ones"}]}, [], "seed: not set"),
+    ({"seed": 0, "tensors": [{"name": "w", "shape": [2], "scheme": "ones"}]}, ["--dtype", "f8"],
+     "--dtype: unknown dtype 'f8'"),
+])
+def test_bad_spec_exits_2_naming_the_field(tmp_path, capsys, spec, args, match):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    assert main(["fill", str(path), "-o", str(tmp_path / "out"), *args]) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_console_module_bad_spec(tmp_path):
+    path = tmp_path / "spec.toml"
+    path.write_text('seed = 0\n[[tensors]]\nname = "w"\nshape = [2]\nscheme = "normal(sd=1)"\n')
+    result = run("fill", str(path), "-o", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "tensor 'w': field 'scheme'" in result.stderr and "no parameter 'sd'" in result.stderr
+
+
+KILLED_FILL = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from fastinit.model import fill, load
+    spec = load("llama-tiny").with_options(seed=5, dtype="bf16")
+    count = 0
+    def hook(t, view):
+        global count
+        count += 1
+        if count == 6:                       # the 6th tensor is in flight: half written with garbage
+            flat = view.reshape(-1).view(np.uint16)
+            flat[: flat.size // 2] = 0xFFFF
+            print("ready", flush=True)
+            time.sleep(600)
+    fill(spec, sys.argv[1], quiet=True, test_hook=hook)
+""")
+
+
+def test_kill_and_resume_is_bit_identical(tmp_path):
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    assert run("fill", "llama-tiny", "--dtype", "bf16", "--seed", "5", "-o", str(ref), "--quiet").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_FILL, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert sorted(os.listdir(out)) == [FILENAME + ".partial", FILENAME + ".progress.json"]
+    assert len(json.loads((out / (FILENAME + ".progress.json")).read_text())["done"]) == 5
+    bad = run("verify", "llama-tiny", str(out), "--dtype", "bf16", "--seed", "5")
+    assert bad.returncode == 1 and "incomplete" in bad.stderr
+    resumed = run("fill", "llama-tiny", "--dtype", "bf16", "--seed", "5", "-o", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "filled 34 of 39 tensors" in resumed.stderr            # the 5 recorded ones were kept
+    assert (out / FILENAME).read_bytes() == (ref / FILENAME).read_bytes()
+    assert os.listdir(out) == [FILENAME]
+
+
+def test_npy_resume_after_crash(tmp_path):
+    from fastinit.model import fill, load
+
+    spec = load("llama-tiny").with_options(seed=5, dtype="bf16")
+    seen = []
+
+    def crash(t, view):
+        seen.append(t.name)
+        if len(seen) == 4:
+            view[...] = 7
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fill(spec, tmp_path / "out", fmt="npy", quiet=True, test_hook=crash)
+    assert main(["verify", "llama-tiny", str(tmp_path / "out"), "--dtype", "bf16", "--seed", "5"]) == 1
+    filled = fill(spec, tmp_path / "out", fmt="npy", quiet=True, resume=True)
+    assert filled == [t.name for t in spec.tensors[3:]]
+    fill(spec, tmp_path / "ref", fmt="npy", quiet=True)
+    for t in spec.tensors:
+        assert (tmp_path / "out" / f"{t.name}.npy").read_bytes() == (tmp_path / "ref" / f"{t.name}.npy").read_bytes()
+    assert main(["verify", "llama-tiny", str(tmp_path / "out"), "--dtype", "bf16", "--seed", "5", "--full"]) == 0
+
+
+def test_progress_bar_on_a_tty(tmp_path, monkeypatch):
+    import io
+
+    from fastinit.model import fill, load
+
+    class TTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = TTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    spec = load("llama-tiny").with_options(seed=0, dtype="bf16")
+    fill(spec, tmp_path / "bar")
+    assert "36.8M/36.8M" in err.getvalue() or "100%" in err.getvalue()
+    quiet = TTY()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    fill(spec, tmp_path / "quiet", quiet=True)
+    assert quiet.getvalue() == ""
