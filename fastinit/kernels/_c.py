@@ -2,8 +2,6 @@
 
 import os
 
-import numpy as np
-
 from . import Backend
 from ._cfill import ffi, lib
 

@@ -493,7 +493,7 @@ def philox4x32(ctr, key, key_stride, out, rounds):
         out[i, 3] = w[3]
 
 
-# ---- sparse pattern (csrc/fill.c: fi_sparse_mask) ---------------------------------
+# ---- sparse pattern (csrc/fill.c: fi_sparse_bitmap, fi_zero_where) ----------------
 
 @njit(cache=True, nogil=True, boundscheck=False)
 def bits32(kw, out, n_runs, run_len, first, run_stride):
