@@ -1,13 +1,14 @@
 """``fastinit`` command line: fill, plan, verify model files; list presets.
 
     fastinit fill SPEC -o DIR [--format safetensors|npy] [--seed N] [--dtype bf16|f16|f32|f64]
-                             [--threads N] [--resume] [--quiet]
+                             [--threads N] [--resume] [--quiet] [--max-shard-size 5GB]
     fastinit plan SPEC [--dtype ...]
     fastinit verify SPEC DIR [--seed N] [--dtype ...] [--full] [--samples K]
     fastinit presets
 
 SPEC is a spec file (TOML or JSON), an HF config.json, or a preset name (``fastinit presets``).
-Exit status: 0 success, 1 verification failed, 2 bad spec or arguments.
+Exit status: 0 success, 1 verification failed, 2 bad spec or arguments, 3 the files could
+not be written (disk full, file size limit, unwritable directory: nothing looks complete).
 """
 
 import argparse
@@ -50,7 +51,8 @@ def cmd_fill(args):
     if spec.seed is None:
         raise SpecError("seed: not set; give 'seed' in the spec or --seed N")
     start = time.perf_counter()
-    filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume, quiet=args.quiet)
+    filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume, quiet=args.quiet,
+                  max_shard_size=args.max_shard_size)
     elapsed = time.perf_counter() - start
     if not args.quiet:
         nbytes = sum(spec[name].nbytes for name in filled)
@@ -109,6 +111,8 @@ def parser():
     f.add_argument("--threads", type=_threads)
     f.add_argument("--resume", action="store_true", help="continue an interrupted fill")
     f.add_argument("--quiet", action="store_true")
+    f.add_argument("--max-shard-size", metavar="SIZE",
+                   help="safetensors shards of at most SIZE (bytes, 500MB, 5GB, 2GiB) plus model.safetensors.index.json")
     f.set_defaults(run=cmd_fill)
 
     pl = sub.add_parser("plan", help="list tensors, bytes and schemes")
@@ -135,6 +139,10 @@ def main(argv=None):
     except SpecError as exc:
         print(f"fastinit: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:                  # disk full, size limit, permissions: say which file
+        where = f"{exc.filename}: " if exc.filename and str(exc.filename) not in str(exc.strerror) else ""
+        print(f"fastinit: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from .. import __version__
+from .safetensors import reserve
 from .spec import NUMPY_DTYPES, ModelSpec, SpecError
 
 INDEX = "index.json"
@@ -73,7 +74,15 @@ def write(spec: ModelSpec, directory, *, threads=None, resume=False, on_tensor=N
                 on_tensor(t)
             continue
         partial = path + ".partial"
-        stored = open_memmap(partial, mode="w+", dtype=stored_dtype(t.dtype), shape=t.shape)
+        try:
+            stored = open_memmap(partial, mode="w+", dtype=stored_dtype(t.dtype), shape=t.shape)
+        except OSError as exc:              # open_memmap extends the file by writing its last byte
+            raise OSError(exc.errno, f"{partial}: cannot create a {t.nbytes:,}-byte file ({exc.strerror})") from None
+        fd = os.open(partial, os.O_RDWR)     # reserve the blocks before the first page fault (SIGBUS
+        try:                                # on a full disk): see safetensors.reserve
+            reserve(fd, os.fstat(fd).st_size, partial)
+        finally:
+            os.close(fd)
         view = stored.view(NUMPY_DTYPES[t.dtype]) if t.dtype == "bfloat16" else stored
         if test_hook:
             test_hook(t, view)

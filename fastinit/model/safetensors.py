@@ -8,8 +8,9 @@ order, and every tensor is aligned to its itemsize (``float64`` after odd-sized 
 would not be).  The header lists tensors by name; ``__metadata__`` holds strings only:
 ``format = "pt"``, the seed, the fastinit version and a JSON map name -> scheme.
 
-The file is created as ``model.safetensors.partial``, extended to its final size with
-``os.ftruncate`` (sparse: it takes no disk until written) and filled tensor by tensor, each
+The file is created as ``model.safetensors.partial``, its final size reserved with
+``os.posix_fallocate`` (see ``reserve``: a full disk is an OSError up front, never a SIGBUS
+in a page fault) and filled tensor by tensor, each
 through a memory map of just its own pages (so the resident set stays one tensor); after
 each tensor the map is flushed (msync, unless ``sync=False``) and its name appended to
 ``model.safetensors.progress.json``.  At the end the file is fsync'ed, renamed to
@@ -17,12 +18,17 @@ each tensor the map is flushed (msync, unless ``sync=False``) and its name appen
 construction.  ``resume=True`` reopens a ``.partial`` whose header is byte-identical to the
 one this spec and seed produce and refills only the tensors not yet recorded -- at most the
 one that was in flight.  No tensor is ever copied: the scheme writes into the mapped file.
+
+Sharded (``max_shard_size``): Hugging Face's ``model-0000i-of-0000N.safetensors``, each laid
+out and completed like the single file (tensors assigned greedily in the spec's order, never
+split), renamed together at the end, then ``model.safetensors.index.json`` written last.
 """
 
 import hashlib
 import json
 import mmap
 import os
+import re
 import struct
 
 import numpy as np
@@ -31,6 +37,7 @@ from .. import __version__
 from .spec import NUMPY_DTYPES, ModelSpec, SpecError
 
 FILENAME = "model.safetensors"
+INDEX = "model.safetensors.index.json"
 ALIGN = 4096
 CODES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "float64": "F64"}
 DTYPE_OF_CODE = {v: k for k, v in CODES.items()}
@@ -64,6 +71,44 @@ def _write_json(path, obj):
     os.replace(tmp, path)
 
 
+def parse_size(value) -> int:
+    """Bytes for ``"5GB"``, ``"500MB"``, ``"2GiB"``, ``"1e9"`` or ``"123"`` (decimal units are
+    powers of 1000, binary ones of 1024, as in transformers' ``max_shard_size``)."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?(?:e[0-9]+)?)\s*([kmgt]i?b|b)?\s*", str(value), re.IGNORECASE)
+    if not match:
+        raise SpecError(f"--max-shard-size: cannot read {value!r}; expected bytes or e.g. 500MB, 5GB, 2GiB")
+    number, unit = float(match.group(1)), (match.group(2) or "b").lower()
+    n = int(number * _UNITS[unit])
+    if n < 1:
+        raise SpecError(f"--max-shard-size: must be at least 1 byte; got {value!r}")
+    return n
+
+
+_UNITS = {"b": 1, **{p + "b": 1000 ** (i + 1) for i, p in enumerate("kmgt")},
+          **{p + "ib": 1024 ** (i + 1) for i, p in enumerate("kmgt")}}
+
+
+def shard_name(i, n):
+    """Hugging Face's shard file name: ``model-00001-of-00003.safetensors`` (i from 1)."""
+    return f"model-{i:05d}-of-{n:05d}.safetensors"
+
+
+def shards(spec: ModelSpec, max_bytes):
+    """``[(file name, sub-spec)]``: tensors assigned greedily in the spec's order, a new shard
+    begun when the next tensor would push the current one past ``max_bytes``; a tensor is
+    never split, so one larger than ``max_bytes`` gets a shard of its own (as transformers does)."""
+    groups, current, size = [], [], 0
+    for t in spec.tensors:
+        if current and size + t.nbytes > max_bytes:
+            groups.append(current)
+            current, size = [], 0
+        current.append(t.name)
+        size += t.nbytes
+    if current or not groups:
+        groups.append(current)
+    return [(shard_name(i + 1, len(groups)), spec.subset(names)) for i, names in enumerate(groups)]
+
+
 def _fill_one(fd, t, seed, start, threads, sync, test_hook):
     """Map just this tensor's pages (so resident memory stays one tensor), fill, unmap."""
     if t.nbytes == 0:
@@ -78,55 +123,147 @@ def _fill_one(fd, t, seed, start, threads, sync, test_hook):
         del view                           # the mapping cannot close while a view exports it
         if sync:
             mm.flush()                     # msync: the progress record never runs ahead of the disk
-    finally:
-        mm.close()
+    except BaseException:
+        try:
+            mm.close()
+        except BufferError:                # a view is still held by the traceback: the map goes with it;
+            pass                           # raise the fill's own error, not this one
+        raise
+    mm.close()
+
+
+class _File:
+    """One safetensors file being filled: ``<name>.partial`` plus ``<name>.progress.json``."""
+
+    def __init__(self, directory, name, spec):
+        self.spec, self.final = spec, os.path.join(directory, name)
+        self.partial, self.progress = self.final + ".partial", self.final + ".progress.json"
+        self.prefix, self.data_start, self.offsets, self.size = layout(spec)
+        self.key = hashlib.sha256(self.prefix).hexdigest()
+        self.done, self.fd, self.created = set(), None, False
+
+    def _matches(self, fd):
+        return os.fstat(fd).st_size == self.data_start + self.size and os.pread(fd, len(self.prefix), 0) == self.prefix
+
+    def open(self, resume):
+        """Reopen a matching ``.partial`` (``resume``), or create it and reserve its disk space."""
+        if resume and not os.path.exists(self.partial) and os.path.exists(self.final):
+            fd = os.open(self.final, os.O_RDONLY)      # renamed by a run stopped during the renames
+            try:
+                if self._matches(fd):
+                    self.done = set(self.offsets)
+                    return
+            finally:
+                os.close(fd)
+        if resume and os.path.exists(self.partial) and os.path.exists(self.progress):
+            with open(self.progress) as f:
+                state = json.load(f)
+            self.fd = os.open(self.partial, os.O_RDWR)
+            if state.get("key") == self.key and self._matches(self.fd):
+                self.done = set(state.get("done", ())) & set(self.offsets)
+                return
+            os.close(self.fd)                          # another spec or seed: start over
+        self.fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.created = True
+        os.pwrite(self.fd, self.prefix, 0)
+        reserve(self.fd, self.data_start + self.size, self.partial)
+        _write_json(self.progress, {"key": self.key, "done": []})
+
+    def fill(self, t, threads, sync, test_hook):
+        _fill_one(self.fd, t, self.spec.seed, self.data_start + self.offsets[t.name][0], threads, sync, test_hook)
+        self.done.add(t.name)
+        _write_json(self.progress, {"key": self.key, "done": sorted(self.done)})
+
+    def close(self, sync):
+        if self.fd is not None:
+            try:
+                if sync:
+                    os.fsync(self.fd)
+            finally:
+                os.close(self.fd)
+                self.fd = None
+
+    def discard(self, always=False):
+        """Remove the files ``open`` created (or ``always``, both files): when reserving space
+        failed, nothing is filled yet; when a tensor cannot be filled, no rerun can finish them."""
+        self.close(False)
+        if self.created or always:
+            for path in (self.partial, self.progress):
+                if os.path.exists(path):
+                    os.remove(path)
+
+    def finish(self):
+        if os.path.exists(self.partial):
+            os.replace(self.partial, self.final)
+        if os.path.exists(self.progress):
+            os.remove(self.progress)
+
+
+def reserve(fd, size, path):
+    """Allocate ``size`` bytes for ``fd`` now, with ``posix_fallocate``.
+
+    A sparse file filled through a memory map has no way to report a full disk (or a file
+    size limit): the page fault that needs a block gets SIGBUS and the process dies.
+    Reserving every block before mapping turns that into an OSError here, before any work.
+    """
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        raise OSError(exc.errno, f"{path}: cannot reserve {size:,} bytes on disk ({os.strerror(exc.errno)}); "
+                                 f"free disk space (or raise the file size limit) and rerun") from None
 
 
 def write(spec: ModelSpec, directory, *, threads=None, resume=False, on_tensor=None, test_hook=None,
-          sync=True):
-    """Fill ``directory/model.safetensors``; ``on_tensor(t)`` is called after each tensor.
+          sync=True, max_shard_size=None):
+    """Fill ``directory/model.safetensors`` -- or, with ``max_shard_size`` (bytes), the shards
+    ``model-0000i-of-0000N.safetensors`` and ``model.safetensors.index.json`` (written last).
+    ``on_tensor(t)`` is called after each tensor.
 
-    Returns the names of the tensors filled by this call (fewer than all when resuming).
+    Every file's space is reserved before any tensor is filled; the ``.partial`` files are
+    renamed only when all are filled and fsync'ed.  Returns the names of the tensors filled
+    by this call (fewer than all when resuming).
     """
     if spec.seed is None:
         raise SpecError("seed: not set; give it in the spec or with --seed")
     os.makedirs(directory, exist_ok=True)
-    final = os.path.join(directory, FILENAME)
-    partial, progress = final + ".partial", final + ".progress.json"
-    prefix, data_start, offsets, size = layout(spec)
-    key = hashlib.sha256(prefix).hexdigest()
-    done = set()
-    fd = None
-    if resume and os.path.exists(partial) and os.path.exists(progress):
-        with open(progress) as f:
-            state = json.load(f)
-        fd = os.open(partial, os.O_RDWR)
-        if (state.get("key") == key and os.fstat(fd).st_size == data_start + size
-                and os.pread(fd, len(prefix), 0) == prefix):
-            done = set(state.get("done", ())) & set(offsets)
-        else:                              # another spec or seed: start over
-            os.close(fd)
-            fd = None
-    if fd is None:
-        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.pwrite(fd, prefix, 0)
-        os.ftruncate(fd, data_start + size)
-        _write_json(progress, {"key": key, "done": []})
+    index = os.path.join(directory, INDEX)
+    if max_shard_size is None:
+        files = [_File(directory, FILENAME, spec)]
+    else:
+        files = [_File(directory, name, sub) for name, sub in shards(spec, max_shard_size)]
+        if os.path.exists(index):          # an index marks a complete fill: not until this one is
+            os.remove(index)
+    try:
+        for f in files:
+            f.open(resume)
+    except BaseException:
+        for f in files:
+            f.discard()
+        raise
     filled = []
     try:
-        for t in sorted(spec.tensors, key=lambda t: offsets[t.name]):
-            if t.name not in done:
-                _fill_one(fd, t, spec.seed, data_start + offsets[t.name][0], threads, sync, test_hook)
-                done.add(t.name)
-                filled.append(t.name)
-                _write_json(progress, {"key": key, "done": sorted(done)})
-            if on_tensor:
-                on_tensor(t)
-        os.fsync(fd)
+        for f in files:
+            for t in sorted(f.spec.tensors, key=lambda t: f.offsets[t.name]):
+                if t.name not in f.done:
+                    f.fill(t, threads, sync, test_hook)
+                    filled.append(t.name)
+                if on_tensor:
+                    on_tensor(t)
+        for f in files:
+            f.close(sync)
+    except SpecError:                      # e.g. a scheme that cannot fill this shape: not resumable
+        for f in files:
+            f.discard(always=True)
+        raise
     finally:
-        os.close(fd)
-    os.replace(partial, final)
-    os.remove(progress)
+        for f in files:
+            f.close(False)
+    for f in files:
+        f.finish()
+    if max_shard_size is not None:
+        _write_json(index, {"metadata": {"total_size": spec.nbytes},
+                            "weight_map": dict(sorted((t.name, os.path.basename(f.final))
+                                                      for f in files for t in f.spec.tensors))})
     return filled
 
 
@@ -150,24 +287,79 @@ def read_header(path):
     return header, 8 + n
 
 
-def open_tensors(directory):
-    """``{name: read-only array}`` of a complete ``directory/model.safetensors``."""
-    final = os.path.join(directory, FILENAME)
-    if not os.path.exists(final):
-        if os.path.exists(final + ".partial"):
-            raise ValueError(f"{final}: incomplete ({FILENAME}.partial present: the fill was interrupted; "
-                             f"rerun 'fastinit fill ... --resume')")
-        raise ValueError(f"{final}: no such file")
-    header, data_start = read_header(final)
-    arrays = {}
+SHARD = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
+
+
+def _incomplete(directory):
+    """The ``.partial`` safetensors files in ``directory`` (an interrupted or failed fill)."""
+    return sorted(p for p in os.listdir(directory)
+                  if p.endswith(".partial") and (p == FILENAME + ".partial" or SHARD.fullmatch(p[:-8])))
+
+
+def is_safetensors_dir(directory):
+    names = os.listdir(directory)
+    return any(p in (FILENAME, INDEX) or SHARD.fullmatch(p.removesuffix(".partial")) for p in names) \
+        or FILENAME + ".partial" in names
+
+
+def _arrays(path, arrays):
+    header, data_start = read_header(path)
     for name, entry in header.items():
         if name == "__metadata__":
             continue
+        if name in arrays:
+            raise ValueError(f"{path}: tensor {name!r} is also in another shard")
         dtype = NUMPY_DTYPES[DTYPE_OF_CODE[entry["dtype"]]]
         begin, end = entry["data_offsets"]
         shape = tuple(entry["shape"])
         if end - begin == 0:
             arrays[name] = np.empty(shape, dtype)
         else:
-            arrays[name] = np.memmap(final, dtype=dtype, mode="r", offset=data_start + begin, shape=shape)
+            arrays[name] = np.memmap(path, dtype=dtype, mode="r", offset=data_start + begin, shape=shape)
+    return header
+
+
+def open_tensors(directory):
+    """``{name: read-only array}`` of a complete ``directory/model.safetensors``, or of the
+    shards listed by a complete ``directory/model.safetensors.index.json``.
+
+    ValueError for a ``.partial`` file (interrupted or failed fill), a missing shard, an index
+    whose ``weight_map`` or ``total_size`` disagrees with the shards' headers, or both layouts."""
+    final, index = os.path.join(directory, FILENAME), os.path.join(directory, INDEX)
+    partial = _incomplete(directory)
+    if partial:
+        raise ValueError(f"{os.path.join(directory, partial[0])}: incomplete (.partial present: the fill was "
+                         f"interrupted or failed; rerun 'fastinit fill ... --resume')")
+    if os.path.exists(final) and os.path.exists(index):
+        raise ValueError(f"{directory}: holds both {FILENAME} and {INDEX}: which one is the model is ambiguous")
+    if os.path.exists(final):
+        arrays = {}
+        _arrays(final, arrays)
+        return arrays
+    if not os.path.exists(index):
+        shard = next((p for p in sorted(os.listdir(directory)) if SHARD.fullmatch(p)), None)
+        if shard:
+            raise ValueError(f"{index}: no such file, but shard {shard} is present: incomplete sharded fill")
+        raise ValueError(f"{final}: no such file")
+    try:
+        with open(index) as f:
+            data = json.load(f)
+        weight_map, total = data["weight_map"], data["metadata"]["total_size"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{index}: corrupt index ({type(exc).__name__}: {exc})") from None
+    arrays = {}
+    for shard in sorted(set(weight_map.values())):
+        path = os.path.join(directory, shard)
+        if not os.path.exists(path):
+            raise ValueError(f"{path}: no such file (listed in {INDEX})")
+        for name in _arrays(path, arrays):
+            if name != "__metadata__" and weight_map.get(name) != shard:
+                raise ValueError(f"{INDEX}: tensor {name!r} is in {shard} but the weight_map says "
+                                 f"{weight_map.get(name)!r}")
+    missing = sorted(set(weight_map) - set(arrays))
+    if missing:
+        raise ValueError(f"{INDEX}: tensor {missing[0]!r} is in the weight_map but not in {weight_map[missing[0]]}")
+    nbytes = sum(a.nbytes for a in arrays.values())
+    if total != nbytes:
+        raise ValueError(f"{INDEX}: metadata.total_size is {total}, but the shards hold {nbytes} bytes of tensors")
     return arrays

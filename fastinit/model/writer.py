@@ -20,10 +20,17 @@ FULL_ELEMENTS = 1 << 22       # elements per chunk when verifying every element
 
 
 def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=False, quiet=False,
-         test_hook=None):
-    """Write ``spec`` into ``directory`` in format ``fmt``; returns the names filled by this call."""
+         test_hook=None, max_shard_size=None):
+    """Write ``spec`` into ``directory`` in format ``fmt``; returns the names filled by this call.
+
+    ``max_shard_size`` (bytes, or a string like ``"5GB"``): safetensors shards and an index."""
     if fmt not in FORMATS:
         raise SpecError(f"--format: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    extra = {}
+    if max_shard_size is not None:
+        if fmt != "safetensors":
+            raise SpecError(f"--max-shard-size: only for --format safetensors, not {fmt!r}")
+        extra["max_shard_size"] = safetensors.parse_size(max_shard_size)
     bar = None
     if not quiet and sys.stderr.isatty():
         from tqdm import tqdm
@@ -32,7 +39,7 @@ def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=
     try:
         return FORMATS[fmt].write(spec, directory, threads=threads, resume=resume,
                                   on_tensor=(lambda t: bar.update(t.nbytes)) if bar else None,
-                                  test_hook=test_hook)
+                                  test_hook=test_hook, **extra)
     finally:
         if bar:
             bar.close()
@@ -40,12 +47,14 @@ def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=
 
 def detect_format(directory):
     """``"safetensors"`` or ``"npy"`` for a (possibly incomplete) output directory."""
-    names = set(os.listdir(directory)) if os.path.isdir(directory) else set()
-    if {safetensors.FILENAME, safetensors.FILENAME + ".partial"} & names:
+    if not os.path.isdir(directory):
+        raise ValueError(f"{directory}: no such directory: nothing to verify")
+    if safetensors.is_safetensors_dir(directory):
         return "safetensors"
-    if {npy.INDEX, npy.PROGRESS} & names:
+    if {npy.INDEX, npy.PROGRESS} & set(os.listdir(directory)):
         return "npy"
-    raise ValueError(f"{directory}: no {safetensors.FILENAME} and no {npy.INDEX}: nothing to verify")
+    raise ValueError(f"{directory}: no {safetensors.FILENAME}, {safetensors.INDEX} or {npy.INDEX}: "
+                     f"nothing to verify")
 
 
 def _blocks(shape, rows_per_block, rng, samples):

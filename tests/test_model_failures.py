@@ -1,0 +1,104 @@
+"""Failures of `fastinit fill`: disk full / file size limit, unwritable output, bad specs.
+Each gives a clear error naming the file, tensor or field, a non-zero exit, and leaves
+nothing that `fastinit verify` accepts."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from fastinit.cli import main
+
+pytest.importorskip("safetensors")
+
+# RLIMIT_FSIZE stands in for a full disk.  SIGXFSZ is ignored so that going past the limit
+# makes write/ftruncate/fallocate fail with EFBIG instead of killing the process; a page of
+# a sparse memory-mapped file past the limit would still get SIGBUS -- which the writers
+# avoid by reserving the space with posix_fallocate before mapping.
+LIMITED = textwrap.dedent("""
+    import resource, signal, sys
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, 4 << 20))
+    from fastinit.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def run_limited(*args):
+    return subprocess.run([sys.executable, "-c", LIMITED, *args], capture_output=True, text=True, timeout=120)
+
+
+def verify_exit(out, *args):
+    return main(["verify", "llama-tiny", str(out), "--dtype", "bf16", "--seed", "1", *args])
+
+
+@pytest.mark.parametrize("extra, culprit", [
+    ([], "model.safetensors.partial: cannot reserve 38,580,736 bytes on disk (File too large)"),
+    (["--max-shard-size", "10MB"], "model-00001-of-00003.safetensors.partial: cannot reserve"),
+    (["--format", "npy"], "model.embed_tokens.weight.npy.partial: cannot create a 16,384,000-byte file"),
+])
+def test_disk_full_is_a_clear_error(tmp_path, extra, culprit):
+    out = tmp_path / "out"
+    result = run_limited("fill", "llama-tiny", "--dtype", "bf16", "--seed", "1", "-o", str(out), "--quiet", *extra)
+    assert result.returncode == 3, (result.returncode, -signal.SIGBUS, result.stderr)
+    assert result.stderr.startswith("fastinit: error: ") and culprit in result.stderr
+    assert "Traceback" not in result.stderr
+    if "--format" not in extra:               # nothing was filled: nothing is left
+        assert os.listdir(out) == []
+    assert verify_exit(out) == 1
+
+
+def test_unwritable_output(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["fill", "llama-tiny", "--seed", "1", "-o", str(blocker / "out"), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert f"fastinit: error: {blocker / 'out'}: Not a directory" in err
+    if os.geteuid() != 0:                     # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        assert main(["fill", "llama-tiny", "--seed", "1", "-o", str(locked), "--quiet"]) == 3
+        assert "Permission denied" in capsys.readouterr().err
+        assert os.listdir(locked) == []
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "npy"])
+def test_scheme_that_cannot_fill_its_shape(tmp_path, capsys, fmt):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"seed": 1, "tensors": [
+        {"name": "a", "shape": [4, 4], "scheme": "ones"},
+        {"name": "b.weight", "shape": [4], "scheme": "kaiming_uniform"}]}))
+    out = tmp_path / "out"
+    assert main(["fill", str(spec), "-o", str(out), "--format", fmt]) == 2
+    assert "tensor 'b.weight': scheme 'kaiming_uniform'" in capsys.readouterr().err
+    assert main(["verify", str(spec), str(out)]) == 1
+    if fmt == "safetensors":
+        assert os.listdir(out) == []
+
+
+def test_bad_spec_creates_nothing(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"seed": 1, "tensors": [{"name": "w", "shape": [2, -3], "scheme": "ones"}]}))
+    assert main(["fill", str(spec), "-o", str(tmp_path / "out")]) == 2
+    assert "tensor 'w': field 'shape'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main(["verify", "llama-tiny", str(tmp_path / "out"), "--seed", "1"]) == 1
+    assert "no such directory" in capsys.readouterr().err
+
+
+def test_failed_refill_does_not_leave_the_old_file_looking_valid(tmp_path):
+    out = tmp_path / "out"
+    assert main(["fill", "llama-tiny", "--dtype", "bf16", "--seed", "1", "-o", str(out), "--quiet"]) == 0
+    assert verify_exit(out) == 0
+    from fastinit.model import fill, load
+
+    def crash(t, view):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fill(load("llama-tiny").with_options(seed=1, dtype="bf16"), out, quiet=True, test_hook=crash)
+    assert verify_exit(out) == 1              # the old model.safetensors beside a .partial
