@@ -34,7 +34,6 @@ depends on neither the blocking nor the threads.
 import math
 import numbers
 import os
-import threading
 
 import ml_dtypes
 import numpy as np
@@ -42,6 +41,7 @@ import scipy.linalg.lapack
 from threadpoolctl import threadpool_limits
 
 from . import _parallel, kernels
+from ._blas import sub_matmul
 from ._buffers import BFLOAT16
 from .fills import _real, normal_
 from .rng import key_words, stream_id
@@ -194,31 +194,17 @@ def _sumsq_rows(G):
     return np.einsum("ij,ij->i", re, re, dtype=np.float64, casting="same_kind") if re.size else np.zeros(len(G))
 
 
-class _Scratch(threading.local):
-    buf = None
-
-    def get(self, shape, dtype):
-        n = math.prod(shape)
-        if self.buf is None or self.buf.dtype != dtype or self.buf.size < n:
-            self.buf = np.empty(max(n, 1), dtype)
-        return self.buf[:n].reshape(shape)
+def _apply_tall(Sl, G, Gc, T):
+    """Sl := (I - V T V^H) Sl for a slab ``Sl`` of rows j..L-1 (V = G.T): two GEMMs, and a third
+    that subtracts straight into the slab (no temporary, no extra pass)."""
+    Y = T @ (Gc @ Sl)
+    sub_matmul(Sl, G, Y, transpose_a=True)
 
 
-def _apply_tall(Sl, G, Gc, T, scratch):
-    """Sl := (I - V T V^H) Sl for a slab ``Sl`` of rows j..L-1 (V = G.T)."""
-    W = Gc @ Sl
-    Y = T @ W
-    tmp = scratch.get(Sl.shape, Sl.dtype)
-    np.matmul(G.T, Y, out=tmp)
-    np.subtract(Sl, tmp, out=Sl)
-
-
-def _apply_wide(R, G, Gc, T, scratch):
+def _apply_wide(R, G, Gc, T):
     """R := R (I - V T V^H)^H for a slab ``R`` of columns j..L-1 (V = G.T)."""
     Z = (R @ G.T) @ T.conj().T
-    tmp = scratch.get(R.shape, R.dtype)
-    np.matmul(Z, Gc, out=tmp)
-    np.subtract(R, tmp, out=R)
+    sub_matmul(R, Z, Gc)
 
 
 def _slabs(lo, hi, width=SLAB):
@@ -233,7 +219,6 @@ def _in_place(M, src, i, gain, nthreads):
     tall = rows >= cols
     L, p = (rows, cols) if tall else (cols, rows)
     b = block_size(L)
-    scratch = _Scratch()
     for j in reversed(range(0, p, b)):
         j2 = min(j + b, p)
         G, Gc, T, d = src.block(i, j, j2)
@@ -249,10 +234,10 @@ def _in_place(M, src, i, gain, nthreads):
 
         if tall:
             def one(cut):
-                _apply_tall(M[j:, cut[0]:cut[1]], G, Gc, T, scratch)
+                _apply_tall(M[j:, cut[0]:cut[1]], G, Gc, T)
         else:
             def one(cut):
-                _apply_wide(M[cut[0]:cut[1], j:], G, Gc, T, scratch)
+                _apply_wide(M[cut[0]:cut[1], j:], G, Gc, T)
         _parallel.each(one, _slabs(j, p), nthreads)
 
 
@@ -265,7 +250,6 @@ def _streamed(M, src, i, gain, nthreads):
     L, p = (rows, cols) if tall else (cols, rows)
     b = block_size(L)
     width = max(b, (STREAM_SCRATCH // (L * src.cdt.itemsize)) // b * b)
-    scratch = _Scratch()
 
     def one(cut):
         c0, c1 = cut
@@ -276,7 +260,7 @@ def _streamed(M, src, i, gain, nthreads):
             k = np.arange(max(j, c0), min(j2, c1))
             Z[k, k - c0] = gain * d[k - j]
             a = max(j, c0) - c0
-            _apply_tall(Z[j:, a:], G, Gc, T, scratch)
+            _apply_tall(Z[j:, a:], G, Gc, T)
         if tall:
             M[:, c0:c1] = Z
         else:
