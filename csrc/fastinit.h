@@ -19,7 +19,6 @@
 #define FI_UNIFORM 0
 #define FI_NORMAL 1
 #define FI_TRUNCNORMAL 2
-#define FI_BITS 3 /* the raw Philox word of each 32-bit-family element (fmt FI_F32 only) */
 
 /* storage formats of the 32-bit family (computed in float32) */
 #define FI_F32 0

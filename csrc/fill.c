@@ -355,8 +355,7 @@ int fi_fill32(int dist, int fmt, const uint32_t key[2], const uint32_t stream[2]
               const float p[8], void *out, int64_t n_runs, int64_t run_len,
               uint64_t first, uint64_t run_stride)
 {
-    if (dist < FI_UNIFORM || dist > FI_BITS || fmt < FI_F32 || fmt > FI_BF16) return -1;
-    if (dist == FI_BITS && fmt != FI_F32) return -1;
+    if (dist < FI_UNIFORM || dist > FI_TRUNCNORMAL || fmt < FI_F32 || fmt > FI_BF16) return -1;
     if (!key || !stream || !p || bad_layout(out, n_runs, run_len)) return -1;
     const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};
     pick()->f32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride);

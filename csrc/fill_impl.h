@@ -99,9 +99,6 @@ FI_INLINE void NAME(transform32)(int dist, const uint32_t (*w)[16], const float 
                 NAME(stf)(o + 32 * pair + 16 + s, (r * si) * p[0] + p[1]);
             }
         }
-    } else if (dist == FI_BITS) {
-        for (int j = 0; j < 4; j++)
-            for (int s = 0; s < 16; s += NF) NAME(stf)(o + 16 * j + s, (vf)NAME(ldu)(&w[j][s]));
     } else {
         /* inverse CDF of the mass [Phi(alpha), Phi(beta)]: the central rational from
          * q = p - 1/2 = (Phi(alpha) - 1/2) + u m, the tails from the smaller tail probability */

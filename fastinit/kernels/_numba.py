@@ -477,27 +477,6 @@ def philox4x32(ctr, key, key_stride, out, rounds):
 
 # ---- sparse pattern (csrc/fill.c: fi_sparse_bitmap, fi_zero_where) ----------------
 
-@njit(cache=True, nogil=True, boundscheck=False)
-def bits32(kw, out, n_runs, run_len, first, run_stride):
-    """out[r*run_len + j] <- the raw Philox word of element first + r*run_stride + j (uint32 out)."""
-    c = np.empty((4, 16), np.uint32)
-    for r in range(n_runs):
-        at = r * run_len
-        n = run_len
-        gi = u64(first) + u64(r) * u64(run_stride)
-        while n > 0:
-            g = gi // u64(G32)
-            e0 = i64(gi % u64(G32))
-            take = min(G32 - e0, n)
-            philox16(kw, g * u64(16), c)
-            for i in range(take):
-                e = e0 + i
-                out[at + i] = c[e // 16, e % 16]
-            at += take
-            n -= take
-            gi += u64(take)
-
-
 @jit
 def uniform_below(w0, w1, w2, w3, bound):
     """A uniform integer in [0, bound) from up to four words (csrc/fill.c: uniform_below)."""
