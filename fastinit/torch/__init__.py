@@ -1,0 +1,17 @@
+"""PyTorch front end: fastinit's fills on CPU torch tensors, in place, zero copy.
+
+``as_numpy(tensor)`` is a NumPy view of a tensor's memory; the ``torch.nn.init`` drop-ins
+(``fastinit.torch.init``) write through it with fastinit's kernels, so a tensor gets exactly
+the bits fastinit writes into a NumPy array of the same shape and dtype.
+``init_module(module, seed)`` initializes a whole ``nn.Module`` with each parameter's name
+as its stream.  docs/torch.md describes the rules and what is not covered.
+"""
+
+from .init import (calculate_gain, constant_, dirac_, eye_, kaiming_normal_, kaiming_uniform_, normal_, ones_,
+                   orthogonal_, sparse_, trunc_normal_, uniform_, xavier_normal_, xavier_uniform_, zeros_)
+from .module import init_module
+from .tensors import as_numpy
+
+__all__ = ["as_numpy", "calculate_gain", "constant_", "dirac_", "eye_", "init_module", "kaiming_normal_",
+           "kaiming_uniform_", "normal_", "ones_", "orthogonal_", "sparse_", "trunc_normal_", "uniform_",
+           "xavier_normal_", "xavier_uniform_", "zeros_"]
