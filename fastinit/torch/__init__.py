@@ -9,9 +9,9 @@ as its stream.  docs/torch.md describes the rules and what is not covered.
 
 from .init import (calculate_gain, constant_, dirac_, eye_, kaiming_normal_, kaiming_uniform_, normal_, ones_,
                    orthogonal_, sparse_, trunc_normal_, uniform_, xavier_normal_, xavier_uniform_, zeros_)
-from .module import init_module
+from .module import InitReport, init_module, materialize
 from .tensors import as_numpy
 
-__all__ = ["as_numpy", "calculate_gain", "constant_", "dirac_", "eye_", "init_module", "kaiming_normal_",
-           "kaiming_uniform_", "normal_", "ones_", "orthogonal_", "sparse_", "trunc_normal_", "uniform_",
-           "xavier_normal_", "xavier_uniform_", "zeros_"]
+__all__ = ["InitReport", "as_numpy", "calculate_gain", "constant_", "dirac_", "eye_", "init_module",
+           "kaiming_normal_", "kaiming_uniform_", "materialize", "normal_", "ones_", "orthogonal_", "sparse_",
+           "trunc_normal_", "uniform_", "xavier_normal_", "xavier_uniform_", "zeros_"]

@@ -17,6 +17,7 @@ from .. import schemes as _schemes
 from ..schemes import calculate_gain  # noqa: F401 (torch.nn.init.calculate_gain, same semantics)
 from .tensors import _apply, _no_generator
 
+
 def uniform_(tensor, a=0.0, b=1.0, generator=None, *, seed, stream=0, backend=None, threads=None):
     """``torch.nn.init.uniform_``: U(a, b) in place; returns ``tensor``."""
     _no_generator(generator)
