@@ -27,6 +27,7 @@ bench: $(STAMP)
 
 compare: $(STAMP)
 	$(BIN)/python -m bench.compare
+	$(BIN)/python -m bench.torch_init
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-out fastinit/kernels/_cfill*.so
