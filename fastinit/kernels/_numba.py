@@ -265,56 +265,104 @@ def philox(c0, c1, c2, c3, k0, k1, rounds):
     return c0, c1, c2, c3
 
 
-@jit
-def philox16(kw, b0, c):
+_I32, _I64 = ir.IntType(32), ir.IntType(64)
+_V8 = ir.VectorType(_I64, 8)
+
+
+def _v8(x):
+    return ir.Constant(_V8, [int(x)] * 8)
+
+
+def _prefer_wide_vectors(function):
+    """Mark the kernel that inlines Philox with ``"prefer-vector-width"="512"``.
+
+    LLVM's X86 tuning for recent Intel cores vectorizes loops 256 bits wide even where
+    AVX-512 exists; the C kernels use the full width, and with 256 bits Numba's transforms run
+    at about half their speed.  llvmlite only accepts a fixed list of attribute names, so the
+    string attribute goes in through the underlying set; without AVX-512 it changes nothing."""
+    if isinstance(function.attributes, set):
+        set.add(function.attributes, '"prefer-vector-width"="512"')
+
+
+@intrinsic
+def philox16(typingctx, kw, b0, c):
     """Philox4x32-10 of blocks b0 .. b0+15 of the stream kw = (key0, key1, stream0, stream1):
-    c[j, L] <- word j of block b0 + L.  Rounds run over the 16 lanes, which LLVM vectorizes."""
-    for L in range(16):
-        b = b0 + u64(L)
-        c[0, L] = u32(b & u64(0xFFFFFFFF))
-        c[1, L] = u32(b >> u64(32))
-        c[2, L] = kw[2]
-        c[3, L] = kw[3]
-    k0 = u64(kw[0])
-    k1 = u64(kw[1])
-    for _ in range(10):
-        kk0 = u32(k0 & u64(0xFFFFFFFF))
-        kk1 = u32(k1 & u64(0xFFFFFFFF))
-        for L in range(16):
-            p0 = M0 * u64(c[0, L])
-            p1 = M1 * u64(c[2, L])
-            n0 = u32(u32(p1 >> u64(32)) ^ c[1, L] ^ kk0)
-            n2 = u32(u32(p0 >> u64(32)) ^ c[3, L] ^ kk1)
-            c[1, L] = u32(p1 & u64(0xFFFFFFFF))
-            c[3, L] = u32(p0 & u64(0xFFFFFFFF))
-            c[0, L] = n0
-            c[2, L] = n2
-        k0 = k0 + W0
-        k1 = k1 + W1
+    c[16*j + L] <- word j of block b0 + L (c: a contiguous uint32 array of at least 64).
+
+    Written as LLVM vector IR, not as a Numba loop: LLVM's loop vectorizer turns the 32x32->64
+    products of a plain loop into a mix of 64-bit multiplies and separate mulhi sequences (twice
+    the multiplies) and keeps the state in memory between rounds.  Here two lanes share one
+    64-bit element (lane 2i low, 2i+1 high), so each product is two ``pmuludq``-shaped
+    multiplies of the even and odd lanes -- the scheme of csrc/fill.c's intrinsics -- and the
+    state stays in registers.  Generic IR: LLVM lowers <8 x i64> to whatever the CPU has."""
+    if not (isinstance(kw, types.Array) and kw.dtype == types.uint32 and isinstance(c, types.Array)
+            and c.dtype == types.uint32 and c.ndim == 1 and c.layout == "C" and b0 == types.uint64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        _prefer_wide_vectors(builder.function)
+        kwa = context.make_array(signature.args[0])(context, builder, args[0])
+        ca = context.make_array(signature.args[2])(context, builder, args[2])
+        k = [builder.zext(builder.load(builder.gep(kwa.data, [ir.Constant(_I64, i)])), _I64) for i in range(4)]
+        lo, hi, s32 = _v8(0xFFFFFFFF), _v8(0xFFFFFFFF00000000), _v8(32)
+
+        def splat(x):
+            v = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(_I32, 0))
+            zeros = ir.Constant(ir.VectorType(_I32, 8), [0] * 8)
+            return builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined), zeros)
+
+        def both(x):  # a 32-bit scalar in both halves of every element
+            return splat(builder.or_(x, builder.shl(x, ir.Constant(_I64, 32))))
+
+        def mulhilo(x, m):  # (hi, lo) words of the products of both lanes with the constant m
+            pe = builder.mul(builder.and_(x, lo), m)
+            po = builder.mul(builder.lshr(x, s32), m)
+            return (builder.or_(builder.lshr(pe, s32), builder.and_(po, hi)),
+                    builder.or_(builder.and_(pe, lo), builder.shl(po, s32)))
+
+        even = builder.add(splat(args[1]), ir.Constant(_V8, [2 * i for i in range(8)]))  # block b0 + 2i
+        odd = builder.add(even, _v8(1))
+        c0 = builder.or_(builder.and_(even, lo), builder.shl(odd, s32))  # counter word 0: low 32 bits
+        c1 = builder.or_(builder.lshr(even, s32), builder.and_(odd, hi))  # word 1: high 32 bits
+        c2, c3 = both(k[2]), both(k[3])
+        k0, k1 = k[0], k[1]
+        mask = ir.Constant(_I64, 0xFFFFFFFF)
+        for _ in range(10):
+            h0, l0 = mulhilo(c0, _v8(M0))
+            h1, l1 = mulhilo(c2, _v8(M1))
+            c0, c2 = builder.xor(builder.xor(h1, c1), both(k0)), builder.xor(builder.xor(h0, c3), both(k1))
+            c1, c3 = l1, l0
+            k0 = builder.and_(builder.add(k0, ir.Constant(_I64, int(W0))), mask)
+            k1 = builder.and_(builder.add(k1, ir.Constant(_I64, int(W1))), mask)
+        base = builder.bitcast(ca.data, _V8.as_pointer())
+        for j, v in enumerate((c0, c1, c2, c3)):
+            builder.store(v, builder.gep(base, [ir.Constant(_I64, j)]), align=4)
+        return context.get_dummy_value()
+
+    return types.void(kw, b0, c), codegen
 
 
 # ---- one group ----------------------------------------------------------------
 
 @jit
 def group32(dist, kw, p, g, o, at, c):
-    """The 64 float32 values of group g into o[at:at+64] (layout: csrc/fill_impl.h); c: (4, 16) scratch."""
+    """The 64 float32 values of group g into o[at:at+64] (layout: csrc/fill_impl.h); c: 64-word scratch."""
     philox16(kw, u64(g) * u64(16), c)
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
-        for j in range(4):
-            for L in range(16):
-                u = f32(i32(c[j, L] >> u32(8))) * TWO_M24
-                v = u * scale + shift
-                v = lo if v < lo else v
-                v = hi if v > hi else v
-                o[at + 16 * j + L] = v
+        for k in range(64):  # word j of block L is c[16 * j + L] and makes value 16 * j + L
+            u = f32(i32(c[k] >> u32(8))) * TWO_M24
+            v = u * scale + shift
+            v = lo if v < lo else v
+            v = hi if v > hi else v
+            o[at + k] = v
     elif dist == NORMAL:
         sd, mean = p[0], p[1]
         for pair in range(2):
             for L in range(16):
-                u1 = f32(i32(u32((c[2 * pair, L] >> u32(8)) + u32(1)))) * TWO_M24
+                u1 = f32(i32(u32((c[32 * pair + L] >> u32(8)) + u32(1)))) * TWO_M24
                 r = np.sqrt(f32(-2.0) * logf(u1))
-                x = u32(c[2 * pair + 1, L] >> u32(8))
+                x = u32(c[32 * pair + 16 + L] >> u32(8))
                 q = u32((x + u32(0x200000)) >> u32(22))
                 phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
                 sn = sinpf(phi)
@@ -329,23 +377,22 @@ def group32(dist, kw, p, g, o, at, c):
     else:
         sd, mean, lo, hi = p[0], p[1], p[2], p[3]
         phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
-        for j in range(4):
-            for L in range(16):
-                k2 = i32(i32((c[j, L] >> u32(9)) << u32(1)) + i32(1))
-                u = f32(k2) * TWO_M24
-                v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
-                q = qa + u * mass
-                plo = phia + u * mass
-                phi_ = phicb + v1 * mass
-                lower = plo <= phi_
-                tail = ndtri_tailf(plo if lower else phi_)
-                central = ndtri_centralf(q)  # both computed, then selected: LLVM vectorizes selects
-                tail = -tail if lower else tail
-                z = central if (q <= f32(0.425)) & (q >= -f32(0.425)) else tail
-                v = z * sd + mean
-                v = lo if v < lo else v
-                v = hi if v > hi else v
-                o[at + 16 * j + L] = v
+        for k in range(64):
+            k2 = i32(i32((c[k] >> u32(9)) << u32(1)) + i32(1))
+            u = f32(k2) * TWO_M24
+            v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
+            q = qa + u * mass
+            plo = phia + u * mass
+            phi_ = phicb + v1 * mass
+            lower = plo <= phi_
+            tail = ndtri_tailf(plo if lower else phi_)
+            central = ndtri_centralf(q)  # both computed, then selected: LLVM vectorizes selects
+            tail = -tail if lower else tail
+            z = central if (q <= f32(0.425)) & (q >= -f32(0.425)) else tail
+            v = z * sd + mean
+            v = lo if v < lo else v
+            v = hi if v > hi else v
+            o[at + k] = v
 
 
 @jit
@@ -355,13 +402,13 @@ def join53(lo, hi, shift):
 
 @jit
 def group64(dist, kw, p, g, o, at, c):
-    """The 32 float64 values of group g into o[at:at+32] (layout: csrc/fill_impl.h); c: (4, 16) scratch."""
+    """The 32 float64 values of group g into o[at:at+32] (layout: csrc/fill_impl.h); c: 64-word scratch."""
     philox16(kw, u64(g) * u64(16), c)
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
         for h in range(2):
             for L in range(16):
-                u = f64(i64(join53(c[2 * h, L], c[2 * h + 1, L], 11))) * TWO_M53
+                u = f64(i64(join53(c[32 * h + L], c[32 * h + 16 + L], 11))) * TWO_M53
                 v = u * scale + shift
                 v = lo if v < lo else v
                 v = hi if v > hi else v
@@ -369,9 +416,9 @@ def group64(dist, kw, p, g, o, at, c):
     elif dist == NORMAL:
         sd, mean = p[0], p[1]
         for L in range(16):
-            u1 = f64(i64(join53(c[0, L], c[1, L], 11) + u64(1))) * TWO_M53
+            u1 = f64(i64(join53(c[L], c[16 + L], 11) + u64(1))) * TWO_M53
             r = np.sqrt(-2.0 * log(u1))
-            x = join53(c[2, L], c[3, L], 11)
+            x = join53(c[32 + L], c[48 + L], 11)
             q = (x + u64(0x4000000000000)) >> u64(51)
             phi = f64(i64(x) - i64(q << u64(51))) * PI2_51
             sn = sinp(phi)
@@ -388,7 +435,7 @@ def group64(dist, kw, p, g, o, at, c):
         phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
         for h in range(2):
             for L in range(16):
-                k2 = i64(join53(c[2 * h, L], c[2 * h + 1, L], 12) << u64(1)) + i64(1)
+                k2 = i64(join53(c[32 * h + L], c[32 * h + 16 + L], 12) << u64(1)) + i64(1)
                 u = f64(k2) * TWO_M53
                 v1 = f64(i64(0x20000000000000) - k2) * TWO_M53
                 q = qa + u * mass
@@ -411,7 +458,7 @@ def group64(dist, kw, p, g, o, at, c):
 def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
     """out[r*run_len + j] <- element first + r*run_stride + j (float32, or float16/bfloat16 bits)."""
     tmp = np.empty(G32, np.float32)
-    c = np.empty((4, 16), np.uint32)
+    c = np.empty(64, np.uint32)
     for r in range(n_runs):
         at = r * run_len
         n = run_len
@@ -422,6 +469,14 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
             take = min(G32 - e0, n)
             if take == G32 and fmt == F32:
                 group32(dist, kw, p, g, out, at, c)
+            elif take == G32:  # a whole group: a fixed trip count, so the rounding loop vectorizes
+                group32(dist, kw, p, g, tmp, 0, c)
+                if fmt == F16:
+                    for i in range(G32):
+                        out[at + i] = to_f16(tmp[i])
+                else:
+                    for i in range(G32):
+                        out[at + i] = to_bf16(tmp[i])
             else:
                 group32(dist, kw, p, g, tmp, 0, c)
                 if fmt == F32:
@@ -442,7 +497,7 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
 def fill64(dist, kw, p, out, n_runs, run_len, first, run_stride):
     """out[r*run_len + j] <- element first + r*run_stride + j (float64)."""
     tmp = np.empty(G64, np.float64)
-    c = np.empty((4, 16), np.uint32)
+    c = np.empty(64, np.uint32)
     for r in range(n_runs):
         at = r * run_len
         n = run_len
@@ -504,7 +559,7 @@ def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
     chosen = k if mode == 0 else n - k
     complement = chosen > n // 2
     draws = n - chosen if complement else chosen
-    c = np.empty((4, 16), np.uint32)
+    c = np.empty(64, np.uint32)
     inset = np.zeros((16, n), np.bool_)
     for ua in range(u_first, u_first + u_count, 16):
         t = min(u_first + u_count - ua, 16)
@@ -513,7 +568,7 @@ def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
             philox16(kw, u64(d) * u64(units) + u64(ua), c)
             j = n - draws + d
             for u in range(t):
-                x = uniform_below(c[0, u], c[1, u], c[2, u], c[3, u], j + 1)
+                x = uniform_below(c[u], c[16 + u], c[32 + u], c[48 + u], j + 1)
                 if inset[u, x]:
                     x = j
                 inset[u, x] = True
