@@ -55,7 +55,7 @@ def philox4x32(counters, key, rounds=10, *, backend=None):
     (..., 2) matching the counters' leading shape.  Returns uint32 of shape (..., 4).
 
     >>> philox4x32(np.zeros(4, np.uint32), np.zeros(2, np.uint32)).tolist()  # Random123 KAT
-    [1714939093, 3781805453, 3159862348, 2600524760]
+    [1713891541, 3781805453, 3159862348, 2600524760]
     """
     be = kernels.get(backend)
     ctr = np.asarray(counters)
