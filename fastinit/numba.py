@@ -1,0 +1,472 @@
+"""fastinit's stream inside your own ``@njit`` code: Philox4x32-10 and per-element samplers.
+
+Every sampler returns exactly element ``i`` of the matching fill, bit for bit::
+
+    uniform_f32(key(seed, stream), i, low, high) == uniform_(np.empty(n, np.float32), low, high,
+                                                             seed=seed, stream=stream).reshape(-1)[i]
+
+for any ``i`` (``i`` is the element's row-major index in its global tensor, as in
+docs/streams.md), so a kernel can draw fastinit's values in any order, into any layout, from
+any thread.  Each call computes one Philox block and only the words element ``i`` needs (a
+normal computes the log and the one of sin/cos its element uses, not its Box-Muller partner).
+
+* ``key(seed, stream=0)`` (plain Python: a str stream is hashed with BLAKE2b, which njit
+  code cannot do) -> ``(key0, key1, stream0, stream1)``, four ``np.uint32``.
+* ``philox4x32(c0, c1, c2, c3, k0, k1)`` -> 4 uint32 words: Random123's ``philox4x32_R(10)``.
+* ``block(key, b)`` -> the 4 words of block ``b`` of the stream.
+* ``uniform_<t>(key, i, low, high)``, ``normal_<t>(key, i, mean, std)`` and
+  ``trunc_normal_<t>(key, i, params)`` with ``params = trunc_normal_params(...)``, for
+  ``<t>`` in f32 (returns float32), f64 (float64), f16 and bf16 (return the uint16 bit
+  pattern the fills store: Numba has no float16/bfloat16 arrays, so write them into
+  ``out.view(np.uint16)``).
+
+Parameters are float64 (Python floats) rounded once to the compute type inside, exactly as
+the fills round them; ``trunc_normal_params`` computes the truncated normal's constants with
+SciPy in Python (Phi is not available bit-exactly in njit code).  The samplers never validate:
+pass parameters the fills accept (finite, ``low <= high``, ``std >= 0``, representable in the
+output dtype); others give unspecified values, not errors.
+
+Everything is compiled lazily with ``cache=True``; arithmetic is written with explicit
+float32/float64 casts so float32 is never promoted, without fastmath (no FMA contraction),
+and reuses the kernels' own math (fastinit/kernels/_numba.py), so the bits are the fills'.
+"""
+
+import numpy as np
+from numba import njit
+
+from .kernels._numba import (
+    PI2_22,
+    PI2_51,
+    TWO_M24,
+    TWO_M53,
+    cosp,
+    cospf,
+    f2u,
+    join53,
+    log,
+    logf,
+    ndtri_central,
+    ndtri_centralf,
+    ndtri_tail,
+    ndtri_tailf,
+    philox,
+    sinp,
+    sinpf,
+    to_bf16,
+    to_f16,
+    u2f,
+)
+
+__all__ = ["block", "key", "normal_bf16", "normal_f16", "normal_f32", "normal_f64", "philox4x32",
+           "trunc_normal_bf16", "trunc_normal_f16", "trunc_normal_f32", "trunc_normal_f64",
+           "trunc_normal_params", "uniform_bf16", "uniform_f16", "uniform_f32", "uniform_f64"]
+
+u16, u32, u64 = np.uint16, np.uint32, np.uint64
+i32, i64 = np.int32, np.int64
+f32, f64 = np.float32, np.float64
+
+_ROUNDS = 10  # Philox4x32-10, the stream's generator (docs/streams.md)
+_api = njit(cache=True, nogil=True, error_model="numpy")
+# small helpers are inlined in Numba IR; the larger shared pieces stay separate (cached) functions,
+# which the dtype variants call rather than re-inline: compile time is the cost users see first
+_inline = njit(inline="always", cache=True, nogil=True, error_model="numpy")
+
+
+# ---- key and raw words -------------------------------------------------------------
+
+def key(seed, stream=0):
+    """``(key0, key1, stream0, stream1)`` as four ``np.uint32``: the words of ``(seed, stream)``.
+
+    Plain Python, not njit: a str stream (a tensor name) becomes its number by
+    :func:`fastinit.rng.stream_id` (BLAKE2b), which njit code cannot compute.  Derive the key
+    once, outside the kernel, and pass the tuple in.  Validates like the fills (``seed`` an int
+    in [0, 2**64); ``stream`` such an int or a str).
+
+    >>> [int(w) for w in key(2**32 + 7, 5)]
+    [7, 1, 5, 0]
+    """
+    from .rng import key_words
+    return tuple(u32(w) for w in key_words(seed, stream))
+
+
+@_api
+def philox4x32(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 of counter ``(c0, c1, c2, c3)`` under key ``(k0, k1)`` -> 4 uint32 words.
+
+    Exactly Random123's ``philox4x32_R(10, ctr, key)`` (Salmon et al., SC'11) and
+    :func:`fastinit.rng.philox4x32`; arguments are taken mod 2^32.
+
+    >>> [int(w) for w in philox4x32(0, 0, 0, 0, 0, 0)]  # Random123's known answer
+    [1713891541, 3781805453, 3159862348, 2600524760]
+    """
+    return philox(u32(c0), u32(c1), u32(c2), u32(c3), u32(k0), u32(k1), _ROUNDS)
+
+
+@_api
+def block(key, b):
+    """The 4 words of block ``b`` (0 <= b < 2^64) of the stream ``key = (k0, k1, s0, s1)``:
+    Philox4x32-10 of counter ``(b mod 2^32, b div 2^32, s0, s1)`` under key ``(k0, k1)``."""
+    b = u64(b)
+    return philox(u32(b & u64(0xFFFFFFFF)), u32(b >> u64(32)), u32(key[2]), u32(key[3]),
+                  u32(key[0]), u32(key[1]), _ROUNDS)
+
+
+@_inline
+def _word32(key, i):
+    """float32 family: element i is word (i mod 64) div 16 of block 16 (i div 64) + i mod 16."""
+    i = u64(i)
+    w = block(key, (i >> u64(6)) * u64(16) + (i & u64(15)))
+    j = (i >> u64(4)) & u64(3)
+    return w[0] if j == u64(0) else (w[1] if j == u64(1) else (w[2] if j == u64(2) else w[3]))
+
+
+@_inline
+def _words64(key, i):
+    """float64: element i is words 2h, 2h+1 (h = (i mod 32) div 16) of block 16 (i div 32) + i mod 16."""
+    i = u64(i)
+    w = block(key, (i >> u64(5)) * u64(16) + (i & u64(15)))
+    h = (i >> u64(4)) & u64(1)
+    return (w[0], w[1]) if h == u64(0) else (w[2], w[3])
+
+
+# ---- the output dtypes' values nearest a float64 parameter (fills._inward) ----------------
+
+@_inline
+def _f16_value(h):
+    """float16 bits -> float64 value (exact)."""
+    e = i64((h >> u16(10)) & u16(0x1F))
+    m = f64(h & u16(0x3FF))
+    v = m * 2.0 ** -24 if e == 0 else (1.0 + m * 2.0 ** -10) * 2.0 ** (e - 15)
+    return -v if (h & u16(0x8000)) != u16(0) else v
+
+
+@_inline
+def _bf16_value(h):
+    return f64(u2f(u32(u32(h) << u32(16))))
+
+
+@_inline
+def _bits_value(h, bf):
+    return _bf16_value(h) if bf else _f16_value(h)
+
+
+@_inline
+def _step16(h, up):
+    """The neighbour of sign-magnitude 16-bit pattern h towards +inf (up) or -inf: fills._step."""
+    if (h & u16(0x7FFF)) == u16(0):
+        return u16(1) if up else u16(0x8001)
+    positive = (h & u16(0x8000)) == u16(0)
+    return u16(h + u16(1)) if positive == up else u16(h - u16(1))
+
+
+@_inline
+def _step32(x, up):
+    """np.nextafter(x, +-inf) for float32 x."""
+    h = f2u(x)
+    if (h & u32(0x7FFFFFFF)) == u32(0):
+        return u2f(u32(1) if up else u32(0x80000001))
+    positive = (h & u32(0x80000000)) == u32(0)
+    return u2f(u32(h + u32(1)) if positive == up else u32(h - u32(1)))
+
+
+@_api
+def _ceil16(x, bf):
+    """Bits of the smallest float16 (bf) bfloat16 value >= x.  Rounding through float32 may round
+    twice, but lands on x's floor or ceiling in the 16-bit format, so one step corrects it."""
+    h = to_bf16(f32(x)) if bf else to_f16(f32(x))
+    return _step16(h, True) if _bits_value(h, bf) < x else h
+
+
+@_api
+def _floor16(x, bf):
+    h = to_bf16(f32(x)) if bf else to_f16(f32(x))
+    return _step16(h, False) if _bits_value(h, bf) > x else h
+
+
+@_api
+def _nearest16(x, bf):
+    """x rounded to the 16-bit format as the fills round a Python float: ml_dtypes rounds
+    bfloat16 through float32 (twice); NumPy rounds float16 once, to nearest even."""
+    if bf:
+        return to_bf16(f32(x))
+    lo = _floor16(x, False)
+    hi = _ceil16(x, False)
+    below = x - _f16_value(lo)  # exact: lo and hi are within one float16 ulp of x
+    above = _f16_value(hi) - x
+    if below < above or (below == above and (lo & u16(1)) == u16(0)):
+        return lo
+    return hi
+
+
+@_inline
+def _ceil32(x):
+    r = f32(x)
+    return _step32(r, True) if f64(r) < x else r
+
+
+@_inline
+def _floor32(x):
+    r = f32(x)
+    return _step32(r, False) if f64(r) > x else r
+
+
+@_inline
+def _clamp(v, lo, hi):
+    """The kernels' clamp, select for select: min/max could pick the other zero of -0.0 == +0.0."""
+    v = lo if v < lo else v  # noqa: FURB136
+    return hi if v > hi else v  # noqa: FURB136
+
+
+# ---- uniform -----------------------------------------------------------------------
+
+@_api
+def _uniform32(key, i, scale, shift, lo, hi):
+    u = f32(i32(_word32(key, i) >> u32(8))) * TWO_M24
+    v = u * scale + shift
+    return _clamp(v, lo, hi)
+
+
+@_inline
+def _uniform16(key, i, low, high, bf):
+    low = f64(low)
+    high = f64(high)
+    if low == high:
+        lo = hi = _nearest16(low, bf)
+    else:
+        lo = _ceil16(low, bf)
+        hi = _floor16(high, bf)
+    v = _uniform32(key, i, f32(high - low), f32(low), f32(_bits_value(lo, bf)), f32(_bits_value(hi, bf)))
+    return to_bf16(v) if bf else to_f16(v)
+
+
+@_api
+def uniform_f32(key, i, low, high):
+    """Element ``i`` of ``uniform_(out, low, high, seed=, stream=)`` for a float32 ``out``.
+
+    ``u = (w >> 8) 2^-24``, ``x = u * float32(high - low) + float32(low)``, clamped to the
+    float32 values nearest ``low`` and ``high`` inside [low, high] (docs/streams.md).
+    """
+    low = f64(low)
+    high = f64(high)
+    lo = f32(low) if low == high else _ceil32(low)
+    hi = f32(high) if low == high else _floor32(high)
+    return _uniform32(key, i, f32(high - low), f32(low), lo, hi)
+
+
+@_api
+def uniform_f16(key, i, low, high):
+    """Element ``i`` of ``uniform_`` for a float16 ``out``, as its uint16 bit pattern."""
+    return _uniform16(key, i, low, high, False)
+
+
+@_api
+def uniform_bf16(key, i, low, high):
+    """Element ``i`` of ``uniform_`` for a bfloat16 ``out``, as its uint16 bit pattern."""
+    return _uniform16(key, i, low, high, True)
+
+
+@_api
+def uniform_f64(key, i, low, high):
+    """Element ``i`` of ``uniform_(out, low, high, seed=, stream=)`` for a float64 ``out``.
+
+    ``u = (((w_{2h+1} << 32) | w_{2h}) >> 11) 2^-53``, ``x = u * (high - low) + low``,
+    clamped to [low, high].
+    """
+    low = f64(low)
+    high = f64(high)
+    w0, w1 = _words64(key, i)
+    u = f64(i64(join53(w0, w1, 11))) * TWO_M53
+    v = u * (high - low) + low
+    return _clamp(v, low, high)
+
+
+# ---- normal (Box-Muller, one output of the pair) -------------------------------------
+
+@_api
+def _normal32(key, i, mean, std):
+    i = u64(i)
+    w = block(key, (i >> u64(6)) * u64(16) + (i & u64(15)))
+    j = (i >> u64(4)) & u64(3)
+    pair_hi = j >= u64(2)
+    w_even = w[2] if pair_hi else w[0]
+    w_odd = w[3] if pair_hi else w[1]
+    u1 = f32(i32(u32((w_even >> u32(8)) + u32(1)))) * TWO_M24
+    r = np.sqrt(f32(-2.0) * logf(u1))
+    x = u32(w_odd >> u32(8))
+    q = u32((x + u32(0x200000)) >> u32(22))
+    phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
+    if (j & u64(1)) == u64(0):  # cos(angle) = +-(cos | sin)(phi) by quadrant
+        t = sinpf(phi) if (q & u32(1)) != u32(0) else cospf(phi)
+        t = -t if ((q + u32(1)) & u32(2)) != u32(0) else t
+    else:  # sin(angle)
+        t = cospf(phi) if (q & u32(1)) != u32(0) else sinpf(phi)
+        t = -t if (q & u32(2)) != u32(0) else t
+    return (r * t) * f32(std) + f32(mean)
+
+
+@_api
+def normal_f32(key, i, mean, std):
+    """Element ``i`` of ``normal_(out, mean, std, seed=, stream=)`` for a float32 ``out``.
+
+    Box-Muller on the word pair of element ``i``'s block (docs/streams.md); only the cos or
+    sin that element ``i`` takes is computed.  ``x = (r * trig) * float32(std) + float32(mean)``.
+    """
+    return _normal32(key, i, f64(mean), f64(std))
+
+
+@_api
+def normal_f16(key, i, mean, std):
+    """Element ``i`` of ``normal_`` for a float16 ``out``, as its uint16 bit pattern."""
+    return to_f16(_normal32(key, i, f64(mean), f64(std)))
+
+
+@_api
+def normal_bf16(key, i, mean, std):
+    """Element ``i`` of ``normal_`` for a bfloat16 ``out``, as its uint16 bit pattern."""
+    return to_bf16(_normal32(key, i, f64(mean), f64(std)))
+
+
+@_api
+def normal_f64(key, i, mean, std):
+    """Element ``i`` of ``normal_(out, mean, std, seed=, stream=)`` for a float64 ``out``.
+
+    Each block gives two outputs, ``h = 0`` (cos) and ``h = 1`` (sin); only element ``i``'s
+    is computed.
+    """
+    i = u64(i)
+    w = block(key, (i >> u64(5)) * u64(16) + (i & u64(15)))
+    u1 = f64(i64(join53(w[0], w[1], 11) + u64(1))) * TWO_M53
+    r = np.sqrt(-2.0 * log(u1))
+    x = join53(w[2], w[3], 11)
+    q = (x + u64(0x4000000000000)) >> u64(51)
+    phi = f64(i64(x) - i64(q << u64(51))) * PI2_51
+    if ((i >> u64(4)) & u64(1)) == u64(0):
+        t = sinp(phi) if (q & u64(1)) != u64(0) else cosp(phi)
+        t = -t if ((q + u64(1)) & u64(2)) != u64(0) else t
+    else:
+        t = cosp(phi) if (q & u64(1)) != u64(0) else sinp(phi)
+        t = -t if (q & u64(2)) != u64(0) else t
+    return (r * t) * f64(std) + f64(mean)
+
+
+# ---- truncated normal (inverse CDF; constants from SciPy in Python) ---------------------
+
+def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="absolute"):
+    """The constants ``trunc_normal_<t>`` takes: a tuple of 8 values of the compute type.
+
+    Plain Python, validated exactly as :func:`fastinit.trunc_normal_` (same arguments, same
+    errors) for an output of ``dtype`` (float32, float64, float16 or bfloat16; the clamp bounds
+    depend on it).  ``(std, mean, a', b', Phi(alpha), Phi(-beta), mass, Phi(alpha) - 1/2)``
+    computed in float64 by SciPy, rounded once to float32 (float64 for float64 outputs).
+
+    >>> p = trunc_normal_params(0.0, 0.02, -0.04, 0.04, dtype=np.float32)
+    """
+    import math
+
+    from scipy.special import erf, ndtr
+
+    from . import fills
+    from ._buffers import FLOAT_DTYPES
+
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = np.dtype(np.int8)  # refused just below, with the message
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float16, bfloat16, float32 or float64; got {dtype!r}")
+    mean, std = fills._real(mean, "mean"), fills._real(std, "std")
+    a, b = fills._real(a, "a"), fills._real(b, "b")
+    if std < 0:
+        raise ValueError(f"std must be >= 0; got {std}")
+    if bounds not in ("absolute", "std"):
+        raise ValueError(f"bounds must be 'absolute' or 'std'; got {bounds!r}")
+    if not a < b:
+        raise ValueError(f"a must be < b; got a={a}, b={b}")
+    compute = fills._compute(dt)
+    rounded = (lambda p: tuple(float(v) for v in p)) if compute == np.float64 else \
+        (lambda p: tuple(f32(v) for v in p))
+    if bounds == "std":
+        if std == 0:  # fastinit.trunc_normal_ fills N(mean, 0): z * 0 + mean, unclamped
+            fills._in_range(mean, "mean", dt)
+            return rounded([0.0, mean, -math.inf, math.inf, 0.25, 0.25, 0.5, -0.25])
+        a, b = mean + a * std, mean + b * std
+    for name, v in (("mean", mean), ("std", std)):
+        fills._in_range(v, name, compute)
+    for name, v in (("a", a), ("b", b)):
+        fills._in_range(v, name, dt)
+    lo, hi = fills._inward(a, b, dt)
+    if std == 0:  # mean clamped into [a', b'] (+ 0.0: the fills' u * 0 + shift never gives -0.0)
+        # any finite z works: z * 0 + mean = mean; these are the constants of [-0.67, 0.67]
+        return rounded([0.0, min(max(mean, lo), hi) + 0.0, lo, hi, 0.25, 0.25, 0.5, -0.25])
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    if alpha >= 0:
+        mass = ndtr(-alpha) - ndtr(-beta)
+    elif beta <= 0:
+        mass = ndtr(beta) - ndtr(alpha)
+    else:
+        mass = 1.0 - ndtr(alpha) - ndtr(-beta)
+    bits = 64 if compute == np.float64 else 32
+    if not mass >= fills._MIN_MASS[bits]:
+        raise ValueError(f"[a, b] = [{a}, {b}] holds probability {mass:.3g} under N({mean}, {std}^2); "
+                         f"fastinit needs at least {fills._MIN_MASS[bits]:g} for {dt} "
+                         f"(the interval lies too far into one tail)")
+    q_alpha = 0.5 * erf(alpha / math.sqrt(2.0))
+    return rounded([std, mean, lo, hi, ndtr(alpha), ndtr(-beta), mass, q_alpha])
+
+
+@_api
+def _trunc_normal32(key, i, p):
+    sd, mean, lo, hi = f32(p[0]), f32(p[1]), f32(p[2]), f32(p[3])
+    phia, phicb, mass, qa = f32(p[4]), f32(p[5]), f32(p[6]), f32(p[7])
+    k2 = i32(i32((_word32(key, i) >> u32(9)) << u32(1)) + i32(1))
+    u = f32(k2) * TWO_M24
+    v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
+    q = qa + u * mass
+    if (q <= f32(0.425)) & (q >= -f32(0.425)):
+        z = ndtri_centralf(q)
+    else:
+        plo = phia + u * mass
+        phi_ = phicb + v1 * mass
+        z = -ndtri_tailf(plo) if plo <= phi_ else ndtri_tailf(phi_)
+    v = z * sd + mean
+    return _clamp(v, lo, hi)
+
+
+@_api
+def trunc_normal_f32(key, i, params):
+    """Element ``i`` of ``trunc_normal_(out, mean, std, a, b, seed=, stream=)`` for a float32
+    ``out``, with ``params = trunc_normal_params(mean, std, a, b, dtype=np.float32)``."""
+    return _trunc_normal32(key, i, params)
+
+
+@_api
+def trunc_normal_f16(key, i, params):
+    """Element ``i`` of ``trunc_normal_`` for a float16 ``out`` (params for dtype=float16), as bits."""
+    return to_f16(_trunc_normal32(key, i, params))
+
+
+@_api
+def trunc_normal_bf16(key, i, params):
+    """Element ``i`` of ``trunc_normal_`` for a bfloat16 ``out`` (params for dtype=bfloat16), as bits."""
+    return to_bf16(_trunc_normal32(key, i, params))
+
+
+@_api
+def trunc_normal_f64(key, i, params):
+    """Element ``i`` of ``trunc_normal_`` for a float64 ``out``, with params for dtype=float64."""
+    sd, mean, lo, hi = f64(params[0]), f64(params[1]), f64(params[2]), f64(params[3])
+    phia, phicb, mass, qa = f64(params[4]), f64(params[5]), f64(params[6]), f64(params[7])
+    w0, w1 = _words64(key, i)
+    k2 = i64(join53(w0, w1, 12) << u64(1)) + i64(1)
+    u = f64(k2) * TWO_M53
+    v1 = f64(i64(0x20000000000000) - k2) * TWO_M53
+    q = qa + u * mass
+    if (q <= 0.425) & (q >= -0.425):
+        z = ndtri_central(q)
+    else:
+        plo = phia + u * mass
+        phi_ = phicb + v1 * mass
+        z = -ndtri_tail(plo) if plo <= phi_ else ndtri_tail(phi_)
+    v = z * sd + mean
+    return _clamp(v, lo, hi)
+
