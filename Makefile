@@ -11,9 +11,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # (re)install when the build inputs change: the C kernels are compiled by pip via cffi.
-# torch==2.13.0 (CPU wheel on this machine kind) lets the tests check torch semantics.
+# torch==2.13.0 (CPU wheel on this machine kind), JAX (with flax, a test extra) and Dask let the
+# tests check every front end against its library.
 $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard csrc/*) fastinit/kernels/_ffi_build.py
-	$(BIN)/python -m pip install -q -e ".[test,bench,torch]"
+	$(BIN)/python -m pip install -q -e ".[test,bench,torch,jax,dask]"
 	touch $(STAMP)
 
 demo: $(STAMP)
