@@ -2,12 +2,15 @@
 
 ``check_out`` accepts any writable, aligned, C-contiguous NumPy array of a float dtype
 (``np.memmap`` and ``open_memmap`` arrays included) and returns the flat view the kernels
-write through: no copy, ever.  ``runs`` turns ``global_shape``/``offset`` into the
+write through: no copy, ever.  ``accepts_tensors`` lets every public fill and scheme take a
+CPU torch tensor too, through its zero-copy NumPy view.  ``runs`` turns ``global_shape``/``offset`` into the
 contiguous runs of global element indices that ``out`` holds.
 """
 
+import functools
 import math
 import numbers
+import sys
 
 import ml_dtypes
 import numpy as np
@@ -20,6 +23,28 @@ _NAMES = "float16, bfloat16 (ml_dtypes), float32, float64"
 FORMAT = {np.dtype(np.float32): F32, np.dtype(np.float16): F16, BFLOAT16: BF16}
 
 
+def accepts_tensors(fn):
+    """Let the public fill or scheme ``fn(out, ...)`` take a CPU torch tensor as ``out``.
+
+    The tensor is filled through its zero-copy NumPy view (``fastinit.torch.as_numpy``: the
+    same refusals, bfloat16 included) under ``torch.no_grad()``, its autograd version is
+    bumped as by an in-place torch op, and the tensor itself is returned -- with the bits
+    ``fn`` writes into a NumPy array of that shape and dtype.  torch is never imported here:
+    a tensor can only exist once the caller has imported it.
+    """
+
+    @functools.wraps(fn)
+    def scheme(out, *args, **kwargs):
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(out, torch.Tensor):
+            from .torch.tensors import _apply
+
+            return _apply(out, fn, *args, **kwargs)
+        return fn(out, *args, **kwargs)
+
+    return scheme
+
+
 def check_out(out, name="out"):
     """Validate a destination and return its flat, writable view in kernel terms.
 
@@ -27,8 +52,8 @@ def check_out(out, name="out"):
     float16/bfloat16 buffers are viewed as uint16 (the kernels round themselves).
     """
     if not isinstance(out, np.ndarray):
-        raise TypeError(f"{name} must be a NumPy array (ndarray, np.memmap, open_memmap); "
-                        f"got {type(out).__name__}")
+        raise TypeError(f"{name} must be a NumPy array (ndarray, np.memmap, open_memmap) or a CPU torch "
+                        f"tensor; got {type(out).__name__}")
     if out.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} has dtype {out.dtype}; expected one of {_NAMES}")
     if not out.flags.writeable:

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import erf, ndtr
 
 from . import _parallel, kernels
-from ._buffers import BFLOAT16, _shape_tuple, check_out, runs
+from ._buffers import BFLOAT16, _shape_tuple, accepts_tensors, check_out, runs
 from .kernels import F32, GROUP32, GROUP64, NORMAL, TRUNCNORMAL, UNIFORM
 from .rng import key_words
 
@@ -123,6 +123,7 @@ def _pad(values):
     return list(values) + [0.0] * (8 - len(values))
 
 
+@accepts_tensors
 def uniform_(out, low=0.0, high=1.0, *, seed, stream=0, global_shape=None, offset=None,
              backend=None, threads=None):
     """Fill ``out`` with U(low, high), in place; returns ``out``.
@@ -152,6 +153,7 @@ def uniform_(out, low=0.0, high=1.0, *, seed, stream=0, global_shape=None, offse
                  backend, threads)
 
 
+@accepts_tensors
 def normal_(out, mean=0.0, std=1.0, *, seed, stream=0, global_shape=None, offset=None,
             backend=None, threads=None):
     """Fill ``out`` with N(mean, std^2), in place; returns ``out``.
@@ -172,6 +174,7 @@ def normal_(out, mean=0.0, std=1.0, *, seed, stream=0, global_shape=None, offset
     return _fill(out, NORMAL, _pad([std, mean]), seed, stream, global_shape, offset, backend, threads)
 
 
+@accepts_tensors
 def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", seed, stream=0,
                   global_shape=None, offset=None, backend=None, threads=None):
     """Fill ``out`` with N(mean, std^2) truncated to [a, b], in place; returns ``out``.
@@ -235,6 +238,7 @@ def _dtype_of(out):
     return out.dtype
 
 
+@accepts_tensors
 def constant_(out, value, *, seed=None, stream=0, global_shape=None, offset=None, backend=None, threads=None):
     """Fill ``out`` with ``value`` (rounded to nearest even in out's dtype), in place; returns ``out``.
 
@@ -265,12 +269,14 @@ def _keywords_of(target):
     return decorate
 
 
+@accepts_tensors
 @_keywords_of(constant_)
 def zeros_(out, **common):
     """Fill ``out`` with 0 (``torch.nn.init.zeros_``); returns ``out``."""
     return constant_(out, 0.0, **common)
 
 
+@accepts_tensors
 @_keywords_of(constant_)
 def ones_(out, **common):
     """Fill ``out`` with 1 (``torch.nn.init.ones_``); returns ``out``."""

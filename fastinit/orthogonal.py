@@ -42,7 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _parallel, kernels
 from ._blas import sub_matmul
-from ._buffers import BFLOAT16
+from ._buffers import BFLOAT16, accepts_tensors
 from .fills import _real, normal_
 from .rng import key_words, stream_id
 
@@ -306,6 +306,7 @@ def _fill(out, gain, seed, stream, backend, threads, layout, batch_dims):
 # public
 
 
+@accepts_tensors
 def orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch", batch_dims=0):
     """Fill ``out`` with a Haar-distributed (semi-)orthogonal matrix times ``gain``, in place.
 
@@ -328,6 +329,7 @@ def orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, la
     return _fill(out, gain, seed, stream, backend, threads, layout, batch_dims)
 
 
+@accepts_tensors
 def unitary_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch", batch_dims=0):
     """Fill complex ``out`` (complex64/complex128) with a Haar unitary (semi-unitary) matrix
     times ``gain``, in place; shapes as :func:`orthogonal_`.  Householder reflectors from
@@ -340,6 +342,7 @@ def unitary_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layou
     return _fill(out, gain, seed, stream, backend, threads, layout, batch_dims)
 
 
+@accepts_tensors
 def delta_orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch"):
     """Orthogonal-delta convolution kernel (Xiao et al. 2018), in place: zero except the
     centre tap, which is ``gain`` times an ``(in, out)`` matrix with orthonormal rows.

@@ -159,6 +159,48 @@ def test_parameter_in_place_under_no_grad_and_version():
     assert lin.weight.requires_grad and isinstance(lin.weight, torch.nn.Parameter)
 
 
+# ------------------------------------------------------------------ tensors straight into fastinit
+
+@pytest.mark.parametrize("tdtype", list(DTYPES), ids=str)
+def test_every_scheme_takes_a_tensor_directly(tdtype):
+    """fastinit's own functions (not only the drop-ins) fill a CPU tensor in place, with the
+    bits they write into a NumPy array of that shape and dtype, and return the tensor."""
+    from .test_schemes_contract import CASES
+
+    for case, name, params, shapes in CASES:
+        shape = shapes[0]
+        t = torch.full(shape, 7.0, dtype=tdtype)
+        ptr = t.data_ptr()
+        fn = schemes.REGISTRY[name]
+        assert fn(t, **params, seed=9, stream=case) is t, case
+        ref = fn(np.empty(shape, DTYPES[tdtype]), **params, seed=9, stream=case)
+        assert t.data_ptr() == ptr and np.array_equal(bits(ft.as_numpy(t)), bits(ref)), case
+    shard = torch.empty(3, 54, dtype=tdtype)  # rows 10..12 of a (37, 54) tensor
+    fastinit.xavier_normal_(shard, seed=2, stream="w", global_shape=(37, 54), offset=(10, 0))
+    whole = fastinit.xavier_normal_(np.empty((37, 54), DTYPES[tdtype]), seed=2, stream="w")
+    assert np.array_equal(bits(ft.as_numpy(shard)), bits(whole[10:13]))
+    for fn, shape in ((fastinit.orthogonal_, (48, 20)), (fastinit.delta_orthogonal_, (24, 16, 3, 3))):
+        t = torch.empty(shape, dtype=tdtype)
+        assert fn(t, seed=1, stream="q") is t
+        ref = fn(np.empty(shape, DTYPES[tdtype]), seed=1, stream="q")
+        assert np.array_equal(bits(ft.as_numpy(t)), bits(ref)), fn.__name__
+
+
+def test_tensors_straight_into_fastinit_are_checked_first():
+    t = torch.full((8, 8), 7.0).t()
+    with pytest.raises(ValueError, match="not contiguous"):
+        fastinit.normal_(t, seed=0)
+    with pytest.raises(TypeError, match="dtype"):
+        fastinit.xavier_uniform_(torch.zeros(4, 4, dtype=torch.int32), seed=0)
+    with pytest.raises(ValueError, match="device"):
+        fastinit.zeros_(torch.zeros(3, device="meta"))
+    assert (t == 7).all()
+    p = torch.nn.Parameter(torch.zeros(16, 8))
+    v = p._version
+    assert fastinit.kaiming_uniform_(p, a=5 ** 0.5, seed=0) is p  # like torch.nn.init: under no_grad
+    assert p._version > v and p.requires_grad and p.abs().max() > 0
+
+
 # ------------------------------------------------------------------ init_module
 
 class Net(torch.nn.Module):

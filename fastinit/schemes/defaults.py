@@ -9,6 +9,7 @@ import math
 import numbers
 
 from .. import fills
+from .._buffers import accepts_tensors
 from ..fills import _real, constant_, normal_, ones_, uniform_, zeros_  # noqa: F401 (registry names)
 from ._common import check_common, forwards
 from .variance import kaiming_uniform_
@@ -16,6 +17,7 @@ from .variance import kaiming_uniform_
 _SLOPE_SQRT5 = math.sqrt(5.0)  # torch's nn.Linear/ConvNd a = sqrt(5): gain sqrt(1/3), bound 1/sqrt(fan_in)
 
 
+@accepts_tensors
 @forwards(constant_)
 def relu_bias_(out, value=0.1, **kw):
     """A small positive bias for ReLU units (default 0.1), so that they start active; returns ``out``.
@@ -28,6 +30,7 @@ def relu_bias_(out, value=0.1, **kw):
     return constant_(out, value, **kw)
 
 
+@accepts_tensors
 def lstm_forget_bias_(out, value=1.0, *, gates="ifgo", seed=None, stream=0, global_shape=None, offset=None,
                       backend=None, threads=None):
     """An LSTM bias: ``value`` (default 1) on the forget gate's slice, 0 elsewhere; returns ``out``.
@@ -68,6 +71,7 @@ def _inverse_sqrt_bound(n, name):
     return 1.0 / math.sqrt(n) if n > 0 else 0.0
 
 
+@accepts_tensors
 @forwards(uniform_)
 def bias_uniform_(out, fan_in, **kw):
     """nn.Linear's and ConvNd's default bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)); returns ``out``.
@@ -81,6 +85,7 @@ def bias_uniform_(out, fan_in, **kw):
     return uniform_(out, 0.0 - bound, bound, **kw)  # 0.0 - 0.0 is +0.0 (-bound would give -0.0)
 
 
+@accepts_tensors
 @forwards(uniform_)
 def rnn_default_(out, hidden_size, **kw):
     """torch's RNN/LSTM/GRU default for every weight and bias: U(-1/sqrt(H), 1/sqrt(H)), H = hidden_size.
@@ -93,6 +98,7 @@ def rnn_default_(out, hidden_size, **kw):
     return uniform_(out, 0.0 - bound, bound, **kw)
 
 
+@accepts_tensors
 @forwards(kaiming_uniform_)
 def linear_default_(out, **kw):
     """torch's nn.Linear and ConvNd default weight: ``kaiming_uniform_(a=sqrt(5))`` = U(+-1/sqrt(fan_in)).
@@ -108,12 +114,14 @@ def linear_default_(out, **kw):
 conv_default_ = linear_default_  # torch's _ConvNd.reset_parameters is the same call
 
 
+@accepts_tensors
 @forwards(normal_)
 def embedding_default_(out, **kw):
     """torch's nn.Embedding default weight: N(0, 1) (``nn.Embedding.reset_parameters``); returns ``out``."""
     return normal_(out, 0.0, 1.0, **kw)
 
 
+@accepts_tensors
 @forwards(normal_)
 def hf_normal_(out, initializer_range=0.02, **kw):
     """The Hugging Face convention: N(0, initializer_range^2), default 0.02; returns ``out``.

@@ -12,13 +12,14 @@ import numbers
 import numpy as np
 
 from .. import _parallel, kernels
-from .._buffers import check_out, runs
+from .._buffers import accepts_tensors, check_out, runs
 from ..fills import _real, normal_
 from ..rng import key_words, stream_id
 
 MASK_STREAM = 0x5350415253454D4B  # "SPARSEMK": the mask stream is the tensor's stream XOR this
 
 
+@accepts_tensors
 def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, stream=0, global_shape=None,
             offset=None, backend=None, threads=None):
     """Sparse N(0, std^2) weights, in place; returns ``out`` (2-D, torch layout ``(out, in)``).

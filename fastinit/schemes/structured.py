@@ -17,6 +17,7 @@ import numbers
 
 import numpy as np
 
+from .._buffers import accepts_tensors
 from ..fills import _in_range, _real
 from ._common import check_common
 from .fans import check_layout, input_axis
@@ -74,6 +75,7 @@ def _structured(out, common, ndims, lattices, value=1.0, name="value"):
     return out
 
 
+@accepts_tensors
 def eye_(out, *, seed=None, stream=0, global_shape=None, offset=None, backend=None, threads=None):
     """The identity matrix: 1 at (i, i), 0 elsewhere, for a 2-D ``out`` of any shape; returns ``out``.
 
@@ -87,6 +89,7 @@ def eye_(out, *, seed=None, stream=0, global_shape=None, offset=None, backend=No
     return _structured(out, common, (2,), lambda g: [((0, 0), (1, 1), min(g), (0, 0), 1)])
 
 
+@accepts_tensors
 def identity_(out, gain=1.0, *, seed=None, stream=0, global_shape=None, offset=None, backend=None,
               threads=None):
     """Stacked identities: ``gain`` where ``i % n == j % n``, ``n = min(rows, cols)``; returns ``out``.
@@ -116,6 +119,7 @@ def identity_(out, gain=1.0, *, seed=None, stream=0, global_shape=None, offset=N
     return _structured(out, common, (2,), lattices, gain, "gain")
 
 
+@accepts_tensors
 def dirac_(out, groups=1, *, seed=None, stream=0, global_shape=None, offset=None, backend=None,
            threads=None):
     """The Dirac delta of a convolution: out channel ``g*O/groups + d`` copies input channel ``d``.
@@ -205,6 +209,7 @@ def _fill_part(fill, out, axis, lo, hi, off, negate):
             np.copyto(dest, src)
 
 
+@accepts_tensors
 def looks_linear_(out, base="lecun_normal", *, layout="torch", seed, stream=0, global_shape=None, offset=None,
                   backend=None, threads=None):
     """Looks-linear init: ``W = [W0, -W0]`` along the input axis, ``W0`` from any scheme; returns ``out``.

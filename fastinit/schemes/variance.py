@@ -31,6 +31,7 @@ Every scheme here takes ``layout`` ("torch", the default, or "jax"), ``in_axis``
 
 import math
 
+from .._buffers import accepts_tensors
 from ..fills import _real, normal_, trunc_normal_, uniform_
 from ._common import forwards, global_shape_of
 from .fans import calculate_gain, compute_fans
@@ -44,6 +45,7 @@ FAN_KEYWORDS = ("layout", "in_axis", "out_axis", "batch_axis")
 TRUNCATED_STD = 0.87962566103423978
 
 
+@accepts_tensors
 def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_normal", *, layout="torch",
                       in_axis=None, out_axis=None, batch_axis=(), seed, stream=0, global_shape=None,
                       offset=None, backend=None, threads=None):
@@ -109,6 +111,7 @@ def _kaiming_args(a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) ** 2, mode
 
 
+@accepts_tensors
 @forwards(variance_scaling_)
 def xavier_uniform_(out, gain=1.0, **kw):
     """Xavier/Glorot uniform: U(-b, b), ``b = gain * sqrt(6 / (fan_in + fan_out))``; returns ``out``.
@@ -122,6 +125,7 @@ def xavier_uniform_(out, gain=1.0, **kw):
     return variance_scaling_(out, _gain_scale(gain), "fan_avg", "uniform", **kw)
 
 
+@accepts_tensors
 @forwards(variance_scaling_)
 def xavier_normal_(out, gain=1.0, **kw):
     """Xavier/Glorot normal, untruncated as in torch: N(0, std^2), ``std = gain * sqrt(2 / (fan_in + fan_out))``.
@@ -135,6 +139,7 @@ def xavier_normal_(out, gain=1.0, **kw):
     return variance_scaling_(out, _gain_scale(gain), "fan_avg", "normal", **kw)
 
 
+@accepts_tensors
 @forwards(variance_scaling_)
 def kaiming_uniform_(out, a=0, mode="fan_in", nonlinearity="leaky_relu", **kw):
     """Kaiming/He uniform: U(-b, b), ``b = gain * sqrt(3 / fan_mode)``; returns ``out``.
@@ -151,6 +156,7 @@ def kaiming_uniform_(out, a=0, mode="fan_in", nonlinearity="leaky_relu", **kw):
     return variance_scaling_(out, scale, mode, "uniform", **kw)
 
 
+@accepts_tensors
 @forwards(variance_scaling_)
 def kaiming_normal_(out, a=0, mode="fan_in", nonlinearity="leaky_relu", **kw):
     """Kaiming/He normal, untruncated as in torch: N(0, std^2), ``std = gain / sqrt(fan_mode)``.
@@ -172,7 +178,7 @@ def _preset(name, scale, mode, distribution, doc):
 
     scheme.__name__ = scheme.__qualname__ = name
     scheme.__doc__ = doc
-    return forwards(variance_scaling_)(scheme)
+    return accepts_tensors(forwards(variance_scaling_)(scheme))
 
 
 glorot_uniform_ = _preset("glorot_uniform_", 1.0, "fan_avg", "uniform", """\
@@ -239,6 +245,7 @@ def random_walk_gain(nonlinearity, n):
     return math.sqrt(2.0) * math.exp(1.2 / (max(n, 6) - 2.4))
 
 
+@accepts_tensors
 @forwards(variance_scaling_)
 def random_walk_normal_(out, nonlinearity="linear", **kw):
     """Random-walk init: N(0, g^2 / N), N = fan_in, g = ``random_walk_gain(nonlinearity, N)``.
