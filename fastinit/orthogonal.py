@@ -71,7 +71,8 @@ def block_size(L):
 def _check_out(out, kind):
     """Validate ``out`` for ``orthogonal_`` (kind "real") or ``unitary_`` ("complex")."""
     if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a NumPy array (ndarray, np.memmap, open_memmap); got {type(out).__name__}")
+        raise TypeError(f"out must be a NumPy array (ndarray, np.memmap, open_memmap) or a CPU torch tensor; "
+                        f"got {type(out).__name__}")
     dt = out.dtype
     if kind == "real":
         if dt in _COMPLEX:

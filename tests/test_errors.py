@@ -81,7 +81,8 @@ def test_object_dtype_is_refused(name):
 @pytest.mark.parametrize("value", [[0.0] * 12, np.float32(0.0), 0.0], ids=["list", "np.float32", "float"])
 def test_non_arrays_are_refused(name, value):
     before = list(value) if isinstance(value, list) else value
-    with pytest.raises(TypeError, match=r"out must be a NumPy array \(ndarray, np.memmap, open_memmap\); "
+    with pytest.raises(TypeError, match=r"out must be a NumPy array \(ndarray, np.memmap, open_memmap\) or a CPU "
+                                        r"torch tensor; "
                                         rf"got {type(value).__name__}"):
         call(name, value)
     if isinstance(value, list):
