@@ -80,7 +80,7 @@ static inline void fi_philox_scalar(uint32_t c[4], uint32_t k0, uint32_t k1, int
 #endif
 
 /* Each target below sets NAME (the suffix), VBYTES (its native vector width), VSQRTF/VSQRTD
- * (correctly rounded vector sqrt) and PHILOX32 (32 Philox blocks into uint32_t w[8][16]),
+ * (correctly rounded vector sqrt), VFMAF (fused multiply-add, where the target has it) and PHILOX32 (32 Philox blocks into uint32_t w[8][16]),
  * then includes fill_impl.h, which declares the vector types at that width. */
 
 /* ---- baseline: SSE2 on x86-64, the compiler's generic vectors elsewhere ---------- */
@@ -146,6 +146,7 @@ FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #undef VBYTES
 #undef VSQRTF
 #undef VSQRTD
+#undef VFMAF
 #undef PHILOX32
 
 #ifdef FI_X86
@@ -156,6 +157,7 @@ FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #define VBYTES 32
 #define VSQRTF(x) ((vf)_mm256_sqrt_ps((__m256)(x)))
 #define VSQRTD(x) ((vd)_mm256_sqrt_pd((__m256d)(x)))
+#define VFMAF(a, b, c) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
 
 /* as philox32_sse2, four interleaved 8-lane chains */
 FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
@@ -204,6 +206,7 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #undef VBYTES
 #undef VSQRTF
 #undef VSQRTD
+#undef VFMAF
 #undef PHILOX32
 #pragma GCC pop_options
 
@@ -214,6 +217,7 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #define VBYTES 64
 #define VSQRTF(x) ((vf)_mm512_sqrt_ps((__m512)(x)))
 #define VSQRTD(x) ((vd)_mm512_sqrt_pd((__m512d)(x)))
+#define VFMAF(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 
 /* hi and lo 32-bit halves of a * m, lane by lane (m broadcast in every 32-bit lane): two
  * 32x32->64 multiplies (even lanes, odd lanes), then one masked in-lane swap each picks the
@@ -274,6 +278,7 @@ FI_INLINE void philox32_avx512(const uint32_t kw[4], uint64_t b0, uint32_t w[8][
 #undef VBYTES
 #undef VSQRTF
 #undef VSQRTD
+#undef VFMAF
 #undef PHILOX32
 #pragma GCC pop_options
 #endif /* FI_X86 */

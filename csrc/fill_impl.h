@@ -36,6 +36,17 @@ FI_INLINE vd NAME(vsqrtd)(vd x) { for (int i = 0; i < ND; i++) x[i] = __builtin_
 #define VSQRTD NAME(vsqrtd)
 #endif
 
+#ifndef VFMAF /* no FMA instruction at this target: C99's fmaf, correctly rounded, lane by lane */
+FI_INLINE vf NAME(vfmaf)(vf a, vf b, vf c)
+{
+    for (int i = 0; i < NF; i++) a[i] = __builtin_fmaf(a[i], b[i], c[i]);
+    return a;
+}
+#define VFMAF NAME(vfmaf)
+#define FI_SOFT_FMA 1
+#endif
+/* a * b + c rounded once; scalars are broadcast */
+#define FMAF(a, b, c) VFMAF((vf){} + (a), (vf){} + (b), (vf){} + (c))
 #include "fimath.h"
 
 #define G32 64
@@ -95,8 +106,8 @@ FI_INLINE void NAME(transform32)(int dist, const uint32_t (*w)[16], const float 
                 vf c = SEL(swap, sn, cs), si = SEL(swap, cs, sn);
                 c = SEL((vi)((q + 1u) & 2u) != 0, -c, c);
                 si = SEL((vi)(q & 2u) != 0, -si, si);
-                NAME(stf)(o + 32 * pair + s, (r * c) * p[0] + p[1]);
-                NAME(stf)(o + 32 * pair + 16 + s, (r * si) * p[0] + p[1]);
+                NAME(stf)(o + 32 * pair + s, FMAF(r * c, p[0], p[1]));
+                NAME(stf)(o + 32 * pair + 16 + s, FMAF(r * si, p[0], p[1]));
             }
         }
     } else {
@@ -107,13 +118,13 @@ FI_INLINE void NAME(transform32)(int dist, const uint32_t (*w)[16], const float 
                 vi k2 = (vi)((NAME(ldu)(&w[j][s]) >> 9) << 1) + 1;             /* odd, < 2^24 */
                 vf u = __builtin_convertvector(k2, vf) * 0x1p-24f;              /* (0, 1) */
                 vf v1 = __builtin_convertvector(0x1000000 - k2, vf) * 0x1p-24f; /* 1 - u, exact */
-                vf q = p[7] + u * p[6];
-                vf plo = p[4] + u * p[6];
-                vf phi_ = p[5] + v1 * p[6];
+                vf q = FMAF(u, p[6], p[7]);
+                vf plo = FMAF(u, p[6], p[4]);
+                vf phi_ = FMAF(v1, p[6], p[5]);
                 vi lower = plo <= phi_;
                 vf tail = NAME(ndtri_tailf)(SEL(lower, plo, phi_));
                 vf z = SEL((q <= F(0.425)) & (q >= -F(0.425)), NAME(ndtri_centralf)(q), SEL(lower, -tail, tail));
-                NAME(stf)(o + 16 * j + s, NAME(clampf)(z * p[0] + p[1], p[2], p[3]));
+                NAME(stf)(o + 16 * j + s, NAME(clampf)(FMAF(z, p[0], p[1]), p[2], p[3]));
             }
         }
     }
@@ -292,4 +303,10 @@ static void NAME(philox_blocks)(const uint32_t kw[4], uint64_t b0, uint32_t w[8]
 #ifdef FI_PHILOX32_LOCAL
 #undef PHILOX32
 #undef FI_PHILOX32_LOCAL
+#endif
+
+#undef FMAF
+#ifdef FI_SOFT_FMA
+#undef VFMAF
+#undef FI_SOFT_FMA
 #endif

@@ -1,6 +1,8 @@
 /* Arithmetic shared by every fill kernel, on 16-lane vectors (GCC vector extensions),
  * written once so that every instruction set compiles the same operations: plain IEEE
- * +, -, *, /, sqrt in a fixed order, no libm, no fused multiply-add (-ffp-contract=off).
+ * +, -, *, /, sqrt in a fixed order, no libm.  The compiler never contracts a * b + c
+ * (-ffp-contract=off); the float32 functions fuse explicitly where written FMAF (one
+ * rounding: the FMA instruction, or C99 fmaf on a target without one).
  * Each function has a line-for-line scalar twin in fastinit/kernels/_numba.py; change
  * both or neither.  Lane selects (SEL) are bitwise, so they round nothing.
  *
@@ -10,7 +12,8 @@
 
 /* ---- float32 ---------------------------------------------------------------- */
 
-/* Natural log of normal float32 x > 0 (Cephes logf: x = m 2^e, m in [sqrt(.5), sqrt(2))). */
+/* Natural log of normal float32 x > 0 (Cephes logf: x = m 2^e, m in [sqrt(.5), sqrt(2))),
+ * Horner steps and the final sums fused (FMAF: one rounding each). */
 FI_INLINE vf NAME(logf)(vf x)
 {
     vu ix = (vu)x;
@@ -20,49 +23,49 @@ FI_INLINE vf NAME(logf)(vf x)
     e = e + small; /* e - 1 where small */
     vf f = SEL(small, (m + m) - 1.0f, m - 1.0f);
     vf z = f * f;
-    vf y = F(7.0376836292e-2) * f - F(1.1514610310e-1);
-    y = y * f + F(1.1676998740e-1);
-    y = y * f - F(1.2420140846e-1);
-    y = y * f + F(1.4249322787e-1);
-    y = y * f - F(1.6668057665e-1);
-    y = y * f + F(2.0000714765e-1);
-    y = y * f - F(2.4999993993e-1);
-    y = y * f + F(3.3333331174e-1);
+    vf y = FMAF(F(7.0376836292e-2), f, -F(1.1514610310e-1));
+    y = FMAF(y, f, F(1.1676998740e-1));
+    y = FMAF(y, f, -F(1.2420140846e-1));
+    y = FMAF(y, f, F(1.4249322787e-1));
+    y = FMAF(y, f, -F(1.6668057665e-1));
+    y = FMAF(y, f, F(2.0000714765e-1));
+    y = FMAF(y, f, -F(2.4999993993e-1));
+    y = FMAF(y, f, F(3.3333331174e-1));
     y = (y * f) * z;
     vf fe = __builtin_convertvector(e, vf);
-    y = y + (-F(2.12194440e-4) * fe);
-    y = y + (-0.5f * z);
+    y = FMAF(-F(2.12194440e-4), fe, y);
+    y = FMAF(-0.5f, z, y);
     vf r = f + y;
-    return r + 0.693359375f * fe;
+    return FMAF(0.693359375f, fe, r);
 }
 
-/* sin and cos on [-pi/4, pi/4] (Cephes sinf/cosf polynomials). */
+/* sin and cos on [-pi/4, pi/4] (Cephes sinf/cosf polynomials), Horner steps fused. */
 FI_INLINE vf NAME(sinpf)(vf x)
 {
     vf z = x * x;
-    vf y = -F(1.9515295891e-4) * z + F(8.3321608736e-3);
-    y = y * z - F(1.6666654611e-1);
-    return ((y * z) * x) + x;
+    vf y = FMAF(-F(1.9515295891e-4), z, F(8.3321608736e-3));
+    y = FMAF(y, z, -F(1.6666654611e-1));
+    return FMAF(y * z, x, x);
 }
 
 FI_INLINE vf NAME(cospf)(vf x)
 {
     vf z = x * x;
-    vf y = F(2.443315711809948e-5) * z - F(1.388731625493765e-3);
-    y = y * z + F(4.166664568298827e-2);
-    return (((y * z) * z) - 0.5f * z) + 1.0f;
+    vf y = FMAF(F(2.443315711809948e-5), z, -F(1.388731625493765e-3));
+    y = FMAF(y, z, F(4.166664568298827e-2));
+    return FMAF(y * z, z, -0.5f * z) + 1.0f;
 }
 
 /* Phi^-1(1/2 + q) for |q| <= 0.425: the central rational of Wichura's AS241 (PPND16),
  * taken from q itself so that intervals narrow around the mean keep their resolution. */
 FI_INLINE vf NAME(ndtri_centralf)(vf q)
 {
-    vf r = F(0.180625) - q * q;
-    vf a = F(AS241_A[0]) * r + F(AS241_A[1]);
-    for (int i = 2; i < 8; i++) a = a * r + F(AS241_A[i]);
-    vf b = F(AS241_B[0]) * r + F(AS241_B[1]);
-    for (int i = 2; i < 7; i++) b = b * r + F(AS241_B[i]);
-    b = b * r + 1.0f;
+    vf r = FMAF(-q, q, F(0.180625));
+    vf a = FMAF(F(AS241_A[0]), r, F(AS241_A[1]));
+    for (int i = 2; i < 8; i++) a = FMAF(a, r, F(AS241_A[i]));
+    vf b = FMAF(F(AS241_B[0]), r, F(AS241_B[1]));
+    for (int i = 2; i < 7; i++) b = FMAF(b, r, F(AS241_B[i]));
+    b = FMAF(b, r, 1.0f);
     return (q * a) / b;
 }
 
@@ -75,10 +78,10 @@ FI_INLINE vf NAME(ndtri_tailf)(vf p)
 #define C2(tab, i) SEL(mid, SPLATF(F(tab##_MID[i])), SPLATF(F(tab##_FAR[i])))
     vf s = SEL(mid, t - F(1.6), t - 5.0f);
     vf c = C2(AS241_C, 0);
-    for (int i = 1; i < 8; i++) c = c * s + C2(AS241_C, i);
+    for (int i = 1; i < 8; i++) c = FMAF(c, s, C2(AS241_C, i));
     vf d = C2(AS241_D, 0);
-    for (int i = 1; i < 7; i++) d = d * s + C2(AS241_D, i);
-    d = d * s + 1.0f;
+    for (int i = 1; i < 7; i++) d = FMAF(d, s, C2(AS241_D, i));
+    d = FMAF(d, s, 1.0f);
 #undef C2
     return c / d;
 }

@@ -42,6 +42,7 @@ from .kernels._numba import (
     cosp,
     cospf,
     f2u,
+    fmaf,
     join53,
     log,
     logf,
@@ -301,7 +302,7 @@ def _normal32(key, i, mean, std):
     else:  # sin(angle)
         t = cospf(phi) if (q & u32(1)) != u32(0) else sinpf(phi)
         t = -t if (q & u32(2)) != u32(0) else t
-    return (r * t) * f32(std) + f32(mean)
+    return fmaf(r * t, f32(std), f32(mean))
 
 
 @_api
@@ -421,14 +422,14 @@ def _trunc_normal32(key, i, p):
     k2 = i32(i32((_word32(key, i) >> u32(9)) << u32(1)) + i32(1))
     u = f32(k2) * TWO_M24
     v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
-    q = qa + u * mass
+    q = fmaf(u, mass, qa)
     if (q <= f32(0.425)) & (q >= -f32(0.425)):
         z = ndtri_centralf(q)
     else:
-        plo = phia + u * mass
-        phi_ = phicb + v1 * mass
+        plo = fmaf(u, mass, phia)
+        phi_ = fmaf(v1, mass, phicb)
         z = -ndtri_tailf(plo) if plo <= phi_ else ndtri_tailf(phi_)
-    v = z * sd + mean
+    v = fmaf(z, sd, mean)
     return _clamp(v, lo, hi)
 
 

@@ -25,6 +25,7 @@ ffi.set_source(
     sources=[str(CSRC / "fill.c")],
     include_dirs=[str(CSRC)],
     depends=[str(CSRC / name) for name in ("fastinit.h", "fimath.h", "fill_impl.h")],
+    libraries=["m"],  # fmaf, for the baseline target (no FMA instruction)
     extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
                         "-std=gnu11", *os.environ.get("FASTINIT_CFLAGS", "").split()],
 )

@@ -74,6 +74,21 @@ u2f = _bitcast(types.uint32, types.float32, 32)
 d2u = _bitcast(types.float64, types.uint64, 64)
 u2d = _bitcast(types.uint64, types.float64, 64)
 
+@intrinsic
+def fmaf(typingctx, a, b, c):
+    """float32 a * b + c rounded once (LLVM's llvm.fma: the FMA instruction, or libm's fmaf),
+    the C kernels' FMAF."""
+    if not (a == b == c == types.float32):
+        return None
+
+    def codegen(context, builder, signature, args):
+        flt = ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [flt], ir.FunctionType(flt, [flt, flt, flt]))
+        return builder.call(fn, args)
+
+    return types.float32(a, b, c), codegen
+
+
 # error_model="numpy": no ZeroDivisionError branch in divisions, so loops with them vectorize
 jit = njit(inline="always", cache=True, nogil=True, error_model="numpy")
 
@@ -89,52 +104,49 @@ def logf(x):
     e = i32(e - i32(1)) if small else e
     f = ((m + m) - f32(1.0)) if small else (m - f32(1.0))
     z = f * f
-    y = f32(7.0376836292e-2)
-    y = y * f - f32(1.1514610310e-1)
-    y = y * f + f32(1.1676998740e-1)
-    y = y * f - f32(1.2420140846e-1)
-    y = y * f + f32(1.4249322787e-1)
-    y = y * f - f32(1.6668057665e-1)
-    y = y * f + f32(2.0000714765e-1)
-    y = y * f - f32(2.4999993993e-1)
-    y = y * f + f32(3.3333331174e-1)
+    y = fmaf(f32(7.0376836292e-2), f, -f32(1.1514610310e-1))
+    y = fmaf(y, f, f32(1.1676998740e-1))
+    y = fmaf(y, f, -f32(1.2420140846e-1))
+    y = fmaf(y, f, f32(1.4249322787e-1))
+    y = fmaf(y, f, -f32(1.6668057665e-1))
+    y = fmaf(y, f, f32(2.0000714765e-1))
+    y = fmaf(y, f, -f32(2.4999993993e-1))
+    y = fmaf(y, f, f32(3.3333331174e-1))
     y = (y * f) * z
     fe = f32(e)
-    y = y + (-f32(2.12194440e-4) * fe)
-    y = y + (f32(-0.5) * z)
+    y = fmaf(-f32(2.12194440e-4), fe, y)
+    y = fmaf(f32(-0.5), z, y)
     r = f + y
-    return r + f32(0.693359375) * fe
+    return fmaf(f32(0.693359375), fe, r)
 
 
 @jit
 def sinpf(x):
     z = x * x
-    y = -f32(1.9515295891e-4)
-    y = y * z + f32(8.3321608736e-3)
-    y = y * z - f32(1.6666654611e-1)
-    return ((y * z) * x) + x
+    y = fmaf(-f32(1.9515295891e-4), z, f32(8.3321608736e-3))
+    y = fmaf(y, z, -f32(1.6666654611e-1))
+    return fmaf(y * z, x, x)
 
 
 @jit
 def cospf(x):
     z = x * x
-    y = f32(2.443315711809948e-5)
-    y = y * z - f32(1.388731625493765e-3)
-    y = y * z + f32(4.166664568298827e-2)
-    return (((y * z) * z) - f32(0.5) * z) + f32(1.0)
+    y = fmaf(f32(2.443315711809948e-5), z, -f32(1.388731625493765e-3))
+    y = fmaf(y, z, f32(4.166664568298827e-2))
+    return fmaf(y * z, z, f32(-0.5) * z) + f32(1.0)
 
 
 @jit
 def ndtri_centralf(q):
     """Phi^-1(1/2 + q) for |q| <= 0.425 (AS241 central rational; csrc/fimath.h)."""
-    r = f32(0.180625) - q * q
-    a = f32(AS241_A[0]) * r + f32(AS241_A[1])
+    r = fmaf(-q, q, f32(0.180625))
+    a = fmaf(f32(AS241_A[0]), r, f32(AS241_A[1]))
     for i in range(2, 8):
-        a = a * r + f32(AS241_A[i])
-    b = f32(AS241_B[0]) * r + f32(AS241_B[1])
+        a = fmaf(a, r, f32(AS241_A[i]))
+    b = fmaf(f32(AS241_B[0]), r, f32(AS241_B[1]))
     for i in range(2, 7):
-        b = b * r + f32(AS241_B[i])
-    b = b * r + f32(1.0)
+        b = fmaf(b, r, f32(AS241_B[i]))
+    b = fmaf(b, r, f32(1.0))
     return (q * a) / b
 
 
@@ -146,11 +158,11 @@ def ndtri_tailf(p):
     s = (t - f32(1.6)) if mid else (t - f32(5.0))
     c = f32(AS241_C_MID[0]) if mid else f32(AS241_C_FAR[0])
     for i in range(1, 8):
-        c = c * s + (f32(AS241_C_MID[i]) if mid else f32(AS241_C_FAR[i]))
+        c = fmaf(c, s, f32(AS241_C_MID[i]) if mid else f32(AS241_C_FAR[i]))
     d = f32(AS241_D_MID[0]) if mid else f32(AS241_D_FAR[0])
     for i in range(1, 7):
-        d = d * s + (f32(AS241_D_MID[i]) if mid else f32(AS241_D_FAR[i]))
-    d = d * s + f32(1.0)
+        d = fmaf(d, s, f32(AS241_D_MID[i]) if mid else f32(AS241_D_FAR[i]))
+    d = fmaf(d, s, f32(1.0))
     return c / d
 
 
@@ -372,8 +384,8 @@ def group32(dist, kw, p, g, o, at, c):
                 si = cs if swap else sn
                 co = -co if ((q + u32(1)) & u32(2)) != u32(0) else co
                 si = -si if (q & u32(2)) != u32(0) else si
-                o[at + 32 * pair + L] = (r * co) * sd + mean
-                o[at + 32 * pair + 16 + L] = (r * si) * sd + mean
+                o[at + 32 * pair + L] = fmaf(r * co, sd, mean)
+                o[at + 32 * pair + 16 + L] = fmaf(r * si, sd, mean)
     else:
         sd, mean, lo, hi = p[0], p[1], p[2], p[3]
         phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
@@ -381,15 +393,15 @@ def group32(dist, kw, p, g, o, at, c):
             k2 = i32(i32((c[k] >> u32(9)) << u32(1)) + i32(1))
             u = f32(k2) * TWO_M24
             v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
-            q = qa + u * mass
-            plo = phia + u * mass
-            phi_ = phicb + v1 * mass
+            q = fmaf(u, mass, qa)
+            plo = fmaf(u, mass, phia)
+            phi_ = fmaf(v1, mass, phicb)
             lower = plo <= phi_
             tail = ndtri_tailf(plo if lower else phi_)
             central = ndtri_centralf(q)  # both computed, then selected: LLVM vectorizes selects
             tail = -tail if lower else tail
             z = central if (q <= f32(0.425)) & (q >= -f32(0.425)) else tail
-            v = z * sd + mean
+            v = fmaf(z, sd, mean)
             v = lo if v < lo else v
             v = hi if v > hi else v
             o[at + k] = v
