@@ -70,9 +70,10 @@ static inline void fi_philox_scalar(uint32_t c[4], uint32_t k0, uint32_t k1, int
 #define SEL(m, a, b) ((vf)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
 #define SELU(m, a, b) ((vu)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
 #define SELD(m, a, b) ((vd)(((vl)(m) & (vl)(a)) | (~(vl)(m) & (vl)(b))))
-#define SPLATF(x) ((vf){} + (float)(x))
+/* broadcasts (the float ones through their bits: fill_impl.h) */
+#define SPLATF(x) NAME(splatf)((float)(x))
 #define SPLATU(x) ((vu){} + (uint32_t)(x))
-#define SPLATD(x) ((vd){} + (double)(x))
+#define SPLATD(x) NAME(splatd)((double)(x))
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(FASTINIT_NO_DISPATCH)
 #define FI_X86 1

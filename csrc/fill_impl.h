@@ -36,6 +36,22 @@ FI_INLINE vd NAME(vsqrtd)(vd x) { for (int i = 0; i < ND; i++) x[i] = __builtin_
 #define VSQRTD NAME(vsqrtd)
 #endif
 
+/* broadcasts through the bit pattern: an integer add of 0 to the bits is exact, while the
+ * float 0 + x would turn -0.0 into +0.0 */
+FI_INLINE vf NAME(splatf)(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return (vf)((vu){} + b);
+}
+
+FI_INLINE vd NAME(splatd)(double x)
+{
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    return (vd)((vul){} + b);
+}
+
 #ifndef VFMAF /* no FMA instruction at this target: C99's fmaf, correctly rounded, lane by lane */
 FI_INLINE vf NAME(vfmaf)(vf a, vf b, vf c)
 {
@@ -45,8 +61,7 @@ FI_INLINE vf NAME(vfmaf)(vf a, vf b, vf c)
 #define VFMAF NAME(vfmaf)
 #define FI_SOFT_FMA 1
 #endif
-/* a * b + c rounded once; scalars are broadcast */
-#define FMAF(a, b, c) VFMAF((vf){} + (a), (vf){} + (b), (vf){} + (c))
+#define FMAF(a, b, c) VFMAF(a, b, c) /* a * b + c rounded once, on vectors */
 #include "fimath.h"
 
 #define G32 64
@@ -106,8 +121,8 @@ FI_INLINE void NAME(transform32)(int dist, const uint32_t (*w)[16], const float 
                 vf c = SEL(swap, sn, cs), si = SEL(swap, cs, sn);
                 c = SEL((vi)((q + 1u) & 2u) != 0, -c, c);
                 si = SEL((vi)(q & 2u) != 0, -si, si);
-                NAME(stf)(o + 32 * pair + s, FMAF(r * c, p[0], p[1]));
-                NAME(stf)(o + 32 * pair + 16 + s, FMAF(r * si, p[0], p[1]));
+                NAME(stf)(o + 32 * pair + s, FMAF(r * c, SPLATF(p[0]), SPLATF(p[1])));
+                NAME(stf)(o + 32 * pair + 16 + s, FMAF(r * si, SPLATF(p[0]), SPLATF(p[1])));
             }
         }
     } else {
@@ -118,13 +133,13 @@ FI_INLINE void NAME(transform32)(int dist, const uint32_t (*w)[16], const float 
                 vi k2 = (vi)((NAME(ldu)(&w[j][s]) >> 9) << 1) + 1;             /* odd, < 2^24 */
                 vf u = __builtin_convertvector(k2, vf) * 0x1p-24f;              /* (0, 1) */
                 vf v1 = __builtin_convertvector(0x1000000 - k2, vf) * 0x1p-24f; /* 1 - u, exact */
-                vf q = FMAF(u, p[6], p[7]);
-                vf plo = FMAF(u, p[6], p[4]);
-                vf phi_ = FMAF(v1, p[6], p[5]);
+                vf q = FMAF(u, SPLATF(p[6]), SPLATF(p[7]));
+                vf plo = FMAF(u, SPLATF(p[6]), SPLATF(p[4]));
+                vf phi_ = FMAF(v1, SPLATF(p[6]), SPLATF(p[5]));
                 vi lower = plo <= phi_;
                 vf tail = NAME(ndtri_tailf)(SEL(lower, plo, phi_));
                 vf z = SEL((q <= F(0.425)) & (q >= -F(0.425)), NAME(ndtri_centralf)(q), SEL(lower, -tail, tail));
-                NAME(stf)(o + 16 * j + s, NAME(clampf)(FMAF(z, p[0], p[1]), p[2], p[3]));
+                NAME(stf)(o + 16 * j + s, NAME(clampf)(FMAF(z, SPLATF(p[0]), SPLATF(p[1])), p[2], p[3]));
             }
         }
     }

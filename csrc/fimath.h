@@ -23,36 +23,36 @@ FI_INLINE vf NAME(logf)(vf x)
     e = e + small; /* e - 1 where small */
     vf f = SEL(small, (m + m) - 1.0f, m - 1.0f);
     vf z = f * f;
-    vf y = FMAF(F(7.0376836292e-2), f, -F(1.1514610310e-1));
-    y = FMAF(y, f, F(1.1676998740e-1));
-    y = FMAF(y, f, -F(1.2420140846e-1));
-    y = FMAF(y, f, F(1.4249322787e-1));
-    y = FMAF(y, f, -F(1.6668057665e-1));
-    y = FMAF(y, f, F(2.0000714765e-1));
-    y = FMAF(y, f, -F(2.4999993993e-1));
-    y = FMAF(y, f, F(3.3333331174e-1));
+    vf y = FMAF(SPLATF(F(7.0376836292e-2)), f, SPLATF(-F(1.1514610310e-1)));
+    y = FMAF(y, f, SPLATF(F(1.1676998740e-1)));
+    y = FMAF(y, f, SPLATF(-F(1.2420140846e-1)));
+    y = FMAF(y, f, SPLATF(F(1.4249322787e-1)));
+    y = FMAF(y, f, SPLATF(-F(1.6668057665e-1)));
+    y = FMAF(y, f, SPLATF(F(2.0000714765e-1)));
+    y = FMAF(y, f, SPLATF(-F(2.4999993993e-1)));
+    y = FMAF(y, f, SPLATF(F(3.3333331174e-1)));
     y = (y * f) * z;
     vf fe = __builtin_convertvector(e, vf);
-    y = FMAF(-F(2.12194440e-4), fe, y);
-    y = FMAF(-0.5f, z, y);
+    y = FMAF(SPLATF(-F(2.12194440e-4)), fe, y);
+    y = FMAF(SPLATF(-0.5f), z, y);
     vf r = f + y;
-    return FMAF(0.693359375f, fe, r);
+    return FMAF(SPLATF(0.693359375f), fe, r);
 }
 
 /* sin and cos on [-pi/4, pi/4] (Cephes sinf/cosf polynomials), Horner steps fused. */
 FI_INLINE vf NAME(sinpf)(vf x)
 {
     vf z = x * x;
-    vf y = FMAF(-F(1.9515295891e-4), z, F(8.3321608736e-3));
-    y = FMAF(y, z, -F(1.6666654611e-1));
+    vf y = FMAF(SPLATF(-F(1.9515295891e-4)), z, SPLATF(F(8.3321608736e-3)));
+    y = FMAF(y, z, SPLATF(-F(1.6666654611e-1)));
     return FMAF(y * z, x, x);
 }
 
 FI_INLINE vf NAME(cospf)(vf x)
 {
     vf z = x * x;
-    vf y = FMAF(F(2.443315711809948e-5), z, -F(1.388731625493765e-3));
-    y = FMAF(y, z, F(4.166664568298827e-2));
+    vf y = FMAF(SPLATF(F(2.443315711809948e-5)), z, SPLATF(-F(1.388731625493765e-3)));
+    y = FMAF(y, z, SPLATF(F(4.166664568298827e-2)));
     return FMAF(y * z, z, -0.5f * z) + 1.0f;
 }
 
@@ -60,12 +60,12 @@ FI_INLINE vf NAME(cospf)(vf x)
  * taken from q itself so that intervals narrow around the mean keep their resolution. */
 FI_INLINE vf NAME(ndtri_centralf)(vf q)
 {
-    vf r = FMAF(-q, q, F(0.180625));
-    vf a = FMAF(F(AS241_A[0]), r, F(AS241_A[1]));
-    for (int i = 2; i < 8; i++) a = FMAF(a, r, F(AS241_A[i]));
-    vf b = FMAF(F(AS241_B[0]), r, F(AS241_B[1]));
-    for (int i = 2; i < 7; i++) b = FMAF(b, r, F(AS241_B[i]));
-    b = FMAF(b, r, 1.0f);
+    vf r = FMAF(-q, q, SPLATF(F(0.180625)));
+    vf a = FMAF(SPLATF(F(AS241_A[0])), r, SPLATF(F(AS241_A[1])));
+    for (int i = 2; i < 8; i++) a = FMAF(a, r, SPLATF(F(AS241_A[i])));
+    vf b = FMAF(SPLATF(F(AS241_B[0])), r, SPLATF(F(AS241_B[1])));
+    for (int i = 2; i < 7; i++) b = FMAF(b, r, SPLATF(F(AS241_B[i])));
+    b = FMAF(b, r, SPLATF(1.0f));
     return (q * a) / b;
 }
 
@@ -81,7 +81,7 @@ FI_INLINE vf NAME(ndtri_tailf)(vf p)
     for (int i = 1; i < 8; i++) c = FMAF(c, s, C2(AS241_C, i));
     vf d = C2(AS241_D, 0);
     for (int i = 1; i < 7; i++) d = FMAF(d, s, C2(AS241_D, i));
-    d = FMAF(d, s, 1.0f);
+    d = FMAF(d, s, SPLATF(1.0f));
 #undef C2
     return c / d;
 }
