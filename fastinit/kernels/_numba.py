@@ -296,74 +296,89 @@ def _prefer_wide_vectors(function):
         set.add(function.attributes, '"prefer-vector-width"="512"')
 
 
-@intrinsic
-def philox16(typingctx, kw, b0, c):
-    """Philox4x32-10 of blocks b0 .. b0+15 of the stream kw = (key0, key1, stream0, stream1):
-    c[16*j + L] <- word j of block b0 + L (c: a contiguous uint32 array of at least 64).
+def _philox_blocks(groups):
+    """An intrinsic ``philox(kw, b0, c)``: Philox4x32-10 of blocks b0 .. b0 + 16 groups - 1 of
+    the stream kw = (key0, key1, stream0, stream1); c[64*h + 16*j + L] <- word j of block
+    b0 + 16h + L (c: a contiguous uint32 array of at least 64 groups words).
 
     Written as LLVM vector IR, not as a Numba loop: LLVM's loop vectorizer turns the 32x32->64
     products of a plain loop into a mix of 64-bit multiplies and separate mulhi sequences (twice
     the multiplies) and keeps the state in memory between rounds.  Here two lanes share one
     64-bit element (lane 2i low, 2i+1 high), so each product is two ``pmuludq``-shaped
     multiplies of the even and odd lanes -- the scheme of csrc/fill.c's intrinsics -- and the
-    state stays in registers.  Generic IR: LLVM lowers <8 x i64> to whatever the CPU has."""
-    if not (isinstance(kw, types.Array) and kw.dtype == types.uint32 and isinstance(c, types.Array)
-            and c.dtype == types.uint32 and c.ndim == 1 and c.layout == "C" and b0 == types.uint64):
-        return None
+    state stays in registers; two groups are two independent chains, whose multiplies overlap
+    (as csrc/fill.c's two groups per step).  Generic IR: LLVM lowers <8 x i64> to whatever
+    the CPU has."""
 
-    def codegen(context, builder, signature, args):
-        _prefer_wide_vectors(builder.function)
-        kwa = context.make_array(signature.args[0])(context, builder, args[0])
-        ca = context.make_array(signature.args[2])(context, builder, args[2])
-        k = [builder.zext(builder.load(builder.gep(kwa.data, [ir.Constant(_I64, i)])), _I64) for i in range(4)]
-        lo, hi, s32 = _v8(0xFFFFFFFF), _v8(0xFFFFFFFF00000000), _v8(32)
+    @intrinsic
+    def philox(typingctx, kw, b0, c):
+        if not (isinstance(kw, types.Array) and kw.dtype == types.uint32 and isinstance(c, types.Array)
+                and c.dtype == types.uint32 and c.ndim == 1 and c.layout == "C" and b0 == types.uint64):
+            return None
 
-        def splat(x):
-            v = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(_I32, 0))
-            zeros = ir.Constant(ir.VectorType(_I32, 8), [0] * 8)
-            return builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined), zeros)
+        def codegen(context, builder, signature, args):
+            _prefer_wide_vectors(builder.function)
+            kwa = context.make_array(signature.args[0])(context, builder, args[0])
+            ca = context.make_array(signature.args[2])(context, builder, args[2])
+            k = [builder.zext(builder.load(builder.gep(kwa.data, [ir.Constant(_I64, i)])), _I64) for i in range(4)]
+            lo, hi, s32 = _v8(0xFFFFFFFF), _v8(0xFFFFFFFF00000000), _v8(32)
 
-        def both(x):  # a 32-bit scalar in both halves of every element
-            return splat(builder.or_(x, builder.shl(x, ir.Constant(_I64, 32))))
+            def splat(x):
+                v = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(_I32, 0))
+                zeros = ir.Constant(ir.VectorType(_I32, 8), [0] * 8)
+                return builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined), zeros)
 
-        def mulhilo(x, m):  # (hi, lo) words of the products of both lanes with the constant m
-            pe = builder.mul(builder.and_(x, lo), m)
-            po = builder.mul(builder.lshr(x, s32), m)
-            return (builder.or_(builder.lshr(pe, s32), builder.and_(po, hi)),
-                    builder.or_(builder.and_(pe, lo), builder.shl(po, s32)))
+            def both(x):  # a 32-bit scalar in both halves of every element
+                return splat(builder.or_(x, builder.shl(x, ir.Constant(_I64, 32))))
 
-        even = builder.add(splat(args[1]), ir.Constant(_V8, [2 * i for i in range(8)]))  # block b0 + 2i
-        odd = builder.add(even, _v8(1))
-        c0 = builder.or_(builder.and_(even, lo), builder.shl(odd, s32))  # counter word 0: low 32 bits
-        c1 = builder.or_(builder.lshr(even, s32), builder.and_(odd, hi))  # word 1: high 32 bits
-        c2, c3 = both(k[2]), both(k[3])
-        k0, k1 = k[0], k[1]
-        mask = ir.Constant(_I64, 0xFFFFFFFF)
-        for _ in range(10):
-            h0, l0 = mulhilo(c0, _v8(M0))
-            h1, l1 = mulhilo(c2, _v8(M1))
-            c0, c2 = builder.xor(builder.xor(h1, c1), both(k0)), builder.xor(builder.xor(h0, c3), both(k1))
-            c1, c3 = l1, l0
-            k0 = builder.and_(builder.add(k0, ir.Constant(_I64, int(W0))), mask)
-            k1 = builder.and_(builder.add(k1, ir.Constant(_I64, int(W1))), mask)
-        base = builder.bitcast(ca.data, _V8.as_pointer())
-        for j, v in enumerate((c0, c1, c2, c3)):
-            builder.store(v, builder.gep(base, [ir.Constant(_I64, j)]), align=4)
-        return context.get_dummy_value()
+            def mulhilo(x, m):  # (hi, lo) words of the products of both lanes with the constant m
+                pe = builder.mul(builder.and_(x, lo), m)
+                po = builder.mul(builder.lshr(x, s32), m)
+                return (builder.or_(builder.lshr(pe, s32), builder.and_(po, hi)),
+                        builder.or_(builder.and_(pe, lo), builder.shl(po, s32)))
 
-    return types.void(kw, b0, c), codegen
+            chains = []
+            for h in range(groups):
+                even = builder.add(splat(args[1]), ir.Constant(_V8, [16 * h + 2 * i for i in range(8)]))
+                odd = builder.add(even, _v8(1))
+                c0 = builder.or_(builder.and_(even, lo), builder.shl(odd, s32))  # counter word 0: low 32 bits
+                c1 = builder.or_(builder.lshr(even, s32), builder.and_(odd, hi))  # word 1: high 32 bits
+                chains.append([c0, c1, both(k[2]), both(k[3])])
+            k0, k1 = k[0], k[1]
+            mask = ir.Constant(_I64, 0xFFFFFFFF)
+            for _ in range(10):
+                kk0, kk1 = both(k0), both(k1)
+                for w in chains:
+                    h0, l0 = mulhilo(w[0], _v8(M0))
+                    h1, l1 = mulhilo(w[2], _v8(M1))
+                    w[:] = builder.xor(builder.xor(h1, w[1]), kk0), l1, builder.xor(builder.xor(h0, w[3]), kk1), l0
+                k0 = builder.and_(builder.add(k0, ir.Constant(_I64, int(W0))), mask)
+                k1 = builder.and_(builder.add(k1, ir.Constant(_I64, int(W1))), mask)
+            base = builder.bitcast(ca.data, _V8.as_pointer())
+            for h, w in enumerate(chains):
+                for j, v in enumerate(w):
+                    builder.store(v, builder.gep(base, [ir.Constant(_I64, 4 * h + j)]), align=4)
+            return context.get_dummy_value()
+
+        return types.void(kw, b0, c), codegen
+
+    return philox
+
+
+philox16 = _philox_blocks(1)  # one group: the sparse patterns' 16 units
+philox32 = _philox_blocks(2)  # two groups: the fills, two independent chains
 
 
 # ---- one group ----------------------------------------------------------------
 
 @jit
-def group32(dist, kw, p, g, o, at, c):
-    """The 64 float32 values of group g into o[at:at+64] (layout: csrc/fill_impl.h); c: 64-word scratch."""
-    philox16(kw, u64(g) * u64(16), c)
+def group32(dist, p, c, cb, o, at):
+    """The 64 float32 values of the group whose Philox words are c[cb:cb+64] into o[at:at+64]
+    (layout: csrc/fill_impl.h)."""
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
-        for k in range(64):  # word j of block L is c[16 * j + L] and makes value 16 * j + L
-            u = f32(i32(c[k] >> u32(8))) * TWO_M24
+        for k in range(64):  # word j of block L is c[cb + 16 * j + L] and makes value 16 * j + L
+            u = f32(i32(c[cb + k] >> u32(8))) * TWO_M24
             v = u * scale + shift
             v = lo if v < lo else v
             v = hi if v > hi else v
@@ -372,9 +387,9 @@ def group32(dist, kw, p, g, o, at, c):
         sd, mean = p[0], p[1]
         for pair in range(2):
             for L in range(16):
-                u1 = f32(i32(u32((c[32 * pair + L] >> u32(8)) + u32(1)))) * TWO_M24
+                u1 = f32(i32(u32((c[cb + 32 * pair + L] >> u32(8)) + u32(1)))) * TWO_M24
                 r = np.sqrt(f32(-2.0) * logf(u1))
-                x = u32(c[32 * pair + 16 + L] >> u32(8))
+                x = u32(c[cb + 32 * pair + 16 + L] >> u32(8))
                 q = u32((x + u32(0x200000)) >> u32(22))
                 phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
                 sn = sinpf(phi)
@@ -390,7 +405,7 @@ def group32(dist, kw, p, g, o, at, c):
         sd, mean, lo, hi = p[0], p[1], p[2], p[3]
         phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
         for k in range(64):
-            k2 = i32(i32((c[k] >> u32(9)) << u32(1)) + i32(1))
+            k2 = i32(i32((c[cb + k] >> u32(9)) << u32(1)) + i32(1))
             u = f32(k2) * TWO_M24
             v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
             q = fmaf(u, mass, qa)
@@ -413,14 +428,14 @@ def join53(lo, hi, shift):
 
 
 @jit
-def group64(dist, kw, p, g, o, at, c):
-    """The 32 float64 values of group g into o[at:at+32] (layout: csrc/fill_impl.h); c: 64-word scratch."""
-    philox16(kw, u64(g) * u64(16), c)
+def group64(dist, p, c, cb, o, at):
+    """The 32 float64 values of the group whose Philox words are c[cb:cb+64] into o[at:at+32]
+    (layout: csrc/fill_impl.h)."""
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
         for h in range(2):
             for L in range(16):
-                u = f64(i64(join53(c[32 * h + L], c[32 * h + 16 + L], 11))) * TWO_M53
+                u = f64(i64(join53(c[cb + 32 * h + L], c[cb + 32 * h + 16 + L], 11))) * TWO_M53
                 v = u * scale + shift
                 v = lo if v < lo else v
                 v = hi if v > hi else v
@@ -428,9 +443,9 @@ def group64(dist, kw, p, g, o, at, c):
     elif dist == NORMAL:
         sd, mean = p[0], p[1]
         for L in range(16):
-            u1 = f64(i64(join53(c[L], c[16 + L], 11) + u64(1))) * TWO_M53
+            u1 = f64(i64(join53(c[cb + L], c[cb + 16 + L], 11) + u64(1))) * TWO_M53
             r = np.sqrt(-2.0 * log(u1))
-            x = join53(c[32 + L], c[48 + L], 11)
+            x = join53(c[cb + 32 + L], c[cb + 48 + L], 11)
             q = (x + u64(0x4000000000000)) >> u64(51)
             phi = f64(i64(x) - i64(q << u64(51))) * PI2_51
             sn = sinp(phi)
@@ -447,7 +462,7 @@ def group64(dist, kw, p, g, o, at, c):
         phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
         for h in range(2):
             for L in range(16):
-                k2 = i64(join53(c[32 * h + L], c[32 * h + 16 + L], 12) << u64(1)) + i64(1)
+                k2 = i64(join53(c[cb + 32 * h + L], c[cb + 32 * h + 16 + L], 12) << u64(1)) + i64(1)
                 u = f64(k2) * TWO_M53
                 v1 = f64(i64(0x20000000000000) - k2) * TWO_M53
                 q = qa + u * mass
@@ -468,9 +483,10 @@ def group64(dist, kw, p, g, o, at, c):
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
-    """out[r*run_len + j] <- element first + r*run_stride + j (float32, or float16/bfloat16 bits)."""
-    tmp = np.empty(G32, np.float32)
-    c = np.empty(64, np.uint32)
+    """out[r*run_len + j] <- element first + r*run_stride + j (float32, or float16/bfloat16 bits);
+    two groups (128 elements) per step, as csrc/fill_impl.h's run32."""
+    tmp = np.empty(2 * G32, np.float32)
+    c = np.empty(128, np.uint32)
     for r in range(n_runs):
         at = r * run_len
         n = run_len
@@ -478,20 +494,22 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
         while n > 0:
             g = gi // u64(G32)
             e0 = i64(gi % u64(G32))
-            take = min(G32 - e0, n)
-            if take == G32 and fmt == F32:
-                group32(dist, kw, p, g, out, at, c)
-            elif take == G32:  # a whole group: a fixed trip count, so the rounding loop vectorizes
-                group32(dist, kw, p, g, tmp, 0, c)
-                if fmt == F16:
-                    for i in range(G32):
-                        out[at + i] = to_f16(tmp[i])
-                else:
-                    for i in range(G32):
-                        out[at + i] = to_bf16(tmp[i])
+            take = min(2 * G32 - e0, n)
+            philox32(kw, g * u64(16), c)
+            if take == 2 * G32 and fmt == F32:
+                group32(dist, p, c, 0, out, at)
+                group32(dist, p, c, 64, out, at + G32)
             else:
-                group32(dist, kw, p, g, tmp, 0, c)
-                if fmt == F32:
+                group32(dist, p, c, 0, tmp, 0)
+                group32(dist, p, c, 64, tmp, G32)
+                if take == 2 * G32:  # a fixed trip count, so the rounding loops vectorize
+                    if fmt == F16:
+                        for i in range(2 * G32):
+                            out[at + i] = to_f16(tmp[i])
+                    else:
+                        for i in range(2 * G32):
+                            out[at + i] = to_bf16(tmp[i])
+                elif fmt == F32:
                     for i in range(take):
                         out[at + i] = tmp[e0 + i]
                 elif fmt == F16:
@@ -507,9 +525,9 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill64(dist, kw, p, out, n_runs, run_len, first, run_stride):
-    """out[r*run_len + j] <- element first + r*run_stride + j (float64)."""
-    tmp = np.empty(G64, np.float64)
-    c = np.empty(64, np.uint32)
+    """out[r*run_len + j] <- element first + r*run_stride + j (float64); two groups per step."""
+    tmp = np.empty(2 * G64, np.float64)
+    c = np.empty(128, np.uint32)
     for r in range(n_runs):
         at = r * run_len
         n = run_len
@@ -517,11 +535,14 @@ def fill64(dist, kw, p, out, n_runs, run_len, first, run_stride):
         while n > 0:
             g = gi // u64(G64)
             e0 = i64(gi % u64(G64))
-            take = min(G64 - e0, n)
-            if take == G64:
-                group64(dist, kw, p, g, out, at, c)
+            take = min(2 * G64 - e0, n)
+            philox32(kw, g * u64(16), c)
+            if take == 2 * G64:
+                group64(dist, p, c, 0, out, at)
+                group64(dist, p, c, 64, out, at + G64)
             else:
-                group64(dist, kw, p, g, tmp, 0, c)
+                group64(dist, p, c, 0, tmp, 0)
+                group64(dist, p, c, 64, tmp, G64)
                 for i in range(take):
                     out[at + i] = tmp[e0 + i]
             at += take
