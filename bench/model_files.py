@@ -8,11 +8,13 @@ each measurement in a fresh subprocess writing to a fresh directory (deleted aft
 
 - ``fill``: ``fastinit.model.fill`` of the preset (safetensors, one file, or shards with
   ``--shard-size``), exactly what ``fastinit fill`` does.
-- ``plain``: the same file size written the same way with no RNG -- a new file, its space
-  reserved with ``posix_fallocate``, each tensor's byte range memory-mapped and set to a
-  non-zero byte (``np.copyto``, a memset split over all cores like the fill), msync'ed per
-  tensor, fsync'ed, renamed.  This is the write bound of this design on this disk, measured
-  in the same run (files are only compared side by side: the disk is noisy).
+- ``plain``: the same file written the same way with zero bytes and no RNG -- a new file,
+  its space reserved with ``posix_fallocate``, the data region sent by the same streaming
+  writer (``O_DIRECT`` chunks, fdatasync per chunk), fsync'ed, renamed.  This is the write
+  bound of this design on this disk, measured in the same run (files are only compared side
+  by side: the disk is noisy).
+- ``dd``: the same number of zero bytes by ``dd if=/dev/zero oflag=direct conv=fsync`` (32 MiB
+  blocks), an outside reference for writing zeros to this disk.
 - ``torch``: torch's way -- every tensor built with ``torch.nn.init`` in bfloat16
   (``normal_(std=0.02)`` for weights, ``ones_`` for norms), then
   ``safetensors.torch.save_file``, then an fsync of the file (the same durability as the
@@ -52,36 +54,38 @@ if kind == "fill":
     fill(spec, out, quiet=True, max_shard_size=shard or None)
     elapsed, sync = time.perf_counter() - t0, 0.0
 elif kind == "plain":
-    import mmap
+    # the same file written by the same streaming writer, chunk by chunk, with zero bytes and no RNG
     import numpy as np
-    from fastinit.model.safetensors import FILENAME, layout, reserve
-    from concurrent.futures import ThreadPoolExecutor
-    prefix, data_start, offsets, size = layout(spec)
-    nthreads = len(os.sched_getaffinity(0))
-    pool = ThreadPoolExecutor(nthreads)
+    from fastinit.model import safetensors as st
+    prefix, data_start, offsets, size = st.layout(spec)
     base = rss()
     t0 = time.perf_counter()
     os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, FILENAME)
+    path = os.path.join(out, st.FILENAME)
     fd = os.open(path + ".partial", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     os.pwrite(fd, prefix, 0)
-    reserve(fd, data_start + size, path)
-    for begin, end in sorted(offsets.values()):
-        if end == begin:
-            continue
-        start = data_start + begin
-        page = start // mmap.PAGESIZE * mmap.PAGESIZE
-        mm = mmap.mmap(fd, start - page + end - begin, offset=page)
-        view = np.frombuffer(mm, np.uint8, count=end - begin, offset=start - page)
-        # non-zero bytes, no RNG, split over all cores as fastinit's fill is (copyto releases the GIL)
-        cuts = np.linspace(0, view.size, nthreads + 1).astype(int)
-        list(pool.map(lambda ab: np.copyto(view[ab[0]:ab[1]], np.uint8(0x3C)), zip(cuts[:-1], cuts[1:])))
-        del view
-        mm.flush()
-        mm.close()
+    st.reserve(fd, data_start + size, path)
+    stream = st._Stream(path + ".partial", fd, data_start, 0, size, True, lambda end: None)
+    for piece, _ in stream.pieces(0, size):
+        np.frombuffer(piece, np.uint8)[:] = 0
+        piece.release()
+    stream.close(True)
     os.fsync(fd)
     os.close(fd)
     os.replace(path + ".partial", path)
+    elapsed, sync = time.perf_counter() - t0, 0.0
+elif kind == "dd":
+    # zero bytes by coreutils: dd if=/dev/zero, direct I/O, fsync at the end (the same size)
+    import subprocess
+    from fastinit.model import safetensors as st
+    size = sum(st.layout(spec)[1:4:2])
+    base = rss()
+    t0 = time.perf_counter()
+    os.makedirs(out, exist_ok=True)
+    block = 32 << 20
+    subprocess.run(["dd", "if=/dev/zero", f"of={os.path.join(out, st.FILENAME)}", f"bs={block}",
+                    f"count={-(-size // block)}", "oflag=direct", "conv=fsync", "status=none"], check=True)
+    os.truncate(os.path.join(out, st.FILENAME), size)
     elapsed, sync = time.perf_counter() - t0, 0.0
 else:
     import torch
@@ -153,7 +157,8 @@ def report(preset, dtype, s):
              "|---|---:|---:|---:|---:|---:|---|"]
     plain = s.get("plain", {}).get("seconds")
     for kind, r in s.items():
-        label = {"fill": "fastinit fill", "plain": "plain write (fallocate+mmap+msync+fsync)",
+        label = {"fill": "fastinit fill", "plain": "plain write of zeros (same writer, no RNG)",
+                 "dd": "`dd if=/dev/zero oflag=direct conv=fsync`",
                  "torch": f"torch.nn.init + save_file + fsync (fsync {r['sync']:.2f} s)"}[kind]
         x = f"{r['seconds'] / plain:.2f}" if plain else "-"
         lines.append(f"| {label} | {r['seconds']:.2f} | {r['bytes'] / r['seconds'] / 1e9:.2f} | {x} | "
@@ -163,6 +168,9 @@ def report(preset, dtype, s):
     if plain:
         x, rss = s["fill"]["seconds"] / plain, s["fill"]["peak_rss"]
         lines.append(f"- fill within 1.1x of the plain write: {'PASS' if x <= 1.1 else 'MISS'} ({x:.2f}x)")
+        if "dd" in s:
+            x = s["fill"]["seconds"] / s["dd"]["seconds"]
+            lines.append(f"- fill within 1.1x of dd writing zeros: {'PASS' if x <= 1.1 else 'MISS'} ({x:.2f}x)")
         lines.append(f"- fill peak RSS under 1 GiB: {'PASS' if rss < gib else 'MISS'} ({rss / gib:.2f} GiB)")
     if "torch" in s:
         lines.append(f"- torch's way / fill: {s['torch']['seconds'] / s['fill']['seconds']:.2f}x time, "
@@ -190,14 +198,14 @@ def main(argv=None):
     root = tempfile.mkdtemp(prefix="bench-model-files-", dir=args.dir or os.getcwd())
     start = time.perf_counter()
     try:
-        kinds = ("fill", "plain") if args.no_torch or common.torch is None else ("fill", "plain", "torch")
+        kinds = ("fill", "plain", "dd") if args.no_torch or common.torch is None else ("fill", "plain", "dd", "torch")
         print()
         print(report(args.preset, args.dtype, summary(run(args.preset, args.dtype, root, args.repeat, kinds,
                                                           args.shard_size))))
         if args.llama_8b:
             print()
             print(report("llama-8b", args.dtype, summary(run("llama-8b", args.dtype, root, args.repeat,
-                                                             ("fill", "plain"), args.shard_size))))
+                                                             ("fill", "plain", "dd"), args.shard_size))))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"\ntotal time {time.perf_counter() - start:.0f} s; files written to {root} (removed)")

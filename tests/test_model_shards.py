@@ -9,7 +9,8 @@ import pytest
 
 from fastinit.cli import main
 from fastinit.model import SpecError, fill, from_config, presets, verify
-from fastinit.model.safetensors import FILENAME, INDEX, parse_size, shard_name, shards
+from fastinit.model import safetensors
+from fastinit.model.safetensors import FILENAME, INDEX, parse_size, read_header, shard_name, shards
 
 st_numpy = pytest.importorskip("safetensors.numpy")
 safe_open = pytest.importorskip("safetensors").safe_open
@@ -127,13 +128,26 @@ def test_verify_rejects_index_mismatch(sharded):
     assert "incomplete sharded fill" in problem
 
 
-def test_sharded_crash_then_resume_is_bit_identical(tmp_path):
+def recorded(directory):
+    """Tensor names a resume keeps: the complete shards' tensors and the progress files' lists."""
+    names = set()
+    for p in os.listdir(directory):
+        if p.endswith(".progress.json"):
+            names.update(json.loads((directory / p).read_text())["done"])
+        elif p.endswith(".safetensors"):
+            header, _ = read_header(directory / p)
+            names.update(k for k in header if k != "__metadata__")
+    return names
+
+
+def test_sharded_crash_then_resume_is_bit_identical(tmp_path, monkeypatch):
+    monkeypatch.setattr(safetensors, "CHUNK", 1 << 16)  # many chunks, so some are on disk at the crash
     spec = tiny()
     seen = []
 
     def crash(t, view):
         seen.append(t.name)
-        if len(seen) == 20:                  # in the second shard, half written with garbage
+        if len(seen) == 20:                  # in the second shard, half filled with garbage
             view.reshape(-1).view(np.uint16)[: view.size // 2] = 0xFFFF
             raise KeyboardInterrupt
 
@@ -142,8 +156,10 @@ def test_sharded_crash_then_resume_is_bit_identical(tmp_path):
     left = sorted(os.listdir(tmp_path / "out"))
     assert INDEX not in left and all(p.endswith((".partial", ".progress.json")) for p in left)
     assert "incomplete" in verify(spec, tmp_path / "out")[0]
+    kept = recorded(tmp_path / "out")
+    assert 1 <= len(kept) < 20               # the first shard at least; never the tensor in flight
     filled = fill(spec, tmp_path / "out", quiet=True, max_shard_size=LIMIT, resume=True)
-    assert len(filled) == len(spec.tensors) - 19
+    assert set(filled) == {t.name for t in spec.tensors} - kept
     fill(spec, tmp_path / "ref", quiet=True, max_shard_size=LIMIT)
     assert sorted(os.listdir(tmp_path / "out")) == sorted(os.listdir(tmp_path / "ref"))
     for name in os.listdir(tmp_path / "ref"):

@@ -10,26 +10,34 @@ would not be).  The header lists tensors by name; ``__metadata__`` holds strings
 
 The file is created as ``model.safetensors.partial``, its final size reserved with
 ``os.posix_fallocate`` (see ``reserve``: a full disk is an OSError up front, never a SIGBUS
-in a page fault) and filled tensor by tensor, each
-through a memory map of just its own pages (so the resident set stays one tensor); after
-each tensor the map is flushed (msync, unless ``sync=False``) and its name appended to
+or a short write later) and its data region written front to back in chunks of ``CHUNK``
+bytes (``_Stream``): the schemes fill a chunk buffer in place -- a tensor that spans chunks
+is filled piece by piece through the shard path, so its bits are the whole tensor's -- and a
+writer thread sends the previous chunk to disk with ``O_DIRECT`` (no page cache, no page
+faults, no second copy) while the cores compute the next.  Resident memory is two chunks,
+whatever the model's size.  After each chunk the file is fdatasync'ed (unless
+``sync=False``) and the tensors that ended in it are appended to
 ``model.safetensors.progress.json``.  At the end the file is fsync'ed, renamed to
 ``model.safetensors`` and the progress file removed: a ``model.safetensors`` is complete by
 construction.  ``resume=True`` reopens a ``.partial`` whose header is byte-identical to the
-one this spec and seed produce and refills only the tensors not yet recorded -- at most the
-one that was in flight.  No tensor is ever copied: the scheme writes into the mapped file.
+one this spec and seed produce and rewrites from the first tensor not recorded (from the
+4 KiB boundary before it: the bytes rewritten are the same bytes).
 
 Sharded (``max_shard_size``): Hugging Face's ``model-0000i-of-0000N.safetensors``, each laid
 out and completed like the single file (tensors assigned greedily in the spec's order, never
 split), renamed together at the end, then ``model.safetensors.index.json`` written last.
 """
 
+import errno
 import hashlib
 import json
+import math
 import mmap
 import os
+import queue
 import re
 import struct
+import threading
 
 import numpy as np
 
@@ -38,7 +46,8 @@ from .spec import NUMPY_DTYPES, ModelSpec, SpecError
 
 FILENAME = "model.safetensors"
 INDEX = "model.safetensors.index.json"
-ALIGN = 4096
+ALIGN = 4096                  # the data region starts on a page (and O_DIRECT block) boundary
+CHUNK = 32 << 20              # bytes per write; two chunk buffers are in flight
 CODES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "float64": "F64"}
 DTYPE_OF_CODE = {v: k for k, v in CODES.items()}
 
@@ -109,27 +118,153 @@ def shards(spec: ModelSpec, max_bytes):
     return [(shard_name(i + 1, len(groups)), spec.subset(names)) for i, names in enumerate(groups)]
 
 
-def _fill_one(fd, t, seed, start, threads, sync, test_hook):
-    """Map just this tensor's pages (so resident memory stays one tensor), fill, unmap."""
-    if t.nbytes == 0:
+def flat_boxes(shape, e0, e1):
+    """The boxes ``(offset, block_shape)`` that cover the flat elements ``[e0, e1)`` of a C-ordered
+    tensor of ``shape``, in order: a partial first row, whole rows, a partial last row, each
+    partial row split the same way one dimension down."""
+    if e0 >= e1:
+        return []
+    if not shape:
+        return [((), ())]
+    inner = math.prod(shape[1:])
+    r0, r1 = e0 // inner, e1 // inner
+    if r0 == r1 or (r1 == r0 + 1 and e1 % inner == 0 and e0 % inner):
+        if e0 % inner == 0 and e1 - e0 == inner:
+            return [((r0,) + (0,) * (len(shape) - 1), (1,) + tuple(shape[1:]))]
+        return [((r0,) + off, (1,) + blk) for off, blk in flat_boxes(shape[1:], e0 - r0 * inner, e1 - r0 * inner)]
+    boxes = []
+    if e0 % inner:
+        boxes += flat_boxes(shape, e0, (r0 + 1) * inner)
+        r0 += 1
+    if r1 > r0:
+        boxes.append(((r0,) + (0,) * (len(shape) - 1), (r1 - r0,) + tuple(shape[1:])))
+    if e1 % inner:
+        boxes += flat_boxes(shape, r1 * inner, e1)
+    return boxes
+
+
+def _fill_range(t, seed, e0, e1, out, threads):
+    """Elements ``[e0, e1)`` of tensor ``t`` (flat) into the 1-D array ``out``, by the shard path."""
+    if e0 == 0 and e1 == t.numel:
+        t.fill(out.reshape(t.shape), seed, threads=threads)
         return
-    page = start // mmap.PAGESIZE * mmap.PAGESIZE
-    mm = mmap.mmap(fd, start - page + t.nbytes, offset=page)
-    try:
-        view = np.frombuffer(mm, dtype=NUMPY_DTYPES[t.dtype], count=t.numel, offset=start - page).reshape(t.shape)
-        if test_hook:
-            test_hook(t, view)
-        t.fill(view, seed, threads=threads)
-        del view                           # the mapping cannot close while a view exports it
-        if sync:
-            mm.flush()                     # msync: the progress record never runs ahead of the disk
-    except BaseException:
+    at = 0
+    for offset, block in flat_boxes(t.shape, e0, e1):
+        n = math.prod(block)
+        t.fill(out[at:at + n].reshape(block), seed, global_shape=t.shape, offset=offset, threads=threads)
+        at += n
+
+
+def _buffer(nbytes):
+    """Page-aligned anonymous memory (O_DIRECT needs aligned buffers)."""
+    return mmap.mmap(-1, max(nbytes, mmap.PAGESIZE))
+
+
+class _Stream:
+    """The data region of one file, written front to back: ``put`` fills the current chunk
+    buffer, a full chunk goes to a writer thread (``os.pwrite``, ``O_DIRECT`` where the file
+    system allows it) while the next one is filled.  ``done(end)`` is called on the writer
+    thread once the bytes before data offset ``end`` are on disk (fdatasync'ed if ``sync``);
+    a writer error is raised by the next ``put`` or by ``close``."""
+
+    def __init__(self, path, fd, data_start, start, size, sync, done):
+        self.fd, self.data_start, self.size, self.sync, self.done = fd, data_start, size, sync, done
         try:
-            mm.close()
-        except BufferError:                # a view is still held by the traceback: the map goes with it;
-            pass                           # raise the fill's own error, not this one
-        raise
-    mm.close()
+            self.direct = os.open(path, os.O_WRONLY | getattr(os, "O_DIRECT", 0))
+        except OSError:                # a file system without O_DIRECT (tmpfs): through the page cache
+            self.direct = os.open(path, os.O_WRONLY)
+        self.buffers = [_buffer(CHUNK), _buffer(CHUNK)]
+        self.free = queue.Queue()
+        for b in self.buffers:
+            self.free.put(b)
+        self.jobs = queue.Queue()
+        self.error = None
+        self.thread = threading.Thread(target=self._run, name="fastinit-write", daemon=True)
+        self.thread.start()
+        self.begin = start             # data offset of the current buffer's first byte
+        self.used = 0                  # bytes of the current buffer filled
+        self.buf = self.free.get()
+
+    def _write(self, buf, begin, n):
+        offset, view = self.data_start + begin, memoryview(buf)[:n]
+        head = n - n % ALIGN           # O_DIRECT writes whole blocks; the file's last bytes go plainly
+        try:
+            if head:
+                self._pwrite(self.direct, view[:head], offset)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            os.close(self.direct)      # the file system refused O_DIRECT after all
+            self.direct = os.open(os.path.join("/proc/self/fd", str(self.fd)), os.O_WRONLY)
+            self._pwrite(self.direct, view[:head], offset)
+        if n > head:
+            self._pwrite(self.fd, view[head:n], offset + head)
+        view.release()
+
+    @staticmethod
+    def _pwrite(fd, view, offset):
+        while len(view):
+            written = os.pwrite(fd, view, offset)
+            view, offset = view[written:], offset + written
+
+    def _run(self):
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            buf, begin, n = job
+            try:
+                if self.error is None:
+                    self._write(buf, begin, n)
+                    if self.sync:
+                        os.fdatasync(self.fd)
+                    self.done(begin + n)
+            except BaseException as exc:  # noqa: BLE001 (raised on the caller's thread)
+                self.error = exc
+            finally:
+                self.free.put(buf)
+
+    def _check(self):
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def _submit(self):
+        self.jobs.put((self.buf, self.begin, self.used))
+        self.begin += self.used
+        self.used = 0
+        self.buf = self.free.get()
+        self._check()
+
+    def pieces(self, begin, end):
+        """``(chunk memoryview, data offset)`` pieces covering ``[begin, end)``, which must start
+        where the last one ended; a piece counts as filled when the caller asks for the next
+        (or the generator ends), so bytes of an interrupted fill are never written."""
+        assert begin == self.begin + self.used, "pieces must be requested in order"
+        while begin < end:
+            if self.used == CHUNK:
+                self._submit()
+            n = min(end - begin, CHUNK - self.used)
+            yield memoryview(self.buf)[self.used:self.used + n], begin
+            self.used += n
+            begin += n
+
+    def close(self, complete):
+        """Write what is buffered (if ``complete``: an interrupted fill writes nothing more),
+        wait for the writer; raise its error, if any."""
+        try:
+            if complete and self.used and self.error is None:
+                self._submit()
+        finally:
+            self.jobs.put(None)
+            self.thread.join()
+            os.close(self.direct)
+            for b in self.buffers:
+                try:
+                    b.close()
+                except BufferError:    # a view is still held by an interrupted fill's traceback:
+                    pass               # the memory goes with it
+        self._check()
 
 
 class _File:
@@ -169,10 +304,23 @@ class _File:
         reserve(self.fd, self.data_start + self.size, self.partial)
         _write_json(self.progress, {"key": self.key, "done": []})
 
-    def fill(self, t, threads, sync, test_hook):
-        _fill_one(self.fd, t, self.spec.seed, self.data_start + self.offsets[t.name][0], threads, sync, test_hook)
-        self.done.add(t.name)
-        _write_json(self.progress, {"key": self.key, "done": sorted(self.done)})
+    def stream(self, sync):
+        """A ``_Stream`` from the 4 KiB boundary before the first tensor not done (None: all done);
+        it records tensors as done once their last byte is on disk."""
+        order = sorted(self.spec.tensors, key=lambda t: self.offsets[t.name])
+        first = next((t for t in order if t.name not in self.done), None)
+        if first is None:
+            return None
+        start = self.offsets[first.name][0] // ALIGN * ALIGN
+        ends = [(self.offsets[t.name][1], t.name) for t in order]
+        lock = threading.Lock()
+
+        def done(end):             # on the writer thread
+            with lock:
+                self.done.update(name for e, name in ends if e <= end)
+                _write_json(self.progress, {"key": self.key, "done": sorted(self.done)})
+
+        return _Stream(self.partial, self.fd, self.data_start, start, self.size, sync, done)
 
     def close(self, sync):
         if self.fd is not None:
@@ -213,6 +361,22 @@ def reserve(fd, size, path):
                                  f"free disk space (or raise the file size limit) and rerun") from None
 
 
+def _fill_tensor(stream, t, seed, first, begin, end, threads, test_hook):
+    """Tensor ``t`` (data bytes ``[begin, end)``) into the stream from byte ``first``, piece by
+    piece (``first > begin``: a resumed file whose stream starts inside ``t``)."""
+    size = t.np_dtype.itemsize
+    hooked = False
+    for piece, at in stream.pieces(first, end):
+        out = np.frombuffer(piece, dtype=t.np_dtype)
+        if test_hook and not hooked:
+            test_hook(t, out)
+            hooked = True
+        e0 = (at - begin) // size
+        _fill_range(t, seed, e0, e0 + out.size, out, threads)
+        del out
+        piece.release()
+
+
 def write(spec: ModelSpec, directory, *, threads=None, resume=False, on_tensor=None, test_hook=None,
           sync=True, max_shard_size=None):
     """Fill ``directory/model.safetensors`` -- or, with ``max_shard_size`` (bytes), the shards
@@ -243,12 +407,21 @@ def write(spec: ModelSpec, directory, *, threads=None, resume=False, on_tensor=N
     filled = []
     try:
         for f in files:
-            for t in sorted(f.spec.tensors, key=lambda t: f.offsets[t.name]):
-                if t.name not in f.done:
-                    f.fill(t, threads, sync, test_hook)
-                    filled.append(t.name)
-                if on_tensor:
-                    on_tensor(t)
+            stream, complete = f.stream(sync), False
+            try:
+                start = stream.begin if stream is not None else f.size
+                for t in sorted(f.spec.tensors, key=lambda t: f.offsets[t.name]):
+                    begin, end = f.offsets[t.name]
+                    if end > start:
+                        if t.name not in f.done:
+                            filled.append(t.name)
+                        _fill_tensor(stream, t, f.spec.seed, max(begin, start), begin, end, threads, test_hook)
+                    if on_tensor:
+                        on_tensor(t)
+                complete = True
+            finally:
+                if stream is not None:
+                    stream.close(complete)
         for f in files:
             f.close(sync)
     except SpecError:                      # e.g. a scheme that cannot fill this shape: not resumable
