@@ -293,6 +293,8 @@ typedef void (*fill64_fn)(int, const uint32_t *, const double *, double *, int64
 
 typedef void (*philox_fn)(const uint32_t *, uint64_t, uint32_t (*)[16]);
 typedef void (*zero_bits_fn)(char *, uint32_t, int64_t, int);
+typedef void (*masked_fn)(int, int, const uint32_t *, const void *, void *, int64_t, int64_t, int64_t,
+                          const uint32_t *, int64_t, uint64_t, uint64_t);
 
 static const struct isa {
     const char *name;
@@ -300,11 +302,12 @@ static const struct isa {
     fill64_fn f64;
     philox_fn philox;
     zero_bits_fn zero_bits;
+    masked_fn masked;
 } isas[] = {
-    {"baseline", fill32_base, fill64_base, philox_blocks_base, zero_bits_base},
+    {"baseline", fill32_base, fill64_base, philox_blocks_base, zero_bits_base, masked_base},
 #ifdef FI_X86
-    {"avx2", fill32_avx2, fill64_avx2, philox_blocks_avx2, zero_bits_avx2},
-    {"avx512", fill32_avx512, fill64_avx512, philox_blocks_avx512, zero_bits_avx512},
+    {"avx2", fill32_avx2, fill64_avx2, philox_blocks_avx2, zero_bits_avx2, masked_avx2},
+    {"avx512", fill32_avx512, fill64_avx512, philox_blocks_avx512, zero_bits_avx512, masked_avx512},
 #endif
 };
 #define N_ISAS ((int)(sizeof(isas) / sizeof(isas[0])))
@@ -378,6 +381,19 @@ int fi_fill64(int dist, const uint32_t key[2], const uint32_t stream[2], const d
     return 0;
 }
 
+int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stream[2], const void *p,
+                   void *out, int64_t ld, int64_t nr, int64_t nc, const uint32_t *bits, int64_t bits_ld,
+                   uint64_t first, uint64_t row_stride)
+{
+    if (dist < FI_UNIFORM || dist > FI_TRUNCNORMAL || fmt < -1 || fmt > FI_BF16) return -1;
+    if (!key || !stream || !p || nr < 0 || nc < 0 || ld < nc || bits_ld < (nc + 31) / 32) return -1;
+    if (nr == 0 || nc == 0) return 0;
+    if (!out || !bits) return -1;
+    const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};
+    pick()->masked(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride);
+    return 0;
+}
+
 /* ---- sparse pattern: Floyd's exact random subsets, 32 units in lockstep ------------ */
 
 /* A uniform integer in [0, bound) from up to four words (Lemire's multiply-shift with rejection;
@@ -445,13 +461,19 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
             for (int64_t i = 0; i < nr; i++)
                 bits[i * bits_ld + (ua - c0) / 32] = complement ? ~rowmask[r0 + i] & all : rowmask[r0 + i];
         } else {
+            /* all bits of the row set (complement) or clear, then each drawn element of the
+             * block toggled: O(n / 64 + draws) per unit, not O(n) */
+            int64_t nw = (nc + 31) / 32;
             for (int64_t u = 0; u < t; u++) {
                 const uint64_t *set = sets + u * words;
                 uint32_t *row = bits + (ua - r0 + u) * bits_ld;
-                memset(row, 0, (size_t)((nc + 31) / 32) * sizeof *row);
-                for (int64_t j = 0; j < nc; j++) {
-                    int64_t e = c0 + j;
-                    if ((int)((set[e >> 6] >> (e & 63)) & 1) != complement) row[j >> 5] |= 1u << (j & 31);
+                for (int64_t q = 0; q < nw; q++) row[q] = complement ? 0xffffffffu : 0u;
+                if (complement && nc % 32) row[nw - 1] = (1u << (nc % 32)) - 1u;
+                for (int64_t q = c0 >> 6; q <= (c0 + nc - 1) >> 6; q++) {
+                    for (uint64_t m = set[q]; m; m &= m - 1) {
+                        int64_t e = 64 * q + __builtin_ctzll(m);
+                        if (e >= c0 && e < c0 + nc) row[(e - c0) >> 5] ^= 1u << ((e - c0) & 31);
+                    }
                 }
             }
         }

@@ -272,6 +272,110 @@ static void NAME(fill64)(int dist, const uint32_t *kw, const double *p, double *
         NAME(run64)(dist, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride);
 }
 
+/* ---- masked fills: values only where a bitmap keeps them (sparse patterns) ------- */
+
+/* Philox4x32-10 of 16 arbitrary blocks b[L] (their counters are (b_lo, b_hi, stream)):
+ * w[j][L] <- word j of block b[L].  Loops over the lanes, which the compiler vectorizes. */
+FI_INLINE void NAME(philox_lanes)(const uint32_t kw[4], const uint64_t b[16], uint32_t w[4][16])
+{
+    uint32_t c0[16], c1[16], c2[16], c3[16];
+    for (int l = 0; l < 16; l++) {
+        c0[l] = (uint32_t)b[l];
+        c1[l] = (uint32_t)(b[l] >> 32);
+        c2[l] = kw[2];
+        c3[l] = kw[3];
+    }
+    uint32_t k0 = kw[0], k1 = kw[1];
+    for (int round = 0; round < 10; round++) {
+        for (int l = 0; l < 16; l++) {
+            uint64_t p0 = (uint64_t)PHILOX_M0 * c0[l], p1 = (uint64_t)PHILOX_M1 * c2[l];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
+            c1[l] = (uint32_t)p1;
+            c3[l] = (uint32_t)p0;
+            c0[l] = n0;
+            c2[l] = n2;
+        }
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    for (int l = 0; l < 16; l++) {
+        w[0][l] = c0[l];
+        w[1][l] = c1[l];
+        w[2][l] = c2[l];
+        w[3][l] = c3[l];
+    }
+}
+
+/* m <= 16 elements: out element pos[L] <- global element e[L].  Lane L computes the group
+ * transform of block (e / G) * 16 + e % 16 -- the block element e draws from -- and keeps the
+ * one value of that lane e is (the transforms are lane-wise, so these are the dense fill's bits). */
+static void NAME(masked_batch32)(int dist, int fmt, const uint32_t kw[4], const float *p, void *out,
+                                 const uint64_t *e, const int64_t *pos, int m)
+{
+    uint64_t b[16] = {0};
+    uint32_t w[4][16] __attribute__((aligned(64)));
+    float o[G32] __attribute__((aligned(64)));
+    for (int l = 0; l < m; l++) b[l] = e[l] / G32 * 16 + e[l] % 16;
+    NAME(philox_lanes)(kw, b, w);
+    NAME(transform32)(dist, (const uint32_t (*)[16])w, p, o);
+    for (int l = 0; l < m; l++) {
+        float v = o[16 * (e[l] % G32 / 16) + l];
+        if (fmt == FI_F32) {
+            ((float *)out)[pos[l]] = v;
+        } else {
+            vf x = SPLATF(v);
+            vh h = fmt == FI_F16 ? NAME(to_f16)(x) : NAME(to_bf16)(x);
+            ((uint16_t *)out)[pos[l]] = h[0];
+        }
+    }
+}
+
+static void NAME(masked_batch64)(int dist, const uint32_t kw[4], const double *p, double *out,
+                                 const uint64_t *e, const int64_t *pos, int m)
+{
+    uint64_t b[16] = {0};
+    uint32_t w[4][16] __attribute__((aligned(64)));
+    double o[G64] __attribute__((aligned(64)));
+    for (int l = 0; l < m; l++) b[l] = e[l] / G64 * 16 + e[l] % 16;
+    NAME(philox_lanes)(kw, b, w);
+    NAME(transform64)(dist, (const uint32_t (*)[16])w, p, o);
+    for (int l = 0; l < m; l++) out[pos[l]] = o[16 * (e[l] % G64 / 16) + l];
+}
+
+/* out[i * ld + j], i < nr, j < nc: 0 where bit j of row i of bits is set, else global element
+ * first + i * row_stride + j.  Only the kept elements are computed. */
+static void NAME(masked)(int dist, int fmt, const uint32_t kw[4], const void *p, void *out, int64_t ld,
+                         int64_t nr, int64_t nc, const uint32_t *bits, int64_t bits_ld, uint64_t first,
+                         uint64_t row_stride)
+{
+    const int size = fmt < 0 ? 8 : fmt == FI_F32 ? 4 : 2;
+    uint64_t e[16];
+    int64_t pos[16];
+    int m = 0;
+    for (int64_t i = 0; i < nr; i++) {
+        memset((char *)out + i * ld * size, 0, (size_t)nc * (size_t)size);
+        for (int64_t q = 0; q < (nc + 31) / 32; q++) {
+            uint32_t keep = ~bits[i * bits_ld + q];
+            if (32 * q + 32 > nc) keep &= (1u << (nc - 32 * q)) - 1u;
+            while (keep) {
+                int64_t j = 32 * q + __builtin_ctz(keep);
+                keep &= keep - 1u;
+                e[m] = first + (uint64_t)i * row_stride + (uint64_t)j;
+                pos[m++] = i * ld + j;
+                if (m == 16) {
+                    if (fmt < 0) NAME(masked_batch64)(dist, kw, (const double *)p, (double *)out, e, pos, m);
+                    else NAME(masked_batch32)(dist, fmt, kw, (const float *)p, out, e, pos, m);
+                    m = 0;
+                }
+            }
+        }
+    }
+    if (m) {
+        if (fmt < 0) NAME(masked_batch64)(dist, kw, (const double *)p, (double *)out, e, pos, m);
+        else NAME(masked_batch32)(dist, fmt, kw, (const float *)p, out, e, pos, m);
+    }
+}
+
 /* row[j] <- 0 where bit j of m is set, j < t <= 32 (a sparse pattern's row across a tile) */
 static void NAME(zero_bits)(char *row, uint32_t m, int64_t t, int itemsize)
 {

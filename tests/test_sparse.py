@@ -11,7 +11,9 @@ from fastinit.schemes.sparse import sparse_
 
 from .conftest import BACKENDS, DTYPES, POISON, bits, poisoned
 
-MODES = [dict(sparsity=0.9), dict(sparsity=0.37), dict(nonzeros_per_unit=15), dict(nonzeros_per_unit=1)]
+# the last two keep <= 1/50 of the elements, so sparse_ computes only those (fill_masked)
+MODES = [dict(sparsity=0.9), dict(sparsity=0.37), dict(nonzeros_per_unit=15), dict(nonzeros_per_unit=1),
+         dict(sparsity=0.99)]
 
 
 @pytest.mark.parametrize("mode", MODES, ids=repr)
@@ -45,7 +47,18 @@ def test_zero_positions_are_uniform_over_rows():
     assert chi2 < stats.chi2.isf(1e-4, rows - 1)
 
 
-@pytest.mark.parametrize("mode", MODES[:3], ids=repr)
+@pytest.mark.parametrize("mode", MODES, ids=repr)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_non_zeros_are_the_normal_fills_bits_on_both_paths(mode, dtype, backend):
+    # dense path (normal_ then zeros) and masked path (only the kept values computed) alike
+    w = sparse_(np.empty((203, 150), dtype), **mode, std=0.5, seed=3, stream="w", backend=backend)
+    ref = fastinit.normal_(np.empty((203, 150), dtype), 0.0, 0.5, seed=3, stream="w")
+    keep = w.astype(np.float64) != 0
+    assert np.array_equal(bits(w[keep]), bits(ref[keep])) and (bits(w[~keep]) == 0).all()
+
+
+@pytest.mark.parametrize("mode", MODES, ids=repr)
 def test_backends_threads_and_shards_give_the_same_bits(mode):
     g = (257, 190)
     whole = sparse_(np.empty(g, np.float32), **mode, seed=1, stream="x", backend="c", threads=1)

@@ -16,6 +16,10 @@ A backend is a pair of counter-based fill kernels and a raw Philox kernel:
     matrix, as bits of a zeroed uint32 array (csrc/fastinit.h: fi_sparse_bitmap).
 ``zero_where(out, ld, nr, nc, bits, bits_ld)``
     zero the elements of ``out`` (flat, row stride ``ld``, viewed as unsigned ints) whose bit is set.
+``fill_masked(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride)``
+    an ``nr x nc`` block of ``out`` (flat, row stride ``ld``): 0 where the bit is set, else
+    global element ``first + i*row_stride + j`` as ``fill32`` (``fmt``) or ``fill64``
+    (``fmt`` None, ``p`` float64) writes it; only the kept elements are computed.
 
 Kernels never validate user input; fastinit's public functions do, once.  Both
 backends give identical bits (tests/test_contract.py).
@@ -40,6 +44,7 @@ class Backend:
     philox4x32: Callable
     sparse_bitmap: Callable
     zero_where: Callable
+    fill_masked: Callable
     detail: str  # instruction set (C) or compiler version (Numba)
 
 

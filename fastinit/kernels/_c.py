@@ -50,6 +50,13 @@ def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
     _check(rc)
 
 
+def fill_masked(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride):
+    _check(lib.fi_fill_masked(dist, -1 if fmt is None else fmt, ffi.from_buffer("uint32_t[]", kw),
+                              ffi.from_buffer("uint32_t[]", kw[2:]), ffi.from_buffer(p),
+                              ffi.from_buffer(out, require_writable=True), ld, nr, nc,
+                              ffi.from_buffer("uint32_t[]", bits), bits_ld, first, row_stride))
+
+
 def zero_where(out, ld, nr, nc, bits, bits_ld):
     _check(lib.fi_zero_where(ffi.from_buffer(out, require_writable=True), out.dtype.itemsize, ld, nr, nc,
                              ffi.from_buffer("uint32_t[]", bits), bits_ld))
@@ -59,4 +66,4 @@ _env = os.environ.get("FASTINIT_ISA")
 if _env:
     set_isa(_env)
 
-BACKEND = Backend("c", fill32, fill64, philox4x32, sparse_bitmap, zero_where, isa())
+BACKEND = Backend("c", fill32, fill64, philox4x32, sparse_bitmap, zero_where, fill_masked, isa())

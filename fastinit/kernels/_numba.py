@@ -563,6 +563,89 @@ def philox4x32(ctr, key, key_stride, out, rounds):
         out[i, 3] = w[3]
 
 
+# ---- masked fills (csrc/fill_impl.h: masked, masked_batch32/64) ------------------
+
+@jit
+def philox_lanes(kw, b, c):
+    """c[16*j + L] <- word j of block b[L], for 16 arbitrary blocks (csrc: philox_lanes)."""
+    for L in range(16):
+        w = philox(u32(b[L] & u64(0xFFFFFFFF)), u32(b[L] >> u64(32)), kw[2], kw[3], kw[0], kw[1], 10)
+        c[L] = w[0]
+        c[16 + L] = w[1]
+        c[32 + L] = w[2]
+        c[48 + L] = w[3]
+
+
+@jit
+def masked_batch32(dist, fmt, kw, p, out, e, pos, m, b, c, o):
+    """out[pos[L]] <- global element e[L], L < m (csrc: masked_batch32): lane L transforms the
+    block element e[L] draws from and keeps its own value."""
+    for L in range(16):
+        b[L] = (e[L] // u64(G32)) * u64(16) + e[L] % u64(16) if L < m else u64(0)
+    philox_lanes(kw, b, c)
+    group32(dist, p, c, 0, o, 0)
+    for L in range(m):
+        v = o[16 * ((e[L] % u64(G32)) // u64(16)) + L]
+        if fmt == F32:
+            out[pos[L]] = v
+        elif fmt == F16:
+            out[pos[L]] = to_f16(v)
+        else:
+            out[pos[L]] = to_bf16(v)
+
+
+@jit
+def masked_batch64(dist, fmt, kw, p, out, e, pos, m, b, c, o):
+    """The float64 twin of masked_batch32 (csrc: masked_batch64)."""
+    for L in range(16):
+        b[L] = (e[L] // u64(G64)) * u64(16) + e[L] % u64(16) if L < m else u64(0)
+    philox_lanes(kw, b, c)
+    group64(dist, p, c, 0, o, 0)
+    for L in range(m):
+        out[pos[L]] = o[16 * ((e[L] % u64(G64)) // u64(16)) + L]
+
+
+@jit
+def _masked(batch, dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride, o):
+    e = np.empty(16, np.uint64)
+    pos = np.empty(16, np.int64)
+    b = np.empty(16, np.uint64)
+    c = np.empty(64, np.uint32)
+    m = 0
+    for i in range(nr):
+        for j in range(nc):
+            out[i * ld + j] = 0
+        for q in range((nc + 31) // 32):
+            keep = u32(~bits[i * bits_ld + q])
+            if 32 * q + 32 > nc:
+                keep &= u32((u64(1) << u64(nc - 32 * q)) - u64(1))
+            for t in range(32):
+                if (keep >> u32(t)) & u32(1):
+                    j = 32 * q + t
+                    e[m] = u64(first) + u64(i) * u64(row_stride) + u64(j)
+                    pos[m] = i * ld + j
+                    m += 1
+                    if m == 16:
+                        batch(dist, fmt, kw, p, out, e, pos, m, b, c, o)
+                        m = 0
+    if m:
+        batch(dist, fmt, kw, p, out, e, pos, m, b, c, o)
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def fill_masked32(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride):
+    """csrc/fastinit.h fi_fill_masked for the 32-bit family (out: float32, or uint16 bits)."""
+    _masked(masked_batch32, dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride,
+            np.empty(G32, np.float32))
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def fill_masked64(dist, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride):
+    """csrc/fastinit.h fi_fill_masked for float64."""
+    _masked(masked_batch64, dist, -1, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride,
+            np.empty(G64, np.float64))
+
+
 # ---- sparse pattern (csrc/fill.c: fi_sparse_bitmap, fi_zero_where) ----------------
 
 @jit
@@ -594,9 +677,10 @@ def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
     draws = n - chosen if complement else chosen
     c = np.empty(64, np.uint32)
     inset = np.zeros((16, n), np.bool_)
+    drawn = np.empty((16, max(draws, 1)), np.int64)
+    words = (nc + 31) // 32
     for ua in range(u_first, u_first + u_count, 16):
         t = min(u_first + u_count - ua, 16)
-        inset[:, :] = False
         for d in range(draws):
             philox16(kw, u64(d) * u64(units) + u64(ua), c)
             j = n - draws + d
@@ -605,12 +689,31 @@ def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
                 if inset[u, x]:
                     x = j
                 inset[u, x] = True
+                drawn[u, d] = x
+        # the zeros: the drawn elements, or (complement) all others -- all bits of the tile set
+        # first, then the drawn ones toggled; O(draws) per unit, not O(n)
+        if complement:
+            if mode == 0:  # columns ua - c0 .. +t: one word per row (tiles start at multiples of 16)
+                jj = ua - c0
+                mask = u32(((1 << t) - 1) << (jj % 32))
+                for i in range(nr):
+                    bits[i * bits_ld + jj // 32] |= mask
+            else:
+                for u in range(t):
+                    for q in range(words):
+                        bits[(ua + u - r0) * bits_ld + q] = u32(0xFFFFFFFF)
+                    if nc % 32:
+                        bits[(ua + u - r0) * bits_ld + words - 1] = u32((1 << (nc % 32)) - 1)
         for u in range(t):
-            for e in range(r0 if mode == 0 else c0, (r0 + nr) if mode == 0 else (c0 + nc)):
-                if inset[u, e] == complement:
-                    continue
-                i, j = (e - r0, ua + u - c0) if mode == 0 else (ua + u - r0, e - c0)
-                bits[i * bits_ld + j // 32] |= u32(1) << u32(j % 32)
+            for d in range(draws):
+                e = drawn[u, d]
+                inset[u, e] = False
+                if mode == 0:
+                    if r0 <= e < r0 + nr:
+                        jj = ua + u - c0
+                        bits[(e - r0) * bits_ld + jj // 32] ^= u32(1) << u32(jj % 32)
+                elif c0 <= e < c0 + nc:
+                    bits[(ua + u - r0) * bits_ld + (e - c0) // 32] ^= u32(1) << u32((e - c0) % 32)
 
 
 @njit(cache=True, nogil=True, boundscheck=False)

@@ -26,4 +26,12 @@ def zero_where(out, ld, nr, nc, bits, bits_ld):
     nb.zero_where(out, ld, nr, nc, bits, bits_ld)
 
 
-BACKEND = Backend("numba", fill32, fill64, philox4x32, sparse_bitmap, zero_where, f"numba {numba.__version__}")
+def fill_masked(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride):
+    if fmt is None:
+        nb.fill_masked64(dist, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride)
+    else:
+        nb.fill_masked32(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride)
+
+
+BACKEND = Backend("numba", fill32, fill64, philox4x32, sparse_bitmap, zero_where, fill_masked,
+                  f"numba {numba.__version__}")

@@ -13,7 +13,8 @@ import numpy as np
 
 from .. import _parallel, kernels
 from .._buffers import accepts_tensors, check_out, runs
-from ..fills import _real, normal_
+from ..fills import _pad, _real, normal_
+from ..kernels import NORMAL
 from ..rng import key_words, stream_id
 
 MASK_STREAM = 0x5350415253454D4B  # "SPARSEMK": the mask stream is the tensor's stream XOR this
@@ -90,15 +91,30 @@ def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, strea
 
     _parallel.each(pattern, parts, nthreads)
 
-    # 2. values and zeros, a band of rows at a time so that the zeros land while it is in cache
-    flat = out.reshape(-1).view({2: np.uint16, 4: np.uint32, 8: np.uint64}[out.dtype.itemsize])
+    # 2. values and zeros, a band of rows at a time so that the zeros land while it is in cache.
+    #    Almost all zeros (kept <= 1/50, e.g. Martens' 15 per unit of thousands): compute only
+    #    the kept values (fill_masked: a Philox block and a group transform per 16 kept
+    #    elements, about 30x the time per value of the dense fill); otherwise the dense
+    #    normal_ values, then the zeros.
+    kept = (rows - k) / rows if mode == 0 else k / cols
     band = max(1, (1 << 20) // max(1, nc * out.dtype.itemsize))  # about 1 MiB of out
+    if kept <= 1 / 50:
+        kflat, fmt = check_out(out)
+        p = np.asarray(_pad([std, 0.0]), np.float64 if fmt is None else np.float32)
+        vkw = key_words(seed, stream)
 
-    def values(i0):
-        i1 = min(nr, i0 + band)
-        normal_(out[i0:i1], 0.0, std, seed=seed, stream=stream, global_shape=g, offset=(r0 + i0, c0),
-                backend=be.name, threads=1)
-        be.zero_where(flat[i0 * nc:i1 * nc], nc, i1 - i0, nc, bits[i0 * words:i1 * words], words)
+        def values(i0):
+            i1 = min(nr, i0 + band)
+            be.fill_masked(NORMAL, fmt, vkw, p, kflat[i0 * nc:i1 * nc], nc, i1 - i0, nc, bits[i0 * words:i1 * words],
+                           words, (r0 + i0) * cols + c0, cols)
+    else:
+        flat = out.reshape(-1).view({2: np.uint16, 4: np.uint32, 8: np.uint64}[out.dtype.itemsize])
+
+        def values(i0):
+            i1 = min(nr, i0 + band)
+            normal_(out[i0:i1], 0.0, std, seed=seed, stream=stream, global_shape=g, offset=(r0 + i0, c0),
+                    backend=be.name, threads=1)
+            be.zero_where(flat[i0 * nc:i1 * nc], nc, i1 - i0, nc, bits[i0 * words:i1 * words], words)
 
     bands = list(range(0, nr, band))
     per = -(-len(bands) // nthreads)
