@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 _POOLS = {}
 MIN_PER_THREAD = 1 << 16  # below this many elements a thread costs more than it saves
+TASKS_PER_THREAD = 8      # threads pull tasks: a core slowed by another process does less of them
 
 
 def default_threads() -> int:
@@ -33,12 +34,13 @@ def check_threads(threads):
 
 
 def split(calls, threads, align):
-    """Split kernel calls ``(at, n_runs, run_len, first, run_stride)`` into about ``threads``
-    tasks; a run is cut only where its global index is a multiple of ``align`` (a group)."""
+    """Split kernel calls ``(at, n_runs, run_len, first, run_stride)`` into about
+    ``TASKS_PER_THREAD * threads`` tasks of at least ``MIN_PER_THREAD`` elements; a run is cut
+    only where its global index is a multiple of ``align`` (a group)."""
     total = sum(c[1] * c[2] for c in calls)
     if threads <= 1 or total < 2 * MIN_PER_THREAD:
         return list(calls)
-    share = max(total // threads, MIN_PER_THREAD)
+    share = max(total // (TASKS_PER_THREAD * threads), MIN_PER_THREAD)
     tasks = []
     for at, n_runs, run_len, first, stride in calls:
         if n_runs > 1 and run_len < share:
