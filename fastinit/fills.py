@@ -192,6 +192,22 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
 
     >>> w = trunc_normal_(np.empty((768, 768), np.float32), std=0.02, a=-0.04, b=0.04, seed=0)
     """
+    plan = _trunc_normal_plan(mean, std, a, b, bounds, lambda: _dtype_of(out))
+    if plan[0] == "normal":  # bounds="std" at std 0: [mean + a std, mean + b std] is the point mean
+        return normal_(out, plan[1], 0.0, seed=seed, stream=stream, global_shape=global_shape, offset=offset,
+                       backend=backend, threads=threads)
+    if plan[0] == "clamped":  # the limit of N(mean, s) on [a, b] as s -> 0: mean, clamped into [a, b]
+        _, value, lo, hi = plan
+        return _fill(out, UNIFORM, _pad([0.0, value, lo, hi]), seed, stream, global_shape, offset, backend,
+                     threads)
+    return _fill(out, TRUNCNORMAL, plan[1], seed, stream, global_shape, offset, backend, threads)
+
+
+def _trunc_normal_plan(mean, std, a, b, bounds, dtype_of):
+    """trunc_normal_'s parameters, validated, for the output dtype ``dtype_of()`` (asked for after
+    the scalar checks): ``("normal", mean)`` (``bounds="std"`` at std 0), ``("clamped", value,
+    lo, hi)`` (std 0) or ``("trunc", p)``, p the kernel's 8 constants (csrc/fastinit.h).
+    fastinit.numba.trunc_normal_params shares it."""
     mean, std = _real(mean, "mean"), _real(std, "std")
     a, b = _real(a, "a"), _real(b, "b")
     if std < 0:
@@ -201,19 +217,17 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
     if not a < b:
         raise ValueError(f"a must be < b; got a={a}, b={b}")
     if bounds == "std":
-        if std == 0:  # [mean + a std, mean + b std] is the point mean: N(mean, 0)
-            return normal_(out, mean, 0.0, seed=seed, stream=stream, global_shape=global_shape, offset=offset,
-                           backend=backend, threads=threads)
+        if std == 0:
+            return ("normal", mean)
         a, b = mean + a * std, mean + b * std
-    dtype = _dtype_of(out)
+    dtype = dtype_of()
     for name, v in (("mean", mean), ("std", std)):
         _in_range(v, name, _compute(dtype))
     for name, v in (("a", a), ("b", b)):
         _in_range(v, name, dtype)
     lo, hi = _inward(a, b, dtype)
-    if std == 0:  # the limit of N(mean, s) on [a, b] as s -> 0: mean, clamped into [a, b]
-        return _fill(out, UNIFORM, _pad([0.0, min(max(mean, lo), hi), lo, hi]), seed, stream,
-                     global_shape, offset, backend, threads)
+    if std == 0:
+        return ("clamped", min(max(mean, lo), hi), lo, hi)
     alpha, beta = (a - mean) / std, (b - mean) / std
     if alpha >= 0:
         mass = ndtr(-alpha) - ndtr(-beta)
@@ -228,8 +242,7 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
                          f"(the interval lies too far into one tail)")
     # Phi(alpha) - 1/2 by erf keeps its relative precision when alpha is near 0
     q_alpha = 0.5 * erf(alpha / math.sqrt(2.0))
-    return _fill(out, TRUNCNORMAL, [std, mean, lo, hi, ndtr(alpha), ndtr(-beta), mass, q_alpha], seed, stream,
-                 global_shape, offset, backend, threads)
+    return ("trunc", [std, mean, lo, hi, ndtr(alpha), ndtr(-beta), mass, q_alpha])
 
 
 def _dtype_of(out):

@@ -362,10 +362,6 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
 
     >>> p = trunc_normal_params(0.0, 0.02, -0.04, 0.04, dtype=np.float32)
     """
-    import math
-
-    from scipy.special import erf, ndtr
-
     from . import fills
     from ._buffers import FLOAT_DTYPES
 
@@ -375,44 +371,17 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
         dt = np.dtype(np.int8)  # refused just below, with the message
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float16, bfloat16, float32 or float64; got {dtype!r}")
-    mean, std = fills._real(mean, "mean"), fills._real(std, "std")
-    a, b = fills._real(a, "a"), fills._real(b, "b")
-    if std < 0:
-        raise ValueError(f"std must be >= 0; got {std}")
-    if bounds not in ("absolute", "std"):
-        raise ValueError(f"bounds must be 'absolute' or 'std'; got {bounds!r}")
-    if not a < b:
-        raise ValueError(f"a must be < b; got a={a}, b={b}")
-    compute = fills._compute(dt)
-    rounded = (lambda p: tuple(float(v) for v in p)) if compute == np.float64 else \
+    plan = fills._trunc_normal_plan(mean, std, a, b, bounds, lambda: dt)
+    rounded = (lambda p: tuple(float(v) for v in p)) if fills._compute(dt) == np.float64 else \
         (lambda p: tuple(f32(v) for v in p))
-    if bounds == "std":
-        if std == 0:  # fastinit.trunc_normal_ fills N(mean, 0): z * 0 + mean, unclamped
-            fills._in_range(mean, "mean", dt)
-            return rounded([0.0, mean, -math.inf, math.inf, 0.25, 0.25, 0.5, -0.25])
-        a, b = mean + a * std, mean + b * std
-    for name, v in (("mean", mean), ("std", std)):
-        fills._in_range(v, name, compute)
-    for name, v in (("a", a), ("b", b)):
-        fills._in_range(v, name, dt)
-    lo, hi = fills._inward(a, b, dt)
-    if std == 0:  # mean clamped into [a', b'] (+ 0.0: the fills' u * 0 + shift never gives -0.0)
-        # any finite z works: z * 0 + mean = mean; these are the constants of [-0.67, 0.67]
-        return rounded([0.0, min(max(mean, lo), hi) + 0.0, lo, hi, 0.25, 0.25, 0.5, -0.25])
-    alpha, beta = (a - mean) / std, (b - mean) / std
-    if alpha >= 0:
-        mass = ndtr(-alpha) - ndtr(-beta)
-    elif beta <= 0:
-        mass = ndtr(beta) - ndtr(alpha)
-    else:
-        mass = 1.0 - ndtr(alpha) - ndtr(-beta)
-    bits = 64 if compute == np.float64 else 32
-    if not mass >= fills._MIN_MASS[bits]:
-        raise ValueError(f"[a, b] = [{a}, {b}] holds probability {mass:.3g} under N({mean}, {std}^2); "
-                         f"fastinit needs at least {fills._MIN_MASS[bits]:g} for {dt} "
-                         f"(the interval lies too far into one tail)")
-    q_alpha = 0.5 * erf(alpha / math.sqrt(2.0))
-    return rounded([std, mean, lo, hi, ndtr(alpha), ndtr(-beta), mass, q_alpha])
+    # any finite z works below: z * 0 + value = value; these are the constants of [-0.67, 0.67]
+    if plan[0] == "normal":  # fastinit.trunc_normal_ fills N(mean, 0): z * 0 + mean, unclamped
+        fills._in_range(plan[1], "mean", dt)
+        return rounded([0.0, plan[1], -np.inf, np.inf, 0.25, 0.25, 0.5, -0.25])
+    if plan[0] == "clamped":  # (+ 0.0: the fills' u * 0 + shift never gives -0.0)
+        _, value, lo, hi = plan
+        return rounded([0.0, value + 0.0, lo, hi, 0.25, 0.25, 0.5, -0.25])
+    return rounded(plan[1])
 
 
 @_api
