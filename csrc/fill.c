@@ -90,6 +90,10 @@ static inline void fi_philox_scalar(uint32_t c[4], uint32_t k0, uint32_t k1, int
 #ifdef FI_X86
 #define VSQRTF(x) ((vf)_mm_sqrt_ps((__m128)(x)))
 #define VSQRTD(x) ((vd)_mm_sqrt_pd((__m128d)(x)))
+#define VMAXF(a, b) ((vf)_mm_max_ps((__m128)(a), (__m128)(b))) /* a > b ? a : b */
+#define VMINF(a, b) ((vf)_mm_min_ps((__m128)(a), (__m128)(b))) /* a < b ? a : b */
+#define VMAXD(a, b) ((vd)_mm_max_pd((__m128d)(a), (__m128d)(b)))
+#define VMIND(a, b) ((vd)_mm_min_pd((__m128d)(a), (__m128d)(b)))
 
 /* hi and lo halves of a * m in each 32-bit lane (SSE2 has no 32-bit blend: mask and merge) */
 #define FI_MULHILO128(a, m, hi, lo)                                                        \
@@ -148,6 +152,10 @@ FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #undef VSQRTF
 #undef VSQRTD
 #undef VFMAF
+#undef VMAXF
+#undef VMINF
+#undef VMAXD
+#undef VMIND
 #undef PHILOX32
 
 #ifdef FI_X86
@@ -159,6 +167,10 @@ FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #define VSQRTF(x) ((vf)_mm256_sqrt_ps((__m256)(x)))
 #define VSQRTD(x) ((vd)_mm256_sqrt_pd((__m256d)(x)))
 #define VFMAF(a, b, c) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define VMAXF(a, b) ((vf)_mm256_max_ps((__m256)(a), (__m256)(b)))
+#define VMINF(a, b) ((vf)_mm256_min_ps((__m256)(a), (__m256)(b)))
+#define VMAXD(a, b) ((vd)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
+#define VMIND(a, b) ((vd)_mm256_min_pd((__m256d)(a), (__m256d)(b)))
 
 /* as philox32_sse2, four interleaved 8-lane chains */
 FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
@@ -208,6 +220,10 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #undef VSQRTF
 #undef VSQRTD
 #undef VFMAF
+#undef VMAXF
+#undef VMINF
+#undef VMAXD
+#undef VMIND
 #undef PHILOX32
 #pragma GCC pop_options
 
@@ -219,6 +235,10 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #define VSQRTF(x) ((vf)_mm512_sqrt_ps((__m512)(x)))
 #define VSQRTD(x) ((vd)_mm512_sqrt_pd((__m512d)(x)))
 #define VFMAF(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define VMAXF(a, b) ((vf)_mm512_max_ps((__m512)(a), (__m512)(b)))
+#define VMINF(a, b) ((vf)_mm512_min_ps((__m512)(a), (__m512)(b)))
+#define VMAXD(a, b) ((vd)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
+#define VMIND(a, b) ((vd)_mm512_min_pd((__m512d)(a), (__m512d)(b)))
 
 /* hi and lo 32-bit halves of a * m, lane by lane (m broadcast in every 32-bit lane): two
  * 32x32->64 multiplies (even lanes, odd lanes), then one masked in-lane swap each picks the
@@ -280,6 +300,10 @@ FI_INLINE void philox32_avx512(const uint32_t kw[4], uint64_t b0, uint32_t w[8][
 #undef VSQRTF
 #undef VSQRTD
 #undef VFMAF
+#undef VMAXF
+#undef VMINF
+#undef VMAXD
+#undef VMIND
 #undef PHILOX32
 #pragma GCC pop_options
 #endif /* FI_X86 */

@@ -89,10 +89,16 @@ FI_INLINE void NAME(std)(double *o, vd v) { memcpy(o, &v, sizeof v); }
 
 /* ---- 32-bit family: one group of 64 float32 values ----------------------------- */
 
+/* v clamped into [lo, hi]: (lo > v ? lo : v), then (hi < v ? hi : v) -- which is what x86's
+ * MAXPS(lo, v) and MINPS(hi, v) compute, to the bit (v itself when equal or NaN) */
 FI_INLINE vf NAME(clampf)(vf v, float lo, float hi)
 {
+#ifdef VMAXF
+    return VMINF(SPLATF(hi), VMAXF(SPLATF(lo), v));
+#else
     v = SEL(v < lo, SPLATF(lo), v);
     return SEL(v > hi, SPLATF(hi), v);
+#endif
 }
 
 /* uniform [0, 1) from the top 24 bits */
@@ -193,6 +199,9 @@ static void NAME(fill32)(int dist, int fmt, const uint32_t *kw, const float *p, 
 
 FI_INLINE vd NAME(clampd)(vd v, double lo, double hi)
 {
+#ifdef VMAXD
+    return VMIND(SPLATD(hi), VMAXD(SPLATD(lo), v));
+#endif
     v = SELD(v < lo, SPLATD(lo), v);
     return SELD(v > hi, SPLATD(hi), v);
 }
