@@ -2,6 +2,7 @@
 readers load with the bits of an in-memory fill; independence of other tensors; verify."""
 
 import json
+import math
 import os
 import struct
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from fastinit.model import fill, from_config, from_dict, presets, verify
+from fastinit.model import safetensors
 from fastinit.model.safetensors import FILENAME, layout
 
 st_numpy = pytest.importorskip("safetensors.numpy")
@@ -44,6 +46,33 @@ def test_safetensors_round_trip(tmp_path, dtype):
         t = spec["model.embed_tokens.weight"]
         assert same_bits(f.get_slice(t.name)[100:103], in_memory(t, spec.seed)[100:103])
     assert verify(spec, tmp_path, full=True) == []
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["O_DIRECT", "page cache"])
+def test_streamed_writer_chunk_sizes_and_paths_give_the_same_file(tmp_path, monkeypatch, direct):
+    """Tensors cut by chunk boundaries anywhere (shard-path boxes), a file without O_DIRECT
+    (plain pwrite), chunks that end mid-row or mid-element-run: always the same bytes."""
+    spec = tiny("bf16")
+    fill(spec, tmp_path / "ref", quiet=True)
+    ref = (tmp_path / "ref" / FILENAME).read_bytes()
+    if not direct:
+        monkeypatch.setattr(os, "O_DIRECT", 0, raising=False)
+    for chunk in (35 * 4096, 1 << 20):
+        monkeypatch.setattr(safetensors, "CHUNK", chunk)
+        out = tmp_path / f"c{chunk}"
+        fill(spec, out, quiet=True)
+        assert (out / FILENAME).read_bytes() == ref, chunk
+
+
+def test_flat_boxes_cover_any_flat_range_in_order():
+    for shape in [(7,), (5, 6), (3, 4, 5), (2, 3, 1, 4)]:
+        n = math.prod(shape)
+        index = np.arange(n).reshape(shape)
+        for e0 in range(n + 1):
+            for e1 in range(e0, n + 1):
+                got = [index[tuple(slice(o, o + b) for o, b in zip(off, blk))].reshape(-1)
+                       for off, blk in safetensors.flat_boxes(shape, e0, e1)]
+                assert np.concatenate(got or [np.zeros(0, int)]).tolist() == list(range(e0, e1)), (shape, e0, e1)
 
 
 def test_safetensors_layout(tmp_path):
