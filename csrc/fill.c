@@ -104,20 +104,15 @@ static inline void fi_philox_scalar(uint32_t c[4], uint32_t k0, uint32_t k1, int
         (hi) = _mm_or_si128(_mm_srli_epi64(pe_, 32), _mm_andnot_si128(low_, po_));        \
     } while (0)
 
-/* Philox4x32-10 of blocks b0 .. b0+31: w[4h + j][L] is word j of block b0 + 16h + L */
-FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+/* Philox4x32-10 of the 32 blocks (lo[L], hi[L]): w[4h + j][L] is word j of block 16h + L */
+FI_INLINE void philox_lanes_sse2(const uint32_t kw[4], const uint32_t lo[32], const uint32_t hi[32],
+                                 uint32_t w[8][16])
 {
     __m128i c0[8], c1[8], c2[8], c3[8];
     const __m128i m0 = _mm_set1_epi32((int)PHILOX_M0), m1 = _mm_set1_epi32((int)PHILOX_M1);
     for (int i = 0; i < 8; i++) {
-        uint32_t lo[4], hi[4];
-        for (int l = 0; l < 4; l++) {
-            uint64_t b = b0 + (uint64_t)(4 * i + l);
-            lo[l] = (uint32_t)b;
-            hi[l] = (uint32_t)(b >> 32);
-        }
-        c0[i] = _mm_loadu_si128((const __m128i *)lo);
-        c1[i] = _mm_loadu_si128((const __m128i *)hi);
+        c0[i] = _mm_loadu_si128((const __m128i *)(lo + 4 * i));
+        c1[i] = _mm_loadu_si128((const __m128i *)(hi + 4 * i));
         c2[i] = _mm_set1_epi32((int)kw[2]);
         c3[i] = _mm_set1_epi32((int)kw[3]);
     }
@@ -144,7 +139,25 @@ FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
         _mm_storeu_si128((__m128i *)&w[4 * h + 3][l], c3[i]);
     }
 }
+
+/* the 32 consecutive blocks b0 .. b0+31 (as PHILOX32) */
+FI_INLINE void fi_philox_run(void (*lanes)(const uint32_t *, const uint32_t *, const uint32_t *, uint32_t (*)[16]),
+                             const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+{
+    uint32_t lo[32], hi[32];
+    for (int L = 0; L < 32; L++) {
+        lo[L] = (uint32_t)(b0 + (uint64_t)L);
+        hi[L] = (uint32_t)((b0 + (uint64_t)L) >> 32);
+    }
+    lanes(kw, lo, hi, w);
+}
+
+FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+{
+    fi_philox_run(philox_lanes_sse2, kw, b0, w);
+}
 #define PHILOX32 philox32_sse2
+#define PHILOX_LANES philox_lanes_sse2
 #endif
 #include "fill_impl.h"
 #undef NAME
@@ -157,6 +170,7 @@ FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #undef VMAXD
 #undef VMIND
 #undef PHILOX32
+#undef PHILOX_LANES
 
 #ifdef FI_X86
 /* ---- AVX2 -------------------------------------------------------------------- */
@@ -172,20 +186,15 @@ FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #define VMAXD(a, b) ((vd)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
 #define VMIND(a, b) ((vd)_mm256_min_pd((__m256d)(a), (__m256d)(b)))
 
-/* as philox32_sse2, four interleaved 8-lane chains */
-FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+/* as philox_lanes_sse2, four interleaved 8-lane chains */
+FI_INLINE void philox_lanes_avx2(const uint32_t kw[4], const uint32_t lo[32], const uint32_t hi[32],
+                                 uint32_t w[8][16])
 {
     __m256i c0[4], c1[4], c2[4], c3[4];
     const __m256i m0 = _mm256_set1_epi32((int)PHILOX_M0), m1 = _mm256_set1_epi32((int)PHILOX_M1);
     for (int i = 0; i < 4; i++) {
-        uint32_t lo[8], hi[8];
-        for (int l = 0; l < 8; l++) {
-            uint64_t b = b0 + (uint64_t)(8 * i + l);
-            lo[l] = (uint32_t)b;
-            hi[l] = (uint32_t)(b >> 32);
-        }
-        c0[i] = _mm256_loadu_si256((const __m256i *)lo);
-        c1[i] = _mm256_loadu_si256((const __m256i *)hi);
+        c0[i] = _mm256_loadu_si256((const __m256i *)(lo + 8 * i));
+        c1[i] = _mm256_loadu_si256((const __m256i *)(hi + 8 * i));
         c2[i] = _mm256_set1_epi32((int)kw[2]);
         c3[i] = _mm256_set1_epi32((int)kw[3]);
     }
@@ -213,7 +222,13 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
         _mm256_storeu_si256((__m256i *)&w[4 * h + 3][l], c3[i]);
     }
 }
+
+FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+{
+    fi_philox_run(philox_lanes_avx2, kw, b0, w);
+}
 #define PHILOX32 philox32_avx2
+#define PHILOX_LANES philox_lanes_avx2
 #include "fill_impl.h"
 #undef NAME
 #undef VBYTES
@@ -225,6 +240,7 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #undef VMAXD
 #undef VMIND
 #undef PHILOX32
+#undef PHILOX_LANES
 #pragma GCC pop_options
 
 /* ---- AVX-512 ----------------------------------------------------------------- */
@@ -251,18 +267,12 @@ FI_INLINE __m512i fi_mulhilo512(__m512i a, __m512i m, __m512i *lo)
     return _mm512_mask_shuffle_epi32(po, 0x5555, pe, _MM_PERM_CDAB);
 }
 
-/* as philox32_sse2, two interleaved 16-lane chains (a round's multiplies are a long
- * dependency chain; two chains hide each other's latency) */
-FI_INLINE void philox32_avx512(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+/* Philox4x32-10 rounds on two interleaved 16-lane chains (a round's multiplies are a long
+ * dependency chain; two chains hide each other's latency), from the counters' low and high
+ * words a0, a1 (chain a: w[0..3]) and b0, b1 (chain b: w[4..7]) */
+FI_INLINE void philox_rounds512(const uint32_t kw[4], __m512i a0, __m512i a1, __m512i b0v, __m512i b1,
+                                uint32_t w[8][16])
 {
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i one = _mm512_set1_epi32(1), sixteen = _mm512_set1_epi32(16);
-    const __m512i blo = _mm512_set1_epi32((int)(uint32_t)b0);
-    const __m512i bhi = _mm512_set1_epi32((int)(uint32_t)(b0 >> 32));
-    __m512i a0 = _mm512_add_epi32(blo, iota);
-    __m512i a1 = _mm512_mask_add_epi32(bhi, _mm512_cmplt_epu32_mask(a0, blo), bhi, one);
-    __m512i b0v = _mm512_add_epi32(a0, sixteen);
-    __m512i b1 = _mm512_mask_add_epi32(a1, _mm512_cmplt_epu32_mask(b0v, a0), a1, one);
     __m512i a2 = _mm512_set1_epi32((int)kw[2]), a3 = _mm512_set1_epi32((int)kw[3]);
     __m512i b2 = a2, b3 = a3;
     const __m512i m0 = _mm512_set1_epi32((int)PHILOX_M0);
@@ -293,7 +303,44 @@ FI_INLINE void philox32_avx512(const uint32_t kw[4], uint64_t b0, uint32_t w[8][
     _mm512_storeu_si512(w[6], b2);
     _mm512_storeu_si512(w[7], b3);
 }
+
+/* blocks b0 .. b0+31, the counters made in registers (a carry into the high word where the
+ * low word wraps) */
+FI_INLINE void philox32_avx512(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+{
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i one = _mm512_set1_epi32(1), sixteen = _mm512_set1_epi32(16);
+    const __m512i blo = _mm512_set1_epi32((int)(uint32_t)b0);
+    const __m512i bhi = _mm512_set1_epi32((int)(uint32_t)(b0 >> 32));
+    __m512i a0 = _mm512_add_epi32(blo, iota);
+    __m512i a1 = _mm512_mask_add_epi32(bhi, _mm512_cmplt_epu32_mask(a0, blo), bhi, one);
+    __m512i b0v = _mm512_add_epi32(a0, sixteen);
+    __m512i b1 = _mm512_mask_add_epi32(a1, _mm512_cmplt_epu32_mask(b0v, a0), a1, one);
+    philox_rounds512(kw, a0, a1, b0v, b1, w);
+}
+
+/* the 32 blocks (lo[L], hi[L]) */
+FI_INLINE void philox_lanes_avx512(const uint32_t kw[4], const uint32_t lo[32], const uint32_t hi[32],
+                                   uint32_t w[8][16])
+{
+    philox_rounds512(kw, _mm512_loadu_si512(lo), _mm512_loadu_si512(hi), _mm512_loadu_si512(lo + 16),
+                     _mm512_loadu_si512(hi + 16), w);
+}
+/* cols[m ..] <- j0 + the positions of keep's set bits, in order, by two compressing stores
+ * (no branch per bit); writes up to 16 lanes past the new count.  Returns the new m. */
+FI_INLINE int collect_avx512(uint32_t *cols, int m, uint32_t keep, uint32_t j0)
+{
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i base = _mm512_add_epi32(_mm512_set1_epi32((int)j0), iota);
+    _mm512_storeu_si512(cols + m, _mm512_maskz_compress_epi32((__mmask16)keep, base));
+    m += __builtin_popcount(keep & 0xffffu);
+    _mm512_storeu_si512(cols + m, _mm512_maskz_compress_epi32((__mmask16)(keep >> 16),
+                                                              _mm512_add_epi32(base, _mm512_set1_epi32(16))));
+    return m + __builtin_popcount(keep >> 16);
+}
+#define COLLECT collect_avx512
 #define PHILOX32 philox32_avx512
+#define PHILOX_LANES philox_lanes_avx512
 #include "fill_impl.h"
 #undef NAME
 #undef VBYTES
@@ -305,6 +352,8 @@ FI_INLINE void philox32_avx512(const uint32_t kw[4], uint64_t b0, uint32_t w[8][
 #undef VMAXD
 #undef VMIND
 #undef PHILOX32
+#undef PHILOX_LANES
+#undef COLLECT
 #pragma GCC pop_options
 #endif /* FI_X86 */
 
@@ -410,7 +459,8 @@ int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stre
                    uint64_t first, uint64_t row_stride)
 {
     if (dist < FI_UNIFORM || dist > FI_TRUNCNORMAL || fmt < -1 || fmt > FI_BF16) return -1;
-    if (!key || !stream || !p || nr < 0 || nc < 0 || ld < nc || bits_ld < (nc + 31) / 32) return -1;
+    if (!key || !stream || !p || nr < 0 || nc < 0 || nc >= (1ll << 31) || ld < nc || bits_ld < (nc + 31) / 32)
+        return -1;
     if (nr == 0 || nc == 0) return 0;
     if (!out || !bits) return -1;
     const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};

@@ -104,49 +104,85 @@ FI_INLINE vf NAME(clampf)(vf v, float lo, float hi)
 /* uniform [0, 1) from the top 24 bits */
 FI_INLINE vf NAME(unitf)(vu w) { return __builtin_convertvector((vi)(w >> 8), vf) * 0x1p-24f; }
 
+/* The per-lane transforms of the 32-bit family: NF lanes at a time, each lane's value a
+ * function of its own words only.  The dense fill (transform32) and the masked fill
+ * (pick32) both call these, so they give the same bits. */
+
+/* U(low, high) from word w: p[0] = high - low, p[1] = low, clamped into [p[2], p[3]] */
+FI_INLINE vf NAME(uniformf)(vu w, const float *p)
+{
+    return NAME(clampf)(NAME(unitf)(w) * p[0] + p[1], p[2], p[3]);
+}
+
+/* Box-Muller of the pair (we, wo): *c the cos value, *si the sin value, each * std + mean */
+FI_INLINE void NAME(boxmullerf)(vu we, vu wo, const float *p, vf *c, vf *si)
+{
+    vf u1 = __builtin_convertvector((vi)((we >> 8) + 1u), vf) * 0x1p-24f; /* (0, 1] */
+    vf r = VSQRTF(-2.0f * NAME(logf)(u1));
+    /* angle 2 pi x / 2^24 = quadrant q * pi/2 + phi, phi in [-pi/4, pi/4) */
+    vu x = wo >> 8;
+    vu q = (x + 0x200000u) >> 22;
+    vf phi = __builtin_convertvector((vi)x - (vi)(q << 22), vf) * 0x1.921fb6p-22f; /* float32(pi/2) 2^-22 */
+    vf sn = NAME(sinpf)(phi), cs = NAME(cospf)(phi);
+    vi swap = (vi)(q & 1u) != 0;
+    vf cq = SEL(swap, sn, cs), sq = SEL(swap, cs, sn);
+    cq = SEL((vi)((q + 1u) & 2u) != 0, -cq, cq);
+    sq = SEL((vi)(q & 2u) != 0, -sq, sq);
+    *c = FMAF(r * cq, SPLATF(p[0]), SPLATF(p[1]));
+    *si = FMAF(r * sq, SPLATF(p[0]), SPLATF(p[1]));
+}
+
+/* inverse CDF of the mass [Phi(alpha), Phi(beta)]: the central rational from
+ * q = p - 1/2 = (Phi(alpha) - 1/2) + u m, the tails from the smaller tail probability */
+FI_INLINE vf NAME(truncnormalf)(vu w, const float *p)
+{
+    vi k2 = (vi)((w >> 9) << 1) + 1;                                 /* odd, < 2^24 */
+    vf u = __builtin_convertvector(k2, vf) * 0x1p-24f;              /* (0, 1) */
+    vf v1 = __builtin_convertvector(0x1000000 - k2, vf) * 0x1p-24f; /* 1 - u, exact */
+    vf q = FMAF(u, SPLATF(p[6]), SPLATF(p[7]));
+    vf plo = FMAF(u, SPLATF(p[6]), SPLATF(p[4]));
+    vf phi_ = FMAF(v1, SPLATF(p[6]), SPLATF(p[5]));
+    vi lower = plo <= phi_;
+    vf tail = NAME(ndtri_tailf)(SEL(lower, plo, phi_));
+    vf z = SEL((q <= F(0.425)) & (q >= -F(0.425)), NAME(ndtri_centralf)(q), SEL(lower, -tail, tail));
+    return NAME(clampf)(FMAF(z, SPLATF(p[0]), SPLATF(p[1])), p[2], p[3]);
+}
+
 /* the 64 values of one group from its words w[0..3][0..15] into o[0..63] */
 FI_INLINE void NAME(transform32)(int dist, const uint32_t (*w)[16], const float *p, float *o)
 {
-    if (dist == FI_UNIFORM) {
-        for (int j = 0; j < 4; j++)
-            for (int s = 0; s < 16; s += NF)
-                NAME(stf)(o + 16 * j + s, NAME(clampf)(NAME(unitf)(NAME(ldu)(&w[j][s])) * p[0] + p[1], p[2], p[3]));
-    } else if (dist == FI_NORMAL) {
-        /* Box-Muller on the pairs (w0, w1) and (w2, w3): cos to j even, sin to j odd */
-        for (int pair = 0; pair < 2; pair++) {
-            for (int s = 0; s < 16; s += NF) {
-                vu we = NAME(ldu)(&w[2 * pair][s]), wo = NAME(ldu)(&w[2 * pair + 1][s]);
-                vf u1 = __builtin_convertvector((vi)((we >> 8) + 1u), vf) * 0x1p-24f; /* (0, 1] */
-                vf r = VSQRTF(-2.0f * NAME(logf)(u1));
-                /* angle 2 pi x / 2^24 = quadrant q * pi/2 + phi, phi in [-pi/4, pi/4) */
-                vu x = wo >> 8;
-                vu q = (x + 0x200000u) >> 22;
-                vf phi = __builtin_convertvector((vi)x - (vi)(q << 22), vf) * 0x1.921fb6p-22f; /* float32(pi/2) 2^-22 */
-                vf sn = NAME(sinpf)(phi), cs = NAME(cospf)(phi);
-                vi swap = (vi)(q & 1u) != 0;
-                vf c = SEL(swap, sn, cs), si = SEL(swap, cs, sn);
-                c = SEL((vi)((q + 1u) & 2u) != 0, -c, c);
-                si = SEL((vi)(q & 2u) != 0, -si, si);
-                NAME(stf)(o + 32 * pair + s, FMAF(r * c, SPLATF(p[0]), SPLATF(p[1])));
-                NAME(stf)(o + 32 * pair + 16 + s, FMAF(r * si, SPLATF(p[0]), SPLATF(p[1])));
+    for (int s = 0; s < 16; s += NF) {
+        if (dist == FI_NORMAL) {
+            /* the pairs (w0, w1) and (w2, w3): cos to j even, sin to j odd */
+            for (int pair = 0; pair < 2; pair++) {
+                vf c, si;
+                NAME(boxmullerf)(NAME(ldu)(&w[2 * pair][s]), NAME(ldu)(&w[2 * pair + 1][s]), p, &c, &si);
+                NAME(stf)(o + 32 * pair + s, c);
+                NAME(stf)(o + 32 * pair + 16 + s, si);
+            }
+        } else {
+            for (int j = 0; j < 4; j++) {
+                vu wj = NAME(ldu)(&w[j][s]);
+                NAME(stf)(o + 16 * j + s, dist == FI_UNIFORM ? NAME(uniformf)(wj, p) : NAME(truncnormalf)(wj, p));
             }
         }
-    } else {
-        /* inverse CDF of the mass [Phi(alpha), Phi(beta)]: the central rational from
-         * q = p - 1/2 = (Phi(alpha) - 1/2) + u m, the tails from the smaller tail probability */
-        for (int j = 0; j < 4; j++) {
-            for (int s = 0; s < 16; s += NF) {
-                vi k2 = (vi)((NAME(ldu)(&w[j][s]) >> 9) << 1) + 1;             /* odd, < 2^24 */
-                vf u = __builtin_convertvector(k2, vf) * 0x1p-24f;              /* (0, 1) */
-                vf v1 = __builtin_convertvector(0x1000000 - k2, vf) * 0x1p-24f; /* 1 - u, exact */
-                vf q = FMAF(u, SPLATF(p[6]), SPLATF(p[7]));
-                vf plo = FMAF(u, SPLATF(p[6]), SPLATF(p[4]));
-                vf phi_ = FMAF(v1, SPLATF(p[6]), SPLATF(p[5]));
-                vi lower = plo <= phi_;
-                vf tail = NAME(ndtri_tailf)(SEL(lower, plo, phi_));
-                vf z = SEL((q <= F(0.425)) & (q >= -F(0.425)), NAME(ndtri_centralf)(q), SEL(lower, -tail, tail));
-                NAME(stf)(o + 16 * j + s, NAME(clampf)(FMAF(z, SPLATF(p[0]), SPLATF(p[1])), p[2], p[3]));
-            }
+    }
+}
+
+/* one value per lane: o[L] <- the value transform32 gives word js[L] (0..3) of lane L */
+FI_INLINE void NAME(pick32)(int dist, const uint32_t (*w)[16], const uint32_t *js, const float *p, float *o)
+{
+    for (int s = 0; s < 16; s += NF) {
+        vu j = NAME(ldu)(js + s);
+        vi upper = (vi)(j & 2u) != 0, odd = (vi)(j & 1u) != 0;
+        vu w0 = NAME(ldu)(&w[0][s]), w1 = NAME(ldu)(&w[1][s]), w2 = NAME(ldu)(&w[2][s]), w3 = NAME(ldu)(&w[3][s]);
+        if (dist == FI_NORMAL) {
+            vf c, si;
+            NAME(boxmullerf)(SELU(upper, w2, w0), SELU(upper, w3, w1), p, &c, &si);
+            NAME(stf)(o + s, SEL(odd, si, c));
+        } else {
+            vu wj = SELU(upper, SELU(odd, w3, w2), SELU(odd, w1, w0));
+            NAME(stf)(o + s, dist == FI_UNIFORM ? NAME(uniformf)(wj, p) : NAME(truncnormalf)(wj, p));
         }
     }
 }
@@ -212,45 +248,82 @@ FI_INLINE vul NAME(join)(const uint32_t *lo, const uint32_t *hi, int shift)
     return ((__builtin_convertvector(NAME(ldu2)(hi), vul) << 32) | __builtin_convertvector(NAME(ldu2)(lo), vul)) >> shift;
 }
 
+/* The per-lane transforms of float64, shared by transform64 and pick64 as for float32;
+ * x, a, b are word pairs joined by NAME(join). */
+
+/* U(low, high) from 53 bits x: p[0] = high - low, p[1] = low, clamped into [p[2], p[3]] */
+FI_INLINE vd NAME(uniformd)(vul x, const double *p)
+{
+    vd u = __builtin_convertvector((vl)x, vd) * 0x1p-53;
+    return NAME(clampd)(u * p[0] + p[1], p[2], p[3]);
+}
+
+/* Box-Muller of the 53-bit pair (a, b): *c the cos value, *si the sin value, each * std + mean */
+FI_INLINE void NAME(boxmullerd)(vul a, vul x, const double *p, vd *c, vd *si)
+{
+    vd u1 = (__builtin_convertvector((vl)a, vd) + 1.0) * 0x1p-53; /* (0, 1]; the +1 is exact below 2^53 */
+    vd r = VSQRTD(-2.0 * NAME(log)(u1));
+    vul q = (x + 0x4000000000000ull) >> 51;
+    vd phi = __builtin_convertvector((vl)x - (vl)(q << 51), vd) * 0x1.921fb54442d18p-51; /* double(pi/2) 2^-51 */
+    vd sn = NAME(sinp)(phi), cs = NAME(cosp)(phi);
+    vl swap = (vl)(q & 1u) != 0;
+    vd cq = SELD(swap, sn, cs), sq = SELD(swap, cs, sn);
+    cq = SELD((vl)((q + 1u) & 2u) != 0, -cq, cq);
+    sq = SELD((vl)(q & 2u) != 0, -sq, sq);
+    *c = (r * cq) * p[0] + p[1];
+    *si = (r * sq) * p[0] + p[1];
+}
+
+/* the truncated normal from 52 bits x, as truncnormalf */
+FI_INLINE vd NAME(truncnormald)(vul x, const double *p)
+{
+    vl k2 = (vl)(x << 1) + 1; /* odd, < 2^53 */
+    vd u = __builtin_convertvector(k2, vd) * 0x1p-53;
+    vd v1 = __builtin_convertvector(0x20000000000000ll - k2, vd) * 0x1p-53; /* 1 - u, exact */
+    vd q = p[7] + u * p[6];
+    vd plo = p[4] + u * p[6];
+    vd phi_ = p[5] + v1 * p[6];
+    vl lower = plo <= phi_;
+    vd tail = NAME(ndtri_tail)(SELD(lower, plo, phi_));
+    vd z = SELD((q <= 0.425) & (q >= -0.425), NAME(ndtri_central)(q), SELD(lower, -tail, tail));
+    return NAME(clampd)(z * p[0] + p[1], p[2], p[3]);
+}
+
 /* the 32 values of one group from its words w[0..3][0..15] into o[0..31] */
 FI_INLINE void NAME(transform64)(int dist, const uint32_t (*w)[16], const double *p, double *o)
 {
-    if (dist == FI_UNIFORM) {
-        for (int h = 0; h < 2; h++)
-            for (int s = 0; s < 16; s += ND) {
-                vd u = __builtin_convertvector((vl)NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 11), vd) * 0x1p-53;
-                NAME(std)(o + 16 * h + s, NAME(clampd)(u * p[0] + p[1], p[2], p[3]));
-            }
-    } else if (dist == FI_NORMAL) {
-        for (int s = 0; s < 16; s += ND) {
-            /* (0, 1]; the +1 is exact below 2^53 */
-            vd u1 = (__builtin_convertvector((vl)NAME(join)(&w[0][s], &w[1][s], 11), vd) + 1.0) * 0x1p-53;
-            vd r = VSQRTD(-2.0 * NAME(log)(u1));
-            vul x = NAME(join)(&w[2][s], &w[3][s], 11);
-            vul q = (x + 0x4000000000000ull) >> 51;
-            vd phi = __builtin_convertvector((vl)x - (vl)(q << 51), vd) * 0x1.921fb54442d18p-51; /* double(pi/2) 2^-51 */
-            vd sn = NAME(sinp)(phi), cs = NAME(cosp)(phi);
-            vl swap = (vl)(q & 1u) != 0;
-            vd c = SELD(swap, sn, cs), si = SELD(swap, cs, sn);
-            c = SELD((vl)((q + 1u) & 2u) != 0, -c, c);
-            si = SELD((vl)(q & 2u) != 0, -si, si);
-            NAME(std)(o + s, (r * c) * p[0] + p[1]);
-            NAME(std)(o + 16 + s, (r * si) * p[0] + p[1]);
+    for (int s = 0; s < 16; s += ND) {
+        if (dist == FI_NORMAL) {
+            vd c, si;
+            NAME(boxmullerd)(NAME(join)(&w[0][s], &w[1][s], 11), NAME(join)(&w[2][s], &w[3][s], 11), p, &c, &si);
+            NAME(std)(o + s, c);
+            NAME(std)(o + 16 + s, si);
+        } else {
+            for (int h = 0; h < 2; h++)
+                NAME(std)(o + 16 * h + s, dist == FI_UNIFORM
+                                              ? NAME(uniformd)(NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 11), p)
+                                              : NAME(truncnormald)(NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 12), p));
         }
-    } else {
-        for (int h = 0; h < 2; h++)
-            for (int s = 0; s < 16; s += ND) {
-                vl k2 = (vl)(NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 12) << 1) + 1; /* odd, < 2^53 */
-                vd u = __builtin_convertvector(k2, vd) * 0x1p-53;
-                vd v1 = __builtin_convertvector(0x20000000000000ll - k2, vd) * 0x1p-53; /* 1 - u, exact */
-                vd q = p[7] + u * p[6];
-                vd plo = p[4] + u * p[6];
-                vd phi_ = p[5] + v1 * p[6];
-                vl lower = plo <= phi_;
-                vd tail = NAME(ndtri_tail)(SELD(lower, plo, phi_));
-                vd z = SELD((q <= 0.425) & (q >= -0.425), NAME(ndtri_central)(q), SELD(lower, -tail, tail));
-                NAME(std)(o + 16 * h + s, NAME(clampd)(z * p[0] + p[1], p[2], p[3]));
-            }
+    }
+}
+
+/* one value per lane: o[L] <- the value transform64 gives half hs[L] (0, 1) of lane L */
+FI_INLINE void NAME(pick64)(int dist, const uint32_t (*w)[16], const uint32_t *hs, const double *p, double *o)
+{
+    uint32_t lo[16] __attribute__((aligned(64))), hi[16] __attribute__((aligned(64)));
+    for (int L = 0; L < 16; L++) { /* words 2h, 2h+1 of the lane */
+        lo[L] = hs[L] ? w[2][L] : w[0][L];
+        hi[L] = hs[L] ? w[3][L] : w[1][L];
+    }
+    for (int s = 0; s < 16; s += ND) {
+        if (dist == FI_NORMAL) {
+            vd c, si;
+            NAME(boxmullerd)(NAME(join)(&w[0][s], &w[1][s], 11), NAME(join)(&w[2][s], &w[3][s], 11), p, &c, &si);
+            NAME(std)(o + s, SELD(__builtin_convertvector(NAME(ldu2)(hs + s), vl) != 0, si, c));
+        } else {
+            NAME(std)(o + s, dist == FI_UNIFORM ? NAME(uniformd)(NAME(join)(lo + s, hi + s, 11), p)
+                                                : NAME(truncnormald)(NAME(join)(lo + s, hi + s, 12), p));
+        }
     }
 }
 
@@ -283,105 +356,100 @@ static void NAME(fill64)(int dist, const uint32_t *kw, const double *p, double *
 
 /* ---- masked fills: values only where a bitmap keeps them (sparse patterns) ------- */
 
-/* Philox4x32-10 of 16 arbitrary blocks b[L] (their counters are (b_lo, b_hi, stream)):
- * w[j][L] <- word j of block b[L].  Loops over the lanes, which the compiler vectorizes. */
-FI_INLINE void NAME(philox_lanes)(const uint32_t kw[4], const uint64_t b[16], uint32_t w[4][16])
+#ifndef PHILOX_LANES
+/* Portable Philox4x32-10 of 32 arbitrary blocks (lo[L], hi[L]): w[4h + j][L] is word j of
+ * block 16h + L, the layout of PHILOX32. */
+FI_INLINE void NAME(philox_lanes)(const uint32_t kw[4], const uint32_t lo[32], const uint32_t hi[32],
+                                  uint32_t w[8][16])
 {
-    uint32_t c0[16], c1[16], c2[16], c3[16];
-    for (int l = 0; l < 16; l++) {
-        c0[l] = (uint32_t)b[l];
-        c1[l] = (uint32_t)(b[l] >> 32);
-        c2[l] = kw[2];
-        c3[l] = kw[3];
-    }
-    uint32_t k0 = kw[0], k1 = kw[1];
-    for (int round = 0; round < 10; round++) {
-        for (int l = 0; l < 16; l++) {
-            uint64_t p0 = (uint64_t)PHILOX_M0 * c0[l], p1 = (uint64_t)PHILOX_M1 * c2[l];
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
-            c1[l] = (uint32_t)p1;
-            c3[l] = (uint32_t)p0;
-            c0[l] = n0;
-            c2[l] = n2;
-        }
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-    for (int l = 0; l < 16; l++) {
-        w[0][l] = c0[l];
-        w[1][l] = c1[l];
-        w[2][l] = c2[l];
-        w[3][l] = c3[l];
+    for (int L = 0; L < 32; L++) {
+        uint32_t c[4] = {lo[L], hi[L], kw[2], kw[3]};
+        fi_philox_scalar(c, kw[0], kw[1], 10);
+        for (int j = 0; j < 4; j++) w[4 * (L / 16) + j][L % 16] = c[j];
     }
 }
+#define PHILOX_LANES NAME(philox_lanes)
+#define FI_PHILOX_LANES_LOCAL 1
+#endif
 
-/* m <= 16 elements: out element pos[L] <- global element e[L].  Lane L computes the group
- * transform of block (e / G) * 16 + e % 16 -- the block element e draws from -- and keeps the
- * one value of that lane e is (the transforms are lane-wise, so these are the dense fill's bits). */
-static void NAME(masked_batch32)(int dist, int fmt, const uint32_t kw[4], const float *p, void *out,
-                                 const uint64_t *e, const int64_t *pos, int m)
+/* Up to 32 kept elements of one row, global row start `row`: lane L is global element
+ * e = row + cols[L], which draws from Philox block (e / G) * 16 + e % 16 (G the group) and
+ * takes word (pair) (e % G) / 16 of it; its value goes to orow[cols[L]].  Philox runs on those
+ * blocks and pick32/pick64 take each lane's value: the dense fill's bits, one value computed
+ * per element. */
+static void NAME(masked_batch)(int dist, int fmt, const uint32_t kw[4], const void *p, void *orow,
+                               uint64_t row, const uint32_t *cols, int m)
 {
-    uint64_t b[16] = {0};
-    uint32_t w[4][16] __attribute__((aligned(64)));
-    float o[G32] __attribute__((aligned(64)));
-    for (int l = 0; l < m; l++) b[l] = e[l] / G32 * 16 + e[l] % 16;
-    NAME(philox_lanes)(kw, b, w);
-    NAME(transform32)(dist, (const uint32_t (*)[16])w, p, o);
-    for (int l = 0; l < m; l++) {
-        float v = o[16 * (e[l] % G32 / 16) + l];
-        if (fmt == FI_F32) {
-            ((float *)out)[pos[l]] = v;
-        } else {
-            vf x = SPLATF(v);
-            vh h = fmt == FI_F16 ? NAME(to_f16)(x) : NAME(to_bf16)(x);
-            ((uint16_t *)out)[pos[l]] = h[0];
-        }
+    const int shift = fmt < 0 ? 5 : 6; /* log2 of the group (G64, G32) */
+    uint32_t lo[32] __attribute__((aligned(64))), hi[32] __attribute__((aligned(64)));
+    uint32_t js[32] __attribute__((aligned(64)));
+    uint32_t w[8][16] __attribute__((aligned(64)));
+    for (int L = 0; L < 32; L++) {
+        uint64_t e = row + (L < m ? cols[L] : 0u), b = (e >> shift << 4) | (e & 15u);
+        lo[L] = (uint32_t)b;
+        hi[L] = (uint32_t)(b >> 32);
+        js[L] = (uint32_t)(e >> 4) & ((1u << (shift - 4)) - 1u);
     }
+    PHILOX_LANES(kw, lo, hi, w);
+    if (fmt < 0) {
+        double o[32] __attribute__((aligned(64)));
+        NAME(pick64)(dist, (const uint32_t (*)[16])w, js, (const double *)p, o);
+        NAME(pick64)(dist, (const uint32_t (*)[16])(w + 4), js + 16, (const double *)p, o + 16);
+        for (int L = 0; L < m; L++) ((double *)orow)[cols[L]] = o[L];
+        return;
+    }
+    float o[32] __attribute__((aligned(64)));
+    NAME(pick32)(dist, (const uint32_t (*)[16])w, js, (const float *)p, o);
+    NAME(pick32)(dist, (const uint32_t (*)[16])(w + 4), js + 16, (const float *)p, o + 16);
+    if (fmt == FI_F32) {
+        for (int L = 0; L < m; L++) ((float *)orow)[cols[L]] = o[L];
+        return;
+    }
+    uint16_t h[32];
+    for (int L = 0; L < 32; L += NF) {
+        vf v;
+        memcpy(&v, o + L, sizeof v);
+        vh b = fmt == FI_F16 ? NAME(to_f16)(v) : NAME(to_bf16)(v);
+        memcpy(h + L, &b, sizeof b);
+    }
+    for (int L = 0; L < m; L++) ((uint16_t *)orow)[cols[L]] = h[L];
 }
 
-static void NAME(masked_batch64)(int dist, const uint32_t kw[4], const double *p, double *out,
-                                 const uint64_t *e, const int64_t *pos, int m)
+#ifndef COLLECT
+/* cols[m ..] <- j0 + the positions of keep's set bits, in order; returns the new m */
+FI_INLINE int NAME(collect)(uint32_t *cols, int m, uint32_t keep, uint32_t j0)
 {
-    uint64_t b[16] = {0};
-    uint32_t w[4][16] __attribute__((aligned(64)));
-    double o[G64] __attribute__((aligned(64)));
-    for (int l = 0; l < m; l++) b[l] = e[l] / G64 * 16 + e[l] % 16;
-    NAME(philox_lanes)(kw, b, w);
-    NAME(transform64)(dist, (const uint32_t (*)[16])w, p, o);
-    for (int l = 0; l < m; l++) out[pos[l]] = o[16 * (e[l] % G64 / 16) + l];
+    for (; keep; keep &= keep - 1u) cols[m++] = j0 + (uint32_t)__builtin_ctz(keep);
+    return m;
 }
+#define COLLECT NAME(collect)
+#define FI_COLLECT_LOCAL 1
+#endif
 
-/* out[i * ld + j], i < nr, j < nc: 0 where bit j of row i of bits is set, else global element
- * first + i * row_stride + j.  Only the kept elements are computed. */
+/* out[i * ld + j], i < nr, j < nc < 2^31: 0 where bit j of row i of bits is set, else global
+ * element first + i * row_stride + j.  Only the kept elements are computed, 32 at a time. */
 static void NAME(masked)(int dist, int fmt, const uint32_t kw[4], const void *p, void *out, int64_t ld,
                          int64_t nr, int64_t nc, const uint32_t *bits, int64_t bits_ld, uint64_t first,
                          uint64_t row_stride)
 {
     const int size = fmt < 0 ? 8 : fmt == FI_F32 ? 4 : 2;
-    uint64_t e[16];
-    int64_t pos[16];
-    int m = 0;
+    uint32_t cols[64] __attribute__((aligned(64))); /* COLLECT may write 16 lanes past its count */
     for (int64_t i = 0; i < nr; i++) {
-        memset((char *)out + i * ld * size, 0, (size_t)nc * (size_t)size);
+        char *orow = (char *)out + i * ld * size;
+        const uint64_t row = first + (uint64_t)i * row_stride;
+        memset(orow, 0, (size_t)nc * (size_t)size);
+        int m = 0;
         for (int64_t q = 0; q < (nc + 31) / 32; q++) {
             uint32_t keep = ~bits[i * bits_ld + q];
             if (32 * q + 32 > nc) keep &= (1u << (nc - 32 * q)) - 1u;
-            while (keep) {
-                int64_t j = 32 * q + __builtin_ctz(keep);
-                keep &= keep - 1u;
-                e[m] = first + (uint64_t)i * row_stride + (uint64_t)j;
-                pos[m++] = i * ld + j;
-                if (m == 16) {
-                    if (fmt < 0) NAME(masked_batch64)(dist, kw, (const double *)p, (double *)out, e, pos, m);
-                    else NAME(masked_batch32)(dist, fmt, kw, (const float *)p, out, e, pos, m);
-                    m = 0;
-                }
+            m = COLLECT(cols, m, keep, (uint32_t)(32 * q));
+            if (m >= 32) {
+                NAME(masked_batch)(dist, fmt, kw, p, orow, row, cols, 32);
+                m -= 32;
+                memmove(cols, cols + 32, (size_t)m * sizeof *cols);
             }
         }
-    }
-    if (m) {
-        if (fmt < 0) NAME(masked_batch64)(dist, kw, (const double *)p, (double *)out, e, pos, m);
-        else NAME(masked_batch32)(dist, fmt, kw, (const float *)p, out, e, pos, m);
+        if (m) NAME(masked_batch)(dist, fmt, kw, p, orow, row, cols, m);
     }
 }
 
@@ -431,6 +499,14 @@ static void NAME(philox_blocks)(const uint32_t kw[4], uint64_t b0, uint32_t w[8]
 #ifdef FI_PHILOX32_LOCAL
 #undef PHILOX32
 #undef FI_PHILOX32_LOCAL
+#endif
+#ifdef FI_COLLECT_LOCAL
+#undef COLLECT
+#undef FI_COLLECT_LOCAL
+#endif
+#ifdef FI_PHILOX_LANES_LOCAL
+#undef PHILOX_LANES
+#undef FI_PHILOX_LANES_LOCAL
 #endif
 
 #undef FMAF

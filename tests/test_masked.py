@@ -1,0 +1,72 @@
+"""The masked fill kernel (fi_fill_masked and its Numba twin): the dense fill's bits where a
+bitmap keeps an element, 0 where it does not, nothing outside the block -- for every
+distribution, dtype, backend and C instruction set."""
+
+import numpy as np
+import pytest
+
+import fastinit
+from fastinit import fills, kernels
+from fastinit._buffers import check_out
+from fastinit.kernels import NORMAL, TRUNCNORMAL, UNIFORM, _c
+from fastinit.rng import key_words, stream_id
+
+from .conftest import BACKENDS, DTYPES, POISON, bits
+
+# (dist, the public fill, its parameters, the kernel's p[0..7] for a dtype)
+CASES = {
+    "uniform": (UNIFORM, fastinit.uniform_, dict(low=-0.5, high=1.5),
+                lambda dt: fills._pad([2.0, -0.5, *fills._inward(-0.5, 1.5, dt)])),
+    "normal": (NORMAL, fastinit.normal_, dict(mean=0.25, std=2.0), lambda dt: fills._pad([2.0, 0.25])),
+    "trunc_normal": (TRUNCNORMAL, fastinit.trunc_normal_, dict(mean=0.1, std=1.0, a=-1.5, b=2.5),
+                     lambda dt: fills._trunc_normal_plan(0.1, 1.0, -1.5, 2.5, "absolute", lambda: dt)[1]),
+}
+
+
+def isas(backend):
+    """(name, setter) for each C instruction set this CPU runs, or the Numba backend once."""
+    if backend != "c":
+        return [(backend, lambda: None)]
+    out = []
+    for isa in _c.ISAS:
+        try:
+            _c.set_isa(isa)
+        except ValueError:
+            continue
+        out.append((isa, lambda isa=isa: _c.set_isa(isa)))
+    return out
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_masked_fill_is_the_dense_fill_where_kept(name, dtype, backend):
+    dist, fill, params, plan = CASES[name]
+    # a block of a tensor whose element indices pass 2^38 (Philox block 2^32: the carry into the
+    # counter's high word), rows of width nc inside a buffer of row stride ld
+    g = (2**28, 1000)
+    r0, c0, nr, nc, ld = 2**28 - 41, 333, 41, 517, 530
+    ref = fill(np.empty((nr, nc), dtype), **params, seed=7, stream="m", global_shape=g, offset=(r0, c0))
+    rng = np.random.default_rng(1)
+    words = -(-nc // 32)
+    saved = _c.isa()
+    try:
+        for density in (0.0, 0.04, 0.5, 0.97, 1.0):
+            keep = rng.random((nr, nc)) < density
+            mask = np.zeros((nr, words * 32), bool)
+            mask[:, :nc] = ~keep
+            zbits = np.packbits(mask, axis=1, bitorder="little").view(np.uint32).reshape(-1)
+            for isa, use in isas(backend):
+                use()
+                buf = np.empty((nr, ld), dtype)
+                buf.view(np.uint8)[...] = POISON
+                flat, fmt = check_out(buf.reshape(-1))
+                p = np.asarray(plan(dtype), np.float64 if fmt is None else np.float32)
+                kernels.get(backend).fill_masked(dist, fmt, key_words(7, stream_id("m")), p, flat, ld, nr,
+                                                 nc, zbits, words, r0 * g[1] + c0, g[1])
+                out = buf[:, :nc]
+                assert np.array_equal(bits(out[keep]), bits(ref[keep])), (isa, density)
+                assert (bits(out[~keep]) == 0).all(), (isa, density)
+                assert (buf[:, nc:].view(np.uint8) == POISON).all(), (isa, density)
+    finally:
+        _c.set_isa(saved)
