@@ -66,6 +66,19 @@ static inline void fi_philox_scalar(uint32_t c[4], uint32_t k0, uint32_t k1, int
     }
 }
 
+/* A uniform integer in [0, bound) from up to four words (Lemire's multiply-shift with rejection;
+ * if all four are rejected, which happens with probability < 2^-96, the last one is used). */
+static inline uint32_t uniform_below(const uint32_t *w4, uint32_t bound)
+{
+    uint64_t m = 0;
+    for (int a = 0; a < 4; a++) {
+        m = (uint64_t)w4[a] * bound;
+        uint32_t lo = (uint32_t)m;
+        if (lo >= bound || lo >= (uint32_t)(-bound) % bound) break;
+    }
+    return (uint32_t)(m >> 32);
+}
+
 /* lane select by a comparison mask (all ones / all zeros): bitwise, rounds nothing */
 #define SEL(m, a, b) ((vf)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
 #define SELU(m, a, b) ((vu)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
@@ -339,6 +352,74 @@ FI_INLINE int collect_avx512(uint32_t *cols, int m, uint32_t keep, uint32_t j0)
     return m + __builtin_popcount(keep >> 16);
 }
 #define COLLECT collect_avx512
+/* Floyd's draws d = 0 .. nd-1 for the t <= 32 units ua .. ua+t-1 (fi_sparse_bitmap): unit u's
+ * set is the bitmap sets[u * W ..].  Sixteen units per vector: Lemire's multiply-shift on the
+ * first word (the rare lane that may be rejected is redone by uniform_below), then a gather,
+ * select and scatter of each unit's set word; units' sets are disjoint, so no two lanes of a
+ * scatter meet. */
+static void draws_avx512(const uint32_t kw[4], uint64_t units, uint64_t ua, int t, uint32_t n, uint32_t nd,
+                         uint32_t *sets, int64_t W)
+{
+    uint32_t w[8][16] __attribute__((aligned(64)));
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i one = _mm512_set1_epi32(1), c31 = _mm512_set1_epi32(31);
+    __m512i base[2];
+    __mmask16 act[2];
+    for (int h = 0; h < 2; h++) { /* lane L of half h is unit 16h + L: its set starts at (16h + L) W */
+        base[h] = _mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(16 * h)), _mm512_set1_epi32((int)W));
+        int lanes = t - 16 * h < 0 ? 0 : t - 16 * h > 16 ? 16 : t - 16 * h;
+        act[h] = (__mmask16)((1u << lanes) - 1u);
+    }
+    for (uint32_t d = 0; d < nd; d++) {
+        philox32_avx512(kw, (uint64_t)d * units + ua, w);
+        const uint32_t j = n - nd + d;
+        const __m512i vbound = _mm512_set1_epi32((int)(j + 1)), vj = _mm512_set1_epi32((int)j);
+        /* both halves side by side: their gathers overlap */
+        __m512i x[2], idx[2], g[2], bit[2];
+        for (int h = 0; h < 2; h++) {
+            __m512i lo;
+            x[h] = fi_mulhilo512(_mm512_loadu_si512(w[4 * h]), vbound, &lo);
+            __mmask16 redo = _mm512_mask_cmplt_epu32_mask(act[h], lo, vbound);
+            if (redo) {
+                uint32_t xs[16];
+                _mm512_storeu_si512(xs, x[h]);
+                for (int L = 0; L < 16; L++)
+                    if ((redo >> L) & 1) {
+                        const uint32_t w4[4] = {w[4 * h][L], w[4 * h + 1][L], w[4 * h + 2][L], w[4 * h + 3][L]};
+                        xs[L] = uniform_below(w4, j + 1);
+                    }
+                x[h] = _mm512_loadu_si512(xs);
+            }
+            idx[h] = _mm512_add_epi32(base[h], _mm512_srli_epi32(x[h], 5));
+            g[h] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), act[h], idx[h], sets, 4);
+            bit[h] = _mm512_sllv_epi32(one, _mm512_and_si512(x[h], c31));
+        }
+        for (int h = 0; h < 2; h++) {
+            __mmask16 taken = _mm512_mask_test_epi32_mask(act[h], g[h], bit[h]);
+            if (taken) { /* x already drawn: j instead, which no earlier draw can have given */
+                x[h] = _mm512_mask_mov_epi32(x[h], taken, vj);
+                idx[h] = _mm512_add_epi32(base[h], _mm512_srli_epi32(x[h], 5));
+                g[h] = _mm512_mask_i32gather_epi32(g[h], taken, idx[h], sets, 4);
+                bit[h] = _mm512_sllv_epi32(one, _mm512_and_si512(x[h], c31));
+            }
+            _mm512_mask_i32scatter_epi32(sets, act[h], idx[h], _mm512_or_si512(g[h], bit[h]), 4);
+        }
+    }
+}
+
+/* a[r] <- bit r of sets[u * W + q] as bit u, u < 32 (a 32x32 bit transpose: the rows of a tile
+ * of 32 units, rows 32q .. 32q+31), by one test per row on two 16-unit vectors */
+static void tile_rows_avx512(const uint32_t *sets, int64_t W, int64_t q, uint32_t a[32])
+{
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i stride = _mm512_mullo_epi32(iota, _mm512_set1_epi32((int)W));
+    const __m512i v0 = _mm512_i32gather_epi32(stride, sets + q, 4);
+    const __m512i v1 = _mm512_i32gather_epi32(stride, sets + 16 * W + q, 4);
+    for (int r = 0; r < 32; r++) {
+        const __m512i bit = _mm512_set1_epi32((int)(1u << r));
+        a[r] = (uint32_t)_mm512_test_epi32_mask(v0, bit) | (uint32_t)_mm512_test_epi32_mask(v1, bit) << 16;
+    }
+}
 #define PHILOX32 philox32_avx512
 #define PHILOX_LANES philox_lanes_avx512
 #include "fill_impl.h"
@@ -368,6 +449,8 @@ typedef void (*philox_fn)(const uint32_t *, uint64_t, uint32_t (*)[16]);
 typedef void (*zero_bits_fn)(char *, uint32_t, int64_t, int);
 typedef void (*masked_fn)(int, int, const uint32_t *, const void *, void *, int64_t, int64_t, int64_t,
                           const uint32_t *, int64_t, uint64_t, uint64_t);
+typedef void (*draws_fn)(const uint32_t *, uint64_t, uint64_t, int, uint32_t, uint32_t, uint32_t *, int64_t);
+typedef void (*tile_rows_fn)(const uint32_t *, int64_t, int64_t, uint32_t *);
 
 static const struct isa {
     const char *name;
@@ -376,11 +459,14 @@ static const struct isa {
     philox_fn philox;
     zero_bits_fn zero_bits;
     masked_fn masked;
+    draws_fn draws;         /* NULL: draws_scalar */
+    tile_rows_fn tile_rows; /* NULL: tile_rows_scalar */
 } isas[] = {
-    {"baseline", fill32_base, fill64_base, philox_blocks_base, zero_bits_base, masked_base},
+    {"baseline", fill32_base, fill64_base, philox_blocks_base, zero_bits_base, masked_base, NULL, NULL},
 #ifdef FI_X86
-    {"avx2", fill32_avx2, fill64_avx2, philox_blocks_avx2, zero_bits_avx2, masked_avx2},
-    {"avx512", fill32_avx512, fill64_avx512, philox_blocks_avx512, zero_bits_avx512, masked_avx512},
+    {"avx2", fill32_avx2, fill64_avx2, philox_blocks_avx2, zero_bits_avx2, masked_avx2, NULL, NULL},
+    {"avx512", fill32_avx512, fill64_avx512, philox_blocks_avx512, zero_bits_avx512, masked_avx512, draws_avx512,
+     tile_rows_avx512},
 #endif
 };
 #define N_ISAS ((int)(sizeof(isas) / sizeof(isas[0])))
@@ -470,20 +556,34 @@ int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stre
 
 /* ---- sparse pattern: Floyd's exact random subsets, 32 units in lockstep ------------ */
 
-/* A uniform integer in [0, bound) from up to four words (Lemire's multiply-shift with rejection;
- * if all four are rejected, which happens with probability < 2^-96, the last one is used). */
-static inline uint32_t uniform_below(const uint32_t *w4, uint32_t bound)
+#define UNITS 32 /* units (columns in mode 0, rows in mode 1) drawn together: one Philox32 call */
+
+/* draws_avx512, one unit at a time */
+static void draws_scalar(const struct isa *impl, const uint32_t kw[4], uint64_t units, uint64_t ua, int t,
+                         uint32_t n, uint32_t nd, uint32_t *sets, int64_t W)
 {
-    uint64_t m = 0;
-    for (int a = 0; a < 4; a++) {
-        m = (uint64_t)w4[a] * bound;
-        uint32_t lo = (uint32_t)m;
-        if (lo >= bound || lo >= (uint32_t)(-bound) % bound) break;
+    uint32_t w[8][16] __attribute__((aligned(64)));
+    for (uint32_t d = 0; d < nd; d++) {
+        impl->philox(kw, (uint64_t)d * units + ua, w);
+        const uint32_t j = n - nd + d;
+        for (int u = 0; u < t; u++) {
+            const uint32_t w4[4] = {w[4 * (u / 16)][u % 16], w[4 * (u / 16) + 1][u % 16],
+                                    w[4 * (u / 16) + 2][u % 16], w[4 * (u / 16) + 3][u % 16]};
+            uint32_t x = uniform_below(w4, j + 1);
+            uint32_t *set = sets + u * W;
+            if ((set[x >> 5] >> (x & 31)) & 1) x = j;
+            set[x >> 5] |= 1u << (x & 31);
+        }
     }
-    return (uint32_t)(m >> 32);
 }
 
-#define UNITS 32 /* units (columns in mode 0, rows in mode 1) drawn together: one Philox32 call */
+/* tile_rows_avx512 by the set bits of each unit's word (a tile's sets hold few bits) */
+static void tile_rows_scalar(const uint32_t *sets, int64_t W, int64_t q, uint32_t a[32])
+{
+    memset(a, 0, 32 * sizeof *a);
+    for (int u = 0; u < UNITS; u++)
+        for (uint32_t m = sets[u * W + q]; m; m &= m - 1u) a[__builtin_ctz(m)] |= 1u << u;
+}
 
 int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, int64_t k,
                      int64_t r0, int64_t nr, int64_t c0, int64_t nc, uint32_t *bits, int64_t bits_ld)
@@ -501,51 +601,37 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
     int64_t chosen = mode == 0 ? k : n - k; /* elements to zero in each unit */
     int complement = chosen > n / 2;       /* draw the smaller side: the non-zeros */
     int64_t draws = complement ? n - chosen : chosen;
-    int64_t words = (n + 63) / 64;
-    uint64_t *sets = malloc((size_t)(UNITS * words) * sizeof *sets);
-    uint32_t *rowmask = mode == 0 ? malloc((size_t)rows * sizeof *rowmask) : NULL; /* bit u: unit u's set has r */
-    if (!sets || (mode == 0 && !rowmask)) {
-        free(sets);
-        free(rowmask);
-        return -2;
-    }
-    uint32_t w[8][16] __attribute__((aligned(64)));
+    int64_t W = (n + 31) / 32; /* words of a unit's set; 32 W < 2^31, so 32-bit gather indices */
+    uint32_t *sets = malloc((size_t)(UNITS * W) * sizeof *sets);
+    if (!sets) return -2;
     for (int64_t ua = u_first; ua < u_first + u_count; ua += UNITS) {
-        int64_t t = u_first + u_count - ua < UNITS ? u_first + u_count - ua : UNITS;
-        memset(sets, 0, (size_t)(UNITS * words) * sizeof *sets);
-        if (mode == 0) memset(rowmask, 0, (size_t)rows * sizeof *rowmask);
+        int t = (int)(u_first + u_count - ua < UNITS ? u_first + u_count - ua : UNITS);
+        memset(sets, 0, (size_t)(UNITS * W) * sizeof *sets);
         /* Floyd (Bentley & Floyd 1987): for j = n-draws .. n-1, x = uniform in [0, j]; add x,
          * or j if x is taken.  Draw d of unit u uses Philox block d * units + u (4 words). */
-        for (int64_t d = 0; d < draws; d++) {
-            impl->philox((const uint32_t *)kw, (uint64_t)d * (uint64_t)units + (uint64_t)ua, w);
-            uint32_t j = (uint32_t)(n - draws + d);
-            for (int64_t u = 0; u < t; u++) {
-                const uint32_t w4[4] = {w[4 * (u / 16)][u % 16], w[4 * (u / 16) + 1][u % 16],
-                                        w[4 * (u / 16) + 2][u % 16], w[4 * (u / 16) + 3][u % 16]};
-                uint32_t x = uniform_below(w4, j + 1);
-                uint64_t *set = sets + u * words;
-                if ((set[x >> 6] >> (x & 63)) & 1) x = j;
-                set[x >> 6] |= 1ull << (x & 63);
-                if (mode == 0) rowmask[x] |= 1u << u;
-            }
-        }
+        if (impl->draws) impl->draws(kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W);
+        else draws_scalar(impl, kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W);
         /* the zeros: the set's elements, or (complement) the others */
         if (mode == 0) { /* a tile of t <= 32 columns starting at a multiple of 32 in the block */
-            uint32_t all = t == 32 ? 0xffffffffu : (1u << t) - 1u;
-            for (int64_t i = 0; i < nr; i++)
-                bits[i * bits_ld + (ua - c0) / 32] = complement ? ~rowmask[r0 + i] & all : rowmask[r0 + i];
+            uint32_t all = t == 32 ? 0xffffffffu : (1u << t) - 1u, a[32];
+            for (int64_t q = r0 / 32; q <= (r0 + nr - 1) / 32; q++) {
+                if (impl->tile_rows) impl->tile_rows(sets, W, q, a);
+                else tile_rows_scalar(sets, W, q, a);
+                for (int64_t r = 32 * q < r0 ? r0 - 32 * q : 0; r < 32 && 32 * q + r < r0 + nr; r++)
+                    bits[(32 * q + r - r0) * bits_ld + (ua - c0) / 32] = complement ? ~a[r] & all : a[r];
+            }
         } else {
             /* all bits of the row set (complement) or clear, then each drawn element of the
-             * block toggled: O(n / 64 + draws) per unit, not O(n) */
+             * block toggled: O(n / 32 + draws) per unit, not O(n) */
             int64_t nw = (nc + 31) / 32;
-            for (int64_t u = 0; u < t; u++) {
-                const uint64_t *set = sets + u * words;
+            for (int u = 0; u < t; u++) {
+                const uint32_t *set = sets + u * W;
                 uint32_t *row = bits + (ua - r0 + u) * bits_ld;
                 for (int64_t q = 0; q < nw; q++) row[q] = complement ? 0xffffffffu : 0u;
                 if (complement && nc % 32) row[nw - 1] = (1u << (nc % 32)) - 1u;
-                for (int64_t q = c0 >> 6; q <= (c0 + nc - 1) >> 6; q++) {
-                    for (uint64_t m = set[q]; m; m &= m - 1) {
-                        int64_t e = 64 * q + __builtin_ctzll(m);
+                for (int64_t q = c0 >> 5; q <= (c0 + nc - 1) >> 5; q++) {
+                    for (uint32_t m = set[q]; m; m &= m - 1u) {
+                        int64_t e = 32 * q + __builtin_ctz(m);
                         if (e >= c0 && e < c0 + nc) row[(e - c0) >> 5] ^= 1u << ((e - c0) & 31);
                     }
                 }
@@ -553,7 +639,6 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
         }
     }
     free(sets);
-    free(rowmask);
     return 0;
 }
 

@@ -11,9 +11,10 @@ from fastinit.schemes.sparse import sparse_
 
 from .conftest import BACKENDS, DTYPES, POISON, bits, poisoned
 
-# the last two keep <= 1/50 of the elements, so sparse_ computes only those (fill_masked)
+# 0.37 and 100 of 150 keep more than 1/4 of the elements (sparse_ computes the dense normal_, then
+# the zeros); the others keep fewer, and sparse_ computes only those (fill_masked)
 MODES = [dict(sparsity=0.9), dict(sparsity=0.37), dict(nonzeros_per_unit=15), dict(nonzeros_per_unit=1),
-         dict(sparsity=0.99)]
+         dict(sparsity=0.99), dict(nonzeros_per_unit=100)]
 
 
 @pytest.mark.parametrize("mode", MODES, ids=repr)
@@ -74,6 +75,27 @@ def test_backends_threads_and_shards_give_the_same_bits(mode):
             sparse_(out, **mode, seed=1, stream="x", global_shape=g, offset=(r0, c0), backend=backend, threads=2)
             assert np.array_equal(bits(out), bits(whole[r0:r0 + nr, c0:c0 + nc])), (r0, c0, nr, nc)
             assert (guarded[:64].view(np.uint8) == POISON).all() and (guarded[-64:].view(np.uint8) == POISON).all()
+
+
+@pytest.mark.parametrize("mode", MODES, ids=repr)
+def test_every_c_instruction_set_gives_the_same_pattern_and_values(mode):
+    # AVX-512 draws by gathers and scatters and transposes tiles by mask tests; the others one
+    # unit at a time: the same bits, for blocks that start and end inside a 32-row/column tile
+    from fastinit.kernels import _c
+    g, offset, shape = (301, 190), (37, 45), (230, 101)
+    whole = sparse_(np.empty(g, np.float32), **mode, seed=4, stream="isa", backend="numba")
+    saved = _c.isa()
+    try:
+        for isa in _c.ISAS:
+            try:
+                _c.set_isa(isa)
+            except ValueError:
+                continue  # not on this CPU
+            out = sparse_(np.empty(shape, np.float32), **mode, seed=4, stream="isa", global_shape=g, offset=offset,
+                          backend="c", threads=1)
+            assert np.array_equal(bits(out), bits(whole[37:267, 45:146])), isa
+    finally:
+        _c.set_isa(saved)
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
