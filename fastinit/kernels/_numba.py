@@ -296,6 +296,48 @@ def _prefer_wide_vectors(function):
         set.add(function.attributes, '"prefer-vector-width"="512"')
 
 
+def _philox_ir(builder, kwa, chains, out):
+    """Philox4x32-10 rounds in LLVM vector IR on the chains [(c0, c1), ...] (each <8 x i64>: two
+    counters' words per element, lane 2i low, 2i+1 high) under the key and stream kwa[0..3];
+    chain h's words j go to out[64*h + 16*j ..] (an i32 pointer)."""
+    k = [builder.zext(builder.load(builder.gep(kwa, [ir.Constant(_I64, i)])), _I64) for i in range(4)]
+    lo, hi, s32 = _v8(0xFFFFFFFF), _v8(0xFFFFFFFF00000000), _v8(32)
+
+    def splat(x):
+        v = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(_I32, 0))
+        zeros = ir.Constant(ir.VectorType(_I32, 8), [0] * 8)
+        return builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined), zeros)
+
+    def both(x):  # a 32-bit scalar in both halves of every element
+        return splat(builder.or_(x, builder.shl(x, ir.Constant(_I64, 32))))
+
+    def mulhilo(x, m):  # (hi, lo) words of the products of both lanes with the constant m
+        pe = builder.mul(builder.and_(x, lo), m)
+        po = builder.mul(builder.lshr(x, s32), m)
+        return (builder.or_(builder.lshr(pe, s32), builder.and_(po, hi)),
+                builder.or_(builder.and_(pe, lo), builder.shl(po, s32)))
+
+    state = [[c0, c1, both(k[2]), both(k[3])] for c0, c1 in chains]
+    k0, k1 = k[0], k[1]
+    mask = ir.Constant(_I64, 0xFFFFFFFF)
+    for _ in range(10):
+        kk0, kk1 = both(k0), both(k1)
+        for w in state:
+            h0, l0 = mulhilo(w[0], _v8(M0))
+            h1, l1 = mulhilo(w[2], _v8(M1))
+            w[:] = builder.xor(builder.xor(h1, w[1]), kk0), l1, builder.xor(builder.xor(h0, w[3]), kk1), l0
+        k0 = builder.and_(builder.add(k0, ir.Constant(_I64, int(W0))), mask)
+        k1 = builder.and_(builder.add(k1, ir.Constant(_I64, int(W1))), mask)
+    base = builder.bitcast(out, _V8.as_pointer())
+    for h, w in enumerate(state):
+        for j, v in enumerate(w):
+            builder.store(v, builder.gep(base, [ir.Constant(_I64, 4 * h + j)]), align=4)
+
+
+def _is_u32_vector(a):
+    return isinstance(a, types.Array) and a.dtype == types.uint32 and a.ndim == 1 and a.layout == "C"
+
+
 def _philox_blocks(groups):
     """An intrinsic ``philox(kw, b0, c)``: Philox4x32-10 of blocks b0 .. b0 + 16 groups - 1 of
     the stream kw = (key0, key1, stream0, stream1); c[64*h + 16*j + L] <- word j of block
@@ -312,52 +354,24 @@ def _philox_blocks(groups):
 
     @intrinsic
     def philox(typingctx, kw, b0, c):
-        if not (isinstance(kw, types.Array) and kw.dtype == types.uint32 and isinstance(c, types.Array)
-                and c.dtype == types.uint32 and c.ndim == 1 and c.layout == "C" and b0 == types.uint64):
+        if not (isinstance(kw, types.Array) and kw.dtype == types.uint32 and _is_u32_vector(c)
+                and b0 == types.uint64):
             return None
 
         def codegen(context, builder, signature, args):
             _prefer_wide_vectors(builder.function)
             kwa = context.make_array(signature.args[0])(context, builder, args[0])
             ca = context.make_array(signature.args[2])(context, builder, args[2])
-            k = [builder.zext(builder.load(builder.gep(kwa.data, [ir.Constant(_I64, i)])), _I64) for i in range(4)]
             lo, hi, s32 = _v8(0xFFFFFFFF), _v8(0xFFFFFFFF00000000), _v8(32)
-
-            def splat(x):
-                v = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(_I32, 0))
-                zeros = ir.Constant(ir.VectorType(_I32, 8), [0] * 8)
-                return builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined), zeros)
-
-            def both(x):  # a 32-bit scalar in both halves of every element
-                return splat(builder.or_(x, builder.shl(x, ir.Constant(_I64, 32))))
-
-            def mulhilo(x, m):  # (hi, lo) words of the products of both lanes with the constant m
-                pe = builder.mul(builder.and_(x, lo), m)
-                po = builder.mul(builder.lshr(x, s32), m)
-                return (builder.or_(builder.lshr(pe, s32), builder.and_(po, hi)),
-                        builder.or_(builder.and_(pe, lo), builder.shl(po, s32)))
-
+            b = builder.insert_element(ir.Constant(_V8, ir.Undefined), args[1], ir.Constant(_I32, 0))
+            b = builder.shuffle_vector(b, ir.Constant(_V8, ir.Undefined), ir.Constant(ir.VectorType(_I32, 8), [0] * 8))
             chains = []
             for h in range(groups):
-                even = builder.add(splat(args[1]), ir.Constant(_V8, [16 * h + 2 * i for i in range(8)]))
+                even = builder.add(b, ir.Constant(_V8, [16 * h + 2 * i for i in range(8)]))
                 odd = builder.add(even, _v8(1))
-                c0 = builder.or_(builder.and_(even, lo), builder.shl(odd, s32))  # counter word 0: low 32 bits
-                c1 = builder.or_(builder.lshr(even, s32), builder.and_(odd, hi))  # word 1: high 32 bits
-                chains.append([c0, c1, both(k[2]), both(k[3])])
-            k0, k1 = k[0], k[1]
-            mask = ir.Constant(_I64, 0xFFFFFFFF)
-            for _ in range(10):
-                kk0, kk1 = both(k0), both(k1)
-                for w in chains:
-                    h0, l0 = mulhilo(w[0], _v8(M0))
-                    h1, l1 = mulhilo(w[2], _v8(M1))
-                    w[:] = builder.xor(builder.xor(h1, w[1]), kk0), l1, builder.xor(builder.xor(h0, w[3]), kk1), l0
-                k0 = builder.and_(builder.add(k0, ir.Constant(_I64, int(W0))), mask)
-                k1 = builder.and_(builder.add(k1, ir.Constant(_I64, int(W1))), mask)
-            base = builder.bitcast(ca.data, _V8.as_pointer())
-            for h, w in enumerate(chains):
-                for j, v in enumerate(w):
-                    builder.store(v, builder.gep(base, [ir.Constant(_I64, 4 * h + j)]), align=4)
+                chains.append((builder.or_(builder.and_(even, lo), builder.shl(odd, s32)),  # word 0: low 32 bits
+                               builder.or_(builder.lshr(even, s32), builder.and_(odd, hi))))  # word 1: high
+            _philox_ir(builder, kwa.data, chains, ca.data)
             return context.get_dummy_value()
 
         return types.void(kw, b0, c), codegen
@@ -365,8 +379,140 @@ def _philox_blocks(groups):
     return philox
 
 
-philox16 = _philox_blocks(1)  # one group: the sparse patterns' 16 units
-philox32 = _philox_blocks(2)  # two groups: the fills, two independent chains
+philox32 = _philox_blocks(2)  # two groups: the fills and the sparse patterns, two independent chains
+
+
+@intrinsic
+def philox_lanes(typingctx, kw, lo, hi, c):
+    """``philox_lanes(kw, lo, hi, c)``: Philox4x32-10 of the 32 arbitrary blocks (lo[L], hi[L])
+    into c as philox32 lays out blocks b0 + L (csrc: PHILOX_LANES).  Sixteen consecutive
+    uint32 in memory are exactly the <8 x i64> lane pairs of _philox_ir."""
+    if not (isinstance(kw, types.Array) and kw.dtype == types.uint32 and _is_u32_vector(lo)
+            and _is_u32_vector(hi) and _is_u32_vector(c)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        _prefer_wide_vectors(builder.function)
+        kwa, la, ha, ca = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args, args))
+        words = [builder.bitcast(a.data, _V8.as_pointer()) for a in (la, ha)]
+        chains = [tuple(builder.load(builder.gep(p, [ir.Constant(_I64, h)]), align=4) for p in words)
+                  for h in range(2)]
+        _philox_ir(builder, kwa.data, chains, ca.data)
+        return context.get_dummy_value()
+
+    return types.void(kw, lo, hi, c), codegen
+
+
+@intrinsic
+def ctz32(typingctx, x):
+    """Trailing zeros of a non-zero uint32 (LLVM's cttz: TZCNT/BSF)."""
+    if x != types.uint32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.cttz", [_I32], ir.FunctionType(_I32, [_I32, ir.IntType(1)]))
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
+
+    return types.uint32(x), codegen
+
+
+# ---- the per-lane transforms (csrc/fill_impl.h: uniformf, boxmullerf, truncnormalf, ...) ----
+# shared by the dense groups and the masked fill's picks, so that both give the same bits
+
+@jit
+def uniform32(w, scale, shift, lo, hi):
+    u = f32(i32(w >> u32(8))) * TWO_M24
+    v = u * scale + shift
+    v = lo if v < lo else v
+    return hi if v > hi else v
+
+
+@jit
+def boxmuller32(we, wo, sd, mean):
+    """(cos value, sin value) of the word pair (we, wo), each * sd + mean."""
+    u1 = f32(i32(u32((we >> u32(8)) + u32(1)))) * TWO_M24
+    r = np.sqrt(f32(-2.0) * logf(u1))
+    x = u32(wo >> u32(8))
+    q = u32((x + u32(0x200000)) >> u32(22))
+    phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
+    sn = sinpf(phi)
+    cs = cospf(phi)
+    swap = (q & u32(1)) != u32(0)
+    co = sn if swap else cs
+    si = cs if swap else sn
+    co = -co if ((q + u32(1)) & u32(2)) != u32(0) else co
+    si = -si if (q & u32(2)) != u32(0) else si
+    return fmaf(r * co, sd, mean), fmaf(r * si, sd, mean)
+
+
+@jit
+def truncnormal32(w, p):
+    sd, mean, lo, hi = p[0], p[1], p[2], p[3]
+    phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
+    k2 = i32(i32((w >> u32(9)) << u32(1)) + i32(1))
+    u = f32(k2) * TWO_M24
+    v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
+    q = fmaf(u, mass, qa)
+    plo = fmaf(u, mass, phia)
+    phi_ = fmaf(v1, mass, phicb)
+    lower = plo <= phi_
+    tail = ndtri_tailf(plo if lower else phi_)
+    central = ndtri_centralf(q)  # both computed, then selected: LLVM vectorizes selects
+    tail = -tail if lower else tail
+    z = central if (q <= f32(0.425)) & (q >= -f32(0.425)) else tail
+    v = fmaf(z, sd, mean)
+    v = lo if v < lo else v
+    return hi if v > hi else v
+
+
+@jit
+def join53(lo, hi, shift):
+    return ((u64(hi) << u64(32)) | u64(lo)) >> u64(shift)
+
+
+@jit
+def uniform64(x, scale, shift, lo, hi):
+    u = f64(i64(x)) * TWO_M53
+    v = u * scale + shift
+    v = lo if v < lo else v
+    return hi if v > hi else v
+
+
+@jit
+def boxmuller64(a, x, sd, mean):
+    """(cos value, sin value) of the 53-bit pair (a, x), each * sd + mean."""
+    u1 = f64(i64(a + u64(1))) * TWO_M53
+    r = np.sqrt(-2.0 * log(u1))
+    q = (x + u64(0x4000000000000)) >> u64(51)
+    phi = f64(i64(x) - i64(q << u64(51))) * PI2_51
+    sn = sinp(phi)
+    cs = cosp(phi)
+    swap = (q & u64(1)) != u64(0)
+    co = sn if swap else cs
+    si = cs if swap else sn
+    co = -co if ((q + u64(1)) & u64(2)) != u64(0) else co
+    si = -si if (q & u64(2)) != u64(0) else si
+    return (r * co) * sd + mean, (r * si) * sd + mean
+
+
+@jit
+def truncnormal64(x, p):
+    sd, mean, lo, hi = p[0], p[1], p[2], p[3]
+    phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
+    k2 = i64(x << u64(1)) + i64(1)
+    u = f64(k2) * TWO_M53
+    v1 = f64(i64(0x20000000000000) - k2) * TWO_M53
+    q = qa + u * mass
+    plo = phia + u * mass
+    phi_ = phicb + v1 * mass
+    lower = plo <= phi_
+    tail = ndtri_tail(plo if lower else phi_)
+    central = ndtri_central(q)
+    tail = -tail if lower else tail
+    z = central if (q <= 0.425) & (q >= -0.425) else tail
+    v = z * sd + mean
+    v = lo if v < lo else v
+    return hi if v > hi else v
 
 
 # ---- one group ----------------------------------------------------------------
@@ -378,53 +524,17 @@ def group32(dist, p, c, cb, o, at):
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
         for k in range(64):  # word j of block L is c[cb + 16 * j + L] and makes value 16 * j + L
-            u = f32(i32(c[cb + k] >> u32(8))) * TWO_M24
-            v = u * scale + shift
-            v = lo if v < lo else v
-            v = hi if v > hi else v
-            o[at + k] = v
+            o[at + k] = uniform32(c[cb + k], scale, shift, lo, hi)
     elif dist == NORMAL:
         sd, mean = p[0], p[1]
         for pair in range(2):
             for L in range(16):
-                u1 = f32(i32(u32((c[cb + 32 * pair + L] >> u32(8)) + u32(1)))) * TWO_M24
-                r = np.sqrt(f32(-2.0) * logf(u1))
-                x = u32(c[cb + 32 * pair + 16 + L] >> u32(8))
-                q = u32((x + u32(0x200000)) >> u32(22))
-                phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
-                sn = sinpf(phi)
-                cs = cospf(phi)
-                swap = (q & u32(1)) != u32(0)
-                co = sn if swap else cs
-                si = cs if swap else sn
-                co = -co if ((q + u32(1)) & u32(2)) != u32(0) else co
-                si = -si if (q & u32(2)) != u32(0) else si
-                o[at + 32 * pair + L] = fmaf(r * co, sd, mean)
-                o[at + 32 * pair + 16 + L] = fmaf(r * si, sd, mean)
+                co, si = boxmuller32(c[cb + 32 * pair + L], c[cb + 32 * pair + 16 + L], sd, mean)
+                o[at + 32 * pair + L] = co
+                o[at + 32 * pair + 16 + L] = si
     else:
-        sd, mean, lo, hi = p[0], p[1], p[2], p[3]
-        phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
         for k in range(64):
-            k2 = i32(i32((c[cb + k] >> u32(9)) << u32(1)) + i32(1))
-            u = f32(k2) * TWO_M24
-            v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
-            q = fmaf(u, mass, qa)
-            plo = fmaf(u, mass, phia)
-            phi_ = fmaf(v1, mass, phicb)
-            lower = plo <= phi_
-            tail = ndtri_tailf(plo if lower else phi_)
-            central = ndtri_centralf(q)  # both computed, then selected: LLVM vectorizes selects
-            tail = -tail if lower else tail
-            z = central if (q <= f32(0.425)) & (q >= -f32(0.425)) else tail
-            v = fmaf(z, sd, mean)
-            v = lo if v < lo else v
-            v = hi if v > hi else v
-            o[at + k] = v
-
-
-@jit
-def join53(lo, hi, shift):
-    return ((u64(hi) << u64(32)) | u64(lo)) >> u64(shift)
+            o[at + k] = truncnormal32(c[cb + k], p)
 
 
 @jit
@@ -435,48 +545,19 @@ def group64(dist, p, c, cb, o, at):
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
         for h in range(2):
             for L in range(16):
-                u = f64(i64(join53(c[cb + 32 * h + L], c[cb + 32 * h + 16 + L], 11))) * TWO_M53
-                v = u * scale + shift
-                v = lo if v < lo else v
-                v = hi if v > hi else v
-                o[at + 16 * h + L] = v
+                o[at + 16 * h + L] = uniform64(join53(c[cb + 32 * h + L], c[cb + 32 * h + 16 + L], 11),
+                                               scale, shift, lo, hi)
     elif dist == NORMAL:
         sd, mean = p[0], p[1]
         for L in range(16):
-            u1 = f64(i64(join53(c[cb + L], c[cb + 16 + L], 11) + u64(1))) * TWO_M53
-            r = np.sqrt(-2.0 * log(u1))
-            x = join53(c[cb + 32 + L], c[cb + 48 + L], 11)
-            q = (x + u64(0x4000000000000)) >> u64(51)
-            phi = f64(i64(x) - i64(q << u64(51))) * PI2_51
-            sn = sinp(phi)
-            cs = cosp(phi)
-            swap = (q & u64(1)) != u64(0)
-            co = sn if swap else cs
-            si = cs if swap else sn
-            co = -co if ((q + u64(1)) & u64(2)) != u64(0) else co
-            si = -si if (q & u64(2)) != u64(0) else si
-            o[at + L] = (r * co) * sd + mean
-            o[at + 16 + L] = (r * si) * sd + mean
+            co, si = boxmuller64(join53(c[cb + L], c[cb + 16 + L], 11), join53(c[cb + 32 + L], c[cb + 48 + L], 11),
+                                 sd, mean)
+            o[at + L] = co
+            o[at + 16 + L] = si
     else:
-        sd, mean, lo, hi = p[0], p[1], p[2], p[3]
-        phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
         for h in range(2):
             for L in range(16):
-                k2 = i64(join53(c[cb + 32 * h + L], c[cb + 32 * h + 16 + L], 12) << u64(1)) + i64(1)
-                u = f64(k2) * TWO_M53
-                v1 = f64(i64(0x20000000000000) - k2) * TWO_M53
-                q = qa + u * mass
-                plo = phia + u * mass
-                phi_ = phicb + v1 * mass
-                lower = plo <= phi_
-                tail = ndtri_tail(plo if lower else phi_)
-                central = ndtri_central(q)
-                tail = -tail if lower else tail
-                z = central if (q <= 0.425) & (q >= -0.425) else tail
-                v = z * sd + mean
-                v = lo if v < lo else v
-                v = hi if v > hi else v
-                o[at + 16 * h + L] = v
+                o[at + 16 * h + L] = truncnormal64(join53(c[cb + 32 * h + L], c[cb + 32 * h + 16 + L], 12), p)
 
 
 # ---- runs ----------------------------------------------------------------------
@@ -563,87 +644,129 @@ def philox4x32(ctr, key, key_stride, out, rounds):
         out[i, 3] = w[3]
 
 
-# ---- masked fills (csrc/fill_impl.h: masked, masked_batch32/64) ------------------
+# ---- masked fills (csrc/fill_impl.h: masked, masked_batch, pick32, pick64) ---------
 
 @jit
-def philox_lanes(kw, b, c):
-    """c[16*j + L] <- word j of block b[L], for 16 arbitrary blocks (csrc: philox_lanes)."""
-    for L in range(16):
-        w = philox(u32(b[L] & u64(0xFFFFFFFF)), u32(b[L] >> u64(32)), kw[2], kw[3], kw[0], kw[1], 10)
-        c[L] = w[0]
-        c[16 + L] = w[1]
-        c[32 + L] = w[2]
-        c[48 + L] = w[3]
-
-
-@jit
-def masked_batch32(dist, fmt, kw, p, out, e, pos, m, b, c, o):
-    """out[pos[L]] <- global element e[L], L < m (csrc: masked_batch32): lane L transforms the
-    block element e[L] draws from and keeps its own value."""
-    for L in range(16):
-        b[L] = (e[L] // u64(G32)) * u64(16) + e[L] % u64(16) if L < m else u64(0)
-    philox_lanes(kw, b, c)
-    group32(dist, p, c, 0, o, 0)
-    for L in range(m):
-        v = o[16 * ((e[L] % u64(G32)) // u64(16)) + L]
-        if fmt == F32:
-            out[pos[L]] = v
-        elif fmt == F16:
-            out[pos[L]] = to_f16(v)
+def pick32(dist, p, c, js, o):
+    """o[L] <- the value group32 gives word js[L] of lane L, for the 32 lanes of c (two groups);
+    csrc: pick32.  Every word loaded, then selected (selects of values, not of loads: the
+    loops vectorize)."""
+    for h in range(2):
+        if dist == NORMAL:
+            for L in range(16):
+                j = js[16 * h + L]
+                w0, w1, w2, w3 = c[64 * h + L], c[64 * h + 16 + L], c[64 * h + 32 + L], c[64 * h + 48 + L]
+                upper = (j & u32(2)) != u32(0)
+                co, si = boxmuller32(w2 if upper else w0, w3 if upper else w1, p[0], p[1])
+                o[16 * h + L] = si if (j & u32(1)) != u32(0) else co
         else:
-            out[pos[L]] = to_bf16(v)
+            for L in range(16):
+                j = js[16 * h + L]
+                w0, w1, w2, w3 = c[64 * h + L], c[64 * h + 16 + L], c[64 * h + 32 + L], c[64 * h + 48 + L]
+                odd = (j & u32(1)) != u32(0)
+                lower, upper = (w1 if odd else w0), (w3 if odd else w2)
+                w = upper if (j & u32(2)) != u32(0) else lower
+                if dist == UNIFORM:
+                    o[16 * h + L] = uniform32(w, p[0], p[1], p[2], p[3])
+                else:
+                    o[16 * h + L] = truncnormal32(w, p)
 
 
 @jit
-def masked_batch64(dist, fmt, kw, p, out, e, pos, m, b, c, o):
-    """The float64 twin of masked_batch32 (csrc: masked_batch64)."""
-    for L in range(16):
-        b[L] = (e[L] // u64(G64)) * u64(16) + e[L] % u64(16) if L < m else u64(0)
-    philox_lanes(kw, b, c)
-    group64(dist, p, c, 0, o, 0)
+def pick64(dist, p, c, js, o):
+    """o[L] <- the value group64 gives half js[L] of lane L, for the 32 lanes of c (csrc: pick64)."""
+    for h in range(2):
+        for L in range(16):
+            w0, w1, w2, w3 = c[64 * h + L], c[64 * h + 16 + L], c[64 * h + 32 + L], c[64 * h + 48 + L]
+            upper = js[16 * h + L] != u32(0)
+            if dist == NORMAL:
+                co, si = boxmuller64(join53(w0, w1, 11), join53(w2, w3, 11), p[0], p[1])
+                o[16 * h + L] = si if upper else co
+            elif dist == UNIFORM:
+                o[16 * h + L] = uniform64(join53(w2 if upper else w0, w3 if upper else w1, 11), p[0], p[1], p[2], p[3])
+            else:
+                o[16 * h + L] = truncnormal64(join53(w2 if upper else w0, w3 if upper else w1, 12), p)
+
+
+@jit
+def blocks_of(row, cols, m, shift, lo, hi, js):
+    """Lane L < m is global element e = row + cols[L]: Philox block (e >> shift) * 16 + e % 16
+    into (lo[L], hi[L]), its word (pair) in the block into js[L] (csrc: masked_batch)."""
+    for L in range(32):
+        e = u64(row) + (u64(cols[L]) if L < m else u64(0))
+        b = ((e >> shift) << u64(4)) | (e & u64(15))
+        lo[L] = u32(b & u64(0xFFFFFFFF))
+        hi[L] = u32(b >> u64(32))
+        js[L] = u32((e >> u64(4)) & ((u64(1) << (shift - u64(4))) - u64(1)))
+
+
+@jit
+def masked_batch32(dist, fmt, kw, p, out, at, row, cols, m, lo, hi, js, c, o):
+    """out[at + cols[L]] <- global element row + cols[L], L < m <= 32 (csrc: masked_batch)."""
+    blocks_of(row, cols, m, u64(6), lo, hi, js)
+    philox_lanes(kw, lo, hi, c)
+    pick32(dist, p, c, js, o)
     for L in range(m):
-        out[pos[L]] = o[16 * ((e[L] % u64(G64)) // u64(16)) + L]
+        if fmt == F32:
+            out[at + i64(cols[L])] = o[L]
+        elif fmt == F16:
+            out[at + i64(cols[L])] = to_f16(o[L])
+        else:
+            out[at + i64(cols[L])] = to_bf16(o[L])
+
+
+@jit
+def masked_batch64(dist, fmt, kw, p, out, at, row, cols, m, lo, hi, js, c, o):
+    """The float64 twin of masked_batch32."""
+    blocks_of(row, cols, m, u64(5), lo, hi, js)
+    philox_lanes(kw, lo, hi, c)
+    pick64(dist, p, c, js, o)
+    for L in range(m):
+        out[at + i64(cols[L])] = o[L]
 
 
 @jit
 def _masked(batch, dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride, o):
-    e = np.empty(16, np.uint64)
-    pos = np.empty(16, np.int64)
-    b = np.empty(16, np.uint64)
-    c = np.empty(64, np.uint32)
-    m = 0
+    """csrc: masked.  One call site of batch (each is inlined where it is called)."""
+    cols = np.empty(64, np.uint32)
+    lo = np.empty(32, np.uint32)
+    hi = np.empty(32, np.uint32)
+    js = np.empty(32, np.uint32)
+    c = np.empty(128, np.uint32)
+    words = (nc + 31) // 32
     for i in range(nr):
-        for j in range(nc):
-            out[i * ld + j] = 0
-        for q in range((nc + 31) // 32):
+        at = i * ld
+        row = u64(first) + u64(i) * u64(row_stride)
+        out[at:at + nc] = 0
+        m = 0
+        for q in range(words):
             keep = u32(~bits[i * bits_ld + q])
             if 32 * q + 32 > nc:
-                keep &= u32((u64(1) << u64(nc - 32 * q)) - u64(1))
-            for t in range(32):
-                if (keep >> u32(t)) & u32(1):
-                    j = 32 * q + t
-                    e[m] = u64(first) + u64(i) * u64(row_stride) + u64(j)
-                    pos[m] = i * ld + j
-                    m += 1
-                    if m == 16:
-                        batch(dist, fmt, kw, p, out, e, pos, m, b, c, o)
-                        m = 0
-    if m:
-        batch(dist, fmt, kw, p, out, e, pos, m, b, c, o)
+                keep = u32(keep & ((u64(1) << u64(nc - 32 * q)) - u64(1)))
+            while keep:
+                cols[m] = u32(32 * q) + ctz32(keep)
+                m += 1
+                keep = u32(keep & (keep - u32(1)))
+            while m >= 32 or (q == words - 1 and m > 0):  # full batches, then the row's last
+                take = min(m, 32)
+                batch(dist, fmt, kw, p, out, at, row, cols, take, lo, hi, js, c, o)
+                m -= take
+                for L in range(m):
+                    cols[L] = cols[32 + L]
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill_masked32(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride):
     """csrc/fastinit.h fi_fill_masked for the 32-bit family (out: float32, or uint16 bits)."""
     _masked(masked_batch32, dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride,
-            np.empty(G32, np.float32))
+            np.empty(32, np.float32))
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill_masked64(dist, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride):
     """csrc/fastinit.h fi_fill_masked for float64."""
     _masked(masked_batch64, dist, -1, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride,
-            np.empty(G64, np.float64))
+            np.empty(32, np.float64))
 
 
 # ---- sparse pattern (csrc/fill.c: fi_sparse_bitmap, fi_zero_where) ----------------
@@ -652,20 +775,23 @@ def fill_masked64(dist, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride
 def uniform_below(w0, w1, w2, w3, bound):
     """A uniform integer in [0, bound) from up to four words (csrc/fill.c: uniform_below)."""
     b = u64(bound)
-    neg_mod = u64((u64(1) << u64(32)) - b) % b  # (uint32)(-bound) % bound
     m = u64(0)
     for w in (w0, w1, w2, w3):
         m = u64(w) * b
         lo = m & u64(0xFFFFFFFF)
-        if lo >= b or lo >= neg_mod:
+        if lo >= b or lo >= u64((u64(1) << u64(32)) - b) % b:  # (uint32)(-bound) % bound
             break
     return u32(m >> u64(32))
+
+
+UNITS = 32  # units drawn together: one philox32 call (csrc/fill.c: UNITS)
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
     """The block's zeros as bits (csrc/fastinit.h: fi_sparse_bitmap): Floyd's exact random
-    subset per unit, draw d of unit u from Philox block d * units + u."""
+    subset per unit, draw d of unit u from Philox block d * units + u; unit u's set is the
+    bitmap sets[u * W ..] (csrc/fill.c: draws_scalar, tile_rows_scalar)."""
     if nr == 0 or nc == 0:
         return
     n = rows if mode == 0 else cols
@@ -675,51 +801,61 @@ def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
     chosen = k if mode == 0 else n - k
     complement = chosen > n // 2
     draws = n - chosen if complement else chosen
-    c = np.empty(64, np.uint32)
-    inset = np.zeros((16, n), np.bool_)
-    drawn = np.empty((16, max(draws, 1)), np.int64)
-    words = (nc + 31) // 32
-    for ua in range(u_first, u_first + u_count, 16):
-        t = min(u_first + u_count - ua, 16)
+    W = (n + 31) // 32
+    sets = np.empty(UNITS * W, np.uint32)
+    c = np.empty(128, np.uint32)
+    a = np.empty(32, np.uint32)
+    for ua in range(u_first, u_first + u_count, UNITS):
+        t = min(u_first + u_count - ua, UNITS)
+        sets[:] = 0
         for d in range(draws):
-            philox16(kw, u64(d) * u64(units) + u64(ua), c)
-            j = n - draws + d
+            philox32(kw, u64(d) * u64(units) + u64(ua), c)
+            j = u32(n - draws + d)
             for u in range(t):
-                x = uniform_below(c[u], c[16 + u], c[32 + u], c[48 + u], j + 1)
-                if inset[u, x]:
+                cb = 64 * (u // 16) + u % 16
+                x = uniform_below(c[cb], c[cb + 16], c[cb + 32], c[cb + 48], j + u32(1))
+                if (sets[u * W + i64(x >> u32(5))] >> (x & u32(31))) & u32(1):
                     x = j
-                inset[u, x] = True
-                drawn[u, d] = x
-        # the zeros: the drawn elements, or (complement) all others -- all bits of the tile set
-        # first, then the drawn ones toggled; O(draws) per unit, not O(n)
-        if complement:
-            if mode == 0:  # columns ua - c0 .. +t: one word per row (tiles start at multiples of 16)
-                jj = ua - c0
-                mask = u32(((1 << t) - 1) << (jj % 32))
-                for i in range(nr):
-                    bits[i * bits_ld + jj // 32] |= mask
-            else:
-                for u in range(t):
-                    for q in range(words):
-                        bits[(ua + u - r0) * bits_ld + q] = u32(0xFFFFFFFF)
-                    if nc % 32:
-                        bits[(ua + u - r0) * bits_ld + words - 1] = u32((1 << (nc % 32)) - 1)
-        for u in range(t):
-            for d in range(draws):
-                e = drawn[u, d]
-                inset[u, e] = False
-                if mode == 0:
-                    if r0 <= e < r0 + nr:
-                        jj = ua + u - c0
-                        bits[(e - r0) * bits_ld + jj // 32] ^= u32(1) << u32(jj % 32)
-                elif c0 <= e < c0 + nc:
-                    bits[(ua + u - r0) * bits_ld + (e - c0) // 32] ^= u32(1) << u32((e - c0) % 32)
+                sets[u * W + i64(x >> u32(5))] |= u32(1) << (x & u32(31))
+        if mode == 0:  # a tile of t <= 32 columns starting at a multiple of 32 in the block
+            full = u32(0xFFFFFFFF) if t == 32 else u32((1 << t) - 1)
+            for q in range(r0 // 32, (r0 + nr - 1) // 32 + 1):
+                a[:] = 0
+                for u in range(UNITS):
+                    m = sets[u * W + q]
+                    while m:
+                        a[ctz32(m)] |= u32(1) << u32(u)
+                        m = u32(m & (m - u32(1)))
+                for r in range(max(r0 - 32 * q, 0), min(32, r0 + nr - 32 * q)):
+                    bits[(32 * q + r - r0) * bits_ld + (ua - c0) // 32] = (~a[r] & full) if complement else a[r]
+        else:
+            nw = (nc + 31) // 32
+            for u in range(t):
+                row = (ua - r0 + u) * bits_ld
+                for q in range(nw):
+                    bits[row + q] = u32(0xFFFFFFFF) if complement else u32(0)
+                if complement and nc % 32:
+                    bits[row + nw - 1] = u32((1 << (nc % 32)) - 1)
+                for q in range(c0 >> 5, ((c0 + nc - 1) >> 5) + 1):
+                    m = sets[u * W + q]
+                    while m:
+                        e = 32 * q + i64(ctz32(m))
+                        m = u32(m & (m - u32(1)))
+                        if c0 <= e < c0 + nc:
+                            bits[row + ((e - c0) >> 5)] ^= u32(1) << u32((e - c0) & 31)
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
 def zero_where(out, ld, nr, nc, bits, bits_ld):
-    """out[i * ld + j] <- 0 where bit j of row i of bits is set (fi_zero_where)."""
+    """out[i * ld + j] <- 0 where bit j of row i of bits is set (fi_zero_where); branch-free,
+    each element times 1 - its bit, 32 at a time, so the loop vectorizes."""
     for i in range(nr):
-        for j in range(nc):
-            if (bits[i * bits_ld + j // 32] >> u32(j % 32)) & u32(1):
-                out[i * ld + j] = 0
+        for q in range((nc + 31) // 32):
+            w = bits[i * bits_ld + q]
+            at = i * ld + 32 * q
+            if 32 * q + 32 <= nc:
+                for t in range(32):
+                    out[at + t] = out[at + t] * (u32(1) - ((w >> u32(t)) & u32(1)))
+            else:
+                for t in range(nc - 32 * q):
+                    out[at + t] = out[at + t] * (u32(1) - ((w >> u32(t)) & u32(1)))
