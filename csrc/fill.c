@@ -557,6 +557,7 @@ int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stre
 /* ---- sparse pattern: Floyd's exact random subsets, 32 units in lockstep ------------ */
 
 #define UNITS 32 /* units (columns in mode 0, rows in mode 1) drawn together: one Philox32 call */
+#define TILES 16 /* mode 0: tiles of UNITS columns whose row words are written together */
 
 /* draws_avx512, one unit at a time */
 static void draws_scalar(const struct isa *impl, const uint32_t kw[4], uint64_t units, uint64_t ua, int t,
@@ -603,7 +604,16 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
     int64_t draws = complement ? n - chosen : chosen;
     int64_t W = (n + 31) / 32; /* words of a unit's set; 32 W < 2^31, so 32-bit gather indices */
     uint32_t *sets = malloc((size_t)(UNITS * W) * sizeof *sets);
-    if (!sets) return -2;
+    /* mode 0: the row words of TILES tiles side by side, column by column (tile k's row i at
+     * cols[k * nr + i]), then written a row (TILES words, a cache line) at a time: stores one
+     * word per row and tile would each touch another line of bits */
+    const int64_t words = (nc + 31) / 32, group = words < TILES ? words : TILES;
+    uint32_t *colw = mode == 0 ? malloc((size_t)(group * nr) * sizeof *colw) : NULL;
+    if (!sets || (mode == 0 && !colw)) {
+        free(sets);
+        free(colw);
+        return -2;
+    }
     for (int64_t ua = u_first; ua < u_first + u_count; ua += UNITS) {
         int t = (int)(u_first + u_count - ua < UNITS ? u_first + u_count - ua : UNITS);
         memset(sets, 0, (size_t)(UNITS * W) * sizeof *sets);
@@ -613,13 +623,17 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
         else draws_scalar(impl, kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W);
         /* the zeros: the set's elements, or (complement) the others */
         if (mode == 0) { /* a tile of t <= 32 columns starting at a multiple of 32 in the block */
+            const int64_t tile = (ua - c0) / 32, k = tile % TILES;
             uint32_t all = t == 32 ? 0xffffffffu : (1u << t) - 1u, a[32];
             for (int64_t q = r0 / 32; q <= (r0 + nr - 1) / 32; q++) {
                 if (impl->tile_rows) impl->tile_rows(sets, W, q, a);
                 else tile_rows_scalar(sets, W, q, a);
                 for (int64_t r = 32 * q < r0 ? r0 - 32 * q : 0; r < 32 && 32 * q + r < r0 + nr; r++)
-                    bits[(32 * q + r - r0) * bits_ld + (ua - c0) / 32] = complement ? ~a[r] & all : a[r];
+                    colw[k * nr + 32 * q + r - r0] = complement ? ~a[r] & all : a[r];
             }
+            if (k == TILES - 1 || tile == words - 1) /* tiles tile - k .. tile done */
+                for (int64_t i = 0; i < nr; i++)
+                    for (int64_t g = 0; g <= k; g++) bits[i * bits_ld + tile - k + g] = colw[g * nr + i];
         } else {
             /* all bits of the row set (complement) or clear, then each drawn element of the
              * block toggled: O(n / 32 + draws) per unit, not O(n) */
@@ -639,6 +653,7 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
         }
     }
     free(sets);
+    free(colw);
     return 0;
 }
 
