@@ -352,57 +352,58 @@ FI_INLINE int collect_avx512(uint32_t *cols, int m, uint32_t keep, uint32_t j0)
     return m + __builtin_popcount(keep >> 16);
 }
 #define COLLECT collect_avx512
-/* Floyd's draws d = 0 .. nd-1 for the t <= 32 units ua .. ua+t-1 (fi_sparse_bitmap): unit u's
- * set is the bitmap sets[u * W ..].  Sixteen units per vector: Lemire's multiply-shift on the
- * first word (the rare lane that may be rejected is redone by uniform_below), then a gather,
- * select and scatter of each unit's set word; units' sets are disjoint, so no two lanes of a
- * scatter meet. */
+/* Floyd's draws d = 0 .. nd-1 for the t <= 64 units ua .. ua+t-1 (fi_sparse_bitmap): unit u's
+ * set is the bitmap sets[u * W ..].  Sixteen units per vector, four vectors side by side (their
+ * gathers overlap): Lemire's multiply-shift on the first word (the rare lane that may be
+ * rejected is redone by uniform_below), then a gather, select and scatter of each unit's set
+ * word; units' sets are disjoint, so no two lanes of a scatter meet. */
 static void draws_avx512(const uint32_t kw[4], uint64_t units, uint64_t ua, int t, uint32_t n, uint32_t nd,
                          uint32_t *sets, int64_t W)
 {
-    uint32_t w[8][16] __attribute__((aligned(64)));
+    uint32_t w[2][8][16] __attribute__((aligned(64)));
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i one = _mm512_set1_epi32(1), c31 = _mm512_set1_epi32(31);
-    __m512i base[2];
-    __mmask16 act[2];
-    for (int h = 0; h < 2; h++) { /* lane L of half h is unit 16h + L: its set starts at (16h + L) W */
-        base[h] = _mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(16 * h)), _mm512_set1_epi32((int)W));
+    const __m512i stride = _mm512_mullo_epi32(iota, _mm512_set1_epi32((int)W)); /* < 16 W < 2^31 */
+    __mmask16 act[4];
+    for (int h = 0; h < 4; h++) { /* lane L of vector h is unit 16h + L */
         int lanes = t - 16 * h < 0 ? 0 : t - 16 * h > 16 ? 16 : t - 16 * h;
         act[h] = (__mmask16)((1u << lanes) - 1u);
     }
+    const int nv = (t + 15) / 16;
     for (uint32_t d = 0; d < nd; d++) {
-        philox32_avx512(kw, (uint64_t)d * units + ua, w);
+        philox32_avx512(kw, (uint64_t)d * units + ua, w[0]);
+        if (t > 32) philox32_avx512(kw, (uint64_t)d * units + ua + 32, w[1]);
         const uint32_t j = n - nd + d;
         const __m512i vbound = _mm512_set1_epi32((int)(j + 1)), vj = _mm512_set1_epi32((int)j);
-        /* both halves side by side: their gathers overlap */
-        __m512i x[2], idx[2], g[2], bit[2];
-        for (int h = 0; h < 2; h++) {
+        __m512i x[4], idx[4], g[4], bit[4];
+        for (int h = 0; h < nv; h++) {
+            const uint32_t (*wh)[16] = &w[h / 2][4 * (h % 2)]; /* words 0..3 of vector h's blocks */
             __m512i lo;
-            x[h] = fi_mulhilo512(_mm512_loadu_si512(w[4 * h]), vbound, &lo);
+            x[h] = fi_mulhilo512(_mm512_loadu_si512(wh[0]), vbound, &lo);
             __mmask16 redo = _mm512_mask_cmplt_epu32_mask(act[h], lo, vbound);
             if (redo) {
                 uint32_t xs[16];
                 _mm512_storeu_si512(xs, x[h]);
                 for (int L = 0; L < 16; L++)
                     if ((redo >> L) & 1) {
-                        const uint32_t w4[4] = {w[4 * h][L], w[4 * h + 1][L], w[4 * h + 2][L], w[4 * h + 3][L]};
+                        const uint32_t w4[4] = {wh[0][L], wh[1][L], wh[2][L], wh[3][L]};
                         xs[L] = uniform_below(w4, j + 1);
                     }
                 x[h] = _mm512_loadu_si512(xs);
             }
-            idx[h] = _mm512_add_epi32(base[h], _mm512_srli_epi32(x[h], 5));
-            g[h] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), act[h], idx[h], sets, 4);
+            idx[h] = _mm512_add_epi32(stride, _mm512_srli_epi32(x[h], 5));
+            g[h] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), act[h], idx[h], sets + 16 * h * W, 4);
             bit[h] = _mm512_sllv_epi32(one, _mm512_and_si512(x[h], c31));
         }
-        for (int h = 0; h < 2; h++) {
+        for (int h = 0; h < nv; h++) {
             __mmask16 taken = _mm512_mask_test_epi32_mask(act[h], g[h], bit[h]);
             if (taken) { /* x already drawn: j instead, which no earlier draw can have given */
                 x[h] = _mm512_mask_mov_epi32(x[h], taken, vj);
-                idx[h] = _mm512_add_epi32(base[h], _mm512_srli_epi32(x[h], 5));
-                g[h] = _mm512_mask_i32gather_epi32(g[h], taken, idx[h], sets, 4);
+                idx[h] = _mm512_add_epi32(stride, _mm512_srli_epi32(x[h], 5));
+                g[h] = _mm512_mask_i32gather_epi32(g[h], taken, idx[h], sets + 16 * h * W, 4);
                 bit[h] = _mm512_sllv_epi32(one, _mm512_and_si512(x[h], c31));
             }
-            _mm512_mask_i32scatter_epi32(sets, act[h], idx[h], _mm512_or_si512(g[h], bit[h]), 4);
+            _mm512_mask_i32scatter_epi32(sets + 16 * h * W, act[h], idx[h], _mm512_or_si512(g[h], bit[h]), 4);
         }
     }
 }
@@ -556,8 +557,8 @@ int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stre
 
 /* ---- sparse pattern: Floyd's exact random subsets, 32 units in lockstep ------------ */
 
-#define UNITS 32 /* units (columns in mode 0, rows in mode 1) drawn together: one Philox32 call */
-#define TILES 16 /* mode 0: tiles of UNITS columns whose row words are written together */
+#define UNITS 64 /* units (columns in mode 0, rows in mode 1) drawn together: two Philox32 calls */
+#define TILES 16 /* mode 0: tiles of 32 columns (a word of bits) whose row words are written together */
 
 /* draws_avx512, one unit at a time */
 static void draws_scalar(const struct isa *impl, const uint32_t kw[4], uint64_t units, uint64_t ua, int t,
@@ -565,15 +566,17 @@ static void draws_scalar(const struct isa *impl, const uint32_t kw[4], uint64_t 
 {
     uint32_t w[8][16] __attribute__((aligned(64)));
     for (uint32_t d = 0; d < nd; d++) {
-        impl->philox(kw, (uint64_t)d * units + ua, w);
         const uint32_t j = n - nd + d;
-        for (int u = 0; u < t; u++) {
-            const uint32_t w4[4] = {w[4 * (u / 16)][u % 16], w[4 * (u / 16) + 1][u % 16],
-                                    w[4 * (u / 16) + 2][u % 16], w[4 * (u / 16) + 3][u % 16]};
-            uint32_t x = uniform_below(w4, j + 1);
-            uint32_t *set = sets + u * W;
-            if ((set[x >> 5] >> (x & 31)) & 1) x = j;
-            set[x >> 5] |= 1u << (x & 31);
+        for (int s = 0; s < t; s += 32) { /* 32 units per Philox call */
+            impl->philox(kw, (uint64_t)d * units + ua + (uint64_t)s, w);
+            for (int u = s; u < t && u < s + 32; u++) {
+                const int h = (u - s) / 16, L = (u - s) % 16;
+                const uint32_t w4[4] = {w[4 * h][L], w[4 * h + 1][L], w[4 * h + 2][L], w[4 * h + 3][L]};
+                uint32_t x = uniform_below(w4, j + 1);
+                uint32_t *set = sets + u * W;
+                if ((set[x >> 5] >> (x & 31)) & 1) x = j;
+                set[x >> 5] |= 1u << (x & 31);
+            }
         }
     }
 }
@@ -582,7 +585,7 @@ static void draws_scalar(const struct isa *impl, const uint32_t kw[4], uint64_t 
 static void tile_rows_scalar(const uint32_t *sets, int64_t W, int64_t q, uint32_t a[32])
 {
     memset(a, 0, 32 * sizeof *a);
-    for (int u = 0; u < UNITS; u++)
+    for (int u = 0; u < 32; u++)
         for (uint32_t m = sets[u * W + q]; m; m &= m - 1u) a[__builtin_ctz(m)] |= 1u << u;
 }
 
@@ -602,7 +605,7 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
     int64_t chosen = mode == 0 ? k : n - k; /* elements to zero in each unit */
     int complement = chosen > n / 2;       /* draw the smaller side: the non-zeros */
     int64_t draws = complement ? n - chosen : chosen;
-    int64_t W = (n + 31) / 32; /* words of a unit's set; 32 W < 2^31, so 32-bit gather indices */
+    int64_t W = (n + 31) / 32; /* words of a unit's set; 16 W < 2^30: 32-bit gather indices */
     uint32_t *sets = malloc((size_t)(UNITS * W) * sizeof *sets);
     /* mode 0: the row words of TILES tiles side by side, column by column (tile k's row i at
      * cols[k * nr + i]), then written a row (TILES words, a cache line) at a time: stores one
@@ -622,18 +625,21 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
         if (impl->draws) impl->draws(kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W);
         else draws_scalar(impl, kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W);
         /* the zeros: the set's elements, or (complement) the others */
-        if (mode == 0) { /* a tile of t <= 32 columns starting at a multiple of 32 in the block */
-            const int64_t tile = (ua - c0) / 32, k = tile % TILES;
-            uint32_t all = t == 32 ? 0xffffffffu : (1u << t) - 1u, a[32];
-            for (int64_t q = r0 / 32; q <= (r0 + nr - 1) / 32; q++) {
-                if (impl->tile_rows) impl->tile_rows(sets, W, q, a);
-                else tile_rows_scalar(sets, W, q, a);
-                for (int64_t r = 32 * q < r0 ? r0 - 32 * q : 0; r < 32 && 32 * q + r < r0 + nr; r++)
-                    colw[k * nr + 32 * q + r - r0] = complement ? ~a[r] & all : a[r];
+        if (mode == 0) { /* tiles of <= 32 columns, starting at multiples of 32 in the block */
+            for (int s = 0; s < t; s += 32) {
+                const int64_t tile = (ua + s - c0) / 32, k = tile % TILES;
+                const int tt = t - s < 32 ? t - s : 32;
+                uint32_t all = tt == 32 ? 0xffffffffu : (1u << tt) - 1u, a[32];
+                for (int64_t q = r0 / 32; q <= (r0 + nr - 1) / 32; q++) {
+                    if (impl->tile_rows) impl->tile_rows(sets + s * W, W, q, a);
+                    else tile_rows_scalar(sets + s * W, W, q, a);
+                    for (int64_t r = 32 * q < r0 ? r0 - 32 * q : 0; r < 32 && 32 * q + r < r0 + nr; r++)
+                        colw[k * nr + 32 * q + r - r0] = complement ? ~a[r] & all : a[r];
+                }
+                if (k == TILES - 1 || tile == words - 1) /* tiles tile - k .. tile done */
+                    for (int64_t i = 0; i < nr; i++)
+                        for (int64_t g = 0; g <= k; g++) bits[i * bits_ld + tile - k + g] = colw[g * nr + i];
             }
-            if (k == TILES - 1 || tile == words - 1) /* tiles tile - k .. tile done */
-                for (int64_t i = 0; i < nr; i++)
-                    for (int64_t g = 0; g <= k; g++) bits[i * bits_ld + tile - k + g] = colw[g * nr + i];
         } else {
             /* all bits of the row set (complement) or clear, then each drawn element of the
              * block toggled: O(n / 32 + draws) per unit, not O(n) */
