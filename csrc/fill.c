@@ -171,6 +171,20 @@ FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 }
 #define PHILOX32 philox32_sse2
 #define PHILOX_LANES philox_lanes_sse2
+
+/* d[0 .. n) <- s[0 .. n) by non-temporal stores where d is 16-byte aligned (they write whole
+ * lines without reading them first: for the masked fill's rows, which are not read again);
+ * SSE2's, so every x86-64 target has it (AVX-512 has a wider one) */
+static inline void stream_copy_sse2(char *d, const char *s, size_t n)
+{
+    size_t k = (16 - ((uintptr_t)d & 15)) & 15;
+    if (k > n) k = n;
+    memcpy(d, s, k);
+    for (; k + 16 <= n; k += 16) _mm_stream_si128((__m128i *)(d + k), _mm_loadu_si128((const __m128i *)(s + k)));
+    memcpy(d + k, s + k, n - k);
+}
+#define STREAM_COPY stream_copy_sse2
+#define STREAM_FENCE() _mm_sfence()
 #endif
 #include "fill_impl.h"
 #undef NAME
@@ -184,6 +198,8 @@ FI_INLINE void philox32_sse2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #undef VMIND
 #undef PHILOX32
 #undef PHILOX_LANES
+#undef STREAM_COPY
+#undef STREAM_FENCE
 
 #ifdef FI_X86
 /* ---- AVX2 -------------------------------------------------------------------- */
@@ -242,6 +258,8 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 }
 #define PHILOX32 philox32_avx2
 #define PHILOX_LANES philox_lanes_avx2
+#define STREAM_COPY stream_copy_sse2
+#define STREAM_FENCE() _mm_sfence()
 #include "fill_impl.h"
 #undef NAME
 #undef VBYTES
@@ -254,6 +272,8 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #undef VMIND
 #undef PHILOX32
 #undef PHILOX_LANES
+#undef STREAM_COPY
+#undef STREAM_FENCE
 #pragma GCC pop_options
 
 /* ---- AVX-512 ----------------------------------------------------------------- */
@@ -352,6 +372,19 @@ FI_INLINE int collect_avx512(uint32_t *cols, int m, uint32_t keep, uint32_t j0)
     return m + __builtin_popcount(keep >> 16);
 }
 #define COLLECT collect_avx512
+
+/* d[0 .. n) <- s[0 .. n) by non-temporal stores where d is 64-byte aligned (they write whole
+ * lines without reading them first: for the masked fill's rows, which are not read again) */
+FI_INLINE void stream_copy_avx512(char *d, const char *s, size_t n)
+{
+    size_t k = (64 - ((uintptr_t)d & 63)) & 63;
+    if (k > n) k = n;
+    memcpy(d, s, k);
+    for (; k + 64 <= n; k += 64) _mm512_stream_si512((void *)(d + k), _mm512_loadu_si512((const void *)(s + k)));
+    memcpy(d + k, s + k, n - k);
+}
+#define STREAM_COPY stream_copy_avx512
+#define STREAM_FENCE() _mm_sfence()
 /* Floyd's draws d = 0 .. nd-1 for the t <= 64 units ua .. ua+t-1 (fi_sparse_bitmap): unit u's
  * set is the bitmap sets[u * W ..].  Sixteen units per vector, four vectors side by side (their
  * gathers overlap): Lemire's multiply-shift on the first word (the rare lane that may be
@@ -436,6 +469,8 @@ static void tile_rows_avx512(const uint32_t *sets, int64_t W, int64_t q, uint32_
 #undef PHILOX32
 #undef PHILOX_LANES
 #undef COLLECT
+#undef STREAM_COPY
+#undef STREAM_FENCE
 #pragma GCC pop_options
 #endif /* FI_X86 */
 
