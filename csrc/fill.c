@@ -496,7 +496,7 @@ static const struct isa {
     zero_bits_fn zero_bits;
     masked_fn masked;
     draws_fn draws;         /* NULL: draws_scalar */
-    tile_rows_fn tile_rows; /* NULL: tile_rows_scalar */
+    tile_rows_fn tile_rows; /* NULL: draws_scalar keeps a row mask */
 } isas[] = {
     {"baseline", fill32_base, fill64_base, philox_blocks_base, zero_bits_base, masked_base, NULL, NULL},
 #ifdef FI_X86
@@ -595,9 +595,11 @@ int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stre
 #define UNITS 64 /* units (columns in mode 0, rows in mode 1) drawn together: two Philox32 calls */
 #define TILES 16 /* mode 0: tiles of 32 columns (a word of bits) whose row words are written together */
 
-/* draws_avx512, one unit at a time */
+/* draws_avx512, one unit at a time.  With rowmask (mode 0) the sets are bit u of rowmask[x]
+ * instead (one word per row for all the units, in L1), so that a tile's row words need no
+ * transpose; sets is then untouched. */
 static void draws_scalar(const struct isa *impl, const uint32_t kw[4], uint64_t units, uint64_t ua, int t,
-                         uint32_t n, uint32_t nd, uint32_t *sets, int64_t W)
+                         uint32_t n, uint32_t nd, uint32_t *sets, int64_t W, uint64_t *rowmask)
 {
     uint32_t w[8][16] __attribute__((aligned(64)));
     for (uint32_t d = 0; d < nd; d++) {
@@ -608,20 +610,17 @@ static void draws_scalar(const struct isa *impl, const uint32_t kw[4], uint64_t 
                 const int h = (u - s) / 16, L = (u - s) % 16;
                 const uint32_t w4[4] = {w[4 * h][L], w[4 * h + 1][L], w[4 * h + 2][L], w[4 * h + 3][L]};
                 uint32_t x = uniform_below(w4, j + 1);
-                uint32_t *set = sets + u * W;
-                if ((set[x >> 5] >> (x & 31)) & 1) x = j;
-                set[x >> 5] |= 1u << (x & 31);
+                if (rowmask) {
+                    if ((rowmask[x] >> u) & 1) x = j;
+                    rowmask[x] |= 1ull << u;
+                } else {
+                    uint32_t *set = sets + u * W;
+                    if ((set[x >> 5] >> (x & 31)) & 1) x = j;
+                    set[x >> 5] |= 1u << (x & 31);
+                }
             }
         }
     }
-}
-
-/* tile_rows_avx512 by the set bits of each unit's word (a tile's sets hold few bits) */
-static void tile_rows_scalar(const uint32_t *sets, int64_t W, int64_t q, uint32_t a[32])
-{
-    memset(a, 0, 32 * sizeof *a);
-    for (int u = 0; u < 32; u++)
-        for (uint32_t m = sets[u * W + q]; m; m &= m - 1u) a[__builtin_ctz(m)] |= 1u << u;
 }
 
 int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, int64_t k,
@@ -647,18 +646,22 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
      * word per row and tile would each touch another line of bits */
     const int64_t words = (nc + 31) / 32, group = words < TILES ? words : TILES;
     uint32_t *colw = mode == 0 ? malloc((size_t)(group * nr) * sizeof *colw) : NULL;
-    if (!sets || (mode == 0 && !colw)) {
+    /* mode 0 without a vector tile_rows: bit u of rowmask[x] <- unit u drew x */
+    uint64_t *rowmask = mode == 0 && !impl->tile_rows ? malloc((size_t)n * sizeof *rowmask) : NULL;
+    if (!sets || (mode == 0 && !colw) || (mode == 0 && !impl->tile_rows && !rowmask)) {
         free(sets);
         free(colw);
+        free(rowmask);
         return -2;
     }
     for (int64_t ua = u_first; ua < u_first + u_count; ua += UNITS) {
         int t = (int)(u_first + u_count - ua < UNITS ? u_first + u_count - ua : UNITS);
-        memset(sets, 0, (size_t)(UNITS * W) * sizeof *sets);
+        if (rowmask) memset(rowmask, 0, (size_t)n * sizeof *rowmask);
+        else memset(sets, 0, (size_t)(UNITS * W) * sizeof *sets);
         /* Floyd (Bentley & Floyd 1987): for j = n-draws .. n-1, x = uniform in [0, j]; add x,
          * or j if x is taken.  Draw d of unit u uses Philox block d * units + u (4 words). */
         if (impl->draws) impl->draws(kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W);
-        else draws_scalar(impl, kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W);
+        else draws_scalar(impl, kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W, rowmask);
         /* the zeros: the set's elements, or (complement) the others */
         if (mode == 0) { /* tiles of <= 32 columns, starting at multiples of 32 in the block */
             for (int s = 0; s < t; s += 32) {
@@ -667,7 +670,8 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
                 uint32_t all = tt == 32 ? 0xffffffffu : (1u << tt) - 1u, a[32];
                 for (int64_t q = r0 / 32; q <= (r0 + nr - 1) / 32; q++) {
                     if (impl->tile_rows) impl->tile_rows(sets + s * W, W, q, a);
-                    else tile_rows_scalar(sets + s * W, W, q, a);
+                    else
+                        for (int r = 0; r < 32; r++) a[r] = 32 * q + r < n ? (uint32_t)(rowmask[32 * q + r] >> s) : 0;
                     for (int64_t r = 32 * q < r0 ? r0 - 32 * q : 0; r < 32 && 32 * q + r < r0 + nr; r++)
                         colw[k * nr + 32 * q + r - r0] = complement ? ~a[r] & all : a[r];
                 }
@@ -695,6 +699,7 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
     }
     free(sets);
     free(colw);
+    free(rowmask);
     return 0;
 }
 
