@@ -95,8 +95,8 @@ def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, strea
     # 2. values and zeros, a band of rows at a time so that the zeros land while it is in cache.
     #    Mostly zeros (kept <= 1/4, e.g. torch's 0.9 or Martens' 15 per unit): compute only the
     #    kept values (fill_masked: one Philox block and one value per kept element, about 4x the
-    #    time per value of the dense fill, measured crossover near 1/4 on AVX-512); otherwise
-    #    the dense normal_ values, then the zeros.
+    #    time per value of the dense fill; the measured crossover is near 1/4 with AVX-512 and
+    #    with AVX2); otherwise the dense normal_ values, then the zeros.
     kept = (rows - k) / rows if mode == 0 else k / cols
     band = max(1, (1 << 20) // max(1, nc * out.dtype.itemsize))  # about 1 MiB of out
     if kept <= MASKED_UP_TO:
