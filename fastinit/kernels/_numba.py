@@ -784,14 +784,16 @@ def uniform_below(w0, w1, w2, w3, bound):
     return u32(m >> u64(32))
 
 
-UNITS = 32  # units drawn together: one philox32 call (csrc/fill.c: UNITS)
+UNITS = 64  # units drawn together, 32 per philox32 call (csrc/fill.c: UNITS)
+TILES = 16  # mode 0: tiles of 32 columns whose row words are written together (csrc/fill.c: TILES)
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
     """The block's zeros as bits (csrc/fastinit.h: fi_sparse_bitmap): Floyd's exact random
-    subset per unit, draw d of unit u from Philox block d * units + u; unit u's set is the
-    bitmap sets[u * W ..] (csrc/fill.c: draws_scalar, tile_rows_scalar)."""
+    subset per unit, draw d of unit u from Philox block d * units + u (csrc/fill.c:
+    draws_scalar).  Mode 0's sets are bit u of rowmask[x] (also the tiles' row words, written
+    a cache line of TILES words at a time); mode 1's are the bitmaps sets[u * W ..]."""
     if nr == 0 or nc == 0:
         return
     n = rows if mode == 0 else cols
@@ -802,32 +804,46 @@ def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
     complement = chosen > n // 2
     draws = n - chosen if complement else chosen
     W = (n + 31) // 32
-    sets = np.empty(UNITS * W, np.uint32)
+    words = (nc + 31) // 32
+    group = min(words, TILES)
+    sets = np.empty(UNITS * W if mode == 1 else 0, np.uint32)
+    rowmask = np.empty(n if mode == 0 else 0, np.uint64)
+    colw = np.empty(group * nr if mode == 0 else 0, np.uint32)
     c = np.empty(128, np.uint32)
-    a = np.empty(32, np.uint32)
     for ua in range(u_first, u_first + u_count, UNITS):
         t = min(u_first + u_count - ua, UNITS)
-        sets[:] = 0
+        if mode == 0:
+            rowmask[:] = 0
+        else:
+            sets[:] = 0
         for d in range(draws):
-            philox32(kw, u64(d) * u64(units) + u64(ua), c)
             j = u32(n - draws + d)
-            for u in range(t):
-                cb = 64 * (u // 16) + u % 16
-                x = uniform_below(c[cb], c[cb + 16], c[cb + 32], c[cb + 48], j + u32(1))
-                if (sets[u * W + i64(x >> u32(5))] >> (x & u32(31))) & u32(1):
-                    x = j
-                sets[u * W + i64(x >> u32(5))] |= u32(1) << (x & u32(31))
-        if mode == 0:  # a tile of t <= 32 columns starting at a multiple of 32 in the block
-            full = u32(0xFFFFFFFF) if t == 32 else u32((1 << t) - 1)
-            for q in range(r0 // 32, (r0 + nr - 1) // 32 + 1):
-                a[:] = 0
-                for u in range(UNITS):
-                    m = sets[u * W + q]
-                    while m:
-                        a[ctz32(m)] |= u32(1) << u32(u)
-                        m = u32(m & (m - u32(1)))
-                for r in range(max(r0 - 32 * q, 0), min(32, r0 + nr - 32 * q)):
-                    bits[(32 * q + r - r0) * bits_ld + (ua - c0) // 32] = (~a[r] & full) if complement else a[r]
+            for s in range(0, t, 32):
+                philox32(kw, u64(d) * u64(units) + u64(ua + s), c)
+                for u in range(s, min(t, s + 32)):
+                    cb = 64 * ((u - s) // 16) + (u - s) % 16
+                    x = uniform_below(c[cb], c[cb + 16], c[cb + 32], c[cb + 48], j + u32(1))
+                    if mode == 0:
+                        if (rowmask[x] >> u64(u)) & u64(1):
+                            x = j
+                        rowmask[x] |= u64(1) << u64(u)
+                    else:
+                        if (sets[u * W + i64(x >> u32(5))] >> (x & u32(31))) & u32(1):
+                            x = j
+                        sets[u * W + i64(x >> u32(5))] |= u32(1) << (x & u32(31))
+        if mode == 0:  # tiles of <= 32 columns, starting at multiples of 32 in the block
+            for s in range(0, t, 32):
+                tile = (ua + s - c0) // 32
+                g = tile % TILES
+                tt = min(t - s, 32)
+                full = u32(0xFFFFFFFF) if tt == 32 else u32((1 << tt) - 1)
+                for i in range(nr):
+                    a = u32((rowmask[r0 + i] >> u64(s)) & u64(0xFFFFFFFF))
+                    colw[g * nr + i] = (~a & full) if complement else a
+                if g == TILES - 1 or tile == words - 1:
+                    for i in range(nr):
+                        for h in range(g + 1):
+                            bits[i * bits_ld + tile - g + h] = colw[h * nr + i]
         else:
             nw = (nc + 31) // 32
             for u in range(t):
