@@ -151,21 +151,21 @@ FI_INLINE vf NAME(truncnormalf)(vu w, const float *p)
 /* the 64 values of one group from its words w[0..3][0..15] into o[0..63] */
 FI_INLINE void NAME(transform32)(int dist, const uint32_t (*w)[16], const float *p, float *o)
 {
-    for (int s = 0; s < 16; s += NF) {
-        if (dist == FI_NORMAL) {
-            /* the pairs (w0, w1) and (w2, w3): cos to j even, sin to j odd */
-            for (int pair = 0; pair < 2; pair++) {
+    if (dist == FI_UNIFORM) {
+        for (int j = 0; j < 4; j++)
+            for (int s = 0; s < 16; s += NF) NAME(stf)(o + 16 * j + s, NAME(uniformf)(NAME(ldu)(&w[j][s]), p));
+    } else if (dist == FI_NORMAL) {
+        /* the pairs (w0, w1) and (w2, w3): cos to j even, sin to j odd */
+        for (int pair = 0; pair < 2; pair++)
+            for (int s = 0; s < 16; s += NF) {
                 vf c, si;
                 NAME(boxmullerf)(NAME(ldu)(&w[2 * pair][s]), NAME(ldu)(&w[2 * pair + 1][s]), p, &c, &si);
                 NAME(stf)(o + 32 * pair + s, c);
                 NAME(stf)(o + 32 * pair + 16 + s, si);
             }
-        } else {
-            for (int j = 0; j < 4; j++) {
-                vu wj = NAME(ldu)(&w[j][s]);
-                NAME(stf)(o + 16 * j + s, dist == FI_UNIFORM ? NAME(uniformf)(wj, p) : NAME(truncnormalf)(wj, p));
-            }
-        }
+    } else {
+        for (int j = 0; j < 4; j++)
+            for (int s = 0; s < 16; s += NF) NAME(stf)(o + 16 * j + s, NAME(truncnormalf)(NAME(ldu)(&w[j][s]), p));
     }
 }
 
@@ -292,18 +292,21 @@ FI_INLINE vd NAME(truncnormald)(vul x, const double *p)
 /* the 32 values of one group from its words w[0..3][0..15] into o[0..31] */
 FI_INLINE void NAME(transform64)(int dist, const uint32_t (*w)[16], const double *p, double *o)
 {
-    for (int s = 0; s < 16; s += ND) {
-        if (dist == FI_NORMAL) {
+    if (dist == FI_UNIFORM) {
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 16; s += ND)
+                NAME(std)(o + 16 * h + s, NAME(uniformd)(NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 11), p));
+    } else if (dist == FI_NORMAL) {
+        for (int s = 0; s < 16; s += ND) {
             vd c, si;
             NAME(boxmullerd)(NAME(join)(&w[0][s], &w[1][s], 11), NAME(join)(&w[2][s], &w[3][s], 11), p, &c, &si);
             NAME(std)(o + s, c);
             NAME(std)(o + 16 + s, si);
-        } else {
-            for (int h = 0; h < 2; h++)
-                NAME(std)(o + 16 * h + s, dist == FI_UNIFORM
-                                              ? NAME(uniformd)(NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 11), p)
-                                              : NAME(truncnormald)(NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 12), p));
         }
+    } else {
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 16; s += ND)
+                NAME(std)(o + 16 * h + s, NAME(truncnormald)(NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 12), p));
     }
 }
 
