@@ -70,3 +70,14 @@ def test_masked_fill_is_the_dense_fill_where_kept(name, dtype, backend):
                 assert (buf[:, nc:].view(np.uint8) == POISON).all(), (isa, density)
     finally:
         _c.set_isa(saved)
+
+
+@pytest.mark.parametrize("ld, nr, nc, words", [(2**31, 1, 2**31, 2**26), (10, 2, 11, 1), (40, 2, 40, 1), (8, -1, 8, 1)])
+def test_c_masked_kernel_refuses_impossible_layouts_before_writing(ld, nr, nc, words):
+    # columns from 2^31 on (the collected column indices are 32-bit), a row stride shorter than
+    # a row, too few bitmap words per row, negative counts: -1, and out untouched
+    out = np.full(64, POISON, np.uint8).view(np.float32)
+    zbits = np.zeros(4, np.uint32)
+    with pytest.raises(RuntimeError):
+        _c.fill_masked(NORMAL, 0, key_words(0, 0), np.zeros(8, np.float32), out, ld, nr, nc, zbits, words, 0, nc)
+    assert (out.view(np.uint8) == POISON).all()
