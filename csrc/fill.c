@@ -94,8 +94,11 @@ static inline uint32_t uniform_below(const uint32_t *w4, uint32_t bound)
 #endif
 
 /* Each target below sets NAME (the suffix), VBYTES (its native vector width), VSQRTF/VSQRTD
- * (correctly rounded vector sqrt), VFMAF (fused multiply-add, where the target has it) and PHILOX32 (32 Philox blocks into uint32_t w[8][16]),
- * then includes fill_impl.h, which declares the vector types at that width. */
+ * (correctly rounded vector sqrt), VFMAF (fused multiply-add, where the target has it),
+ * PHILOX32 (32 consecutive Philox blocks into uint32_t w[8][16]), PHILOX_LANES (32 arbitrary
+ * blocks), COLLECT (kept columns of a bitmap word) and STREAM_COPY/STREAM_FENCE (copies by
+ * non-temporal stores), then includes fill_impl.h, which declares the vector types at that
+ * width and has portable fallbacks for the last four. */
 
 /* ---- baseline: SSE2 on x86-64, the compiler's generic vectors elsewhere ---------- */
 #define NAME(x) x##_base
@@ -583,6 +586,7 @@ int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stre
     if (dist < FI_UNIFORM || dist > FI_TRUNCNORMAL || fmt < -1 || fmt > FI_BF16) return -1;
     if (!key || !stream || !p || nr < 0 || nc < 0 || nc >= (1ll << 31) || ld < nc || bits_ld < (nc + 31) / 32)
         return -1;
+    if (nr > 0 && ld > INT64_MAX / 8 / nr) return -1; /* the block's extent in bytes fits */
     if (nr == 0 || nc == 0) return 0;
     if (!out || !bits) return -1;
     const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};
@@ -590,13 +594,13 @@ int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stre
     return 0;
 }
 
-/* ---- sparse pattern: Floyd's exact random subsets, 32 units in lockstep ------------ */
+/* ---- sparse pattern: Floyd's exact random subsets, 64 units in lockstep ------------ */
 
 #define UNITS 64 /* units (columns in mode 0, rows in mode 1) drawn together: two Philox32 calls */
 #define TILES 16 /* mode 0: tiles of 32 columns (a word of bits) whose row words are written together */
 
 /* draws_avx512, one unit at a time.  With rowmask (mode 0) the sets are bit u of rowmask[x]
- * instead (one word per row for all the units, in L1), so that a tile's row words need no
+ * instead (one word per row for all the units: n words, in L1 or L2), so that a tile's row words need no
  * transpose; sets is then untouched. */
 static void draws_scalar(const struct isa *impl, const uint32_t kw[4], uint64_t units, uint64_t ua, int t,
                          uint32_t n, uint32_t nd, uint32_t *sets, int64_t W, uint64_t *rowmask)
@@ -640,15 +644,17 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
     int complement = chosen > n / 2;       /* draw the smaller side: the non-zeros */
     int64_t draws = complement ? n - chosen : chosen;
     int64_t W = (n + 31) / 32; /* words of a unit's set; 16 W < 2^30: 32-bit gather indices */
-    uint32_t *sets = malloc((size_t)(UNITS * W) * sizeof *sets);
+    /* the units' sets: bitmaps (AVX-512, and mode 1), or rowmask (below) */
+    const int use_sets = mode == 1 || impl->tile_rows;
+    uint32_t *sets = use_sets ? malloc((size_t)(UNITS * W) * sizeof *sets) : NULL;
     /* mode 0: the row words of TILES tiles side by side, column by column (tile k's row i at
-     * cols[k * nr + i]), then written a row (TILES words, a cache line) at a time: stores one
+     * colw[k * nr + i]), then written a row (TILES words, a cache line) at a time: stores one
      * word per row and tile would each touch another line of bits */
     const int64_t words = (nc + 31) / 32, group = words < TILES ? words : TILES;
     uint32_t *colw = mode == 0 ? malloc((size_t)(group * nr) * sizeof *colw) : NULL;
     /* mode 0 without a vector tile_rows: bit u of rowmask[x] <- unit u drew x */
     uint64_t *rowmask = mode == 0 && !impl->tile_rows ? malloc((size_t)n * sizeof *rowmask) : NULL;
-    if (!sets || (mode == 0 && !colw) || (mode == 0 && !impl->tile_rows && !rowmask)) {
+    if ((use_sets && !sets) || (mode == 0 && !colw) || (mode == 0 && !impl->tile_rows && !rowmask)) {
         free(sets);
         free(colw);
         free(rowmask);
@@ -665,7 +671,7 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
         /* the zeros: the set's elements, or (complement) the others */
         if (mode == 0) { /* tiles of <= 32 columns, starting at multiples of 32 in the block */
             for (int s = 0; s < t; s += 32) {
-                const int64_t tile = (ua + s - c0) / 32, k = tile % TILES;
+                const int64_t tile = (ua + s - c0) / 32, tk = tile % TILES;
                 const int tt = t - s < 32 ? t - s : 32;
                 uint32_t all = tt == 32 ? 0xffffffffu : (1u << tt) - 1u, a[32];
                 for (int64_t q = r0 / 32; q <= (r0 + nr - 1) / 32; q++) {
@@ -673,11 +679,11 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
                     else
                         for (int r = 0; r < 32; r++) a[r] = 32 * q + r < n ? (uint32_t)(rowmask[32 * q + r] >> s) : 0;
                     for (int64_t r = 32 * q < r0 ? r0 - 32 * q : 0; r < 32 && 32 * q + r < r0 + nr; r++)
-                        colw[k * nr + 32 * q + r - r0] = complement ? ~a[r] & all : a[r];
+                        colw[tk * nr + 32 * q + r - r0] = complement ? ~a[r] & all : a[r];
                 }
-                if (k == TILES - 1 || tile == words - 1) /* tiles tile - k .. tile done */
+                if (tk == TILES - 1 || tile == words - 1) /* tiles tile - tk .. tile done */
                     for (int64_t i = 0; i < nr; i++)
-                        for (int64_t g = 0; g <= k; g++) bits[i * bits_ld + tile - k + g] = colw[g * nr + i];
+                        for (int64_t g = 0; g <= tk; g++) bits[i * bits_ld + tile - tk + g] = colw[g * nr + i];
             }
         } else {
             /* all bits of the row set (complement) or clear, then each drawn element of the

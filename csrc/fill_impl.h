@@ -1,5 +1,6 @@
 /* Fill kernels, compiled once per instruction set by fill.c, which defines NAME() (the
- * suffix), VBYTES (native vector width), VSQRTF/VSQRTD and, on x86, PHILOX32.
+ * suffix), VBYTES (native vector width), VSQRTF/VSQRTD and, on x86, PHILOX32, PHILOX_LANES,
+ * STREAM_COPY/STREAM_FENCE and (AVX-512) COLLECT.
  *
  * The stream layout (docs/streams.md) is built around 16 Philox blocks per group:
  * block b has counter (b_lo, b_hi, stream_lo, stream_hi) and key (seed_lo, seed_hi).
@@ -258,7 +259,7 @@ FI_INLINE vd NAME(uniformd)(vul x, const double *p)
     return NAME(clampd)(u * p[0] + p[1], p[2], p[3]);
 }
 
-/* Box-Muller of the 53-bit pair (a, b): *c the cos value, *si the sin value, each * std + mean */
+/* Box-Muller of the 53-bit pair (a, x): *c the cos value, *si the sin value, each * std + mean */
 FI_INLINE void NAME(boxmullerd)(vul a, vul x, const double *p, vd *c, vd *si)
 {
     vd u1 = (__builtin_convertvector((vl)a, vd) + 1.0) * 0x1p-53; /* (0, 1]; the +1 is exact below 2^53 */
@@ -424,6 +425,7 @@ static void NAME(masked_batch)(int dist, int fmt, const uint32_t kw[4], const vo
 #define FI_STREAM_LOCAL 1
 #endif
 #define SEG_BYTES 16384 /* a row is built a segment at a time in L1, then copied out */
+#define STREAM_MIN (512u << 10) /* bytes of a masked block from which it is written non-temporally */
 
 #ifndef COLLECT
 /* cols[m ..] <- j0 + the positions of keep's set bits, in order; returns the new m */
@@ -448,6 +450,9 @@ static void NAME(masked)(int dist, int fmt, const uint32_t kw[4], const void *p,
     uint32_t cols[64] __attribute__((aligned(64))); /* COLLECT may write 16 lanes past its count */
     char seg[SEG_BYTES] __attribute__((aligned(64)));
     const int64_t per = SEG_BYTES / size; /* elements of a segment, a multiple of 32 */
+    /* non-temporal stores for blocks that cannot stay in cache anyway; smaller ones are copied
+     * normally, so that they are in cache for whoever reads them next */
+    const int stream = (uint64_t)nr * (uint64_t)nc * (uint64_t)size >= STREAM_MIN;
     for (int64_t i = 0; i < nr; i++) {
         char *orow = (char *)out + i * ld * size;
         const uint64_t row = first + (uint64_t)i * row_stride;
@@ -466,10 +471,11 @@ static void NAME(masked)(int dist, int fmt, const uint32_t kw[4], const void *p,
                 }
             }
             if (m) NAME(masked_batch)(dist, fmt, kw, p, seg, row + (uint64_t)s0, cols, m);
-            STREAM_COPY(orow + s0 * size, seg, (size_t)sn * (size_t)size);
+            if (stream) STREAM_COPY(orow + s0 * size, seg, (size_t)sn * (size_t)size);
+            else memcpy(orow + s0 * size, seg, (size_t)sn * (size_t)size);
         }
     }
-    STREAM_FENCE();
+    if (stream) STREAM_FENCE();
 }
 
 /* row[j] <- 0 where bit j of m is set, j < t <= 32 (a sparse pattern's row across a tile) */
@@ -525,6 +531,7 @@ static void NAME(philox_blocks)(const uint32_t kw[4], uint64_t b0, uint32_t w[8]
 #undef FI_STREAM_LOCAL
 #endif
 #undef SEG_BYTES
+#undef STREAM_MIN
 #ifdef FI_COLLECT_LOCAL
 #undef COLLECT
 #undef FI_COLLECT_LOCAL

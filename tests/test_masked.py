@@ -37,15 +37,23 @@ def isas(backend):
     return out
 
 
+# Blocks of tensors whose Philox block indices pass 2^32 (counter words above the low one): in the
+# second, the index passes 2^32 itself inside a row, so inside one batch of 32 (the carry into
+# the counter's high word); its rows span several 16 KiB segments in every dtype, and its blocks
+# are big enough for non-temporal stores
+GEOMETRIES = {  # global shape, first row and column, rows, columns, row stride of out
+    "narrow": ((2**28, 1000), 2**28 - 41, 480, 41, 517, 530),
+    "wide": ((2**26, 9100), 2**38 // 9100 - 10, 50, 20, 9000, 9003),
+}
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
 @pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_masked_fill_is_the_dense_fill_where_kept(name, dtype, backend):
+def test_masked_fill_is_the_dense_fill_where_kept(geometry, name, dtype, backend):
     dist, fill, params, plan = CASES[name]
-    # a block of a tensor whose element indices pass 2^38 (Philox block 2^32: the carry into the
-    # counter's high word), rows of width nc inside a buffer of row stride ld
-    g = (2**28, 1000)
-    r0, c0, nr, nc, ld = 2**28 - 41, 333, 41, 517, 530
+    g, r0, c0, nr, nc, ld = GEOMETRIES[geometry]
     ref = fill(np.empty((nr, nc), dtype), **params, seed=7, stream="m", global_shape=g, offset=(r0, c0))
     rng = np.random.default_rng(1)
     words = -(-nc // 32)
@@ -62,15 +70,14 @@ def test_masked_fill_is_the_dense_fill_where_kept(name, dtype, backend):
                 buf.view(np.uint8)[...] = POISON
                 flat, fmt = check_out(buf.reshape(-1))
                 p = np.asarray(plan(dtype), np.float64 if fmt is None else np.float32)
-                kernels.get(backend).fill_masked(dist, fmt, key_words(7, stream_id("m")), p, flat, ld, nr,
-                                                 nc, zbits, words, r0 * g[1] + c0, g[1])
+                kernels.get(backend).fill_masked(dist, fmt, key_words(7, stream_id("m")), p, flat, ld, nr, nc,
+                                                 zbits, words, r0 * g[1] + c0, g[1])
                 out = buf[:, :nc]
                 assert np.array_equal(bits(out[keep]), bits(ref[keep])), (isa, density)
                 assert (bits(out[~keep]) == 0).all(), (isa, density)
                 assert (buf[:, nc:].view(np.uint8) == POISON).all(), (isa, density)
     finally:
         _c.set_isa(saved)
-
 
 @pytest.mark.parametrize("ld, nr, nc, words", [(2**31, 1, 2**31, 2**26), (10, 2, 11, 1), (40, 2, 40, 1), (8, -1, 8, 1)])
 def test_c_masked_kernel_refuses_impossible_layouts_before_writing(ld, nr, nc, words):

@@ -11,8 +11,8 @@ from fastinit.schemes.sparse import sparse_
 
 from .conftest import BACKENDS, DTYPES, POISON, bits, poisoned
 
-# 0.37 and 100 of 150 keep more than 1/4 of the elements (sparse_ computes the dense normal_, then
-# the zeros); the others keep fewer, and sparse_ computes only those (fill_masked)
+# 0.37 and 100 of 150 keep more than 1/4 of each row (sparse_ computes the dense normal_, then the
+# zeros); the others keep at most 32 per row of 150, and sparse_ computes only those (fill_masked)
 MODES = [dict(sparsity=0.9), dict(sparsity=0.37), dict(nonzeros_per_unit=15), dict(nonzeros_per_unit=1),
          dict(sparsity=0.99), dict(nonzeros_per_unit=100)]
 
@@ -81,8 +81,9 @@ def test_backends_threads_and_shards_give_the_same_bits(mode):
 def test_every_c_instruction_set_gives_the_same_pattern_and_values(mode):
     # AVX-512 draws by gathers and scatters and transposes tiles by mask tests; the others one
     # unit at a time: the same bits, for blocks that start and end inside a 32-row/column tile
+    # and span more than 16 tiles of columns (bitmap rows are written 16 words at a time)
     from fastinit.kernels import _c
-    g, offset, shape = (301, 190), (37, 45), (230, 101)
+    g, offset, shape = (301, 1200), (37, 45), (230, 1100)
     whole = sparse_(np.empty(g, np.float32), **mode, seed=4, stream="isa", backend="numba")
     saved = _c.isa()
     try:
@@ -93,20 +94,26 @@ def test_every_c_instruction_set_gives_the_same_pattern_and_values(mode):
                 continue  # not on this CPU
             out = sparse_(np.empty(shape, np.float32), **mode, seed=4, stream="isa", global_shape=g, offset=offset,
                           backend="c", threads=1)
-            assert np.array_equal(bits(out), bits(whole[37:267, 45:146])), isa
+            assert np.array_equal(bits(out), bits(whole[37:267, 45:1145])), isa
     finally:
         _c.set_isa(saved)
 
 
 def test_draws_from_long_units_agree_where_a_first_word_is_rejected():
-    # Lemire's multiply-shift rejects a word with probability about n / 2^32: in columns of 2^24
-    # rows, 4096 draws each, AVX-512's vector draws redo about 16 lanes one at a time; every
-    # backend and instruction set must still draw the same positions
+    # Lemire's multiply-shift rejects a word with probability about n / 2^32: in Martens' rows of
+    # 2^24 columns, 4096 draws each, AVX-512's vector draws redo about 560 lanes one at a time
+    # (16 of them truly rejected); the whole bitmap (every draw visible) must be the same for
+    # every backend and instruction set
     from fastinit.kernels import _c
-    g, offset, shape = (2**24, 35), (2**24 - 70, 0), (70, 35)
-    kwargs = dict(sparsity=1 - 2**-12, seed=6, stream="long", global_shape=g, offset=offset, threads=1)
-    whole = sparse_(np.empty(shape, np.float32), **kwargs, backend="numba")
-    assert ((whole != 0).sum(axis=0) <= 70).all() and (whole != 0).any()
+    from fastinit.rng import key_words, stream_id
+    from fastinit.schemes.sparse import MASK_STREAM
+    rows, cols, k = 35, 2**24, 4096
+    words = cols // 32
+    kw = key_words(6, stream_id("long") ^ MASK_STREAM)
+    whole = np.zeros(rows * words, np.uint32)
+    fastinit.kernels.get("numba").sparse_bitmap(1, kw, rows, cols, k, 0, rows, 0, cols, whole, words)
+    kept = np.unpackbits(~whole.view(np.uint8), bitorder="little").reshape(rows, cols)
+    assert (kept.sum(axis=1) == k).all()
     saved = _c.isa()
     try:
         for isa in _c.ISAS:
@@ -114,7 +121,9 @@ def test_draws_from_long_units_agree_where_a_first_word_is_rejected():
                 _c.set_isa(isa)
             except ValueError:
                 continue
-            assert np.array_equal(bits(sparse_(np.empty(shape, np.float32), **kwargs, backend="c")), bits(whole)), isa
+            out = np.zeros(rows * words, np.uint32)
+            _c.sparse_bitmap(1, kw, rows, cols, k, 0, rows, 0, cols, out, words)
+            assert np.array_equal(out, whole), isa
     finally:
         _c.set_isa(saved)
 

@@ -46,7 +46,7 @@ def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
     rc = lib.fi_sparse_bitmap(mode, ffi.from_buffer("uint32_t[]", kw), rows, cols, k, r0, nr, c0, nc,
                               ffi.from_buffer("uint32_t[]", bits, require_writable=True), bits_ld)
     if rc == -2:
-        raise MemoryError(f"fastinit sparse_: no memory for the subsets of 32 units of {max(rows, cols)}")
+        raise MemoryError(f"fastinit sparse_: no memory for the pattern's scratch (64 subsets of {rows if mode == 0 else cols})")
     _check(rc)
 
 

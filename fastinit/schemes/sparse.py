@@ -18,7 +18,7 @@ from ..kernels import NORMAL
 from ..rng import key_words, stream_id
 
 MASK_STREAM = 0x5350415253454D4B  # "SPARSEMK": the mask stream is the tensor's stream XOR this
-MASKED_UP_TO = 1 / 4  # kept fraction up to which only the kept values are computed (fill_masked)
+MASKED_COST = 4  # a kept value computed alone (fill_masked) costs about 4 values of the dense fill
 
 
 @accepts_tensors
@@ -93,13 +93,16 @@ def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, strea
     _parallel.each(pattern, parts, nthreads)
 
     # 2. values and zeros, a band of rows at a time so that the zeros land while it is in cache.
-    #    Mostly zeros (kept <= 1/4, e.g. torch's 0.9 or Martens' 15 per unit): compute only the
-    #    kept values (fill_masked: one Philox block and one value per kept element, about 4x the
-    #    time per value of the dense fill; the measured crossover is near 1/4 with AVX-512 and
-    #    with AVX2); otherwise the dense normal_ values, then the zeros.
+    #    fill_masked computes only the kept values, one Philox block and one value each, in
+    #    batches of 32 lanes that do not span rows, at about MASKED_COST times the dense fill's
+    #    time per value; it pays when a row's batches cost less than the row's dense values
+    #    (for wide rows: at most 1 kept in 4, the crossover measured with AVX-512 and AVX2; so
+    #    torch's 0.9 and Martens' 15 per unit). Otherwise the dense normal_ values, then the
+    #    zeros.
     kept = (rows - k) / rows if mode == 0 else k / cols
+    lanes = 32 * math.ceil(kept * nc / 32)  # the batch lanes of a row of the block
     band = max(1, (1 << 20) // max(1, nc * out.dtype.itemsize))  # about 1 MiB of out
-    if kept <= MASKED_UP_TO:
+    if MASKED_COST * lanes <= nc:
         kflat, fmt = check_out(out)
         p = np.asarray(_pad([std, 0.0]), np.float64 if fmt is None else np.float32)
         vkw = key_words(seed, stream)
