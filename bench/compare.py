@@ -164,11 +164,18 @@ def scheme_table(rows, by_key):
     return lines
 
 
+# XLA's and OpenMP's worker threads spin for a while after their library returns (XLA's: about
+# 50 ms of CPU within 0.1 s, measured), taking a core from whichever row runs next; so each run
+# starts after a pause
+SETTLE = 0.15
+
+
 def measure(rows, repeat, budget):
-    """Round-robin: one run of every unfinished row per round."""
+    """Round-robin: one run of every unfinished row per round, each after a SETTLE pause."""
     for _ in range(repeat):
         for row in rows:
             if not row.done(repeat, budget):
+                time.sleep(SETTLE)
                 wall, cpu = common.timed(row.fn)
                 row.times.append(wall)
                 row.cpu.append(cpu)
