@@ -15,6 +15,22 @@ def bits(a):
     return np.ascontiguousarray(a).view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
 
 
+def each_c_isa():
+    """Yield each C instruction set this CPU runs, with the C kernels set to it (the dispatch is
+    restored when the loop ends or fails)."""
+    from fastinit.kernels import _c
+    saved = _c.isa()
+    try:
+        for isa in _c.ISAS:
+            try:
+                _c.set_isa(isa)
+            except ValueError:
+                continue  # not on this CPU
+            yield isa
+    finally:
+        _c.set_isa(saved)
+
+
 def poisoned(shape, dtype, guard=64):
     """(whole, out): out is a poisoned view with `guard` poisoned elements on both sides."""
     n = int(np.prod(shape))

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 import fastinit
-from fastinit.kernels import _c
 
 from . import naive
-from .conftest import BACKENDS, DTYPES, FILLS, POISON, bits, poisoned
+from .conftest import BACKENDS, DTYPES, FILLS, POISON, bits, each_c_isa, poisoned
 
 SIZES = [0, 1, 3, 17, 63, 64, 65, 1023, 2**20 + 5]
 
@@ -45,17 +44,7 @@ def test_threads_backends_and_guards(name, dtype, n):
 @pytest.mark.parametrize("name", FILLS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_every_c_instruction_set_gives_the_same_bits(name, dtype):
-    saved = _c.isa()
-    outs = {}
-    try:
-        for isa in _c.ISAS:
-            try:
-                _c.set_isa(isa)
-            except ValueError:
-                continue  # not on this CPU
-            outs[isa] = bits(fill(name, np.empty(4099, dtype), backend="c", threads=1)).copy()
-    finally:
-        _c.set_isa(saved)
+    outs = {isa: bits(fill(name, np.empty(4099, dtype), backend="c", threads=1)).copy() for isa in each_c_isa()}
     first = next(iter(outs.values()))
     for isa, b in outs.items():
         assert np.array_equal(b, first), f"C kernels at {isa} differ"

@@ -11,7 +11,7 @@ from fastinit._buffers import check_out
 from fastinit.kernels import NORMAL, TRUNCNORMAL, UNIFORM, _c
 from fastinit.rng import key_words, stream_id
 
-from .conftest import BACKENDS, DTYPES, POISON, bits
+from .conftest import BACKENDS, DTYPES, POISON, bits, each_c_isa
 
 # (dist, the public fill, its parameters, the kernel's p[0..7] for a dtype)
 CASES = {
@@ -21,20 +21,6 @@ CASES = {
     "trunc_normal": (TRUNCNORMAL, fastinit.trunc_normal_, dict(mean=0.1, std=1.0, a=-1.5, b=2.5),
                      lambda dt: fills._trunc_normal_plan(0.1, 1.0, -1.5, 2.5, "absolute", lambda: dt)[1]),
 }
-
-
-def isas(backend):
-    """(name, setter) for each C instruction set this CPU runs, or the Numba backend once."""
-    if backend != "c":
-        return [(backend, lambda: None)]
-    out = []
-    for isa in _c.ISAS:
-        try:
-            _c.set_isa(isa)
-        except ValueError:
-            continue
-        out.append((isa, lambda isa=isa: _c.set_isa(isa)))
-    return out
 
 
 # Blocks of tensors whose Philox block indices pass 2^32 (counter words above the low one): in the
@@ -57,27 +43,22 @@ def test_masked_fill_is_the_dense_fill_where_kept(geometry, name, dtype, backend
     ref = fill(np.empty((nr, nc), dtype), **params, seed=7, stream="m", global_shape=g, offset=(r0, c0))
     rng = np.random.default_rng(1)
     words = -(-nc // 32)
-    saved = _c.isa()
-    try:
-        for density in (0.0, 0.04, 0.5, 0.97, 1.0):
-            keep = rng.random((nr, nc)) < density
-            mask = np.zeros((nr, words * 32), bool)
-            mask[:, :nc] = ~keep
-            zbits = np.packbits(mask, axis=1, bitorder="little").view(np.uint32).reshape(-1)
-            for isa, use in isas(backend):
-                use()
-                buf = np.empty((nr, ld), dtype)
-                buf.view(np.uint8)[...] = POISON
-                flat, fmt = check_out(buf.reshape(-1))
-                p = np.asarray(plan(dtype), np.float64 if fmt is None else np.float32)
-                kernels.get(backend).fill_masked(dist, fmt, key_words(7, stream_id("m")), p, flat, ld, nr, nc,
-                                                 zbits, words, r0 * g[1] + c0, g[1])
-                out = buf[:, :nc]
-                assert np.array_equal(bits(out[keep]), bits(ref[keep])), (isa, density)
-                assert (bits(out[~keep]) == 0).all(), (isa, density)
-                assert (buf[:, nc:].view(np.uint8) == POISON).all(), (isa, density)
-    finally:
-        _c.set_isa(saved)
+    for density in (0.0, 0.04, 0.5, 0.97, 1.0):
+        keep = rng.random((nr, nc)) < density
+        mask = np.zeros((nr, words * 32), bool)
+        mask[:, :nc] = ~keep
+        zbits = np.packbits(mask, axis=1, bitorder="little").view(np.uint32).reshape(-1)
+        for isa in each_c_isa() if backend == "c" else [backend]:
+            buf = np.empty((nr, ld), dtype)
+            buf.view(np.uint8)[...] = POISON
+            flat, fmt = check_out(buf.reshape(-1))
+            p = np.asarray(plan(dtype), np.float64 if fmt is None else np.float32)
+            kernels.get(backend).fill_masked(dist, fmt, key_words(7, stream_id("m")), p, flat, ld, nr, nc, zbits,
+                                             words, r0 * g[1] + c0, g[1])
+            out = buf[:, :nc]
+            assert np.array_equal(bits(out[keep]), bits(ref[keep])), (isa, density)
+            assert (bits(out[~keep]) == 0).all(), (isa, density)
+            assert (buf[:, nc:].view(np.uint8) == POISON).all(), (isa, density)
 
 @pytest.mark.parametrize("ld, nr, nc, words", [(2**31, 1, 2**31, 2**26), (10, 2, 11, 1), (40, 2, 40, 1), (8, -1, 8, 1)])
 def test_c_masked_kernel_refuses_impossible_layouts_before_writing(ld, nr, nc, words):

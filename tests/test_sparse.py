@@ -9,7 +9,7 @@ from scipy import stats
 import fastinit
 from fastinit.schemes.sparse import sparse_
 
-from .conftest import BACKENDS, DTYPES, POISON, bits, poisoned
+from .conftest import BACKENDS, DTYPES, POISON, bits, each_c_isa, poisoned
 
 # 0.37 and 100 of 150 keep more than 1/4 of each row (sparse_ computes the dense normal_, then the
 # zeros); the others keep at most 32 per row of 150, and sparse_ computes only those (fill_masked)
@@ -82,26 +82,17 @@ def test_every_c_instruction_set_gives_the_same_pattern_and_values(mode):
     # AVX-512 draws by gathers and scatters and transposes tiles by mask tests; the others one
     # unit at a time: the same bits, for blocks that start and end inside a 32-row/column tile
     # and span more than 16 tiles of columns (bitmap rows are written 16 words at a time)
-    from fastinit.kernels import _c
     g, offset, shape = (301, 1200), (37, 45), (230, 1100)
     whole = sparse_(np.empty(g, np.float32), **mode, seed=4, stream="isa", backend="numba")
-    saved = _c.isa()
-    try:
-        for isa in _c.ISAS:
-            try:
-                _c.set_isa(isa)
-            except ValueError:
-                continue  # not on this CPU
-            out = sparse_(np.empty(shape, np.float32), **mode, seed=4, stream="isa", global_shape=g, offset=offset,
-                          backend="c", threads=1)
-            assert np.array_equal(bits(out), bits(whole[37:267, 45:1145])), isa
-    finally:
-        _c.set_isa(saved)
+    for isa in each_c_isa():
+        out = sparse_(np.empty(shape, np.float32), **mode, seed=4, stream="isa", global_shape=g, offset=offset,
+                      backend="c", threads=1)
+        assert np.array_equal(bits(out), bits(whole[37:267, 45:1145])), isa
 
 
 def test_draws_from_long_units_agree_where_a_first_word_is_rejected():
     # Lemire's multiply-shift rejects a word with probability about n / 2^32: in Martens' rows of
-    # 2^24 columns, 4096 draws each, AVX-512's vector draws redo about 560 lanes one at a time
+    # 2^24 columns, 4096 draws each, AVX-512's vector draws redo 525 lanes one at a time
     # (16 of them truly rejected); the whole bitmap (every draw visible) must be the same for
     # every backend and instruction set
     from fastinit.kernels import _c
@@ -114,18 +105,10 @@ def test_draws_from_long_units_agree_where_a_first_word_is_rejected():
     fastinit.kernels.get("numba").sparse_bitmap(1, kw, rows, cols, k, 0, rows, 0, cols, whole, words)
     kept = np.unpackbits(~whole.view(np.uint8), bitorder="little").reshape(rows, cols)
     assert (kept.sum(axis=1) == k).all()
-    saved = _c.isa()
-    try:
-        for isa in _c.ISAS:
-            try:
-                _c.set_isa(isa)
-            except ValueError:
-                continue
-            out = np.zeros(rows * words, np.uint32)
-            _c.sparse_bitmap(1, kw, rows, cols, k, 0, rows, 0, cols, out, words)
-            assert np.array_equal(out, whole), isa
-    finally:
-        _c.set_isa(saved)
+    for isa in each_c_isa():
+        out = np.zeros(rows * words, np.uint32)
+        _c.sparse_bitmap(1, kw, rows, cols, k, 0, rows, 0, cols, out, words)
+        assert np.array_equal(out, whole), isa
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
