@@ -38,8 +38,8 @@ def test_sparse(benchmark, mode, impl):
         benchmark.pedantic(lambda: common.torch.nn.init.sparse_(t, sparsity), rounds=5, iterations=1)
     else:
         benchmark(lambda: sparse_(out, **MODES[mode], seed=0, backend=impl))
-    # the pattern's zeros, plus the rare kept value that is itself 0.0 (a Box-Muller radius of 0:
-    # about 2^-24 per value, in torch's normal_ as in fastinit's)
+    # the pattern's zeros, plus the rare kept value that is itself 0.0 (a Box-Muller radius or
+    # sine/cosine factor of exactly 0: about 2^-23 per value, in torch's normal_ as in fastinit's)
     if "sparsity" in MODES[mode]:
         zeros, want = (out == 0).sum(axis=0), int(np.ceil(MODES[mode]["sparsity"] * SHAPE[0]))
     else:
