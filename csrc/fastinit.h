@@ -55,8 +55,8 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
  * where bit (j & 31) of bits[i * bits_ld + j / 32] is set, else global element
  * first + i * row_stride + j of the distribution, exactly as fi_fill32 (fmt F32/F16/BF16,
  * p float[8]) or fi_fill64 (fmt -1, p double[8]) writes it.  Only the kept elements are
- * computed (one Philox block each): for sparse tensors.  Returns 0, or -1 for impossible
- * arguments. */
+ * computed, one Philox block each, in batches of 32 within a row: for sparse tensors.
+ * Returns 0, or -1 for impossible arguments. */
 int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stream[2], const void *p,
                    void *out, int64_t ld, int64_t nr, int64_t nc, const uint32_t *bits, int64_t bits_ld,
                    uint64_t first, uint64_t row_stride);
