@@ -153,13 +153,20 @@ def scheme_rows(w):
     return rows
 
 
+def paired(row, base):
+    """The median over rounds of row's time / base's time: the two rows run back to back in
+    each round, so a slow spell of the machine moves both (steadier than a ratio of medians)."""
+    n = min(len(row.times), len(base.times))
+    return float(np.median(np.array(row.times[:n]) / np.array(base.times[:n])))
+
+
 def scheme_table(rows, by_key):
     lines = ["| Scheme | ms | x its core fill | x torch |", "|---|---:|---:|---:|"]
     for row in rows:
         kind, _, what = row.key.partition("/")
         core = by_key.get(f"core/{what}") if kind == "scheme" else None
         torch_row = by_key.get("sparse/torch") if kind == "sparse" and what != "torch" else None
-        x_core = f"{row.median / core.median:.2f}x the time" if core else "-"
+        x_core = f"{paired(row, core):.2f}x the time" if core else "-"
         lines.append(f"| {row.label} | {row.median * 1e3:.1f} | {x_core} | {fmt(ratio(row, torch_row)) if torch_row else '-'} |")
     return lines
 
@@ -296,6 +303,9 @@ def main(argv=None):
     print(f"## Schemes: 4096 x 4096 float32 (64 MiB), same run, median of up to {SCHEME_RUNS * args.repeat} runs")
     print()
     print("\n".join(scheme_table(srows, s_by_key)))
+    print()
+    print("x its core fill: the median over rounds of the scheme's time over its core fill's (the two run "
+          "back to back in each round).")
     print()
     print("## Targets (a report, not a test)")
     print("\n".join(targets(by_key)))
