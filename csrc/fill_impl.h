@@ -314,21 +314,22 @@ FI_INLINE void NAME(transform64)(int dist, const uint32_t (*w)[16], const double
 /* one value per lane: o[L] <- the value transform64 gives half hs[L] (0, 1) of lane L */
 FI_INLINE void NAME(pick64)(int dist, const uint32_t (*w)[16], const uint32_t *hs, const double *p, double *o)
 {
+    if (dist == FI_NORMAL) { /* both halves come from all four words: cos or sin by lane */
+        for (int s = 0; s < 16; s += ND) {
+            vd c, si;
+            NAME(boxmullerd)(NAME(join)(&w[0][s], &w[1][s], 11), NAME(join)(&w[2][s], &w[3][s], 11), p, &c, &si);
+            NAME(std)(o + s, SELD(__builtin_convertvector(NAME(ldu2)(hs + s), vl) != 0, si, c));
+        }
+        return;
+    }
     uint32_t lo[16] __attribute__((aligned(64))), hi[16] __attribute__((aligned(64)));
     for (int L = 0; L < 16; L++) { /* words 2h, 2h+1 of the lane */
         lo[L] = hs[L] ? w[2][L] : w[0][L];
         hi[L] = hs[L] ? w[3][L] : w[1][L];
     }
-    for (int s = 0; s < 16; s += ND) {
-        if (dist == FI_NORMAL) {
-            vd c, si;
-            NAME(boxmullerd)(NAME(join)(&w[0][s], &w[1][s], 11), NAME(join)(&w[2][s], &w[3][s], 11), p, &c, &si);
-            NAME(std)(o + s, SELD(__builtin_convertvector(NAME(ldu2)(hs + s), vl) != 0, si, c));
-        } else {
-            NAME(std)(o + s, dist == FI_UNIFORM ? NAME(uniformd)(NAME(join)(lo + s, hi + s, 11), p)
-                                                : NAME(truncnormald)(NAME(join)(lo + s, hi + s, 12), p));
-        }
-    }
+    for (int s = 0; s < 16; s += ND)
+        NAME(std)(o + s, dist == FI_UNIFORM ? NAME(uniformd)(NAME(join)(lo + s, hi + s, 11), p)
+                                            : NAME(truncnormald)(NAME(join)(lo + s, hi + s, 12), p));
 }
 
 static void NAME(run64)(int dist, const uint32_t kw[4], const double *p, double *out,
