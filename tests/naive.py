@@ -85,3 +85,36 @@ def trunc_normal(seed, stream, idx, mean, std, a, b, dtype):
     lower = pa + u * (pb - pa) <= 0.5
     z = np.where(lower, ndtri(pa + u * (pb - pa)), -ndtri(ndtr(-beta) + (1 - u) * (pb - pa)))
     return np.clip(z * std + mean, a, b)
+
+
+def rounded(x, p, k, mode):
+    """Float ``x`` rounded to the binary format of precision ``p`` and ``k`` exponent bits, in
+    exact rational arithmetic: ``mode`` "nearest" (ties to even), "down" or "up".  Returns the
+    value as a Fraction, or +-inf.  The reference for fastinit._rounding."""
+    from fractions import Fraction
+
+    bias = 2 ** (k - 1) - 1
+    largest = (2 - Fraction(1, 2 ** (p - 1))) * Fraction(2) ** bias
+    v = Fraction(x)
+    if v == 0:
+        return v
+    a = abs(v)
+    e = 1 - bias  # the binade of a, never below the subnormals' quantum
+    while a >= Fraction(2) ** (e + 1):
+        e += 1
+    quantum = Fraction(2) ** (e - p + 1)
+    lower = (a // quantum) * quantum
+    upper = lower if lower == a else lower + quantum
+    if mode == "nearest":
+        if a - lower != upper - a:
+            r = lower if a - lower < upper - a else upper
+        else:
+            r = lower if (lower / quantum) % 2 == 0 else upper
+        if r > largest:
+            return float("inf") if v > 0 else float("-inf")
+    else:
+        r = lower if (mode == "down") == (v > 0) else upper
+        if r > largest:  # away from zero overflows to infinity, towards zero stops at the largest value
+            return (float("inf") if v > 0 else float("-inf")) if mode == ("up" if v > 0 else "down") else (
+                largest if v > 0 else -largest)
+    return r if v > 0 else -r
