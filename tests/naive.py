@@ -118,3 +118,73 @@ def rounded(x, p, k, mode):
             return (float("inf") if v > 0 else float("-inf")) if mode == ("up" if v > 0 else "down") else (
                 largest if v > 0 else -largest)
     return r if v > 0 else -r
+
+
+def sparse_zeros(seed, stream, rows, cols, sparsity=None, nonzeros_per_unit=None):
+    """The zero mask of ``sparse_`` (docs/streams.md, "Sparse pattern"), one draw at a time:
+    Floyd's algorithm per unit with Lemire's multiply-shift on the mask stream's words."""
+    import math
+
+    from fastinit.rng import stream_id
+    from fastinit.schemes.sparse import MASK_STREAM
+
+    if sparsity is not None:  # torch: units are columns of `rows` elements, ceil(sparsity * rows) zeros
+        units, n, z = cols, rows, int(math.ceil(sparsity * rows))
+    else:  # Martens: units are rows of `cols` elements, nonzeros_per_unit kept
+        units, n, z = rows, cols, cols - nonzeros_per_unit
+    mask_stream = stream_id(stream) ^ MASK_STREAM
+    zeros = np.zeros((rows, cols), bool)
+    draws = min(z, n - z)
+    for u in range(units):
+        chosen = set()
+        if draws:
+            words = _block_words(seed, mask_stream, [d * units + u for d in range(draws)])
+        for d in range(draws):
+            j = n - draws + d
+            s = j + 1
+            threshold = (2**32 - s) % s  # Lemire: a low half below this is rejected
+            for w in words[d]:
+                m = int(w) * s
+                if (m & 0xFFFFFFFF) >= threshold:
+                    break  # (if all four are rejected, the fourth is used)
+            x = m >> 32
+            chosen.add(j if x in chosen else x)
+        drawn = np.zeros(n, bool)
+        drawn[list(chosen)] = True
+        unit_zeros = drawn if z == draws else ~drawn
+        if sparsity is not None:
+            zeros[:, u] = unit_zeros
+        else:
+            zeros[u, :] = unit_zeros
+    return zeros
+
+
+def orthogonal(seed, stream, rows, cols, gain=1.0, dtype=np.float64):
+    """``orthogonal_``'s matrix by its definition (docs/orthogonal.md, "The maths"):
+    ``gain * H_0 ... H_{p-1} D E``, one dense reflector at a time, for a (rows, cols) matrix,
+    in float64 from the reflector stream drawn in ``dtype`` (the compute type)."""
+    import fastinit
+    from fastinit.orthogonal import REFLECTOR_STREAM
+    from fastinit.rng import stream_id
+
+    L, p = max(rows, cols), min(rows, cols)
+    X = fastinit.normal_(np.empty((L, L), dtype), seed=seed, stream=stream_id(stream) ^ REFLECTOR_STREAM)
+    X = X.astype(np.float64)
+    Q = np.zeros((L, p))
+    for k in range(p):  # D E: the sign fix on the diagonal
+        x = X[k, k:]
+        s = 1.0 if x[0] == 0 else np.sign(x[0])
+        Q[k, k] = -s if np.sum(x[1:] ** 2) > 0 else s
+    for k in reversed(range(p)):  # H_k applied from the last to the first
+        x = X[k, k:]
+        if np.sum(x[1:] ** 2) == 0:
+            continue
+        s = 1.0 if x[0] == 0 else np.sign(x[0])
+        v = x.copy()
+        v[0] += s * np.linalg.norm(x)
+        v /= v[0]
+        H = np.eye(L)
+        H[k:, k:] -= 2 * np.outer(v, v) / (v @ v)
+        Q = H @ Q
+    Q *= gain
+    return Q if rows >= cols else Q.T
