@@ -5,10 +5,11 @@ element indices, so no state is shared and the bits cannot depend on the split.
 Kernels release the GIL (cffi calls and ``nogil`` Numba), so a thread pool scales.
 """
 
-import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+
+from ._validate import check_threads  # noqa: F401 (its home is _validate)
 
 _POOLS = {}
 MIN_PER_THREAD = 1 << 16  # below this many elements a thread costs more than it saves
@@ -21,16 +22,6 @@ def default_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
-
-
-def check_threads(threads):
-    if threads is None:
-        return default_threads()
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
-        raise TypeError(f"threads must be an int >= 1 or None (all cores); got {type(threads).__name__} {threads!r}")
-    if threads < 1:
-        raise ValueError(f"threads must be an int >= 1 or None (all cores); got {threads!r}")
-    return int(threads)
 
 
 def split(calls, threads, align):

@@ -41,7 +41,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from . import __version__, schemes
-from ._buffers import _NAMES, FLOAT_DTYPES
+from ._validate import DTYPE_NAMES as _NAMES, FLOAT_DTYPES
 from .schemes import REQUIRED
 
 

@@ -9,46 +9,22 @@ Each function validates everything (buffer, parameters, seed, stream, shard,
 backend, threads) before writing a byte, then writes into ``out`` and returns it.
 """
 
-import inspect
 import math
-import numbers
 
-import ml_dtypes
 import numpy as np
 from scipy.special import erf, ndtr
 
-from . import _parallel, kernels
-from ._buffers import BFLOAT16, _shape_tuple, accepts_tensors, check_out, runs
+from . import _parallel, _validate, kernels
+from ._buffers import BFLOAT16, accepts_tensors, check_out, runs
+from ._validate import check_common  # noqa: F401 (the schemes' import of it; its home is _validate)
+from ._validate import compute_dtype as _compute, finfo as _finfo, in_range as _in_range, keywords_of as _keywords_of
+from ._validate import real as _real
 from .kernels import F32, GROUP32, GROUP64, NORMAL, TRUNCNORMAL, UNIFORM
 from .rng import key_words
 
 # a truncated normal needs its interval's probability mass to stay a normal number
 # in the compute precision, with room for the uniform's 2^-24 (2^-53) resolution
 _MIN_MASS = {32: 1e-30, 64: 1e-290}
-
-
-def _real(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value}")
-    return value
-
-
-def _finfo(dtype):
-    return (ml_dtypes.finfo if dtype == BFLOAT16 else np.finfo)(dtype)
-
-
-def _compute(dtype):
-    """The dtype fastinit computes ``dtype`` outputs in: float64 for float64, else float32."""
-    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
-
-
-def _in_range(value, name, dtype):
-    top = float(_finfo(dtype).max)
-    if abs(value) > top:
-        raise ValueError(f"{name}={value} is outside the range of {dtype} (|x| <= {top})")
 
 
 def _step(x, dtype, up):
@@ -72,23 +48,6 @@ def _inward(lo, hi, dtype):
     if float(lo_d) > float(hi_d):
         raise ValueError(f"no {dtype} value lies in [{lo!r}, {hi!r}]: widen the interval")
     return float(lo_d), float(hi_d)
-
-
-def check_common(out, seed, stream, global_shape, offset, backend, threads):
-    """Validate ``out`` and the keywords every scheme takes, without writing.
-
-    Returns ``(gshape, off)``: the global shape and out's offset in it.  ``seed=None`` is
-    accepted (deterministic schemes draw nothing); any other seed and the stream are checked.
-    """
-    check_out(out)
-    runs(out.shape, global_shape, offset)
-    if seed is not None:
-        key_words(seed, stream)
-    kernels.get(backend)
-    _parallel.check_threads(threads)
-    gshape = tuple(out.shape) if global_shape is None else _shape_tuple(global_shape, "global_shape", out.ndim)
-    off = (0,) * out.ndim if offset is None else _shape_tuple(offset, "offset", out.ndim)
-    return gshape, off
 
 
 def _fill(out, dist, params, seed, stream, global_shape, offset, backend, threads):
@@ -171,6 +130,7 @@ def normal_(out, mean=0.0, std=1.0, *, seed, stream=0, global_shape=None, offset
     dtype = _dtype_of(out)
     _in_range(mean, "mean", dtype)
     _in_range(std, "std", dtype)
+    _validate.normal_reach(mean, std, dtype)
     return _fill(out, NORMAL, _pad([std, mean]), seed, stream, global_shape, offset, backend, threads)
 
 
@@ -267,19 +227,6 @@ def constant_(out, value, *, seed=None, stream=0, global_shape=None, offset=None
     else:  # the rounded value's bit pattern: ml_dtypes' own fill runs at half memory speed
         flat.fill(np.array(value, out.dtype).view(np.uint16))
     return out
-
-
-def _keywords_of(target):
-    """Give ``fn(out, ..., **common)`` the signature it really has: its own parameters, then
-    ``target``'s keyword-only ones (for help() and the scheme registry)."""
-    keyword_only = [p for p in inspect.signature(target).parameters.values() if p.kind is p.KEYWORD_ONLY]
-
-    def decorate(fn):
-        own = [p for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD]
-        fn.__signature__ = inspect.Signature(own + keyword_only)
-        return fn
-
-    return decorate
 
 
 @accepts_tensors

@@ -32,7 +32,8 @@ Every scheme here takes ``layout`` ("torch", the default, or "jax"), ``in_axis``
 import math
 
 from .._buffers import accepts_tensors
-from ..fills import _real, normal_, trunc_normal_, uniform_
+from .._validate import real as _real
+from ..fills import normal_, trunc_normal_, uniform_
 from ._common import forwards, global_shape_of
 from .fans import calculate_gain, compute_fans
 
