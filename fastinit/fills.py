@@ -124,14 +124,21 @@ def normal_(out, mean=0.0, std=1.0, *, seed, stream=0, global_shape=None, offset
 
     >>> w = normal_(np.empty((4096, 4096), np.float32), std=0.02, seed=0, stream="embed")
     """
+    mean, std = _normal_params(mean, std, lambda: _dtype_of(out))
+    return _fill(out, NORMAL, _pad([std, mean]), seed, stream, global_shape, offset, backend, threads)
+
+
+def _normal_params(mean, std, dtype_of):
+    """normal_'s (mean, std), validated for the output dtype ``dtype_of()`` (asked for after the
+    scalar checks): finite, std >= 0, and every sample finite in the dtype (_validate.normal_reach)."""
     mean, std = _real(mean, "mean"), _real(std, "std")
     if std < 0:
         raise ValueError(f"std must be >= 0; got {std}")
-    dtype = _dtype_of(out)
+    dtype = dtype_of()
     _in_range(mean, "mean", dtype)
     _in_range(std, "std", dtype)
     _validate.normal_reach(mean, std, dtype)
-    return _fill(out, NORMAL, _pad([std, mean]), seed, stream, global_shape, offset, backend, threads)
+    return mean, std
 
 
 @accepts_tensors
@@ -241,3 +248,70 @@ def zeros_(out, **common):
 def ones_(out, **common):
     """Fill ``out`` with 1 (``torch.nn.init.ones_``); returns ``out``."""
     return constant_(out, 1.0, **common)
+
+
+# ----------------------------------------------------------------------------------------
+# masked fills: the values of a fill where a bitmap keeps them, 0.0 elsewhere
+
+MASKED_COST = 4  # a kept value computed alone (fill_masked) costs about 4 values of the dense fill
+
+
+def normal_masked_(out, zeros, mean=0.0, std=1.0, *, words, kept, seed, stream=0, global_shape=None, offset=None,
+                   backend=None, threads=None):
+    """``normal_(out, mean, std)`` where bit ``j % 32`` of ``zeros[i * words + j // 32]`` is clear,
+    +0.0 where it is set, in place; returns ``out`` (2-D, a block of a 2-D global tensor).
+
+    The kept values are those of ``normal_`` element for element (same seed, stream, shard
+    rule), so the bits do not depend on the backend, threads or shard.  ``kept`` (the fraction
+    of a row's elements kept, in [0, 1]) picks the cheaper way: compute only the kept values
+    (``fill_masked``: one Philox block each, in batches of 32 lanes that do not span rows, at
+    about ``MASKED_COST`` times the dense fill's time per value) when a row's batches cost less
+    than its dense values, else the dense ``normal_`` values and then the zeros.  A band of about
+    1 MiB of rows at a time, so the zeros land while it is in cache.  Validated as ``normal_``.
+    """
+    flat, fmt = check_out(out)
+    if out.ndim != 2:
+        raise ValueError(f"normal_masked_ needs a 2-D out; got shape {out.shape}")
+    mean, std = _normal_params(mean, std, lambda: out.dtype)
+    nr, nc = out.shape
+    words = _validate.integer(words, "words", -(-nc // 32), None, f"an int >= {-(-nc // 32)} (ceil(columns / 32))")
+    if not isinstance(zeros, np.ndarray) or zeros.dtype != np.uint32 or zeros.ndim != 1 or \
+            not zeros.flags.c_contiguous or zeros.size < nr * words:
+        raise TypeError(f"zeros must be a C-contiguous 1-D uint32 array of at least rows * words = {nr * words} "
+                        f"words; got {getattr(zeros, 'dtype', type(zeros).__name__)} of shape "
+                        f"{getattr(zeros, 'shape', None)}")
+    kept = _real(kept, "kept")
+    if not 0.0 <= kept <= 1.0:
+        raise ValueError(f"kept must be in [0, 1] (the fraction of a row kept); got {kept}")
+    calls = runs(out.shape, global_shape, offset)
+    kw = key_words(seed, stream)
+    be = kernels.get(backend)
+    nthreads = _parallel.check_threads(threads)
+    if not calls:
+        return out
+    gshape, off = _validate.shard(out.shape, global_shape, offset)
+    cols = gshape[1]
+    first = off[0] * cols + off[1]
+    lanes = 32 * math.ceil(kept * nc / 32)  # the batch lanes of a row
+    band = max(1, (1 << 20) // max(1, nc * out.dtype.itemsize))  # about 1 MiB of out
+    if MASKED_COST * lanes <= nc:
+        p = np.asarray(_pad([std, mean]), np.float64 if fmt is None else np.float32)
+
+        def values(i0):
+            i1 = min(nr, i0 + band)
+            be.fill_masked(NORMAL, fmt, kw, p, flat[i0 * nc:i1 * nc], nc, i1 - i0, nc, zeros[i0 * words:i1 * words],
+                           words, first + i0 * cols, cols)
+    else:
+        raw = out.reshape(-1).view({2: np.uint16, 4: np.uint32, 8: np.uint64}[out.dtype.itemsize])
+
+        def values(i0):
+            i1 = min(nr, i0 + band)
+            normal_(out[i0:i1], mean, std, seed=seed, stream=stream, global_shape=gshape, offset=(off[0] + i0, off[1]),
+                    backend=be.name, threads=1)
+            be.zero_where(raw[i0 * nc:i1 * nc], nc, i1 - i0, nc, zeros[i0 * words:i1 * words], words)
+
+    bands = list(range(0, nr, band))
+    per = -(-len(bands) // nthreads)
+    _parallel.each(lambda chunk: [values(i0) for i0 in chunk], [bands[i:i + per] for i in range(0, len(bands), per)],
+                   nthreads)
+    return out
