@@ -58,8 +58,10 @@ def real(value, name):
 
 
 def _short(value):
+    """repr(value), a long int shortened to its first and last digits and its length."""
     text = repr(value)
-    return text if len(text) <= 40 else f"{text[:12]}...{text[-6:]} ({len(text)} digits)"
+    digits = text.lstrip("-")
+    return text if len(text) <= 40 else f"{text[:len(text) - len(digits) + 12]}...{text[-6:]} ({len(digits)} digits)"
 
 
 def integer(value, name, lo=None, hi=None, what=None):
@@ -110,11 +112,11 @@ def normal_reach(mean, std, dtype, blame=None):
 def orthogonal_reach(gain, dtype, compute):
     """Refuse a gain whose orthogonal entries (``|q| <= 1`` times gain) or whose intermediate
     products (``ORTHOGONAL_HEADROOM`` times gain, in ``compute``) overflow."""
-    top = float(finfo(dtype).max)
-    limit = min(top, float(np.finfo(compute).max) / ORTHOGONAL_HEADROOM)
+    in_range(gain, "gain", dtype)
+    limit = float(np.finfo(compute).max) / ORTHOGONAL_HEADROOM
     if abs(gain) > limit:
-        raise ValueError(f"gain={gain} is too large for {dtype}: |gain| <= {limit:.6g} (the range of {dtype}, "
-                         f"and 2^-10 of {compute}'s for the intermediate products): fastinit never writes inf")
+        raise ValueError(f"gain={gain} is too large for {dtype}: |gain| <= {limit:.6g}, 2^-10 of {compute}'s range, "
+                         f"keeps the intermediate products finite: fastinit never writes inf")
 
 
 # ----------------------------------------------------------------------------------------

@@ -58,7 +58,10 @@ def calculate_gain(nonlinearity, param=None):
             negative_slope = param
         else:
             raise ValueError(f"negative_slope {param} not a valid number")
-        return math.sqrt(2.0 / (1 + negative_slope**2))
+        try:
+            return math.sqrt(2.0 / (1 + negative_slope**2))
+        except OverflowError:  # |slope| > 1e154: the square overflows, not the gain sqrt(2) / |slope|
+            return math.sqrt(2.0) / abs(float(negative_slope))
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
