@@ -41,7 +41,7 @@ sanitize: $(STAMP)
 	cp -r csrc fastinit tests setup.py pyproject.toml README.md $(SAN_DIR)/
 	find $(SAN_DIR) \( -name __pycache__ -o -name '*.so' \) -prune -exec rm -rf {} +
 	cd $(SAN_DIR) && FASTINIT_CFLAGS="$(SAN_FLAGS)" FASTINIT_LDFLAGS="$(SAN_FLAGS)" \
-		$(abspath $(BIN))/python setup.py build_ext --inplace > build.log 2>&1 || (cat $(SAN_DIR)/build.log; exit 1)
+		$(abspath $(BIN))/python setup.py build_ext --inplace > build.log 2>&1 || (cat build.log; exit 1)
 	cd $(SAN_DIR) && LD_PRELOAD="$(SAN_PRELOAD)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(abspath $(BIN))/python -m pytest -q -p no:cacheprovider -k "not numba" $(SAN_TESTS)
