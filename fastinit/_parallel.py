@@ -9,7 +9,6 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from ._validate import check_threads  # noqa: F401 (its home is _validate)
 
 _POOL = None  # (pid, workers, executor): one pool for the process, as large as the most asked for
 _POOL_LOCK = threading.Lock()

@@ -56,7 +56,7 @@ def _fill(out, dist, params, seed, stream, global_shape, offset, backend, thread
     calls = runs(out.shape, global_shape, offset)
     kw = key_words(seed, stream)
     be = kernels.get(backend)
-    nthreads = _parallel.check_threads(threads)
+    nthreads = _validate.check_threads(threads)
     if not calls:
         return out
     if fmt is None:
@@ -286,7 +286,7 @@ def normal_masked_(out, zeros, mean=0.0, std=1.0, *, words, kept, seed, stream=0
     calls = runs(out.shape, global_shape, offset)
     kw = key_words(seed, stream)
     be = kernels.get(backend)
-    nthreads = _parallel.check_threads(threads)
+    nthreads = _validate.check_threads(threads)
     if not calls:
         return out
     gshape, off = _validate.shard(out.shape, global_shape, offset)

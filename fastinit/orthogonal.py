@@ -33,7 +33,6 @@ depends on neither the blocking nor the threads.
 
 import math
 import numbers
-import os
 
 import numpy as np
 import scipy.linalg.lapack
@@ -266,7 +265,7 @@ def _mem_available():
 
 
 def _fill(out, gain, seed, stream, backend, threads, layout, batch_dims):
-    nthreads = _parallel.check_threads(threads)
+    nthreads = _validate.check_threads(threads)
     bshape = out.shape[:batch_dims]
     B = math.prod(bshape)
     rows, cols = _matrix_shape(out.shape[batch_dims:], layout)

@@ -43,7 +43,6 @@ import warnings
 
 import jax
 import jax.numpy as jnp
-import ml_dtypes
 import numpy as np
 from jax.nn.initializers import constant as _jax_constant
 from jax.nn.initializers import ones, zeros  # no randomness: JAX's own, exactly

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .. import _parallel, kernels
+from .. import _parallel, _validate, kernels
 from .._buffers import accepts_tensors, check_out, runs
 from .._validate import real as _real
 from ..fills import _normal_params, normal_, normal_masked_
@@ -65,7 +65,7 @@ def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, strea
         mode, k = 1, int(k)
     _, std = _normal_params(0.0, std, lambda: out.dtype)  # one check for both paths, before the pattern
     be = kernels.get(backend)
-    nthreads = _parallel.check_threads(threads)
+    nthreads = _validate.check_threads(threads)
     key_words(seed, stream)  # seed and stream checked before anything is computed
     nr, nc = out.shape
     if out.size == 0:
