@@ -176,22 +176,34 @@ def check_array(out, name, dtypes, accepted):
     return out
 
 
-def shape_tuple(value, name, ndim=None, *, kind="tuple"):
-    """A tuple of non-negative ints from ``value`` (a bare int is a 1-tuple); ``ndim``: the
-    length it must have (it is ``out``'s).  ``kind`` words the accepted type in errors."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+def shape(value, name="shape", *, allow_int=False, kind="tuple"):
+    """A tuple of non-negative ints (a shape, a global shape, an offset), else a named error.
+
+    ``allow_int``: a bare int is a 1-tuple.  ``kind`` words the accepted container ("tuple";
+    JAX says "sequence").  Element types are a TypeError, negative sizes a ValueError.
+    """
+    accepted = f"an int or a {kind} of ints" if allow_int else f"a {kind} of ints"
+    if allow_int and isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         value = (value,)
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be {accepted}; got {value!r}")
     try:
         items = tuple(value)
     except TypeError:
-        raise TypeError(f"{name} must be a {kind} of ints; got {type(value).__name__} {value!r}") from None
+        raise TypeError(f"{name} must be {accepted}; got {type(value).__name__} {value!r}") from None
     if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) for v in items):
-        raise TypeError(f"{name} must be a {kind} of ints; got {value!r}")
-    if ndim is not None and len(items) != ndim:
-        raise ValueError(f"{name} has {len(items)} dims but out has {ndim}: expected a tuple of {ndim} ints")
+        raise TypeError(f"{name} must be {accepted}; got {value!r}")
     if any(v < 0 for v in items):
-        raise ValueError(f"{name} must be non-negative; got {items}")
+        raise ValueError(f"{name} must be a {kind} of non-negative ints; got {items}")
     return tuple(int(v) for v in items)
+
+
+def shape_tuple(value, name, ndim):
+    """``shape(value, name)`` (an int allowed) of length ``ndim`` (out's): global_shape, offset."""
+    items = shape(value, name, allow_int=True)
+    if len(items) != ndim:
+        raise ValueError(f"{name} has {len(items)} dims but out has {ndim}: expected a tuple of {ndim} ints")
+    return items
 
 
 def shard(shape, global_shape=None, offset=None):

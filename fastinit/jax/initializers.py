@@ -126,13 +126,7 @@ def _stream(stream):
 
 
 def _shape(shape):
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape must be a sequence of ints; got {type(shape).__name__} {shape!r}") from None
-    if any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 0 for d in dims):
-        raise ValueError(f"shape must be a sequence of non-negative ints; got {shape!r}")
-    return tuple(int(d) for d in dims)
+    return _validate.shape(shape, kind="sequence")
 
 
 def _dtype(dtype, name, allowed):
