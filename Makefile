@@ -28,7 +28,8 @@ test: $(STAMP)
 # normal build is untouched), and the tests that drive them run there: C backend, every ISA,
 # shards, guards, random shapes and offsets.  Python is not built with ASan, so the runtime is
 # preloaded, with libstdc++ (else ASan aborts in jaxlib/libtorch on their first C++ exception);
-# CPython's own allocations are not leaks we can fix: detect_leaks=0.  About 2 minutes on 2 cores.
+# CPython's own allocations are not leaks we can fix: detect_leaks=0.  About 2.5 CPU-minutes (build
+# included; 14 minutes of wall time on a 2-core machine shared by other jobs at load 10).
 SAN_DIR   := build/sanitize
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_TESTS := tests/test_rng.py tests/test_contract.py tests/test_masked.py tests/test_sparse.py \

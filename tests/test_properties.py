@@ -203,3 +203,18 @@ def test_sparse_shards_and_backends_agree(dtype, shape, sparsity, block, backend
     zeros_per_column = (whole.astype(np.float64) == 0).sum(axis=0)
     assume(sparsity > 0)
     assert (zeros_per_column >= math.ceil(sparsity * shape[0])).all()
+
+
+@given(dtype=dtypes, shape=st.tuples(st.integers(0, 70), st.integers(0, 70)), gain=wild_reals,
+       threads=st.integers(2, 3), layout=st.sampled_from(["torch", "jax"]))
+def test_orthogonal_threads_agree_and_any_gain_is_refused_untouched_or_finite(dtype, shape, gain, threads, layout):
+    from fastinit.orthogonal import orthogonal_
+
+    whole, out, exc = call_poisoned(orthogonal_, shape, dtype, gain, seed=4, stream="o", threads=threads,
+                                    layout=layout)
+    if exc is not None:
+        assert "gain" in str(exc), f"the error names no parameter: {exc}"
+        return
+    assert np.isfinite(out.astype(np.float64)).all()
+    one = orthogonal_(np.empty(shape, dtype), gain, seed=4, stream="o", threads=1, layout=layout)
+    assert np.array_equal(bits(out), bits(one))
