@@ -157,7 +157,8 @@ def test_normal_refuses_std_whose_samples_overflow_and_accepts_the_largest_that_
     assert np.abs(out.astype(np.float64)).max() > top(dtype) / 4  # the tails are really reached
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+# float64's edge is out of reach: scale = std^2 * fan overflows float64 first
+@pytest.mark.parametrize("dtype", [F32, F16, BFLOAT16], ids=str)
 @pytest.mark.parametrize("distribution", ["normal", "uniform", "truncated_normal"])
 def test_variance_scaling_at_the_edge_of_its_dtype_writes_no_inf(dtype, distribution):
     out = np.empty((256, 4), dtype)  # fan_in 4
@@ -167,8 +168,6 @@ def test_variance_scaling_at_the_edge_of_its_dtype_writes_no_inf(dtype, distribu
            "uniform": min(top(dtype), top(compute) / 2) / math.sqrt(3),  # and its width 2 sqrt(3) std
            "truncated_normal": top(dtype) / (2 / schemes.variance.TRUNCATED_STD)}[distribution] * 0.99
     scale = std * std * n
-    if not math.isfinite(scale):
-        pytest.skip("std^2 * fan overflows float64 before the dtype's edge")
     schemes.variance_scaling_(out, scale, "fan_in", distribution, **KW)
     assert np.isfinite(out.astype(np.float64)).all()
     with pytest.raises(ValueError, match=r"^scale="):
