@@ -315,3 +315,37 @@ def normal_masked_(out, zeros, mean=0.0, std=1.0, *, words, kept, seed, stream=0
     _parallel.each(lambda chunk: [values(i0) for i0 in chunk], [bands[i:i + per] for i in range(0, len(bands), per)],
                    nthreads)
     return out
+
+
+def subset_bits(mode, k, global_shape, offset, shape, *, seed, stream, backend=None, threads=None):
+    """Random exact-size subsets as a bitmap: ``(bits, words)``, ``bits`` uint32 with ``words``
+    words per row of the ``shape`` block at ``offset`` of a 2-D ``global_shape`` matrix.
+
+    ``mode`` 0: in every column, exactly ``k`` of the rows are set; ``mode`` 1: in every row,
+    exactly ``k`` of the columns.  Each column's (row's) subset is an exactly uniform random
+    one, drawn by Floyd's algorithm from ``(seed, stream)`` (docs/streams.md, "Sparse
+    pattern"), so a block gets exactly the bits of the whole.  ``sparse_``'s zeros; for
+    ``normal_masked_``.  Arguments are the caller's to validate (sparse_ does).
+    """
+    be = kernels.get(backend)
+    nthreads = _validate.check_threads(threads)
+    rows, cols = global_shape
+    (r0, c0), (nr, nc) = offset, shape
+    kw = key_words(seed, stream)
+    words = -(-nc // 32)
+    bits = np.zeros(nr * words, np.uint32)  # row i: words i*words .. (i+1)*words
+    # columns (mode 0) or rows (mode 1) split over threads, columns on multiples of 32 so that
+    # no two threads share a word
+    if mode == 0:
+        step = -(-words // nthreads) * 32
+        parts = [(r0, nr, c0 + a, min(step, nc - a), bits[a // 32:]) for a in range(0, nc, step)]
+    else:
+        step = -(-nr // nthreads)
+        parts = [(r0 + a, min(step, nr - a), c0, nc, bits[a * words:]) for a in range(0, nr, step)]
+
+    def pattern(part):
+        pr0, pnr, pc0, pnc, pbits = part
+        be.sparse_bitmap(mode, kw, rows, cols, k, pr0, pnr, pc0, pnc, pbits, words)
+
+    _parallel.each(pattern, parts, nthreads)
+    return bits, words

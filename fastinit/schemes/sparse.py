@@ -11,10 +11,10 @@ import numbers
 
 import numpy as np
 
-from .. import _parallel, _validate, kernels
+from .. import _validate
 from .._buffers import accepts_tensors, check_out, runs
 from .._validate import real as _real
-from ..fills import _normal_params, normal_, normal_masked_
+from ..fills import _normal_params, normal_, normal_masked_, subset_bits
 from ..rng import key_words, stream_id
 
 MASK_STREAM = 0x5350415253454D4B  # "SPARSEMK": the mask stream is the tensor's stream XOR this
@@ -64,7 +64,7 @@ def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, strea
                              f"shape[1]); got {k}")
         mode, k = 1, int(k)
     _, std = _normal_params(0.0, std, lambda: out.dtype)  # one check for both paths, before the pattern
-    be = kernels.get(backend)
+    be = _validate.check_backend(backend)
     nthreads = _validate.check_threads(threads)
     key_words(seed, stream)  # seed and stream checked before anything is computed
     nr, nc = out.shape
@@ -74,23 +74,9 @@ def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, strea
     r0, c0 = (0, 0) if offset is None else (int(offset[0]), int(offset[1]))
     g = (rows, cols)
 
-    # 1. the pattern, as bits (1/32 of a float32 out): columns (torch) or rows (Martens) split
-    #    over threads, columns on multiples of 32 so that no two threads share a word
-    words = -(-nc // 32)
-    bits = np.zeros(nr * words, np.uint32)  # row i: words i*words .. (i+1)*words
-    kw = key_words(seed, stream_id(stream) ^ MASK_STREAM)
-    if mode == 0:
-        step = -(-words // nthreads) * 32
-        parts = [(r0, nr, c0 + a, min(step, nc - a), bits[a // 32:]) for a in range(0, nc, step)]
-    else:
-        step = -(-nr // nthreads)
-        parts = [(r0 + a, min(step, nr - a), c0, nc, bits[a * words:]) for a in range(0, nr, step)]
-
-    def pattern(part):
-        pr0, pnr, pc0, pnc, pbits = part
-        be.sparse_bitmap(mode, kw, rows, cols, k, pr0, pnr, pc0, pnc, pbits, words)
-
-    _parallel.each(pattern, parts, nthreads)
+    # 1. the pattern, as bits (1/32 of a float32 out), from the mask stream
+    bits, words = subset_bits(mode, k, g, (r0, c0), (nr, nc), seed=seed, stream=stream_id(stream) ^ MASK_STREAM,
+                              backend=be.name, threads=nthreads)
 
     # 2. values and zeros: the fills' masked primitive (the normal_ values where kept)
     kept = (rows - k) / rows if mode == 0 else k / cols
