@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 
+from . import _validate
 from .model import presets
 from .model.spec import SpecError, load
 from .model.writer import FORMATS, fill, verify
@@ -41,9 +42,10 @@ def _threads(value):
 
 def _seed(value):
     n = int(value, 0)
-    if not 0 <= n < 2 ** 64:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**64); got {n}")
-    return n
+    try:
+        return _validate.u64(n, "seed")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**64); got {n}") from None
 
 
 def cmd_fill(args):

@@ -31,7 +31,6 @@ than cores, e.g. one large chunk.  docs/distributed.md is the guide.
 
 import inspect
 import math
-import numbers
 import re
 
 import dask.array as da
@@ -41,9 +40,9 @@ from dask.array.core import normalize_chunks
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from . import schemes
+from . import _validate, schemes
+from ._validate import DTYPE_NAMES as _NAMES, FLOAT_DTYPES
 from ._version import STREAM_LAYOUT, __version__
-from ._buffers import _NAMES, FLOAT_DTYPES
 from .schemes import REQUIRED
 
 
@@ -56,16 +55,7 @@ def _fill_chunk(fn, params, chunk_shape, dtype, common, shard):
 
 
 def _shape(shape):
-    if isinstance(shape, numbers.Integral) and not isinstance(shape, (bool, np.bool_)):
-        shape = (shape,)
-    try:
-        items = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape must be an int or a tuple of ints; got {type(shape).__name__} {shape!r}") from None
-    if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) for v in items):
-        raise TypeError(f"shape must be an int or a tuple of ints; got {shape!r}")
-    if any(v < 0 for v in items):
-        raise ValueError(f"shape must hold non-negative ints; got {items}")
+    items = _validate.shape(shape, allow_int=True)
     if math.prod(items) >= 2**63:
         raise ValueError(f"shape {items} has 2**63 or more elements")
     return tuple(int(v) for v in items)

@@ -322,8 +322,8 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
 
     >>> p = trunc_normal_params(0.0, 0.02, -0.04, 0.04, dtype=np.float32)
     """
-    from . import fills
-    from ._buffers import FLOAT_DTYPES
+    from . import _validate, fills
+    from ._validate import FLOAT_DTYPES
 
     try:
         dt = np.dtype(dtype)
@@ -332,11 +332,11 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float16, bfloat16, float32 or float64; got {dtype!r}")
     plan = fills._trunc_normal_plan(mean, std, a, b, bounds, lambda: dt)
-    rounded = (lambda p: tuple(float(v) for v in p)) if fills._compute(dt) == np.float64 else \
+    rounded = (lambda p: tuple(float(v) for v in p)) if _validate.compute_dtype(dt) == np.float64 else \
         (lambda p: tuple(_rounding.float32_array(p)))
     # any finite z works below: z * 0 + value = value; these are the constants of [-0.67, 0.67]
     if plan[0] == "normal":  # fastinit.trunc_normal_ fills N(mean, 0): z * 0 + mean, unclamped
-        fills._in_range(plan[1], "mean", dt)
+        _validate.in_range(plan[1], "mean", dt)
         return rounded([0.0, plan[1], -np.inf, np.inf, 0.25, 0.25, 0.5, -0.25])
     if plan[0] == "clamped":  # (+ 0.0: the fills' u * 0 + shift never gives -0.0)
         _, value, lo, hi = plan

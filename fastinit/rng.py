@@ -11,18 +11,7 @@ import numbers
 
 import numpy as np
 
-from . import kernels
-
-_U64 = 2**64
-
-
-def _as_u64(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int in [0, 2**64); got {type(value).__name__} {value!r}")
-    value = int(value)
-    if not 0 <= value < _U64:
-        raise ValueError(f"{name} must be in [0, 2**64); got {value}")
-    return value
+from . import _validate, kernels
 
 
 def stream_id(stream) -> int:
@@ -32,18 +21,15 @@ def stream_id(stream) -> int:
     person=b"fastinit.stream").digest(), "little")``: stable across platforms,
     Python versions and runs (unlike ``hash()``).
     """
-    if isinstance(stream, str):
-        digest = hashlib.blake2b(stream.encode("utf-8"), digest_size=8, person=b"fastinit.stream").digest()
-        return int.from_bytes(digest, "little")
-    if isinstance(stream, (bool, np.bool_)) or not isinstance(stream, numbers.Integral):
-        raise TypeError(f"stream must be an int in [0, 2**64) or a str (a tensor name); "
-                        f"got {type(stream).__name__} {stream!r}")
-    return _as_u64(stream, "stream")
+    value = _validate.check_stream(stream)
+    if isinstance(value, bytes):
+        return int.from_bytes(hashlib.blake2b(value, digest_size=8, person=b"fastinit.stream").digest(), "little")
+    return value
 
 
 def key_words(seed, stream=0) -> np.ndarray:
     """uint32[4] = (key0, key1, stream0, stream1) for ``seed`` and ``stream``."""
-    s = _as_u64(seed, "seed")
+    s = _validate.u64(seed, "seed")
     t = stream_id(stream)
     return np.array([s & 0xFFFFFFFF, s >> 32, t & 0xFFFFFFFF, t >> 32], dtype=np.uint32)
 

@@ -283,7 +283,7 @@ def test_distributed_cluster_computes_one_chunk_of_a_big_array(client):
     (lambda: fdask.normal((5,), chunks=((2.5, 2.5),), seed=0), ValueError, r"along dim 0 .* does not add up to 5"),
     (lambda: fdask.normal((5,), chunks=(0,), seed=0), ValueError, r"chunks=\(0,\) cannot chunk shape \(5,\)"),
     (lambda: fdask.normal((5, 4), chunks=(-3, 2), seed=0), ValueError, r"chunks=\(-3, 2\) cannot chunk"),
-    (lambda: fdask.normal((4, -1), seed=0), ValueError, r"shape must hold non-negative ints"),
+    (lambda: fdask.normal((4, -1), seed=0), ValueError, r"shape must be a tuple of non-negative ints"),
     (lambda: fdask.normal((4.0, 2), seed=0), TypeError, r"shape must be an int or a tuple of ints"),
     (lambda: fdask.normal("4x4", seed=0), TypeError, r"shape must be an int or a tuple of ints"),
     (lambda: fdask.normal((2**32, 2**31), seed=0), ValueError, r"2\*\*63 or more elements"),

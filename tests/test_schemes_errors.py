@@ -138,7 +138,7 @@ def test_calculate_gain_errors(args, match):
 @pytest.mark.parametrize("args, kw, exc, match", [
     ((5,), {}, TypeError, r"shape must be a tuple of ints; got int 5"),
     (((3, -1),), {}, ValueError, r"shape must be a tuple of non-negative ints; got \(3, -1\)"),
-    (((3, 2.0),), {}, ValueError, r"shape must be a tuple of non-negative ints; got \(3, 2.0\)"),
+    (((3, 2.0),), {}, TypeError, r"shape must be a tuple of ints; got \(3, 2.0\)"),
     (((3,),), {}, ValueError, FEWER_THAN_2),
     (((3, 4),), dict(layout="hwio"), ValueError, r"layout must be one of \['torch', 'jax'\]"),
     (((3, 4),), dict(layout=None), ValueError, r"layout must be one of \['torch', 'jax'\].*; got None"),

@@ -43,17 +43,15 @@ import warnings
 
 import jax
 import jax.numpy as jnp
-import ml_dtypes
 import numpy as np
 from jax.nn.initializers import constant as _jax_constant
 from jax.nn.initializers import ones, zeros  # no randomness: JAX's own, exactly
 
-from .. import fills, schemes
+from .. import _validate, fills, schemes
 from ..rng import stream_id
 from ..schemes.variance import DISTRIBUTIONS, MODES
 
-_REAL = tuple(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16, np.float32, np.float64))
-_COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
+_REAL, _COMPLEX = _validate.FLOAT_DTYPES, _validate.COMPLEX_DTYPES
 _ALIGN = 64  # bytes: the CPU backend's device_put aliases (zero copy) buffers aligned to this
 _KEY_PERSON = b"fastinit.jaxkey"
 
@@ -112,7 +110,7 @@ def _number(value, name):
     if isinstance(value, (np.ndarray, jax.Array)) and not isinstance(value, jax.core.Tracer) \
             and value.shape == () and value.dtype.kind in "iuf":
         value = value.item()
-    return fills._real(value, name)
+    return _validate.real(value, name)
 
 
 def _nonnegative(value, name):
@@ -128,13 +126,7 @@ def _stream(stream):
 
 
 def _shape(shape):
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape must be a sequence of ints; got {type(shape).__name__} {shape!r}") from None
-    if any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 0 for d in dims):
-        raise ValueError(f"shape must be a sequence of non-negative ints; got {shape!r}")
-    return tuple(int(d) for d in dims)
+    return _validate.shape(shape, kind="sequence")
 
 
 def _dtype(dtype, name, allowed):

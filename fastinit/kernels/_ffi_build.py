@@ -4,7 +4,8 @@ Flags: -O3 vectorizes the planar 16-lane loops; -ffp-contract=off keeps every
 ``a*b + c`` two roundings, as in the Numba twins; -fno-math-errno and
 -fno-trapping-math let sqrt and selects vectorize without changing any result.
 No -march: csrc/fill.c compiles baseline, AVX2 and AVX-512 copies and picks one
-at run time, so the build runs on any x86-64 CPU.  FASTINIT_CFLAGS adds flags.
+at run time, so the build runs on any x86-64 CPU.  FASTINIT_CFLAGS adds compiler flags,
+FASTINIT_LDFLAGS linker flags (``make sanitize``: -fsanitize=address,undefined).
 """
 
 import os
@@ -28,6 +29,7 @@ ffi.set_source(
     libraries=["m"],  # fmaf, for the baseline target (no FMA instruction)
     extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
                         "-std=gnu11", *os.environ.get("FASTINIT_CFLAGS", "").split()],
+    extra_link_args=os.environ.get("FASTINIT_LDFLAGS", "").split(),
 )
 
 if __name__ == "__main__":

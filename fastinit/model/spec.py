@@ -35,7 +35,7 @@ from typing import Any, Callable
 import ml_dtypes
 import numpy as np
 
-from .. import schemes
+from .. import _validate, schemes
 
 DTYPES = {
     "bf16": "bfloat16", "bfloat16": "bfloat16",
@@ -137,9 +137,10 @@ class ModelSpec:
 
 
 def check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 64:
-        raise SpecError(f"seed: must be an int in [0, 2**64); got {seed!r}")
-    return seed
+    try:
+        return _validate.u64(seed, "seed")
+    except (TypeError, ValueError):
+        raise SpecError(f"seed: must be an int in [0, 2**64); got {seed!r}") from None
 
 
 def _shape(value, name):

@@ -12,6 +12,8 @@ when filling a shard), so a shard's fans are those of the whole tensor.
 import math
 import numbers
 
+from .. import _validate
+
 # layout -> (in_axis, out_axis); the axes in neither (nor in batch_axis) are the receptive field
 LAYOUTS = {"torch": (1, 0), "jax": (-2, -1)}
 
@@ -58,7 +60,10 @@ def calculate_gain(nonlinearity, param=None):
             negative_slope = param
         else:
             raise ValueError(f"negative_slope {param} not a valid number")
-        return math.sqrt(2.0 / (1 + negative_slope**2))
+        try:
+            return math.sqrt(2.0 / (1 + negative_slope**2))
+        except OverflowError:  # |slope| > 1e154: the square overflows, not the gain sqrt(2) / |slope|
+            return math.sqrt(2.0) / abs(_validate.real(negative_slope, "negative_slope"))
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
@@ -109,12 +114,7 @@ def compute_fans(shape, layout="torch", in_axis=None, out_axis=None, batch_axis=
     (147, 3136)
     """
     check_layout(layout)
-    try:
-        shape = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape must be a tuple of ints; got {type(shape).__name__} {shape!r}") from None
-    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0 for v in shape):
-        raise ValueError(f"shape must be a tuple of non-negative ints; got {shape!r}")
+    shape = _validate.shape(shape)
     ndim = len(shape)
     if ndim < 2:
         raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")

@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from .._buffers import accepts_tensors
-from ..fills import _in_range, _real
+from .._validate import in_range as _in_range, real as _real
 from ._common import check_common
 from .fans import check_layout, input_axis
 

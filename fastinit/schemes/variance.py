@@ -30,9 +30,14 @@ Every scheme here takes ``layout`` ("torch", the default, or "jax"), ``in_axis``
 """
 
 import math
+import numbers
 
+import numpy as np
+
+from .. import _validate
 from .._buffers import accepts_tensors
-from ..fills import _real, normal_, trunc_normal_, uniform_
+from .._validate import real as _real
+from ..fills import normal_, trunc_normal_, uniform_
 from ._common import forwards, global_shape_of
 from .fans import calculate_gain, compute_fans
 
@@ -69,6 +74,15 @@ def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_nor
 
     >>> w = variance_scaling_(np.empty((256, 128), np.float32), 2.0, "fan_in", "normal", seed=0)
     """
+    return _variance_scaling(out, scale, mode, distribution, ("scale", scale), layout=layout, in_axis=in_axis,
+                             out_axis=out_axis, batch_axis=batch_axis, seed=seed, stream=stream,
+                             global_shape=global_shape, offset=offset, backend=backend, threads=threads)
+
+
+def _variance_scaling(out, scale, mode, distribution, blame, *, layout="torch", in_axis=None, out_axis=None,
+                      batch_axis=(), seed, stream=0, global_shape=None, offset=None, backend=None, threads=None):
+    """variance_scaling_, with ``blame``: ``(name, value)`` of the parameter the caller passed that
+    gave ``scale`` (``scale`` itself, or a preset's ``gain``), named when std is too large."""
     scale = _real(scale, "scale")
     if scale < 0:
         raise ValueError(f"scale must be >= 0; got {scale}")
@@ -87,6 +101,7 @@ def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_nor
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2,
          "fan_geo_avg": math.sqrt(fan_in * fan_out)}[mode]
     std = math.sqrt(scale / n)
+    _reach(out.dtype, distribution, std, blame)
     if distribution == "uniform":
         limit = math.sqrt(3.0) * std
         return uniform_(out, -limit, limit, **kw)
@@ -95,11 +110,30 @@ def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_nor
     return trunc_normal_(out, 0.0, std / TRUNCATED_STD, -2.0, 2.0, bounds="std", **kw)
 
 
+def _reach(dtype, distribution, std, blame):
+    """Refuse a std whose samples would not be finite in ``dtype`` (_validate's policy), naming
+    the parameter the caller passed: uniform reaches sqrt(3) std (its width 2 sqrt(3) std is
+    computed in the compute dtype), normal Z_MAX std, the truncated normal 2 std / 0.8796."""
+    if distribution == "normal":
+        _validate.normal_reach(0.0, std, dtype, blame)
+        return
+    reach = math.sqrt(3.0) * std if distribution == "uniform" else 2.0 * std / TRUNCATED_STD
+    top = float(_validate.finfo(dtype).max)
+    if distribution == "uniform":
+        top = min(top, float(_validate.finfo(_validate.compute_dtype(dtype)).max) / 2)
+    if reach > top:
+        name, value = blame
+        raise ValueError(f"{name}={value} gives std {std:.4g}: {distribution} samples up to |x| = {reach:.4g}, beyond "
+                         f"what {dtype} holds (|x| <= {top:.6g}): fastinit never writes inf")
+
+
 def _gain_scale(gain):
     """gain^2, the variance scale of a gain (torch refuses negative gains: so do we)."""
     gain = _real(gain, "gain")
     if gain < 0:
         raise ValueError(f"gain must be >= 0; got {gain}")
+    if not math.isfinite(gain * gain):
+        raise ValueError(f"gain={gain} squared (the variance scale) overflows float64")
     return gain * gain
 
 
@@ -108,7 +142,14 @@ def _kaiming_args(a, mode, nonlinearity):
     mode = mode.lower() if isinstance(mode, str) else mode
     if mode not in TORCH_MODES:
         raise ValueError(f"Mode {mode} not supported, please use one of {list(TORCH_MODES)}")
-    return calculate_gain(nonlinearity, a) ** 2, mode
+    if nonlinearity == "leaky_relu" and a is not None and not isinstance(a, (bool, np.bool_)) and \
+            isinstance(a, numbers.Real):
+        _real(a, "a")  # an int beyond float range: a named ValueError, not OverflowError
+    gain = calculate_gain(nonlinearity, a)
+    scale = gain * gain
+    if gain and not scale:
+        raise ValueError(f"a={a} gives gain {gain:.4g}, whose square (the variance scale) underflows float64")
+    return scale, mode
 
 
 @accepts_tensors
@@ -122,7 +163,7 @@ def xavier_uniform_(out, gain=1.0, **kw):
 
     >>> w = xavier_uniform_(np.empty((256, 128), np.float32), gain=calculate_gain("tanh"), seed=0)
     """
-    return variance_scaling_(out, _gain_scale(gain), "fan_avg", "uniform", **kw)
+    return _variance_scaling(out, _gain_scale(gain), "fan_avg", "uniform", ("gain", gain), **kw)
 
 
 @accepts_tensors
@@ -136,7 +177,7 @@ def xavier_normal_(out, gain=1.0, **kw):
 
     >>> w = xavier_normal_(np.empty((256, 128), np.float32), seed=0, stream="fc.weight")
     """
-    return variance_scaling_(out, _gain_scale(gain), "fan_avg", "normal", **kw)
+    return _variance_scaling(out, _gain_scale(gain), "fan_avg", "normal", ("gain", gain), **kw)
 
 
 @accepts_tensors

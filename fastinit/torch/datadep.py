@@ -15,8 +15,8 @@ from typing import NamedTuple
 import torch
 
 from .. import schemes as _schemes
-from .._parallel import check_threads
-from ..fills import check_common
+from .._validate import check_threads
+from .._validate import check_common
 from ..kernels import get as _get_backend
 from ..rng import key_words
 from .tensors import as_numpy
