@@ -16,7 +16,8 @@ import sys
 import time
 
 from .model import presets
-from .model.spec import SpecError, load
+from .model.sources import load
+from .model.spec import SpecError
 from .model.writer import FORMATS, fill, verify
 
 

@@ -40,7 +40,8 @@ from dask.array.core import normalize_chunks
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from . import __version__, schemes
+from . import schemes
+from ._version import __version__
 from ._buffers import _NAMES, FLOAT_DTYPES
 from .schemes import REQUIRED
 

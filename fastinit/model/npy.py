@@ -18,7 +18,7 @@ import os
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from .. import __version__
+from .._version import __version__
 from .safetensors import reserve
 from .spec import NUMPY_DTYPES, ModelSpec, SpecError
 
