@@ -41,7 +41,7 @@ import threading
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from .spec import NUMPY_DTYPES, ModelSpec, SpecError
 
 FILENAME = "model.safetensors"
