@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fastinit"
 
 # the first matching prefix gives a module's layer (lower imports nothing higher)
 LAYERS = [
-    ("fastinit._version", 0),
+    ("fastinit._version", 0), ("fastinit._extras", 0),
     ("fastinit.rng", 1), ("fastinit.kernels", 1), ("fastinit._parallel", 1), ("fastinit._blas", 1),
     ("fastinit._validate", 2), ("fastinit._buffers", 2), ("fastinit.fills", 2), ("fastinit.config", 2),
     ("fastinit.schemes", 3), ("fastinit.orthogonal", 3),
