@@ -2,12 +2,12 @@
 
 Blocks are fenced with their language: ``python`` blocks run, each in a fresh interpreter (so
 each is complete on its own); ``sh`` blocks whose every command is ``fastinit ...`` run too;
-``text``, ``toml``, ``json`` ... are shown, not run.  A document's blocks run in order in one
-temporary directory, so a file that one block writes (``out/`` from ``fastinit fill``) is
-there for the next.  An HTML comment on the line before a block changes how it runs:
+``text``, ``toml``, ``json`` ... are shown, not run.  Each block runs on its own in a new
+temporary directory (a block's commands run in order: ``fastinit fill`` then ``fastinit
+verify`` of what it wrote).  An HTML comment on the line before a block changes how it runs:
 
-- ``<!-- docs-test: file NAME -->``: the block is written to NAME before any block of the
-  document runs (a spec that a command fills from);
+- ``<!-- docs-test: file NAME -->``: the block is written to NAME in the directory of every
+  block of its document (a spec that a command fills from);
 - ``<!-- docs-test: torchrun N -->``: the block runs under ``torchrun --standalone
   --nproc-per-node N``, a local stand-in for a cluster (gloo process groups on the CPU);
 - ``<!-- docs-test: skip REASON -->``: not run; the reason is required (shown in the report).
@@ -81,28 +81,28 @@ def run_python(body, cwd, env, torchrun=None):
                           timeout=TIMEOUT)
 
 
-@pytest.mark.parametrize("doc", [doc for doc, found in documents().items()
-                                 if any(lang in RUN and kind != "skip" for _, lang, _, kind, _ in found)])
-def test_blocks_run(doc, tmp_path):
+def runnable():
+    for doc, found in documents().items():
+        for line, lang, body, kind, arg in found:
+            if lang in RUN and kind not in ("skip", "file"):
+                yield pytest.param(doc, line, id=f"{doc}:{line}")
+
+
+@pytest.mark.parametrize("doc,line", list(runnable()))
+def test_block_runs(doc, line, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "PYTHONWARNINGS": "error"}        # as the test suite: a block must not warn
     found = documents()[doc]
-    for line, lang, body, kind, arg in found:
+    for _, _, body, kind, arg in found:
         if kind == "file":
             (tmp_path / arg).write_text(body)
-    ran = 0
-    for line, lang, body, kind, arg in found:
-        where = f"{doc}:{line}"
-        if kind in ("skip", "file"):
-            continue
-        if lang == "python":
-            r = run_python(body, tmp_path, env, torchrun=arg if kind == "torchrun" else None)
-            assert r.returncode == 0, f"{where} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-            ran += 1
-        elif lang == "sh":
-            for command in commands(body):
-                argv = [sys.executable, "-m"] + shlex.split(command)
-                r = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT)
-                assert r.returncode == 0, f"{where}: {command} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
-            ran += 1
-    assert ran > 0
+    (lang, body, kind, arg), = [(lang, body, kind, arg) for at, lang, body, kind, arg in found if at == line]
+    where = f"{doc}:{line}"
+    if lang == "python":
+        r = run_python(body, tmp_path, env, torchrun=arg if kind == "torchrun" else None)
+        assert r.returncode == 0, f"{where} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    else:
+        for command in commands(body):
+            argv = [sys.executable, "-m"] + shlex.split(command)
+            r = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+            assert r.returncode == 0, f"{where}: {command} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
