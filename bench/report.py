@@ -92,10 +92,13 @@ def table(data):
 def section(data, plot_path):
     runs = max(len(r["seconds"]) for r in data["fills"])
     machine = "; ".join(line for line in data["machine"] if line.startswith(("CPU:", "Libraries:")))
+    shared = re.match(r"other processes kept ([0-9.]+)", data["contention"])
+    caveat = (" The machine was shared, so the multi-threaded rows got less than all cores: trust the ratios "
+              "more than the GB/s." if shared and float(shared[1]) > 0.25 else "")
     return "\n".join([
-        f"Measured {data['date'][:10]} by `make compare` ({data['command']}: a {data['size_mib']} MiB buffer, "
-        f"rows timed in rotation, medians of up to {runs} runs) on {machine}. While it ran, "
-        f"{data['contention']}.",
+        f"Measured {data['date'][:10]} with `{data['command']}` (the first step of `make compare`, which "
+        f"uses a 1 GiB buffer and up to 5 runs; this run: a {data['size_mib']} MiB buffer, rows timed in "
+        f"rotation, medians of up to {runs} runs) on {machine}. While it ran, {data['contention']}.{caveat}",
         "",
         f"![throughput]({plot_path})",
         "",
