@@ -40,7 +40,7 @@ def plot(data, path):
     import matplotlib.pyplot as plt
 
     rows, width = data["by_key"], 0.8 / len(SERIES)
-    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     for s, (suffix, label, colour) in enumerate(SERIES):
         xs, ys = [], []
         for i, op in enumerate(OPS):
@@ -54,10 +54,11 @@ def plot(data, path):
         if key in rows:
             ax.axhline(gbps(rows[key]), color="k", linestyle=style, linewidth=1, label=label)
     ax.set_xticks(range(len(OPS)), [f"{name} (float32)" for name in OPS.values()])
-    ax.set_ylabel("GB/s written (higher is better)")
+    ax.set_yscale("log")                     # the rows span two orders of magnitude
+    ax.set_ylabel("GB/s written, log scale (higher is better)")
     ax.set_title(f"{data['size_mib']} MiB float32, {data['threads']} threads, {data['cpu']}, {data['date'][:10]}",
                  fontsize=9)
-    ax.legend(fontsize=8, ncols=2)
+    ax.legend(fontsize=8, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, metadata={"Software": None})
