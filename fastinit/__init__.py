@@ -7,14 +7,14 @@ or sharding.  See docs/streams.md.
 
 The public names are derived, not listed: every scheme of ``fastinit.schemes.REGISTRY``
 is bound here as ``<name>_`` (the core fills ``uniform_``, ``normal_``, ... among them),
-beside ``rng``, ``schemes``, ``show_config``, ``calculate_gain``, ``compute_fans`` and the
-orthogonal family (loaded on first use).
+beside ``STREAM_LAYOUT``, ``rng``, ``schemes``, ``show_config``, ``calculate_gain``,
+``compute_fans`` and the orthogonal family (loaded on first use).
 """
 
 import importlib as _importlib
 
 from . import _buffers, rng, schemes
-from ._version import __version__
+from ._version import STREAM_LAYOUT, __version__
 from .config import show_config
 from .schemes import calculate_gain, compute_fans
 
@@ -35,5 +35,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'fastinit' has no attribute {name!r}")
 
 
-__all__ = (["__version__", "calculate_gain", "compute_fans", "rng", "schemes", "show_config"]
+__all__ = (["STREAM_LAYOUT", "__version__", "calculate_gain", "compute_fans", "rng", "schemes", "show_config"]
            + [name + "_" for name in schemes.REGISTRY] + list(_LAZY))

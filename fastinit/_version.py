@@ -1,10 +1,10 @@
-"""The package version and the stream-layout version (docs/streams.md), one home each.
+"""fastinit's version and its stream layout's version: one home each.
 
-The lowest module of the package: everything may import it, it imports nothing.
+``STREAM_LAYOUT`` numbers the layout of docs/streams.md (how seed, stream and element index
+become bits).  Any change of bits raises it, is announced in CHANGELOG.md and regenerates the
+golden values (tests/test_golden.py); files record it (``fastinit.stream_layout``) and Dask
+graph keys include it, so bits from different layouts are never mixed up.
 """
 
 __version__ = "0.1.0"
-
-# Bumped by any change of a bit fastinit writes for given (seed, stream, index, parameters,
-# dtype); the golden tests pin the values of the current layout.
-STREAM_LAYOUT_VERSION = 2
+STREAM_LAYOUT = 2

@@ -4,14 +4,15 @@ import platform
 import sys
 
 from . import _parallel, kernels
-from ._version import STREAM_LAYOUT_VERSION, __version__
 
 
 def show_config(file=None):
     """Print fastinit's version, its backends, the C kernels' instruction set and the thread count."""
+    from ._version import STREAM_LAYOUT, __version__
+
     file = file or sys.stdout
-    print(f"fastinit {__version__} (Python {platform.python_version()}, {platform.machine()}), "
-          f"stream layout version {STREAM_LAYOUT_VERSION}", file=file)
+    print(f"fastinit {__version__} (Python {platform.python_version()}, {platform.machine()})", file=file)
+    print(f"  stream layout: version {STREAM_LAYOUT} (docs/streams.md)", file=file)
     for name, be in kernels.available().items():
         if isinstance(be, Exception):
             print(f"  backend {name:6s} unavailable: {be}", file=file)
