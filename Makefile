@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fastinit-installed
 
-.PHONY: demo test test-lowest sanitize bench compare clean
+.PHONY: demo test test-lowest sanitize bench compare docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/python:
 # torch==2.13.0 (CPU wheel on this machine kind), JAX (with flax, a test extra) and Dask let the
 # tests check every front end against its library.
 $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard csrc/*) fastinit/kernels/_ffi_build.py
-	$(BIN)/python -m pip install -q -e ".[test,bench,torch,jax,dask]"
+	$(BIN)/python -m pip install -q -e ".[test,bench,torch,jax,dask,docs,plot]"
 	touch $(STAMP)
 
 # the same suite on the oldest versions pyproject.toml admits (constraints/lowest.txt): the bits
@@ -23,7 +23,7 @@ LOWEST := .venv-lowest
 $(LOWEST)/.fastinit-installed: pyproject.toml setup.py constraints/lowest.txt $(wildcard csrc/*) fastinit/kernels/_ffi_build.py
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install -q --upgrade pip
-	$(LOWEST)/bin/python -m pip install -q -c constraints/lowest.txt -e ".[test,bench,torch,jax,dask]"
+	$(LOWEST)/bin/python -m pip install -q -c constraints/lowest.txt -e ".[test,bench,torch,jax,dask,docs,plot]"
 	touch $@
 
 test-lowest: $(LOWEST)/.fastinit-installed
@@ -62,9 +62,16 @@ sanitize: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pytest bench --benchmark-only --benchmark-group-by=group -q
 
+# bench.compare writes bench/results/compare.json; bench.report turns it into README's
+# Performance table and docs/img/throughput.png
 compare: $(STAMP)
 	$(BIN)/python -m bench.compare
+	$(BIN)/python -m bench.report
 	$(BIN)/python -m bench.torch_init
+
+# the API reference from the docstrings (make test builds it too, tests/test_api_reference.py)
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs/api build/docs/html
 
 clean:
 	rm -rf $(VENV) $(LOWEST) build *.egg-info demo-out fastinit/kernels/_cfill*.so

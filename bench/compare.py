@@ -17,16 +17,22 @@ the single-threaded fill, as the targets were stated).
 """
 
 import argparse
+import datetime
+import json
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from fastinit import kernels
 
 from . import common
-from .common import BFLOAT16, MiB, THREADS
+from .common import BFLOAT16, MiB, ROOT, THREADS
+
+RESULTS_NAME = "bench/results/compare.json"
+RESULTS = ROOT / RESULTS_NAME
 
 JAX_NOTE = ("JAX has no in-place fill: its rows return a new array, so they include allocating "
             "(and page-faulting) the output; XLA-compiled ahead of timing, `block_until_ready()` timed.")
@@ -254,11 +260,14 @@ def main(argv=None):
     parser.add_argument("--row-budget", type=float, default=6.0,
                         help="stop repeating a row once its runs took this many seconds (default 6)")
     parser.add_argument("--no-jax", action="store_true", help="skip JAX even if installed")
+    parser.add_argument("--json", default=str(RESULTS), metavar="PATH",
+                        help=f"write every row's runs here, for python -m bench.report (default {RESULTS_NAME})")
     args = parser.parse_args(argv)
     if args.size_mib < 1 or args.repeat < 1:
         parser.error(f"--size-mib and --repeat must be >= 1; got {args.size_mib} and {args.repeat}")
 
     start = time.perf_counter()
+    when = datetime.datetime.now(datetime.timezone.utc)
     print("## Machine")
     for line in common.machine_facts():
         print(f"    {line}")
@@ -319,6 +328,24 @@ def main(argv=None):
     both = np.array([common.gbps(buf.nbytes, t) for t in by_key["fill/all"].times])
     print(f"fill(1.0) on all cores, in order: {', '.join(f'{x:.1f}' for x in both)} GB/s")
     print(f"While measuring: {contention.summary()}; total time {time.perf_counter() - start:.0f} s")
+    write_json(args, when, rows, srows, contention)
+
+
+def write_json(args, when, rows, srows, contention):
+    """Every row's runs, with where and when they were measured: bench/report.py's input."""
+    def row_dict(row):
+        return {"label": row.label, "dtype": row.dtype, "kind": row.kind, "op": row.op, "key": row.key,
+                "nbytes": row.nbytes, "seconds": row.times, "cpu_seconds": row.cpu}
+
+    result = {"date": when.isoformat(timespec="seconds"), "command": "python -m bench.compare " + " ".join(
+                  sys.argv[1:]) if sys.argv[1:] else "python -m bench.compare",
+              "size_mib": args.size_mib, "repeat": args.repeat, "threads": THREADS,
+              "cpu": common.cpu_model(), "machine": common.machine_facts(), "contention": contention.summary(),
+              "fills": [row_dict(r) for r in rows], "schemes": [row_dict(r) for r in srows]}
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

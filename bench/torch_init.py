@@ -13,17 +13,15 @@
 
 import argparse
 import gc
-import json
 import math
 import time
 
 import torch
 
 import fastinit.torch as ft
+from fastinit.model import presets
 
-from .common import MiB, ROOT, THREADS, gbps, machine_facts
-
-WORKLOADS = ROOT.parent / "shared" / "workloads"
+from .common import MiB, THREADS, gbps, machine_facts
 
 
 class RMSNorm(torch.nn.Module):
@@ -51,7 +49,7 @@ class Layer(torch.nn.Module):
 
 
 class LlamaLike(torch.nn.Module):
-    """Parameters (names and shapes) of ``shared/workloads/<name>.json``; no forward."""
+    """The parameters (names and shapes) of a Llama config, as Hugging Face names them; no forward."""
 
     def __init__(self, config, dtype=torch.bfloat16):
         super().__init__()
@@ -62,10 +60,6 @@ class LlamaLike(torch.nn.Module):
         self.lm_head = torch.nn.Linear(config["hidden_size"], config["vocab_size"], bias=False, dtype=dtype)
         if config.get("tie_word_embeddings"):
             self.lm_head.weight = self.model.embed_tokens.weight
-
-
-def load_workload(name):
-    return json.loads((WORKLOADS / f"{name}.json").read_text())
 
 
 def timed(fn):
@@ -93,7 +87,7 @@ def median(xs):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.torch_init", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--model", default="llama-1b", help="a shared/workloads name (default llama-1b)")
+    parser.add_argument("--model", default="llama-1b", help="a Llama preset of fastinit.model.presets (default llama-1b)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
@@ -115,13 +109,12 @@ def main(argv=None):
     kt, kf = median(runs["torch"]), median(runs["fastinit"])
     nbytes = n * 4
 
-    workload = load_workload(args.model)
-    config = workload["config"]
+    config = presets.NAMED[args.model]
     with torch.device("meta"):
         probe = LlamaLike(config)
-    names = {n: tuple(p.shape) for n, p in probe.named_parameters(remove_duplicate=False)}
-    expected = {x["name"]: tuple(x["shape"]) for x in workload["tensors"]}
-    assert all(names[k] == v for k, v in expected.items()), "LlamaLike disagrees with the workload"
+    names = {n: tuple(p.shape) for n, p in probe.named_parameters()}
+    expected = {t.name: t.shape for t in presets.from_config(config).tensors}
+    assert names == expected, "LlamaLike disagrees with the preset"  # the preset is checked against transformers
     params = sum(p.numel() for p in probe.parameters())
     del probe
     fastinit_way({**config, "num_hidden_layers": 1})  # warm up

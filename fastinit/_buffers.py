@@ -20,23 +20,37 @@ from .kernels import BF16, F16, F32
 FORMAT = {np.dtype(np.float32): F32, np.dtype(np.float16): F16, BFLOAT16: BF16}
 
 
-def accepts_tensors(fn):
-    """Let the public fill or scheme ``fn(out, ...)`` take a CPU torch tensor as ``out``.
+# (library module, type name, loader of apply(out, fn, *args, **kwargs)), registered from above
+_TENSOR_TYPES = []
 
-    The tensor is filled through its zero-copy NumPy view (``fastinit.torch.as_numpy``: the
-    same refusals, bfloat16 included) under ``torch.no_grad()``, its autograd version is
+
+def register_tensor_type(module, type_name, loader):
+    """Let every fill and scheme take ``<module>.<type_name>`` objects as ``out``.
+
+    ``loader()`` returns ``apply(out, fn, *args, **kwargs)``, which fills ``out`` by ``fn`` on a
+    NumPy view of it and returns ``out``.  A front end registers here (the package root
+    registers ``fastinit.torch``), so this layer never imports one: the library module is
+    looked up in ``sys.modules`` only (its objects can only exist once the caller imported it),
+    and the front end is loaded on the first object of that type.
+    """
+    _TENSOR_TYPES.append((module, type_name, loader))
+
+
+def accepts_tensors(fn):
+    """Let the public fill or scheme ``fn(out, ...)`` take a registered tensor type as ``out``.
+
+    A CPU torch tensor is filled through its zero-copy NumPy view (``fastinit.torch.as_numpy``:
+    the same refusals, bfloat16 included) under ``torch.no_grad()``, its autograd version is
     bumped as by an in-place torch op, and the tensor itself is returned -- with the bits
-    ``fn`` writes into a NumPy array of that shape and dtype.  torch is never imported here:
-    a tensor can only exist once the caller has imported it.
+    ``fn`` writes into a NumPy array of that shape and dtype.
     """
 
     @functools.wraps(fn)
     def scheme(out, *args, **kwargs):
-        torch = sys.modules.get("torch")
-        if torch is not None and isinstance(out, torch.Tensor):
-            from .torch.tensors import _apply
-
-            return _apply(out, fn, *args, **kwargs)
+        for module, type_name, loader in _TENSOR_TYPES:
+            lib = sys.modules.get(module)
+            if lib is not None and isinstance(out, getattr(lib, type_name)):
+                return loader()(out, fn, *args, **kwargs)
         return fn(out, *args, **kwargs)
 
     return scheme

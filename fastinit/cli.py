@@ -17,7 +17,8 @@ import time
 
 from . import _validate
 from .model import presets
-from .model.spec import SpecError, load
+from .model.sources import load
+from .model.spec import SpecError
 from .model.writer import FORMATS, fill, verify
 
 

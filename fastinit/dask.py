@@ -33,7 +33,11 @@ import inspect
 import math
 import re
 
-import dask.array as da
+from ._extras import require
+
+require("dask.array", "dask", "fastinit.dask")
+
+import dask.array as da  # noqa: E402 (after the check: its message names the extra)
 import numpy as np
 from dask._task_spec import Task  # what dask.array's own graphs are made of since dask 2024.12
 from dask.array.core import normalize_chunks

@@ -106,7 +106,7 @@ def normal_(out, mean=0.0, std=1.0, *, seed, stream=0, global_shape=None, offset
 
     Box-Muller with a fixed two words per pair of outputs (no rejection), so element
     ``i`` is addressable: ``z = sqrt(-2 log u1) * (cos | sin)(2 pi u2)``, ``x = z * std + mean``.
-    float32 |z| <= 5.77 (u1 >= 2^-24); float64 |z| <= 8.57.  Matches
+    float32 ``|z| <= 5.77`` (``u1 >= 2^-24``); float64 ``|z| <= 8.57``.  Matches
     ``torch.nn.init.normal_(w, mean, std)`` in distribution.
 
     >>> w = normal_(np.empty((4096, 4096), np.float32), std=0.02, seed=0, stream="embed")

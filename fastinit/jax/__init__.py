@@ -11,10 +11,9 @@ equals what fastinit writes into a NumPy array with that seed and stream.  Works
 >>> w = fastinit.jax.initializers.he_normal(stream="conv1.kernel")(jax.random.key(0), (3, 3, 64, 128))
 """
 
-try:
-    import jax  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised only without jax
-    raise ImportError("fastinit.jax needs JAX: pip install jax") from exc
+from .._extras import require
+
+require("jax", "jax", "fastinit.jax")
 
 from . import initializers
 from .initializers import key_seed

@@ -8,7 +8,8 @@ safetensors or .npy files, and verified against fastinit's contract.  See docs/m
 """
 
 from .presets import NAMED as PRESETS, from_config
-from .spec import ModelSpec, SpecError, TensorSpec, from_dict, load, tensor
+from .sources import load
+from .spec import ModelSpec, SpecError, TensorSpec, from_dict, tensor
 from .writer import fill, verify
 
 __all__ = ["PRESETS", "ModelSpec", "SpecError", "TensorSpec", "fill", "from_config", "from_dict", "load",

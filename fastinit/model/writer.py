@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from .._extras import require
 from . import npy, safetensors
 from .spec import ModelSpec, SpecError
 
@@ -31,9 +32,13 @@ def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=
         if fmt != "safetensors":
             raise SpecError(f"--max-shard-size: only for --format safetensors, not {fmt!r}")
         extra["max_shard_size"] = safetensors.parse_size(max_shard_size)
-    bar = None
+    bar = tqdm = None
     if not quiet and sys.stderr.isatty():
-        from tqdm import tqdm
+        try:
+            tqdm = require("tqdm", "files", "the progress bar").tqdm
+        except ModuleNotFoundError as exc:  # a fill without a bar beats no fill
+            print(f"fastinit: {exc} (or --quiet)", file=sys.stderr)
+    if tqdm is not None:
         bar = tqdm(total=spec.nbytes, unit="B", unit_scale=True, unit_divisor=1024, desc="fill",
                    file=sys.stderr, smoothing=0.1)
     try:

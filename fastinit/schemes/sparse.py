@@ -36,7 +36,7 @@ def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, strea
     thread count or shard (``global_shape``/``offset``: patterns are the whole tensor's).
     As in torch, a kept value can itself be 0.0: when its Box-Muller radius or its sine or
     cosine factor is exactly 0 (about 1.5 * 2^-23 per float32 value), or when it rounds to 0
-    in float16 (|x| < 2^-25).
+    in float16 (``|x| < 2^-25``).
 
     >>> w = sparse_(np.empty((256, 128), np.float32), sparsity=0.9, seed=0, stream="fc.weight")
     """

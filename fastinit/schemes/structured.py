@@ -1,12 +1,12 @@
 """Structured schemes: identities, Dirac deltas, and looks-linear ``[W0, -W0]``.
 
-eye_, identity_ and dirac_ are deterministic; they take the common keywords like every
+``eye_``, ``identity_`` and ``dirac_`` are deterministic; they take the common keywords like every
 scheme (``seed`` optional) and honour ``global_shape``/``offset``: a shard receives its
 block of the global structured tensor.  They zero ``out`` and then set the ones through
 strided views of ``out`` itself (the ones lie on lines of the index lattice), so nothing
 the size of ``out`` is ever allocated.
 
-looks_linear_ fills the first half of the input axis with any scheme's ``W0`` and the
+``looks_linear_`` fills the first half of the input axis with any scheme's ``W0`` and the
 second with ``-W0``, computed by the base scheme's own shard path, so it keeps the
 contract of its base.
 """

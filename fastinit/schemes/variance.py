@@ -8,19 +8,19 @@ threads, backend or shard).  Every named scheme below is a one-line specialisati
 ============================  =========  ===========  ==================  ==================
 scheme                        scale      mode         distribution        semantics of
 ============================  =========  ===========  ==================  ==================
-xavier_uniform_(gain)         gain^2     fan_avg      uniform             torch
-xavier_normal_(gain)          gain^2     fan_avg      normal              torch
-kaiming_uniform_(a, ...)      gain(a)^2  fan_in/out   uniform             torch
-kaiming_normal_(a, ...)       gain(a)^2  fan_in/out   normal              torch
-glorot_uniform_               1          fan_avg      uniform             JAX, Keras
-glorot_normal_                1          fan_avg      truncated_normal    JAX, Keras
-he_uniform_                   2          fan_in       uniform             JAX, Keras
-he_normal_                    2          fan_in       truncated_normal    JAX, Keras
-lecun_uniform_                1          fan_in       uniform             JAX, Keras
-lecun_normal_                 1          fan_in       truncated_normal    JAX, Keras
-selu_normal_                  1          fan_in       normal              Klambauer 2017
-simple_xavier_uniform_        1/3        fan_in       uniform             Glorot 2010 eq. 1
-random_walk_normal_           g^2        fan_in       normal              Sussillo 2014
+``xavier_uniform_(gain)``     gain^2     fan_avg      uniform             torch
+``xavier_normal_(gain)``      gain^2     fan_avg      normal              torch
+``kaiming_uniform_(a, ...)``  gain(a)^2  fan_in/out   uniform             torch
+``kaiming_normal_(a, ...)``   gain(a)^2  fan_in/out   normal              torch
+``glorot_uniform_``           1          fan_avg      uniform             JAX, Keras
+``glorot_normal_``            1          fan_avg      truncated_normal    JAX, Keras
+``he_uniform_``               2          fan_in       uniform             JAX, Keras
+``he_normal_``                2          fan_in       truncated_normal    JAX, Keras
+``lecun_uniform_``            1          fan_in       uniform             JAX, Keras
+``lecun_normal_``             1          fan_in       truncated_normal    JAX, Keras
+``selu_normal_``              1          fan_in       normal              Klambauer 2017
+``simple_xavier_uniform_``    1/3        fan_in       uniform             Glorot 2010 eq. 1
+``random_walk_normal_``       g^2        fan_in       normal              Sussillo 2014
 ============================  =========  ===========  ==================  ==================
 
 Every scheme here takes ``layout`` ("torch", the default, or "jax"), ``in_axis``,

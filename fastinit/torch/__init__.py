@@ -9,6 +9,10 @@ as its stream, ``materialize`` does it for a model built on the meta device, and
 docs/torch.md and docs/torch_datadep.md describe the rules and what is not covered.
 """
 
+from .._extras import require
+
+require("torch", "torch", "fastinit.torch")
+
 from .datadep import LSUVLayer, fixup_, fixup_branches, lsuv_, t_fixup_
 from .init import (calculate_gain, constant_, dirac_, eye_, kaiming_normal_, kaiming_uniform_, normal_, ones_,
                    orthogonal_, sparse_, trunc_normal_, uniform_, xavier_normal_, xavier_uniform_, zeros_)
