@@ -72,8 +72,11 @@ def differences(old, new, limit=4):
         out.append(f"seed {old.get('seed')} in the interrupted fill, {new.get('seed')} now")
     a, b = old.get("tensors", {}), new.get("tensors", {})
     for label, k in (("dtype", 0), ("shape", 1), ("scheme", 2)):
-        changed = [n for n in b if n in a and a[n][k] != b[n][k]]
-        if changed:
+        changed = sorted(n for n in b if n in a and a[n][k] != b[n][k])
+        if len(changed) > 1 and len(changed) == len(b) and len({(str(a[n][k]), str(b[n][k])) for n in changed}) == 1:
+            n = changed[0]
+            out.append(f"{label} of every tensor: {a[n][k]} in the interrupted fill, {b[n][k]} now")
+        elif changed:
             n = changed[0]
             more = f" (and {len(changed) - 1} more tensors)" if len(changed) > 1 else ""
             out.append(f"{label} of {n!r}: {a[n][k]} in the interrupted fill, {b[n][k]} now{more}")

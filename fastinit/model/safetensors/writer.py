@@ -54,12 +54,14 @@ class _File:
         self.fd, self.created, self.fill_id = None, False, None
 
     def _header(self, path):
-        """The header of ``path`` if it is a valid safetensors file of this layout's size, else None."""
+        """The header of ``path`` if it is a valid safetensors file, else None."""
         try:
-            header, data_start = read_header(path)
+            return read_header(path)[0]
         except (CorruptFile, OSError):
             return None
-        return header if data_start == self.data_start and os.path.getsize(path) == data_start + self.size else None
+
+    def _sized(self, path):
+        return os.path.getsize(path) == self.data_start + self.size
 
     def _refuse_other_spec(self, path, header):
         found, wanted = describe_header(header), describe(self.spec)
@@ -76,10 +78,11 @@ class _File:
         if resume and not os.path.exists(self.partial) and os.path.exists(self.final):
             header = self._header(self.final)       # renamed by a run stopped during the renames
             if header is None:
-                raise ResumeMismatch(self.final, ["it is not a safetensors file of this spec's size"])
+                raise ResumeMismatch(self.final, ["it is not a valid safetensors file"])
             self._refuse_other_spec(self.final, header)
             digests = record.digests_of(header)
-            if digests is None or self._prefix(self.final) != layout(self.spec, digests=digests).prefix:
+            if digests is None or not self._sized(self.final) or \
+                    self._prefix(self.final) != layout(self.spec, digests=digests).prefix:
                 raise ResumeMismatch(self.final, ["its header differs from the one this spec produces "
                                                   "(another fastinit version or other metadata)"])
             self.done = digests
@@ -88,6 +91,7 @@ class _File:
             header = self._header(self.partial)
             if header is not None:                  # a header that says nothing is not worth keeping
                 self._refuse_other_spec(self.partial, header)
+            if header is not None and self._sized(self.partial):
                 state = record.read_record(self.progress)
                 fill_id, prefix = record.fill_id_of(header), self._prefix(self.partial)
                 if state is not None and state["spec"] == describe(self.spec):
