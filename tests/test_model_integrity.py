@@ -370,3 +370,27 @@ def test_index_carries_the_digests(tmp_path):
     assert any("the digest of tensor 'layer0.bias' differs" in p for p in verify(small(), tmp_path))
 
 
+
+
+# ---- the files stay readable by the official reader and by transformers -------------------
+
+@pytest.mark.parametrize("shard", [None, 10_000_000], ids=["single", "shards"])
+def test_transformers_and_the_official_reader_load_the_files(tmp_path, shard):
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    from fastinit.model import presets
+    from fastinit.model.safetensors import open_tensors
+
+    spec = load("llama-tiny").with_options(seed=2, dtype="bf16")
+    fill(spec, tmp_path, quiet=True, max_shard_size=shard)
+    arrays = open_tensors(tmp_path)
+    for name in [p for p in os.listdir(tmp_path) if p.endswith(".safetensors")]:
+        for key, value in st_numpy.load_file(str(tmp_path / name)).items():
+            assert value.tobytes() == np.asarray(arrays[key]).tobytes()
+    config = {k: v for k, v in presets.NAMED["llama-tiny"].items() if k != "model_type"}
+    transformers.LlamaConfig(**config).save_pretrained(tmp_path)
+    model = transformers.LlamaForCausalLM.from_pretrained(tmp_path, dtype=torch.bfloat16)
+    state = model.state_dict()
+    assert sorted(state) == sorted(arrays)
+    for name, a in arrays.items():
+        assert np.array_equal(state[name].view(torch.int16).numpy(), np.asarray(a).view(np.int16)), name
