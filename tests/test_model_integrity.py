@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -36,7 +35,8 @@ STOPPED = textwrap.dedent("""
     import json, os, sys
     from fastinit.model import fill, from_dict, safetensors
     safetensors.stream.CHUNK = 1 << 14
-    out, spec, mode, step, n = sys.argv[1], from_dict(json.loads(sys.argv[2])), sys.argv[3], sys.argv[4], int(sys.argv[5])
+    out, spec, mode, step = sys.argv[1], from_dict(json.loads(sys.argv[2])), sys.argv[3], sys.argv[4]
+    n = int(sys.argv[5])
     seen = 0
     def on_step(name, path):
         global seen
@@ -313,7 +313,8 @@ def test_full_disk_while_writing_the_progress_record_names_it(tmp_path, capsys):
 
 def test_failed_fill_into_new_directories_leaves_nothing(tmp_path):
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"seed": 1, "tensors": [{"name": "b.weight", "shape": [4], "scheme": "kaiming_uniform"}]}))
+    spec.write_text(json.dumps({"seed": 1, "tensors": [{"name": "b.weight", "shape": [4],
+                                                        "scheme": "kaiming_uniform"}]}))
     assert main(["fill", str(spec), "-o", str(tmp_path / "a" / "b" / "c"), "--quiet"]) == 2
     assert os.listdir(tmp_path) == ["spec.json"]
 

@@ -190,8 +190,8 @@ def read_index(path):
         total = metadata["total_size"]
     except (_Duplicate, ValueError, KeyError, TypeError) as exc:
         raise CorruptFile(path, f"not a model index ({type(exc).__name__}: {exc}): {ADVICE}") from None
-    if (not isinstance(weight_map, dict) or not all(isinstance(v, str) and SHARD.fullmatch(v) for v in weight_map.values())
-            or not _is_u64(total)):
+    if (not isinstance(weight_map, dict) or not _is_u64(total)
+            or not all(isinstance(v, str) and SHARD.fullmatch(v) for v in weight_map.values())):
         raise CorruptFile(path, f"weight_map must map names to shard files, total_size must be an integer: {ADVICE}")
     return weight_map, metadata
 

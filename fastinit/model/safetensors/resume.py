@@ -8,7 +8,6 @@ exact ``.partial`` it describes, whatever sequence of kills came before.
 """
 
 import json
-import os
 import secrets
 
 from ..output import describe, write_json
