@@ -22,11 +22,15 @@ from fastinit.model.safetensors.writer import STEPS
 st_numpy = pytest.importorskip("safetensors.numpy")
 
 
+def small_dict(seed=5, dtype="bf16"):
+    """Seven tensors, ~180 KiB: many 16 KiB chunks, so a fill has many steps to stop at."""
+    return {"seed": seed, "dtype": dtype, "defaults": {"*.bias": "zeros", "*": "normal(std=0.02)"},
+            "tensors": [{"name": f"layer{i}.weight", "shape": [96, 160]} for i in range(6)]
+            + [{"name": "layer0.bias", "shape": [160]}]}
+
+
 def small(seed=5, dtype="bf16"):
-    """Seven tensors, ~300 KiB: many 16 KiB chunks, so a fill has many steps to stop at."""
-    return from_dict({"seed": seed, "dtype": dtype, "defaults": {"*.bias": "zeros", "*": "normal(std=0.02)"},
-                      "tensors": [{"name": f"layer{i}.weight", "shape": [96, 160]} for i in range(6)]
-                      + [{"name": "layer0.bias", "shape": [160]}]})
+    return from_dict(small_dict(seed, dtype))
 
 
 # A fill in a child process that dies (os._exit: no cleanup, like SIGKILL) at the n-th time
@@ -47,12 +51,6 @@ STOPPED = textwrap.dedent("""
     fill(spec, out, quiet=True, on_step=on_step, resume=mode == "resume", overwrite=mode == "overwrite")
     print("finished")
 """)
-
-
-def small_dict(seed=5):
-    return {"seed": seed, "dtype": "bf16", "defaults": {"*.bias": "zeros", "*": "normal(std=0.02)"},
-            "tensors": [{"name": f"layer{i}.weight", "shape": [96, 160]} for i in range(6)]
-            + [{"name": "layer0.bias", "shape": [160]}]}
 
 
 def stopped(out, mode, step, n=1, seed=5):
