@@ -33,56 +33,76 @@ def small(seed=5, dtype="bf16"):
     return from_dict(small_dict(seed, dtype))
 
 
-# A fill in a child process that dies (os._exit: no cleanup, like SIGKILL) at the n-th time
-# the writer reaches a step -- the windows between steps, tested without timing.
+# Fills in child processes that die (os._exit: no clean-up, like SIGKILL) at the n-th time the
+# writer reaches a step -- the windows between steps, tested without timing.  One interpreter
+# imports fastinit once and forks a child per fill (it starts no threads before forking).
 STOPPED = textwrap.dedent("""
     import json, os, sys
     from fastinit.model import fill, from_dict, safetensors
     safetensors.stream.CHUNK = 1 << 14
-    out, spec, mode, step = sys.argv[1], from_dict(json.loads(sys.argv[2])), sys.argv[3], sys.argv[4]
-    n = int(sys.argv[5])
-    seen = 0
-    def on_step(name, path):
-        global seen
-        if name == step:
-            seen += 1
-            if seen == n:
-                os._exit(9)
-    fill(spec, out, quiet=True, on_step=on_step, resume=mode == "resume", overwrite=mode == "overwrite")
-    print("finished")
+    codes = []
+    for out, spec, mode, step, n in json.loads(sys.stdin.read()):
+        pid = os.fork()
+        if pid == 0:
+            seen = 0
+            def on_step(name, path):
+                global seen
+                if name == step:
+                    seen += 1
+                    if seen == n:
+                        os._exit(9)
+            try:
+                fill(from_dict(spec), out, quiet=True, on_step=on_step, resume=mode == "resume",
+                     overwrite=mode == "overwrite")
+            except BaseException as exc:
+                print(repr(exc), file=sys.stderr, flush=True)
+                os._exit(1)
+            os._exit(0)
+        codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    print(json.dumps(codes))
 """)
 
 
-def stopped(out, mode, step, n=1, seed=5):
-    result = subprocess.run([sys.executable, "-c", STOPPED, str(out), json.dumps(small_dict(seed)), mode, step, str(n)],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode in (0, 9), result.stderr
-    return result.returncode
+def stopped(jobs):
+    """Run ``[(out, mode, step, n)]`` fills of ``small()``, each stopped at the n-th ``step``;
+    their exit codes (9: stopped, 0: finished before reaching it)."""
+    jobs = [(str(out), small_dict(), mode, step, n) for out, mode, step, n in jobs]
+    result = subprocess.run([sys.executable, "-c", STOPPED], input=json.dumps(jobs), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    codes = json.loads(result.stdout)
+    assert set(codes) <= {0, 9}, result.stderr
+    return codes
 
 
 # ---- 1. a stale progress record is never trusted -------------------------------------------
 
-@pytest.mark.parametrize("step", STEPS[:7])
-def test_resume_never_trusts_the_record_of_another_attempt(tmp_path, step):
-    ref, out = tmp_path / "ref", tmp_path / "out"
+def test_resume_never_trusts_the_record_of_another_attempt(tmp_path):
+    """Attempt A is killed with 3 chunks recorded; attempt B of the same spec (replacing it)
+    is killed at each step of its protocol in turn; then the resumed fill must be the reference."""
+    ref = tmp_path / "ref"
     fill(small(), ref, quiet=True)
-    assert stopped(out, "new", "recorded", 4) == 9          # A: killed with 3 chunks recorded
-    assert json.loads((out / (FILENAME + ".progress.json")).read_text())["done"]
-    stopped(out, "overwrite", step)                          # B: the same spec again, stopped at `step`
-    fill(small(), out, quiet=True, resume=True)
-    assert (out / FILENAME).read_bytes() == (ref / FILENAME).read_bytes()
-    assert verify(small(), out, full=True) == []
-    assert sorted(os.listdir(out)) == [FILENAME]
+    steps = STEPS[:7]
+    assert stopped([(tmp_path / s, "new", "recorded", 4) for s in steps]) == [9] * len(steps)
+    for s in steps:
+        assert json.loads((tmp_path / s / (FILENAME + ".progress.json")).read_text())["done"]
+    assert stopped([(tmp_path / s, "overwrite", s, 1) for s in steps]) == [9] * len(steps)
+    for s in steps:
+        fill(small(), tmp_path / s, quiet=True, resume=True)
+        assert (tmp_path / s / FILENAME).read_bytes() == (ref / FILENAME).read_bytes(), s
+        assert verify(small(), tmp_path / s, full=True) == [], s
+        assert sorted(os.listdir(tmp_path / s)) == [FILENAME], s
 
 
 def test_resume_after_a_stop_at_every_step_of_one_fill(tmp_path):
     ref = tmp_path / "ref"
     fill(small(), ref, quiet=True)
-    for step in STEPS[:-1]:
-        out = tmp_path / step
-        if stopped(out, "new", step, 2 if step == "recorded" else 1) == 9:
-            fill(small(), out, quiet=True, resume=True)
-        assert (out / FILENAME).read_bytes() == (ref / FILENAME).read_bytes(), step
+    steps = STEPS[:-1]
+    codes = stopped([(tmp_path / s, "new", s, 2 if s == "recorded" else 1) for s in steps])
+    assert codes == [9] * len(steps)
+    for s in steps:
+        fill(small(), tmp_path / s, quiet=True, resume=True)
+        assert (tmp_path / s / FILENAME).read_bytes() == (ref / FILENAME).read_bytes(), s
 
 
 # ---- 2. one writer per output -------------------------------------------------------------
