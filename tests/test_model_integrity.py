@@ -79,15 +79,19 @@ def stopped(jobs):
 
 def test_resume_never_trusts_the_record_of_another_attempt(tmp_path):
     """Attempt A is killed with 3 chunks recorded; attempt B of the same spec (replacing it)
-    is killed at each step of its protocol in turn; then the resumed fill must be the reference."""
+    is killed at each step of its protocol in turn, and A's record is put back beside B's
+    ``.partial`` (the state the issue's sequence of kills left); the resumed fill must be the
+    reference, byte for byte: the record is bound to A's ``.partial``, not to the spec."""
     ref = tmp_path / "ref"
     fill(small(), ref, quiet=True)
     steps = STEPS[:7]
+    record = FILENAME + ".progress.json"
     assert stopped([(tmp_path / s, "new", "recorded", 4) for s in steps]) == [9] * len(steps)
-    for s in steps:
-        assert json.loads((tmp_path / s / (FILENAME + ".progress.json")).read_text())["done"]
+    stale = {s: (tmp_path / s / record).read_bytes() for s in steps}
+    assert all(json.loads(r)["done"] for r in stale.values())
     assert stopped([(tmp_path / s, "overwrite", s, 1) for s in steps]) == [9] * len(steps)
     for s in steps:
+        (tmp_path / s / record).write_bytes(stale[s])
         fill(small(), tmp_path / s, quiet=True, resume=True)
         assert (tmp_path / s / FILENAME).read_bytes() == (ref / FILENAME).read_bytes(), s
         assert verify(small(), tmp_path / s, full=True) == [], s
