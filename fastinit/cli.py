@@ -32,6 +32,11 @@ ADVICE = {
     Locked: "",
     Incomplete: "rerun the same fill with --resume",
 }
+OS_ADVICE = {
+    PermissionError: "; choose an output directory you can write to (-o)",
+    NotADirectoryError: "; a file is in the way: choose another output directory (-o)",
+    FileNotFoundError: "; check the path",
+}
 
 
 def _size(n):
@@ -186,7 +191,8 @@ def main(argv=None):
         return 2
     except OSError as exc:                  # disk full, size limit, permissions: say which file
         where = f"{exc.filename}: " if exc.filename and str(exc.filename) not in str(exc.strerror) else ""
-        print(f"fastinit: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        message = str(exc.strerror or exc).replace("resume the fill", "rerun the same command with --resume")
+        print(f"fastinit: error: {where}{message}{OS_ADVICE.get(type(exc), '')}", file=sys.stderr)
         return 3
 
 

@@ -330,7 +330,7 @@ def test_full_disk_while_writing_the_progress_record_names_it(tmp_path, capsys):
     assert main(["fill", str(spec), "-o", str(out), "--quiet"]) == 3
     err = capsys.readouterr().err
     assert f"{out / FILENAME}.progress.json: cannot write the progress record (No space left on device)" in err
-    assert "free disk space" in err
+    assert "free disk space and rerun the same command with --resume" in err
 
 
 def test_failed_fill_into_new_directories_leaves_nothing(tmp_path):
