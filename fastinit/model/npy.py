@@ -19,7 +19,7 @@ import os
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from .. import __version__
+from .._version import STREAM_LAYOUT, __version__
 from .errors import Incomplete, OutputExists, ResumeMismatch
 from .lock import DirectoryLock
 from .output import describe, differences, make_directory, remove_directories, reserve, write_json
@@ -127,10 +127,11 @@ def _write_locked(spec, directory, files, threads, resume, overwrite, on_tensor,
         write_json(progress, {"spec": wanted, "done": sorted(done)})
         if on_tensor:
             on_tensor(t)
-    write_json(index, {"format": "fastinit-npy", "fastinit.version": __version__, "seed": spec.seed,
-                        "tensors": {t.name: {"file": files[t.name], "shape": list(t.shape), "dtype": t.dtype,
-                                             "stored_as": stored_dtype(t.dtype).str, "scheme": t.scheme}
-                                    for t in spec.tensors}}, what="the index")
+    write_json(index, {"format": "fastinit-npy", "fastinit.version": __version__,
+                       "fastinit.stream_layout": STREAM_LAYOUT, "seed": spec.seed,
+                       "tensors": {t.name: {"file": files[t.name], "shape": list(t.shape), "dtype": t.dtype,
+                                            "stored_as": stored_dtype(t.dtype).str, "scheme": t.scheme}
+                                   for t in spec.tensors}}, what="the index")
     os.remove(progress)
     return filled
 

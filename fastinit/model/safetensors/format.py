@@ -5,7 +5,8 @@ data region starts at a multiple of 4096 bytes, then the tensors back to back (t
 forbids holes, so only the data region's start is page-aligned, not every tensor).  Tensors
 are laid out by descending itemsize, then by name -- for a single-dtype model that is name
 order, and every tensor is aligned to its itemsize.  The header lists tensors by name;
-``__metadata__`` holds strings only: ``format = "pt"``, the fastinit version, the seed, a
+``__metadata__`` holds strings only: ``format = "pt"``, the fastinit version, the stream
+layout's version (``fastinit.STREAM_LAYOUT``), the seed, a
 JSON map name -> scheme, the spec's own metadata and ``fastinit.xxh3_64``, a JSON map
 name -> the xxh3-64 digest (16 hex digits) of the tensor's bytes, and last
 ``fastinit.header_xxh3_64``, the digest of the whole header (length and padding included)
@@ -24,7 +25,7 @@ from typing import NamedTuple
 
 import xxhash
 
-from ... import __version__
+from ..._version import STREAM_LAYOUT, __version__
 from ..spec import ModelSpec
 
 FILENAME = "model.safetensors"
@@ -63,7 +64,8 @@ def encode_digests(digests):
 
 
 def _body(spec, offsets, digest_value, version):
-    metadata = {"format": "pt", "fastinit.version": version, "fastinit.seed": str(spec.seed),
+    metadata = {"format": "pt", "fastinit.version": version, "fastinit.stream_layout": str(STREAM_LAYOUT),
+                "fastinit.seed": str(spec.seed),
                 "fastinit.schemes": json.dumps({t.name: t.scheme for t in sorted(spec.tensors, key=lambda t: t.name)},
                                                separators=(",", ":"))}
     metadata.update(spec.metadata)
