@@ -187,7 +187,8 @@ def main(argv=None):
         print(f"fastinit: error: {exc}" + (f"; {advice}" if advice else ""), file=sys.stderr)
         return 4
     except SpecError as exc:
-        print(f"fastinit: error: {exc}", file=sys.stderr)
+        message = str(exc).replace("write it in the safetensors format", "use --format safetensors")
+        print(f"fastinit: error: {message}", file=sys.stderr)
         return 2
     except OSError as exc:                  # disk full, size limit, permissions: say which file
         where = f"{exc.filename}: " if exc.filename and str(exc.filename) not in str(exc.strerror) else ""

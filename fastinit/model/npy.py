@@ -37,7 +37,7 @@ def stored_dtype(dtype):
 def _filename(name):
     if "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
         raise SpecError(f"tensor {name!r}: field 'name': cannot be a .npy file name "
-                        f"(no '/', '\\' or leading '.'); use --format safetensors")
+                        f"(no '/', '\\' or leading '.'); write it in the safetensors format")
     return name + ".npy"
 
 
