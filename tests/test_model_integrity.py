@@ -136,10 +136,14 @@ def test_second_writer_is_refused_naming_the_first_and_the_lock_dies_with_it(tmp
         assert main(["fill", str(spec), "-o", str(out), "--overwrite", "--quiet"]) == 4
         assert f"process {proc.pid} is filling this output now" in capsys.readouterr().err
         assert sorted(os.listdir(out)) == before              # the refused writers touched nothing
+        (problem,) = verify(small(), out)
+        assert problem == f"{out / FILENAME}.partial: incomplete: process {proc.pid} is filling it now; " \
+                          f"wait for it to finish"
     finally:
         proc.kill()                                          # SIGKILL: the kernel drops the lock
         proc.wait(timeout=60)
         proc.stdout.close()
+    assert "the fill was interrupted or failed; resume the fill" in verify(small(), out)[0]
     fill(small(), out, quiet=True, resume=True)
     assert verify(small(), out, full=True) == [] and sorted(os.listdir(out)) == [FILENAME]
 

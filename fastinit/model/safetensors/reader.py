@@ -20,6 +20,7 @@ import ml_dtypes
 import numpy as np
 
 from ..errors import CorruptFile, Incomplete
+from ..lock import holder
 from .format import FILENAME, INDEX, SHARD
 
 MAX_HEADER = 100_000_000      # the official reader's limit
@@ -204,6 +205,10 @@ def files(directory):
     final, index = os.path.join(directory, FILENAME), os.path.join(directory, INDEX)
     partial = incomplete(directory)
     if partial:
+        pid = holder(directory)
+        if pid is not None:
+            raise Incomplete(os.path.join(directory, partial[0]), f"incomplete: process {pid or '(starting)'} is "
+                                                                  f"filling it now; wait for it to finish")
         raise Incomplete(os.path.join(directory, partial[0]), "incomplete: the fill was interrupted or failed; "
                                                               "resume the fill to finish it")
     if os.path.exists(final) and os.path.exists(index):
