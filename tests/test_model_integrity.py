@@ -41,7 +41,7 @@ STOPPED = textwrap.dedent("""
     from fastinit.model import fill, from_dict, safetensors
     safetensors.stream.CHUNK = 1 << 14
     codes = []
-    for out, spec, mode, step, n in json.loads(sys.stdin.read()):
+    for out, spec, mode, step, n, shard in json.loads(sys.stdin.read()):
         pid = os.fork()
         if pid == 0:
             seen = 0
@@ -53,7 +53,7 @@ STOPPED = textwrap.dedent("""
                         os._exit(9)
             try:
                 fill(from_dict(spec), out, quiet=True, on_step=on_step, resume=mode == "resume",
-                     overwrite=mode == "overwrite")
+                     overwrite=mode == "overwrite", max_shard_size=shard)
             except BaseException as exc:
                 print(repr(exc), file=sys.stderr, flush=True)
                 os._exit(1)
@@ -63,10 +63,10 @@ STOPPED = textwrap.dedent("""
 """)
 
 
-def stopped(jobs):
+def stopped(jobs, shard=None):
     """Run ``[(out, mode, step, n)]`` fills of ``small()``, each stopped at the n-th ``step``;
     their exit codes (9: stopped, 0: finished before reaching it)."""
-    jobs = [(str(out), small_dict(), mode, step, n) for out, mode, step, n in jobs]
+    jobs = [(str(out), small_dict(), mode, step, n, shard) for out, mode, step, n in jobs]
     result = subprocess.run([sys.executable, "-c", STOPPED], input=json.dumps(jobs), capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -98,15 +98,18 @@ def test_resume_never_trusts_the_record_of_another_attempt(tmp_path):
         assert sorted(os.listdir(tmp_path / s)) == [FILENAME], s
 
 
-def test_resume_after_a_stop_at_every_step_of_one_fill(tmp_path):
+@pytest.mark.parametrize("shard", [None, 100_000], ids=["single", "shards"])
+def test_resume_after_a_stop_at_every_step_of_one_fill(tmp_path, shard):
     ref = tmp_path / "ref"
-    fill(small(), ref, quiet=True)
-    steps = STEPS[:-1]
-    codes = stopped([(tmp_path / s, "new", s, 2 if s == "recorded" else 1) for s in steps])
+    fill(small(), ref, quiet=True, max_shard_size=shard)
+    steps = STEPS if shard else STEPS[:-1]
+    codes = stopped([(tmp_path / s, "new", s, 2 if s == "recorded" else 1) for s in steps], shard)
     assert codes == [9] * len(steps)
     for s in steps:
-        fill(small(), tmp_path / s, quiet=True, resume=True)
-        assert (tmp_path / s / FILENAME).read_bytes() == (ref / FILENAME).read_bytes(), s
+        fill(small(), tmp_path / s, quiet=True, resume=True, max_shard_size=shard)
+        assert sorted(os.listdir(tmp_path / s)) == sorted(os.listdir(ref)), s
+        for name in os.listdir(ref):
+            assert (tmp_path / s / name).read_bytes() == (ref / name).read_bytes(), (s, name)
 
 
 # ---- 2. one writer per output -------------------------------------------------------------
