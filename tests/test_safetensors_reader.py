@@ -175,7 +175,7 @@ def files(draw):
     return out
 
 
-@hypothesis.settings(max_examples=1500, deadline=None, derandomize=True,
+@hypothesis.settings(max_examples=1000, deadline=None, derandomize=True,
                      suppress_health_check=[hypothesis.HealthCheck.too_slow])
 @hypothesis.given(files())
 def test_fuzz_against_the_official_reader(data):
