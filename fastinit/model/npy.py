@@ -98,6 +98,25 @@ def _write_locked(spec, directory, files, threads, resume, overwrite, on_tensor,
         os.remove(index)                    # the directory is incomplete from here on
     write_json(progress, {"spec": wanted, "done": sorted(done)})
     filled = []
+    try:
+        _fill_all(spec, directory, files, threads, on_tensor, test_hook, progress, wanted, done, filled)
+    except SpecError:                       # a scheme that cannot fill its tensor: no rerun can finish
+        for name in filled:                 # this fill, so what this call wrote goes
+            os.remove(os.path.join(directory, files[name]))
+        for path in [progress] + [os.path.join(directory, files[t.name]) + ".partial" for t in spec.tensors]:
+            if os.path.exists(path):
+                os.remove(path)
+        raise
+    write_json(index, {"format": "fastinit-npy", "fastinit.version": __version__,
+                       "fastinit.stream_layout": STREAM_LAYOUT, "seed": spec.seed,
+                       "tensors": {t.name: {"file": files[t.name], "shape": list(t.shape), "dtype": t.dtype,
+                                            "stored_as": stored_dtype(t.dtype).str, "scheme": t.scheme}
+                                   for t in spec.tensors}}, what="the index")
+    os.remove(progress)
+    return filled
+
+
+def _fill_all(spec, directory, files, threads, on_tensor, test_hook, progress, wanted, done, filled):
     for t in spec.tensors:
         path = os.path.join(directory, files[t.name])
         if t.name in done and os.path.exists(path):
@@ -127,13 +146,6 @@ def _write_locked(spec, directory, files, threads, resume, overwrite, on_tensor,
         write_json(progress, {"spec": wanted, "done": sorted(done)})
         if on_tensor:
             on_tensor(t)
-    write_json(index, {"format": "fastinit-npy", "fastinit.version": __version__,
-                       "fastinit.stream_layout": STREAM_LAYOUT, "seed": spec.seed,
-                       "tensors": {t.name: {"file": files[t.name], "shape": list(t.shape), "dtype": t.dtype,
-                                            "stored_as": stored_dtype(t.dtype).str, "scheme": t.scheme}
-                                   for t in spec.tensors}}, what="the index")
-    os.remove(progress)
-    return filled
 
 
 def open_tensors(directory):
