@@ -60,7 +60,7 @@ def test_streamed_writer_chunk_sizes_and_paths_give_the_same_file(tmp_path, monk
     if not direct:
         monkeypatch.setattr(os, "O_DIRECT", 0, raising=False)
     for chunk in (35 * 4096, 1 << 20):
-        monkeypatch.setattr(safetensors, "CHUNK", chunk)
+        monkeypatch.setattr(safetensors.stream, "CHUNK", chunk)
         out = tmp_path / f"c{chunk}"
         fill(spec, out, quiet=True)
         assert (out / FILENAME).read_bytes() == ref, chunk
@@ -169,8 +169,9 @@ def test_verify_rejects_corrupted_byte(filled):
         byte = f.read(1)
         f.seek(position)
         f.write(bytes([byte[0] ^ 0x01]))
-    (problem,) = verify(spec, directory, full=True)
-    assert "'model.layers.0.mlp.up_proj.weight'" in problem and "differs" in problem
+    digest, element = verify(spec, directory, full=True)
+    assert "tensor 'model.layers.0.mlp.up_proj.weight': its bytes differ from the digest recorded in" in digest
+    assert "'model.layers.0.mlp.up_proj.weight': element" in element and "differs" in element
 
 
 def test_verify_rejects_partial_missing_and_wrong_spec(filled):
@@ -183,7 +184,7 @@ def test_verify_rejects_partial_missing_and_wrong_spec(filled):
     assert any("not in the spec" in p for p in verify(spec.subset(["model.norm.weight"]), directory))
     os.rename(path, str(path) + ".partial")
     (problem,) = verify(spec, directory)
-    assert "incomplete" in problem and "--resume" in problem
+    assert "incomplete" in problem and "resume the fill" in problem
 
 
 def test_npy_refuses_path_names(tmp_path):
