@@ -9,13 +9,16 @@ as its stream, ``materialize`` does it for a model built on the meta device, and
 docs/torch.md and docs/torch_datadep.md describe the rules and what is not covered.
 """
 
+from . import init as _init
 from .datadep import LSUVLayer, fixup_, fixup_branches, lsuv_, t_fixup_
-from .init import (calculate_gain, constant_, dirac_, eye_, kaiming_normal_, kaiming_uniform_, normal_, ones_,
-                   orthogonal_, sparse_, trunc_normal_, uniform_, xavier_normal_, xavier_uniform_, zeros_)
+from .init import (InitArgumentError, _calculate_correct_fan, _calculate_fan_in_and_fan_out,  # noqa: F401
+                   _no_grad_fill_, _no_grad_normal_, _no_grad_trunc_normal_, _no_grad_uniform_, _no_grad_zero_,
+                   calculate_gain, constant, constant_, dirac, dirac_, eye, eye_, kaiming_normal, kaiming_normal_,
+                   kaiming_uniform, kaiming_uniform_, normal, normal_, ones_, orthogonal, orthogonal_, sparse, sparse_,
+                   trunc_normal_, uniform, uniform_, xavier_normal, xavier_normal_, xavier_uniform, xavier_uniform_,
+                   zeros_)
 from .module import InitReport, init_module, materialize
 from .tensors import as_numpy
 
-__all__ = ["InitReport", "LSUVLayer", "as_numpy", "calculate_gain", "constant_", "dirac_", "eye_", "fixup_",
-           "fixup_branches", "init_module", "kaiming_normal_", "kaiming_uniform_", "lsuv_", "materialize", "normal_",
-           "ones_", "orthogonal_", "sparse_", "t_fixup_", "trunc_normal_", "uniform_", "xavier_normal_",
-           "xavier_uniform_", "zeros_"]
+__all__ = ["InitArgumentError", "InitReport", "LSUVLayer", "as_numpy", "fixup_", "fixup_branches", "init_module",
+           "lsuv_", "materialize", "t_fixup_"] + list(_init.PUBLIC) + list(_init.DEPRECATED)
