@@ -17,8 +17,9 @@ from .init import (InitArgumentError, _calculate_correct_fan, _calculate_fan_in_
                    kaiming_uniform, kaiming_uniform_, normal, normal_, ones_, orthogonal, orthogonal_, sparse, sparse_,
                    trunc_normal_, uniform, uniform_, xavier_normal, xavier_normal_, xavier_uniform, xavier_uniform_,
                    zeros_)
+from .install import install, installed, is_installed, uninstall
 from .module import InitReport, init_module, materialize
 from .tensors import as_numpy
 
 __all__ = ["InitArgumentError", "InitReport", "LSUVLayer", "as_numpy", "fixup_", "fixup_branches", "init_module",
-           "lsuv_", "materialize", "t_fixup_"] + list(_init.PUBLIC) + list(_init.DEPRECATED)
+           "install", "installed", "is_installed", "lsuv_", "materialize", "t_fixup_", "uninstall"] + list(_init.PUBLIC) + list(_init.DEPRECATED)

@@ -52,8 +52,6 @@ class InitArgumentError(ValueError, RuntimeError):
 def _key(seed, stream, generator):
     """``(seed, stream)`` for one fill; a seedless call draws the seed from ``generator``."""
     if seed is None:
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
         device = "cpu" if generator is None else generator.device
         drawn = torch.randint(0, _DRAW_HIGH, (), generator=generator, dtype=torch.int64, device=device)
         return int(drawn), 0 if stream is None else stream
@@ -69,6 +67,8 @@ def _key(seed, stream, generator):
 
 def _generator_state(seed, generator):
     """The state to restore if a seedless fill is refused (a refused call draws nothing)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
     if seed is not None:
         return None
     gen = generator if generator is not None else torch.default_generator
