@@ -16,7 +16,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without jax
     raise ImportError("fastinit.jax needs JAX: pip install jax") from exc
 
-from . import initializers
+from . import initializers, nn
 from .initializers import key_seed
 
-__all__ = ["initializers", "key_seed"]
+__all__ = ["initializers", "key_seed", "nn"]
