@@ -107,10 +107,10 @@ def main(argv=None):
     a = math.sqrt(5)
     runs = {"torch": [], "fastinit": []}
     torch.nn.init.kaiming_uniform_(t[:64], a=a)
-    ft.kaiming_uniform_(t[:64], a=a, seed=0)
+    ft.kaiming_uniform_(t[:64], a=a, seed=0, stream=0)
     for _ in range(args.repeat):
         runs["torch"].append(timed(lambda: torch.nn.init.kaiming_uniform_(t, a=a)))
-        runs["fastinit"].append(timed(lambda: ft.kaiming_uniform_(t, a=a, seed=0)))
+        runs["fastinit"].append(timed(lambda: ft.kaiming_uniform_(t, a=a, seed=0, stream=0)))
     del t
     kt, kf = median(runs["torch"]), median(runs["fastinit"])
     nbytes = n * 4

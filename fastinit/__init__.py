@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from . import rng  # noqa: E402
 from .config import show_config  # noqa: E402
 from .fills import constant_, normal_, ones_, trunc_normal_, uniform_, zeros_  # noqa: E402
+from .rng import Streams  # noqa: E402
 from . import schemes  # noqa: E402
 from .schemes import (bias_uniform_, calculate_gain, compute_fans, conv_default_, dirac_,  # noqa: E402
                       embedding_default_, eye_, glorot_normal_, glorot_uniform_, he_normal_, he_uniform_,
@@ -30,7 +31,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'fastinit' has no attribute {name!r}")
 
 
-__all__ = ["constant_", "normal_", "ones_", "rng", "show_config", "trunc_normal_", "uniform_", "zeros_",
+__all__ = ["Streams", "constant_", "normal_", "ones_", "rng", "show_config", "trunc_normal_", "uniform_", "zeros_",
            # the scheme catalogue (fastinit.schemes; its REGISTRY lists every scheme)
            "schemes", "bias_uniform_", "calculate_gain", "compute_fans", "conv_default_", "dirac_",
            "embedding_default_", "eye_", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_",

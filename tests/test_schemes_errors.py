@@ -43,15 +43,15 @@ def test_fan_based_schemes_cover_the_presets():
 @pytest.mark.parametrize("shape", [(), (7,)], ids=str)
 @pytest.mark.parametrize("name", FAN_BASED)
 def test_fewer_than_two_dims_raise_torchs_error(name, shape):
-    refused(schemes.REGISTRY[name].fn, shape, ValueError, FEWER_THAN_2, seed=0)
-    refused(schemes.REGISTRY[name].fn, shape, ValueError, FEWER_THAN_2, seed=0, layout="jax")
+    refused(schemes.REGISTRY[name].fn, shape, ValueError, FEWER_THAN_2, seed=0, stream=0)
+    refused(schemes.REGISTRY[name].fn, shape, ValueError, FEWER_THAN_2, seed=0, stream=0, layout="jax")
 
 
 @pytest.mark.parametrize("name", FAN_BASED + ["looks_linear"])
 def test_unknown_layout(name):
     refused(schemes.REGISTRY[name].fn, (4, 6), ValueError,
             re.escape("layout must be one of ['torch', 'jax'] ('torch': (out, in, *kernel), 'jax': "
-                      "(*kernel, in, out)); got 'oihw'"), seed=0, layout="oihw")
+                      "(*kernel, in, out)); got 'oihw'"), seed=0, stream=0, layout="oihw")
 
 
 @pytest.mark.parametrize("kw, exc, match", [
@@ -110,13 +110,13 @@ def test_kaiming_errors_equal_torch():
     (None, TypeError, r"gain must be a real number; got NoneType None"),
 ])
 def test_xavier_gain(fn, gain, exc, match):
-    refused(fn, (4, 6), exc, match, seed=0, gain=gain)
+    refused(fn, (4, 6), exc, match, seed=0, stream=0, gain=gain)
 
 
 def test_random_walk_nonlinearity():
     refused(schemes.random_walk_normal_, (4, 6), ValueError,
             re.escape("nonlinearity must be one of ['linear', 'relu'] for the random-walk gain; got 'tanh'"),
-            seed=0, nonlinearity="tanh")
+            seed=0, stream=0, nonlinearity="tanh")
     with pytest.raises(ValueError, match="nonlinearity must be one of"):
         schemes.random_walk_gain("sigmoid", 10)
 
@@ -239,7 +239,7 @@ def test_looks_linear_refuses_a_base_that_fails_on_a_later_piece_before_writing(
         calls.append(out.size)
         raise ValueError("base says no")
 
-    refused(schemes.looks_linear_, (40, 60), ValueError, "base says no", seed=0, base=base)
+    refused(schemes.looks_linear_, (40, 60), ValueError, "base says no", seed=0, stream=0, base=base)
     assert calls == [0]
 
 

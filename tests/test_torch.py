@@ -187,15 +187,15 @@ def test_every_scheme_takes_a_tensor_directly(tdtype):
 def test_tensors_straight_into_fastinit_are_checked_first():
     t = torch.full((8, 8), 7.0).t()
     with pytest.raises(ValueError, match="not contiguous"):
-        fastinit.normal_(t, seed=0)
+        fastinit.normal_(t, seed=0, stream=0)
     with pytest.raises(TypeError, match="dtype"):
-        fastinit.xavier_uniform_(torch.zeros(4, 4, dtype=torch.int32), seed=0)
+        fastinit.xavier_uniform_(torch.zeros(4, 4, dtype=torch.int32), seed=0, stream=0)
     with pytest.raises(ValueError, match="device"):
         fastinit.zeros_(torch.zeros(3, device="meta"))
     assert (t == 7).all()
     p = torch.nn.Parameter(torch.zeros(16, 8))
     v = p._version
-    assert fastinit.kaiming_uniform_(p, a=5 ** 0.5, seed=0) is p  # like torch.nn.init: under no_grad
+    assert fastinit.kaiming_uniform_(p, a=5 ** 0.5, seed=0, stream=0) is p  # like torch.nn.init: under no_grad
     assert p._version > v and p.requires_grad and p.abs().max() > 0
 
 

@@ -22,7 +22,7 @@ MASKED_COST = 4  # a kept value computed alone (fill_masked) costs about 4 value
 
 
 @accepts_tensors
-def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, stream=0, global_shape=None,
+def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, stream=None, global_shape=None,
             offset=None, backend=None, threads=None):
     """Sparse N(0, std^2) weights, in place; returns ``out`` (2-D, torch layout ``(out, in)``).
 

@@ -47,7 +47,7 @@ TRUNCATED_STD = 0.87962566103423978
 
 @accepts_tensors
 def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_normal", *, layout="torch",
-                      in_axis=None, out_axis=None, batch_axis=(), seed, stream=0, global_shape=None,
+                      in_axis=None, out_axis=None, batch_axis=(), seed, stream=None, global_shape=None,
                       offset=None, backend=None, threads=None):
     """Weights with variance ``scale / n``, in place; returns ``out``.
 
@@ -67,7 +67,8 @@ def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_nor
     elements is left as is (after validation); ``scale = 0`` writes +0.0.
     He et al. 2015, Glorot & Bengio 2010, LeCun et al. 1998.
 
-    >>> w = variance_scaling_(np.empty((256, 128), np.float32), 2.0, "fan_in", "normal", seed=0)
+    >>> w = variance_scaling_(np.empty((256, 128), np.float32), 2.0, "fan_in", "normal", seed=0,
+    ...                       stream="fc.weight")
     """
     scale = _real(scale, "scale")
     if scale < 0:
@@ -120,7 +121,8 @@ def xavier_uniform_(out, gain=1.0, **kw):
     "uniform")``.  Glorot & Bengio 2010, "Understanding the difficulty of training deep
     feedforward neural networks".
 
-    >>> w = xavier_uniform_(np.empty((256, 128), np.float32), gain=calculate_gain("tanh"), seed=0)
+    >>> w = xavier_uniform_(np.empty((256, 128), np.float32), gain=calculate_gain("tanh"), seed=0,
+    ...                     stream="fc.weight")
     """
     return variance_scaling_(out, _gain_scale(gain), "fan_avg", "uniform", **kw)
 
@@ -150,7 +152,7 @@ def kaiming_uniform_(out, a=0, mode="fan_in", nonlinearity="leaky_relu", **kw):
     ConvNd use ``a = sqrt(5)``: ``linear_default_``.  He et al. 2015, "Delving deep into
     rectifiers".
 
-    >>> w = kaiming_uniform_(np.empty((256, 128), np.float32), nonlinearity="relu", seed=0)
+    >>> w = kaiming_uniform_(np.empty((256, 128), np.float32), nonlinearity="relu", seed=0, stream="fc.weight")
     """
     scale, mode = _kaiming_args(a, mode, nonlinearity)
     return variance_scaling_(out, scale, mode, "uniform", **kw)
@@ -164,7 +166,8 @@ def kaiming_normal_(out, a=0, mode="fan_in", nonlinearity="leaky_relu", **kw):
     ``torch.nn.init.kaiming_normal_(w, a, mode, nonlinearity)`` (JAX's ``he_normal`` is
     truncated: ``he_normal_``).  He et al. 2015.
 
-    >>> w = kaiming_normal_(np.empty((64, 3, 7, 7), np.float32), mode="fan_out", nonlinearity="relu", seed=0)
+    >>> w = kaiming_normal_(np.empty((64, 3, 7, 7), np.float32), mode="fan_out", nonlinearity="relu",
+    ...                     seed=0, stream="conv1.weight")
     """
     scale, mode = _kaiming_args(a, mode, nonlinearity)
     return variance_scaling_(out, scale, mode, "normal", **kw)
@@ -255,7 +258,7 @@ def random_walk_normal_(out, nonlinearity="linear", **kw):
     unbiased random walk.  Linear ``g = exp(1/(2N))``, ReLU ``g = sqrt(2) exp(1.2 /
     (max(N, 6) - 2.4))``.  No framework ships it; ``variance_scaling_(g^2, "fan_in", "normal")``.
 
-    >>> w = random_walk_normal_(np.empty((512, 512), np.float32), nonlinearity="relu", seed=0)
+    >>> w = random_walk_normal_(np.empty((512, 512), np.float32), nonlinearity="relu", seed=0, stream="fc.weight")
     """
     random_walk_gain(nonlinearity, 1)  # the nonlinearity is checked before the shape
     shape = global_shape_of(out, kw.get("global_shape"))
