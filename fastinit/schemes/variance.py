@@ -62,8 +62,11 @@ def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_nor
       by ``trunc_normal_(out, 0, s, -2, 2, bounds="std")``.
 
     Exactly ``jax.nn.initializers.variance_scaling(scale, mode, distribution, in_axis,
-    out_axis, batch_axis)`` (real dtypes) and Keras' ``VarianceScaling``, but in fastinit's
-    default ``layout="torch"``; pass ``layout="jax"`` for HWIO weights.  A tensor with no
+    out_axis, batch_axis)`` (real dtypes; complex: ``schemes.complex``), but in fastinit's
+    default ``layout="torch"``; pass ``layout="jax"`` for HWIO weights.  Keras'
+    ``VarianceScaling`` agrees for shapes of 2 or more dims with its default axes, except
+    that its ``"normal"`` is this ``"truncated_normal"``; ``fastinit.keras`` has Keras'
+    semantics whole (its fans for 0-D/1-D shapes and explicit axes, ``max(1, n)``).  A tensor with no
     elements is left as is (after validation); ``scale = 0`` writes +0.0.
     He et al. 2015, Glorot & Bengio 2010, LeCun et al. 1998.
 
