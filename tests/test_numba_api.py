@@ -204,7 +204,7 @@ def test_trunc_normal_params_refuses_what_trunc_normal_refuses(kwargs, exc, matc
     if args["dtype"] in (np.float32, np.float16):  # the fill refuses the same arguments, with the same message
         fill_args = {k: v for k, v in args.items() if k != "dtype"}
         with pytest.raises(exc, match=match):
-            fastinit.trunc_normal_(np.empty(4, args["dtype"]), **fill_args, seed=0)
+            fastinit.trunc_normal_(np.empty(4, args["dtype"]), **fill_args, seed=0, stream=0)
 
 
 # ---- the docs/numba.md examples -------------------------------------------------------------

@@ -272,7 +272,7 @@ def test_memmap_in_place_extra_memory(tmp_path):
     (delta_orthogonal_, (8, 4, 1, 1, 1, 1), np.float32, {}, ValueError, "3D, 4D or 5D"),
 ])
 def test_errors_leave_buffer_untouched(fn, shape, dtype, kwargs, exc, match):
-    kwargs = {"seed": 0, **kwargs}
+    kwargs = {"seed": 0, "stream": 0, **kwargs}
     whole, out = poisoned(shape, dtype)
     before = whole.copy()
     with pytest.raises(exc, match=match):

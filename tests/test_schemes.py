@@ -61,7 +61,7 @@ def spy(monkeypatch):
 def ours(spy, fn, shape, **kw):
     """(distribution, parameter) of scheme ``fn`` on ``shape``: ("uniform", bound) or ("normal", std)."""
     spy.clear()
-    fn(np.empty(shape, np.float64), **kw, seed=1)
+    fn(np.empty(shape, np.float64), **kw, seed=1, stream=0)
     (name, args, _), = spy
     if name == "uniform_":
         assert args[0] == -args[1]
@@ -290,7 +290,7 @@ def test_zero_scale_and_empty_tensors():
                schemes.random_walk_normal_):
         for shape in [(0, 5), (5, 0, 3), (0, 0)]:  # torch warns and does nothing; fastinit does nothing
             empty = np.empty(shape, F32)
-            assert fn(empty, seed=0) is empty
+            assert fn(empty, seed=0, stream=0) is empty
 
 
 # ---- fans and gains ----------------------------------------------------------------------------
@@ -382,7 +382,7 @@ def test_variance_scaling_equals_jax_with_axes(mode):
     shape, axes = (40, 3, 50, 30), dict(in_axis=(0, 2), out_axis=3, batch_axis=1)
     init = jax.nn.initializers.variance_scaling(0.7, mode, "uniform", **axes)
     theirs_ = np.asarray(init(jax.random.key(1), shape, np.float32), np.float64)
-    w = schemes.variance_scaling_(np.empty(shape, F32), 0.7, mode, "uniform", **axes, seed=1).astype(np.float64)
+    w = schemes.variance_scaling_(np.empty(shape, F32), 0.7, mode, "uniform", **axes, seed=1, stream=0).astype(np.float64)
     assert np.abs(w).max() == pytest.approx(np.abs(theirs_).max(), rel=2e-3)
     assert w.std() == pytest.approx(theirs_.std(), rel=0.01)
 

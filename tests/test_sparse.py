@@ -125,7 +125,7 @@ def test_draws_from_long_units_agree_where_a_first_word_is_rejected():
 def test_bad_input_leaves_the_buffer_untouched(kwargs, exc, match):
     whole, out = poisoned((20, 30), np.float32)
     with pytest.raises(exc, match=match):
-        sparse_(out, **kwargs, seed=0)
+        sparse_(out, **kwargs, seed=0, stream=0)
     assert (whole.view(np.uint8) == POISON).all()
 
 
