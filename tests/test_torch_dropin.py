@@ -324,6 +324,9 @@ def test_installed_tensor_methods_and_what_stays_with_torch():
         assert i.is_meta
         c = torch.empty(100, dtype=torch.complex64).normal_()  # torch's own complex normal
         assert c.dtype == torch.complex64 and c.abs().max() > 0
+        c = torch.nn.init.normal_(torch.empty(100, dtype=torch.complex64))
+        assert c.abs().max() > 0
+        assert (torch.nn.init.ones_(torch.empty(3, dtype=torch.int32)) == 1).all()
         with pytest.warns(UserWarning, match="zero-element"):  # torch's warning, from nn.Linear's own init
             torch.nn.Linear(4, 0)
     _ks(x, stats.norm(1, 2).cdf)

@@ -68,9 +68,11 @@ def _methods(previous):
 def _init_function(name, previous):
     """``torch.nn.init.<name>`` replacement: fastinit's, except for tensors it leaves to torch."""
     ours = getattr(_init, name)
+    any_dtype = name in _DETERMINISTIC
 
     def routed(tensor, *args, **kwargs):
         if isinstance(tensor, torch.Tensor) and tensor.device.type in ("cpu", "meta") \
+                and (any_dtype or tensor.dtype in _init._FLOAT) \
                 and type(tensor) in (torch.Tensor, torch.nn.Parameter) \
                 and not torch._C._functorch.is_functorch_wrapped_tensor(tensor) \
                 and not torch.jit.is_tracing() and not torch.compiler.is_compiling():
@@ -83,6 +85,8 @@ def _init_function(name, previous):
     return routed
 
 
+# fastinit's versions of these take any dtype; the random ones leave complex/int tensors to torch
+_DETERMINISTIC = ("constant_", "ones_", "zeros_", "eye_", "dirac_")
 # calculate_gain and the private helpers are the same maths either way: left to torch
 _ROUTED = tuple(n for n in _init.PUBLIC if n != "calculate_gain")
 
