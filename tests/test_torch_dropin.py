@@ -79,6 +79,20 @@ def test_transposed_and_sliced_tensors_get_their_logical_indices(dtype):
     assert (cols[:, :5] == 0).all() and (cols[:, 17:] == 0).all()
 
 
+@pytest.mark.parametrize("name, call", [
+    ("kaiming_uniform", lambda t, **k: init.kaiming_uniform_(t, a=math.sqrt(5), **k)),
+    ("trunc_normal", lambda t, **k: init.trunc_normal_(t, std=0.02, a=-0.04, b=0.04, **k)),
+    ("sparse", lambda t, **k: init.sparse_(t, 0.5, **k)),
+    ("orthogonal", lambda t, **k: init.orthogonal_(t, **k)),
+    ("eye", lambda t, **k: init.eye_(t)),
+])
+def test_large_transposed_tensor_is_filled_in_blocks_with_the_whole_fills_bits(name, call):
+    """(3000, 700) float32 is 8 MiB: the block path runs three shards of leading rows."""
+    w = torch.empty(700, 3000)
+    call(w.T, seed=4, stream="big")
+    assert torch.equal(w.T, call(torch.empty(3000, 700), seed=4, stream="big"))
+
+
 def test_channels_last_conv_weight_keeps_its_layout():
     w = torch.empty(64, 32, 3, 3).to(memory_format=torch.channels_last)
     ptr = w.data_ptr()
