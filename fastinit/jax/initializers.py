@@ -24,11 +24,12 @@ Python before any of that, so errors are plain ``TypeError``/``ValueError`` even
 Mapping (JAX reference -> fastinit, always JAX's layout and axes):
 
 - ``constant``, ``zeros``, ``ones``: JAX's own (no randomness).
-- ``uniform(scale)`` -> ``uniform_(out, 0, scale)``; ``normal(stddev)`` -> ``normal_(out, 0, stddev)``;
+- ``uniform(scale)`` -> ``uniform_(out, 0, scale)``; ``normal(stddev)`` -> ``normal_(out, 0, stddev)``
+  (complex: ``schemes.complex.complex_normal_``);
   ``truncated_normal(stddev, lower, upper)`` -> ``trunc_normal_(out, 0, stddev, lower, upper, bounds="std")``.
 - ``variance_scaling`` and its presets (``glorot_*``/``xavier_*``, ``he_*``/``kaiming_*``,
   ``lecun_*``) -> ``variance_scaling_(out, scale, mode, distribution, layout="jax", in_axis,
-  out_axis, batch_axis)``.
+  out_axis, batch_axis)`` (complex: ``schemes.complex.complex_variance_scaling_``).
 - ``orthogonal`` -> ``orthogonal_(layout="jax")`` (complex: ``unitary_``);
   ``delta_orthogonal`` -> ``delta_orthogonal_(layout="jax")``.
 
@@ -249,7 +250,7 @@ def normal(stddev=1e-2, dtype=None, *, stream=0):
     """N(0, stddev^2) (``jax.nn.initializers.normal``), by ``fastinit.normal_(out, 0, stddev)``.
 
     Complex dtypes as in JAX: real and imaginary parts iid N(0, stddev^2 / 2)
-    (``fastinit.schemes.complex_normal_``).
+    (``fastinit.schemes.complex.complex_normal_``).
     """
     stddev, stream = _nonnegative(stddev, "stddev"), _stream(stream)
 
@@ -288,7 +289,7 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
     "normal" N(0, std^2), "truncated_normal" N(0, s^2) on [-2 s, 2 s] with ``s = std /
     0.87962566103423978`` (the std of N(0, 1) truncated to +-2).  Complex dtypes with JAX's
     complex semantics (``E|z|^2 = scale / n``; uniform on a disk, modulus-truncated normal):
-    ``fastinit.schemes.complex_variance_scaling_``.  Shapes under 2-D need explicit axes
+    ``fastinit.schemes.complex.complex_variance_scaling_``.  Shapes under 2-D need explicit axes
     (``in_axis=[]``, ``out_axis=[0]``, ...), as in JAX.
     """
     scale, stream = _nonnegative(scale, "scale"), _stream(stream)

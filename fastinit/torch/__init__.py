@@ -1,8 +1,9 @@
 """PyTorch front end: fastinit's fills on CPU torch tensors, in place, zero copy.
 
-``as_numpy(tensor)`` is a NumPy view of a tensor's memory; the ``torch.nn.init`` drop-ins
-(``fastinit.torch.init``) write through it with fastinit's kernels, so a tensor gets exactly
-the bits fastinit writes into a NumPy array of the same shape and dtype.
+``as_numpy(tensor)`` is a NumPy view of a tensor's memory.  ``import fastinit.torch as init``
+replaces ``torch.nn.init`` (``fastinit.torch.init``: torch's names, signatures, errors and
+seedless semantics, or fastinit's contract with ``seed=``/``stream=``), and ``install()``
+routes torch's own ``torch.nn.init`` and CPU ``Tensor.normal_``/``uniform_`` through it.
 ``init_module(module, seed)`` initializes a whole ``nn.Module`` with each parameter's name
 as its stream, ``materialize`` does it for a model built on the meta device, and ``lsuv_``,
 ``fixup_`` and ``t_fixup_`` are the data- and architecture-dependent schemes.
@@ -21,5 +22,6 @@ from .install import install, installed, is_installed, uninstall
 from .module import InitReport, init_module, materialize
 from .tensors import as_numpy
 
-__all__ = ["InitArgumentError", "InitReport", "LSUVLayer", "as_numpy", "fixup_", "fixup_branches", "init_module",
-           "install", "installed", "is_installed", "lsuv_", "materialize", "t_fixup_", "uninstall"] + list(_init.PUBLIC) + list(_init.DEPRECATED)
+__all__ = (["InitArgumentError", "InitReport", "LSUVLayer", "as_numpy", "fixup_", "fixup_branches", "init_module",
+            "install", "installed", "is_installed", "lsuv_", "materialize", "t_fixup_", "uninstall"]
+           + list(_init.PUBLIC) + list(_init.DEPRECATED))

@@ -31,6 +31,8 @@ from . import init as _init
 _LOCK = threading.Lock()
 _SAVED = []  # one {(owner, name): previous value or _ABSENT} per install(), innermost last
 _ABSENT = object()
+# fastinit's versions of these take any dtype; the random ones leave complex/int tensors to torch
+_DETERMINISTIC = ("constant_", "ones_", "zeros_", "eye_", "dirac_")
 
 
 def _plain_cpu_float(tensor):
@@ -85,8 +87,6 @@ def _init_function(name, previous):
     return routed
 
 
-# fastinit's versions of these take any dtype; the random ones leave complex/int tensors to torch
-_DETERMINISTIC = ("constant_", "ones_", "zeros_", "eye_", "dirac_")
 # calculate_gain and the private helpers are the same maths either way: left to torch
 _ROUTED = tuple(n for n in _init.PUBLIC if n != "calculate_gain")
 
