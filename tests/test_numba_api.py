@@ -176,7 +176,7 @@ def test_philox4x32_and_block_match_rng():
 
 def test_return_types_are_the_output_types():
     """float32 stays float32 (never promoted); float16/bfloat16 come back as their uint16 bits."""
-    k = fnb.key(0)
+    k = fnb.key(0, 0)
     idx = np.arange(3, dtype=np.uint64)
     for t, rtype in (("f32", "float32"), ("f64", "float64"), ("f16", "uint16"), ("bf16", "uint16")):
         for dist, params in (("uniform", UNIFORM[0]), ("normal", NORMAL[0]), ("trunc_normal", TRUNC[0])):
