@@ -138,19 +138,19 @@ def scheme_rows(w):
     fan_in = w.shape[1]
     bound = 1 / math.sqrt(fan_in)
     std = math.sqrt(2 / sum(w.shape))
-    pairs = [("`uniform_(-1/sqrt(fan_in), 1/sqrt(fan_in))`", lambda: schemes.uniform_(w, -bound, bound, seed=0),
+    pairs = [("`uniform_(-1/sqrt(fan_in), 1/sqrt(fan_in))`", lambda: schemes.uniform_(w, -bound, bound, seed=0, stream=0),
               "core/uniform"),
-             ("`kaiming_uniform_(a=sqrt(5))`", lambda: schemes.kaiming_uniform_(w, a=math.sqrt(5), seed=0),
+             ("`kaiming_uniform_(a=sqrt(5))`", lambda: schemes.kaiming_uniform_(w, a=math.sqrt(5), seed=0, stream=0),
               "scheme/uniform"),
-             ("`normal_(0, sqrt(2/(fan_in+fan_out)))`", lambda: schemes.normal_(w, 0.0, std, seed=0), "core/normal"),
-             ("`xavier_normal_`", lambda: schemes.xavier_normal_(w, seed=0), "scheme/normal"),
+             ("`normal_(0, sqrt(2/(fan_in+fan_out)))`", lambda: schemes.normal_(w, 0.0, std, seed=0, stream=0), "core/normal"),
+             ("`xavier_normal_`", lambda: schemes.xavier_normal_(w, seed=0, stream=0), "scheme/normal"),
              ("`trunc_normal_(bounds='std')`", lambda: schemes.trunc_normal_(w, 0.0, 0.1, -2, 2, bounds="std",
-                                                                            seed=0), "core/trunc"),
-             ("`lecun_normal_` (JAX: truncated)", lambda: schemes.lecun_normal_(w, seed=0), "scheme/trunc")]
+                                                                            seed=0, stream=0), "core/trunc"),
+             ("`lecun_normal_` (JAX: truncated)", lambda: schemes.lecun_normal_(w, seed=0, stream=0), "scheme/trunc")]
     rows = [Row(label, "float32", fn, w.nbytes, "fastinit", key=key) for label, fn, key in pairs]
     for backend in common.BACKENDS:
         rows.append(Row(f"fastinit `sparse_(sparsity=0.9)` ({backend})", "float32",
-                        lambda b=backend: schemes.sparse_(w, 0.9, seed=0, backend=b), w.nbytes, "fastinit",
+                        lambda b=backend: schemes.sparse_(w, 0.9, seed=0, stream=0, backend=b), w.nbytes, "fastinit",
                         key=f"sparse/{backend}"))
     if common.torch is not None:
         tw = common.torch_view(w)

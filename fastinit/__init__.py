@@ -16,6 +16,7 @@ import importlib as _importlib
 from . import _buffers, rng, schemes
 from ._version import STREAM_LAYOUT, __version__
 from .config import show_config
+from .rng import Streams
 from .schemes import calculate_gain, compute_fans
 
 # The top of the package wires the front ends into the layers below, which never import them:
@@ -35,5 +36,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'fastinit' has no attribute {name!r}")
 
 
-__all__ = (["STREAM_LAYOUT", "__version__", "calculate_gain", "compute_fans", "rng", "schemes", "show_config"]
+__all__ = (["STREAM_LAYOUT", "Streams", "__version__", "calculate_gain", "compute_fans", "rng", "schemes", "show_config"]
            + [name + "_" for name in schemes.REGISTRY] + list(_LAZY))

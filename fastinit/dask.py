@@ -134,7 +134,7 @@ def _check_params(registered, params, seed):
         raise TypeError(f"scheme {name!r} draws random numbers: pass seed= (an int in [0, 2**64))")
 
 
-def from_scheme(scheme, shape, chunks="auto", dtype="float32", *, seed=None, stream=0, backend=None,
+def from_scheme(scheme, shape, chunks="auto", dtype="float32", *, seed=None, stream=None, backend=None,
                 threads=1, **params):
     """A lazy Dask array of ``shape`` filled by ``scheme``, chunk by chunk, with the whole fill's bits.
 
@@ -234,7 +234,7 @@ def _docstring(scheme):
 def _front_end(scheme):
     """``fastinit.dask.<name>``: ``from_scheme`` bound to one registered scheme."""
 
-    def front_end(shape, chunks="auto", dtype="float32", *, seed=None, stream=0, backend=None, threads=1,
+    def front_end(shape, chunks="auto", dtype="float32", *, seed=None, stream=None, backend=None, threads=1,
                   **params):
         return from_scheme(scheme, shape, chunks, dtype, seed=seed, stream=stream, backend=backend,
                            threads=threads, **params)

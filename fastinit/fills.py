@@ -70,7 +70,7 @@ def _pad(values):
 
 
 @accepts_tensors
-def uniform_(out, low=0.0, high=1.0, *, seed, stream=0, global_shape=None, offset=None,
+def uniform_(out, low=0.0, high=1.0, *, seed, stream=None, global_shape=None, offset=None,
              backend=None, threads=None):
     """Fill ``out`` with U(low, high), in place; returns ``out``.
 
@@ -100,7 +100,7 @@ def uniform_(out, low=0.0, high=1.0, *, seed, stream=0, global_shape=None, offse
 
 
 @accepts_tensors
-def normal_(out, mean=0.0, std=1.0, *, seed, stream=0, global_shape=None, offset=None,
+def normal_(out, mean=0.0, std=1.0, *, seed, stream=None, global_shape=None, offset=None,
             backend=None, threads=None):
     """Fill ``out`` with N(mean, std^2), in place; returns ``out``.
 
@@ -129,7 +129,7 @@ def _normal_params(mean, std, dtype_of):
 
 
 @accepts_tensors
-def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", seed, stream=0,
+def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", seed, stream=None,
                   global_shape=None, offset=None, backend=None, threads=None):
     """Fill ``out`` with N(mean, std^2) truncated to [a, b], in place; returns ``out``.
 
@@ -144,7 +144,7 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
     outliers at tiny std; fastinit does not).  Intervals with probability below 1e-30
     (float32) or 1e-290 (float64) under N(mean, std) are refused.
 
-    >>> w = trunc_normal_(np.empty((768, 768), np.float32), std=0.02, a=-0.04, b=0.04, seed=0)
+    >>> w = trunc_normal_(np.empty((768, 768), np.float32), std=0.02, a=-0.04, b=0.04, seed=0, stream="attn.weight")
     """
     plan = _trunc_normal_plan(mean, std, a, b, bounds, lambda: _dtype_of(out))
     if plan[0] == "normal":  # bounds="std" at std 0: [mean + a std, mean + b std] is the point mean
@@ -206,7 +206,7 @@ def _dtype_of(out):
 
 
 @accepts_tensors
-def constant_(out, value, *, seed=None, stream=0, global_shape=None, offset=None, backend=None, threads=None):
+def constant_(out, value, *, seed=None, stream=None, global_shape=None, offset=None, backend=None, threads=None):
     """Fill ``out`` with ``value`` (rounded to nearest even in out's dtype), in place; returns ``out``.
 
     Matches ``torch.nn.init.constant_``.  Takes the keywords every scheme takes, so callers

@@ -10,7 +10,7 @@ docs/streams.md), so a kernel can draw fastinit's values in any order, into any 
 any thread.  Each call computes one Philox block and only the words element ``i`` needs (a
 normal computes the log and the one of sin/cos its element uses, not its Box-Muller partner).
 
-* ``key(seed, stream=0)`` (plain Python: a str stream is hashed with BLAKE2b, which njit
+* ``key(seed, stream)`` (plain Python: a str stream is hashed with BLAKE2b, which njit
   code cannot do) -> ``(key0, key1, stream0, stream1)``, four ``np.uint32``.
 * ``philox4x32(c0, c1, c2, c3, k0, k1)`` -> 4 uint32 words: Random123's ``philox4x32_R(10)``.
 * ``block(key, b)`` -> the 4 words of block ``b`` of the stream.
@@ -79,7 +79,7 @@ _inline = njit(inline="always", cache=True, nogil=True, error_model="numpy")
 
 # ---- key and raw words -------------------------------------------------------------
 
-def key(seed, stream=0):
+def key(seed, stream=None):
     """``(key0, key1, stream0, stream1)`` as four ``np.uint32``: the words of ``(seed, stream)``.
 
     Plain Python, not njit: a str stream (a tensor name) becomes its number by

@@ -303,7 +303,7 @@ def _fill(out, gain, seed, stream, backend, threads, layout, batch_dims):
 
 
 @accepts_tensors
-def orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch", batch_dims=0):
+def orthogonal_(out, gain=1.0, *, seed, stream=None, backend=None, threads=None, layout="torch", batch_dims=0):
     """Fill ``out`` with a Haar-distributed (semi-)orthogonal matrix times ``gain``, in place.
 
     ``layout="torch"`` (``torch.nn.init.orthogonal_``): the matrix is ``out`` flattened to
@@ -328,12 +328,12 @@ def orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, la
 
 
 @accepts_tensors
-def unitary_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch", batch_dims=0):
+def unitary_(out, gain=1.0, *, seed, stream=None, backend=None, threads=None, layout="torch", batch_dims=0):
     """Fill complex ``out`` (complex64/complex128) with a Haar unitary (semi-unitary) matrix
     times ``gain``, in place; shapes as :func:`orthogonal_`.  Householder reflectors from
     complex Gaussians with the phase fix ``d_k = -x_k[0]/|x_k[0]|`` (Mezzadri 2007).
 
-    >>> u = unitary_(np.empty((64, 64), np.complex64), seed=0)
+    >>> u = unitary_(np.empty((64, 64), np.complex64), seed=0, stream="u")
     """
     _check_out(out, "complex")
     gain, _ = _check_common(out, gain, seed, stream, backend, threads, layout, batch_dims, 2, "unitary_")
@@ -341,7 +341,7 @@ def unitary_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layou
 
 
 @accepts_tensors
-def delta_orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch"):
+def delta_orthogonal_(out, gain=1.0, *, seed, stream=None, backend=None, threads=None, layout="torch"):
     """Orthogonal-delta convolution kernel (Xiao et al. 2018), in place: zero except the
     centre tap, which is ``gain`` times an ``(in, out)`` matrix with orthonormal rows.
 

@@ -27,9 +27,20 @@ def stream_id(stream) -> int:
     return value
 
 
-def key_words(seed, stream=0) -> np.ndarray:
-    """uint32[4] = (key0, key1, stream0, stream1) for ``seed`` and ``stream``."""
+MISSING_STREAM = ("stream= is required with seed=: name the tensor (stream='fc1.weight'; an int also works), "
+                  "or use fastinit.Streams(seed) to hand out one stream per tensor. Two tensors filled "
+                  "with the same seed and stream get the same numbers (docs/streams.md, 'One stream per tensor')")
+
+
+def key_words(seed, stream=None) -> np.ndarray:
+    """uint32[4] = (key0, key1, stream0, stream1) for ``seed`` and ``stream``.
+
+    ``stream`` has no default: with one seed, the stream is what keeps two tensors apart,
+    so a missing stream is a TypeError (:data:`MISSING_STREAM`), never a silent 0.
+    """
     s = _validate.u64(seed, "seed")
+    if stream is None:
+        raise TypeError(MISSING_STREAM)
     t = stream_id(stream)
     return np.array([s & 0xFFFFFFFF, s >> 32, t & 0xFFFFFFFF, t >> 32], dtype=np.uint32)
 
@@ -62,3 +73,35 @@ def philox4x32(counters, key, rounds=10, *, backend=None):
     if c2.shape[0]:
         be.philox4x32(c2, k2, 1 if k.ndim > 1 else 0, out, int(rounds))
     return out.reshape(ctr.shape)
+
+
+class Streams:
+    """Hands out ``(seed, stream)`` keyword pairs under one seed, never the same stream twice.
+
+    ``streams(name)`` returns ``{"seed": seed, "stream": name}`` and refuses (ValueError) a
+    name it has already handed out, so two tensors can never silently share numbers;
+    ``streams()`` without a name hands out 0, 1, 2, ... (integer streams; a name is hashed to
+    64 bits, so names and small integers do not meet in practice).
+
+    >>> streams = Streams(seed=0)
+    >>> w1 = fastinit.normal_(np.empty((64, 32), np.float32), std=0.02, **streams("fc1.weight"))
+    >>> w2 = fastinit.normal_(np.empty((64, 32), np.float32), std=0.02, **streams("fc2.weight"))
+    """
+
+    def __init__(self, seed):
+        _validate.u64(seed, "seed")
+        self.seed = int(seed)
+        self._given = set()
+        self._next = 0
+
+    def __call__(self, name=None) -> dict:
+        if name is None:
+            while self._next in self._given:
+                self._next += 1
+            name = self._next
+        key = stream_id(name)
+        if key in self._given:
+            raise ValueError(f"stream {name!r} was already handed out under seed {self.seed}: two tensors "
+                             f"would get the same numbers; give each tensor its own name")
+        self._given.add(key)
+        return {"seed": self.seed, "stream": name}

@@ -15,7 +15,7 @@ from .._extras import require
 
 require("jax", "jax", "fastinit.jax")
 
-from . import initializers
+from . import initializers, nn
 from .initializers import key_seed
 
-__all__ = ["initializers", "key_seed"]
+__all__ = ["initializers", "key_seed", "nn"]

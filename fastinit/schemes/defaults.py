@@ -34,7 +34,7 @@ def relu_bias_(out, value=0.1, **kw):
 
 
 @accepts_tensors
-def lstm_forget_bias_(out, value=1.0, *, gates="ifgo", seed=None, stream=0, global_shape=None, offset=None,
+def lstm_forget_bias_(out, value=1.0, *, gates="ifgo", seed=None, stream=None, global_shape=None, offset=None,
                       backend=None, threads=None):
     """An LSTM bias: ``value`` (default 1) on the forget gate's slice, 0 elsewhere; returns ``out``.
 
@@ -95,7 +95,7 @@ def rnn_default_(out, hidden_size, **kw):
 
     ``torch.nn.RNNBase.reset_parameters`` (``stdv = 1 / sqrt(hidden_size) if hidden_size > 0 else 0``).
 
-    >>> w_ih = rnn_default_(np.empty((4 * 256, 128), np.float32), hidden_size=256, seed=0)
+    >>> w_ih = rnn_default_(np.empty((4 * 256, 128), np.float32), hidden_size=256, seed=0, stream="lstm.weight_ih_l0")
     """
     bound = _inverse_sqrt_bound(hidden_size, "hidden_size")
     return uniform_(out, 0.0 - bound, bound, **kw)

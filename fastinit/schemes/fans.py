@@ -106,7 +106,9 @@ def compute_fans(shape, layout="torch", in_axis=None, out_axis=None, batch_axis=
     ``torch.nn.init._calculate_fan_in_and_fan_out``) or ``"jax"`` (in -2, out -1:
     ``jax.nn.initializers`` and Keras); ``in_axis``/``out_axis`` (an int or a sequence of
     ints) override them and ``batch_axis`` axes are ignored, as in JAX's ``_compute_fans``.
-    Fewer than 2 dims raise torch's error.
+    Fewer than 2 dims need an explicit ``in_axis`` (and an ``out_axis`` that exists, e.g.
+    ``[]``: an empty sequence of axes has size 1), as in JAX; otherwise torch's error
+    (JAX's for ``layout="jax"``).
 
     >>> compute_fans((64, 3, 7, 7))                 # a torch Conv2d(3, 64, 7) weight
     (147, 3136)
@@ -116,7 +118,11 @@ def compute_fans(shape, layout="torch", in_axis=None, out_axis=None, batch_axis=
     check_layout(layout)
     shape = _validate.shape(shape)
     ndim = len(shape)
-    if ndim < 2:
+    default_axis = in_axis is None or (type(in_axis) is int and in_axis == LAYOUTS[layout][0])
+    if ndim < 2 and default_axis:  # JAX allows fewer dims with explicit axes; torch never
+        if layout == "jax":
+            raise ValueError(f"Can't compute input and output sizes of a {ndim}-dimensional weights tensor with "
+                             f"default in_axis. Must be at least 2D or specify in_axis explicitly.")
         raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
     default_in, default_out = LAYOUTS[layout]
     ins = _axes(default_in if in_axis is None else in_axis, "in_axis", ndim)

@@ -21,7 +21,7 @@ MASK_STREAM = 0x5350415253454D4B  # "SPARSEMK": the mask stream is the tensor's 
 
 
 @accepts_tensors
-def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, stream=0, global_shape=None,
+def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, stream=None, global_shape=None,
             offset=None, backend=None, threads=None):
     """Sparse N(0, std^2) weights, in place; returns ``out`` (2-D, torch layout ``(out, in)``).
 

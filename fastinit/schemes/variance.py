@@ -52,7 +52,7 @@ TRUNCATED_STD = 0.87962566103423978
 
 @accepts_tensors
 def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_normal", *, layout="torch",
-                      in_axis=None, out_axis=None, batch_axis=(), seed, stream=0, global_shape=None,
+                      in_axis=None, out_axis=None, batch_axis=(), seed, stream=None, global_shape=None,
                       offset=None, backend=None, threads=None):
     """Weights with variance ``scale / n``, in place; returns ``out``.
 
@@ -67,12 +67,16 @@ def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_nor
       by ``trunc_normal_(out, 0, s, -2, 2, bounds="std")``.
 
     Exactly ``jax.nn.initializers.variance_scaling(scale, mode, distribution, in_axis,
-    out_axis, batch_axis)`` (real dtypes) and Keras' ``VarianceScaling``, but in fastinit's
-    default ``layout="torch"``; pass ``layout="jax"`` for HWIO weights.  A tensor with no
+    out_axis, batch_axis)`` (real dtypes; complex: ``schemes.complex``), but in fastinit's
+    default ``layout="torch"``; pass ``layout="jax"`` for HWIO weights.  Keras'
+    ``VarianceScaling`` agrees for shapes of 2 or more dims with its default axes, except
+    that its ``"normal"`` is this ``"truncated_normal"``; ``fastinit.keras`` has Keras'
+    semantics whole (its fans for 0-D/1-D shapes and explicit axes, ``max(1, n)``).  A tensor with no
     elements is left as is (after validation); ``scale = 0`` writes +0.0.
     He et al. 2015, Glorot & Bengio 2010, LeCun et al. 1998.
 
-    >>> w = variance_scaling_(np.empty((256, 128), np.float32), 2.0, "fan_in", "normal", seed=0)
+    >>> w = variance_scaling_(np.empty((256, 128), np.float32), 2.0, "fan_in", "normal", seed=0,
+    ...                       stream="fc.weight")
     """
     return _variance_scaling(out, scale, mode, distribution, ("scale", scale), layout=layout, in_axis=in_axis,
                              out_axis=out_axis, batch_axis=batch_axis, seed=seed, stream=stream,
@@ -161,7 +165,8 @@ def xavier_uniform_(out, gain=1.0, **kw):
     "uniform")``.  Glorot & Bengio 2010, "Understanding the difficulty of training deep
     feedforward neural networks".
 
-    >>> w = xavier_uniform_(np.empty((256, 128), np.float32), gain=calculate_gain("tanh"), seed=0)
+    >>> w = xavier_uniform_(np.empty((256, 128), np.float32), gain=calculate_gain("tanh"), seed=0,
+    ...                     stream="fc.weight")
     """
     return _variance_scaling(out, _gain_scale(gain), "fan_avg", "uniform", ("gain", gain), **kw)
 
@@ -191,7 +196,7 @@ def kaiming_uniform_(out, a=0, mode="fan_in", nonlinearity="leaky_relu", **kw):
     ConvNd use ``a = sqrt(5)``: ``linear_default_``.  He et al. 2015, "Delving deep into
     rectifiers".
 
-    >>> w = kaiming_uniform_(np.empty((256, 128), np.float32), nonlinearity="relu", seed=0)
+    >>> w = kaiming_uniform_(np.empty((256, 128), np.float32), nonlinearity="relu", seed=0, stream="fc.weight")
     """
     scale, mode = _kaiming_args(a, mode, nonlinearity)
     return variance_scaling_(out, scale, mode, "uniform", **kw)
@@ -205,7 +210,8 @@ def kaiming_normal_(out, a=0, mode="fan_in", nonlinearity="leaky_relu", **kw):
     ``torch.nn.init.kaiming_normal_(w, a, mode, nonlinearity)`` (JAX's ``he_normal`` is
     truncated: ``he_normal_``).  He et al. 2015.
 
-    >>> w = kaiming_normal_(np.empty((64, 3, 7, 7), np.float32), mode="fan_out", nonlinearity="relu", seed=0)
+    >>> w = kaiming_normal_(np.empty((64, 3, 7, 7), np.float32), mode="fan_out", nonlinearity="relu",
+    ...                     seed=0, stream="conv1.weight")
     """
     scale, mode = _kaiming_args(a, mode, nonlinearity)
     return variance_scaling_(out, scale, mode, "normal", **kw)
@@ -296,7 +302,7 @@ def random_walk_normal_(out, nonlinearity="linear", **kw):
     unbiased random walk.  Linear ``g = exp(1/(2N))``, ReLU ``g = sqrt(2) exp(1.2 /
     (max(N, 6) - 2.4))``.  No framework ships it; ``variance_scaling_(g^2, "fan_in", "normal")``.
 
-    >>> w = random_walk_normal_(np.empty((512, 512), np.float32), nonlinearity="relu", seed=0)
+    >>> w = random_walk_normal_(np.empty((512, 512), np.float32), nonlinearity="relu", seed=0, stream="fc.weight")
     """
     random_walk_gain(nonlinearity, 1)  # the nonlinearity is checked before the shape
     shape = global_shape_of(out, kw.get("global_shape"))

@@ -36,7 +36,7 @@ def _check_model(model):
 
 
 def _check_keywords(seed, backend, threads):
-    key_words(seed)  # TypeError/ValueError naming seed
+    key_words(seed, 0)  # TypeError/ValueError naming seed (the streams are the parameter names)
     _get_backend(backend)
     check_threads(threads)
 
