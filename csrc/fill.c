@@ -1,8 +1,8 @@
 /* fastinit fill kernels with runtime instruction-set dispatch.
  *
  * The kernel source (fimath.h, fill_impl.h) is C with GCC vector extensions, compiled here
- * three times at each target's native vector width:
- * baseline x86-64 (SSE2), AVX2 and AVX-512, each under its own target pragma, and
+ * once per target at its native vector width:
+ * baseline x86-64 (SSE2), AVX2, AVX-512 and AVX-512 with BF16, each under its own target pragma, and
  * chosen at first use from CPUID.  So one build runs on any x86-64 CPU and uses the
  * widest vectors the CPU has; FASTINIT_ISA (read by the Python layer) overrides.
  * All copies give the same bits: only IEEE arithmetic, no contraction (-ffp-contract=off).
@@ -17,9 +17,8 @@
 #define F(x) ((float)(x))
 #define FI_INLINE static inline __attribute__((always_inline))
 
-/* Wichura's AS241 (PPND16) rationals, highest degree first, shared by the float32 (rounded
- * once to float, as F() does) and float64 kernels; fastinit/kernels/_numba.py has the same
- * tables.  Central: Phi^-1(1/2 + q) = q A(r) / B(r), r = 0.180625 - q^2 (B's constant term 1).
+/* Wichura's AS241 (PPND16) rationals, highest degree first, for the float64 kernels;
+ * fastinit/kernels/_numba.py has the same tables.  Central: Phi^-1(1/2 + q) = q A(r) / B(r), r = 0.180625 - q^2 (B's constant term 1).
  * Tails: -Phi^-1(p) = C(s) / D(s), s = sqrt(-log p) - 1.6 (s <= 5, "mid") or - 5 ("far"). */
 static const double AS241_A[8] = {2509.0809287301226727, 33430.575583588128105, 67265.770927008700853,
                                   45921.953931549871457, 13731.693765509461125, 1971.5909503065514427,
@@ -43,6 +42,22 @@ static const double AS241_D_FAR[7] = {2.04426310338993978564e-15, 1.421511758316
                                       1.84631831751005468180e-5, 7.86869131145613259100e-4,
                                       1.48753612908506148525e-2, 1.36929880922735805310e-1,
                                       5.99832206555887937690e-1};
+
+/* The float32 inverse normal CDF's polynomials (fimath.h ndtrif), highest degree first:
+ * R(w) = Phi^-1(1/2 + q) / q, 1 - 4 q^2 = exp(-w), in v = w - 2.5 (w < 5), sqrt(w) - 3.125
+ * (w <= 16) and sqrt(w) - 6.625; fitted by tools/fit_ndtri32.py, exact float32 values. */
+static const double NDTRI32_CENTRAL[10] = {
+    -2.4900867146016026e-08, 6.576180311412827e-08, 1.3189650189815438e-06, -9.794538527785335e-06,
+    -1.4040183486940805e-05, 0.0006175730377435684, -0.003543286584317684, -0.01181543618440628,
+    0.6976040601730347, 4.246626853942871};
+static const double NDTRI32_TAIL_MID[10] = {
+    0.00036476762033998966, -0.0004911251598969102, -0.0009130212129093707, 0.0037067439407110214,
+    -0.007130827289074659, 0.010696284472942352, -0.01499354001134634, 0.019937699660658836,
+    2.838945150375366, 8.367392539978027};
+static const double NDTRI32_TAIL_FAR[10] = {
+    -1.3048008895566454e-08, 6.621805681561455e-08, -1.8309025051621575e-07, 1.239201083080843e-06,
+    -7.388951416942291e-06, 2.8334190574241802e-05, -1.4946657756809145e-05, -0.001453221426345408,
+    2.853829860687256, 18.358539581298828};
 
 /* Philox4x32 constants (Salmon et al. 2011; Random123 philox.h) */
 #define PHILOX_M0 0xD2511F53u
@@ -106,6 +121,7 @@ static inline uint32_t uniform_below(const uint32_t *w4, uint32_t bound)
 #ifdef FI_X86
 #define VSQRTF(x) ((vf)_mm_sqrt_ps((__m128)(x)))
 #define VSQRTD(x) ((vd)_mm_sqrt_pd((__m128d)(x)))
+#define VANY(m) _mm_movemask_ps((__m128)(m)) /* any lane of the comparison mask m set */
 #define VMAXF(a, b) ((vf)_mm_max_ps((__m128)(a), (__m128)(b))) /* a > b ? a : b */
 #define VMINF(a, b) ((vf)_mm_min_ps((__m128)(a), (__m128)(b))) /* a < b ? a : b */
 #define VMAXD(a, b) ((vd)_mm_max_pd((__m128d)(a), (__m128d)(b)))
@@ -195,6 +211,7 @@ static inline void stream_copy_sse2(char *d, const char *s, size_t n)
 #undef VSQRTF
 #undef VSQRTD
 #undef VFMAF
+#undef VANY
 #undef VMAXF
 #undef VMINF
 #undef VMAXD
@@ -213,6 +230,7 @@ static inline void stream_copy_sse2(char *d, const char *s, size_t n)
 #define VSQRTF(x) ((vf)_mm256_sqrt_ps((__m256)(x)))
 #define VSQRTD(x) ((vd)_mm256_sqrt_pd((__m256d)(x)))
 #define VFMAF(a, b, c) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define VANY(m) _mm256_movemask_ps((__m256)(m))
 #define VMAXF(a, b) ((vf)_mm256_max_ps((__m256)(a), (__m256)(b)))
 #define VMINF(a, b) ((vf)_mm256_min_ps((__m256)(a), (__m256)(b)))
 #define VMAXD(a, b) ((vd)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
@@ -269,6 +287,7 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #undef VSQRTF
 #undef VSQRTD
 #undef VFMAF
+#undef VANY
 #undef VMAXF
 #undef VMINF
 #undef VMAXD
@@ -287,6 +306,7 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #define VSQRTF(x) ((vf)_mm512_sqrt_ps((__m512)(x)))
 #define VSQRTD(x) ((vd)_mm512_sqrt_pd((__m512d)(x)))
 #define VFMAF(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define VANY(m) _mm512_movepi32_mask((__m512i)(m))
 #define VMAXF(a, b) ((vf)_mm512_max_ps((__m512)(a), (__m512)(b)))
 #define VMINF(a, b) ((vf)_mm512_min_ps((__m512)(a), (__m512)(b)))
 #define VMAXD(a, b) ((vd)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
@@ -461,10 +481,27 @@ static void tile_rows_avx512(const uint32_t *sets, int64_t W, int64_t q, uint32_
 #define PHILOX_LANES philox_lanes_avx512
 #include "fill_impl.h"
 #undef NAME
+
+/* ---- AVX-512 with BF16 (AMD Zen 4/5, Intel Cooper Lake, Sapphire Rapids): as AVX-512, and the
+ * bfloat16 rounding by VCVTNE2PS2BF16.  It rounds to nearest even and quiets a NaN exactly as
+ * to_bf16 (bits 31..16, bit 6 set), but flushes denormal inputs to a signed zero whatever
+ * MXCSR says (Intel SDM, convert_fp32_to_bfloat16): a pair of vectors with a denormal lane
+ * takes the portable rounding, so the bits never depend on the CPU. */
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,avx2,fma,bmi2,prefer-vector-width=512")
+#define NAME(x) x##_avx512bf16
+#define VDENORMAL2(a, b) (_mm512_fpclass_ps_mask((__m512)(a), 0x20) | _mm512_fpclass_ps_mask((__m512)(b), 0x20))
+#define VTOBF16X2(a, b) ((vh2)_mm512_cvtne2ps_pbh((__m512)(b), (__m512)(a))) /* a's lanes first */
+#include "fill_impl.h"
+#undef VDENORMAL2
+#undef VTOBF16X2
+#pragma GCC pop_options
+#undef NAME
 #undef VBYTES
 #undef VSQRTF
 #undef VSQRTD
 #undef VFMAF
+#undef VANY
 #undef VMAXF
 #undef VMINF
 #undef VMAXD
@@ -490,9 +527,29 @@ typedef void (*masked_fn)(int, int, const uint32_t *, const void *, void *, int6
                           const uint32_t *, int64_t, uint64_t, uint64_t);
 typedef void (*draws_fn)(const uint32_t *, uint64_t, uint64_t, int, uint32_t, uint32_t, uint32_t *, int64_t);
 typedef void (*tile_rows_fn)(const uint32_t *, int64_t, int64_t, uint32_t *);
+typedef void (*bf16_fn)(const float *, uint16_t *, int64_t);
+
+/* what each instruction set needs from the CPU (x86 feature names of __builtin_cpu_supports) */
+static int always(void) { return 1; }
+#ifdef FI_X86
+static int has_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
+}
+
+static int has_avx512(void)
+{
+    return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+
+static int has_avx512bf16(void) { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
+#endif
 
 static const struct isa {
     const char *name;
+    int (*supported)(void);
     fill32_fn f32;
     fill64_fn f64;
     philox_fn philox;
@@ -500,30 +557,20 @@ static const struct isa {
     masked_fn masked;
     draws_fn draws;         /* NULL: draws_scalar */
     tile_rows_fn tile_rows; /* NULL: draws_scalar keeps a row mask */
-} isas[] = {
-    {"baseline", fill32_base, fill64_base, philox_blocks_base, zero_bits_base, masked_base, NULL, NULL},
+    bf16_fn bf16;
+} isas[] = { /* in order of preference: the last one the CPU supports is the default */
+    {"baseline", always, fill32_base, fill64_base, philox_blocks_base, zero_bits_base, masked_base, NULL, NULL,
+     bf16_base},
 #ifdef FI_X86
-    {"avx2", fill32_avx2, fill64_avx2, philox_blocks_avx2, zero_bits_avx2, masked_avx2, NULL, NULL},
-    {"avx512", fill32_avx512, fill64_avx512, philox_blocks_avx512, zero_bits_avx512, masked_avx512, draws_avx512,
-     tile_rows_avx512},
+    {"avx2", has_avx2, fill32_avx2, fill64_avx2, philox_blocks_avx2, zero_bits_avx2, masked_avx2, NULL, NULL,
+     bf16_avx2},
+    {"avx512", has_avx512, fill32_avx512, fill64_avx512, philox_blocks_avx512, zero_bits_avx512, masked_avx512,
+     draws_avx512, tile_rows_avx512, bf16_avx512},
+    {"avx512bf16", has_avx512bf16, fill32_avx512bf16, fill64_avx512bf16, philox_blocks_avx512bf16,
+     zero_bits_avx512bf16, masked_avx512bf16, draws_avx512, tile_rows_avx512, bf16_avx512bf16},
 #endif
 };
 #define N_ISAS ((int)(sizeof(isas) / sizeof(isas[0])))
-
-static int supported(int i)
-{
-#ifdef FI_X86
-    __builtin_cpu_init();
-    if (i == 2)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("bmi2");
-    if (i == 1)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("bmi2");
-#endif
-    return i == 0;
-}
 
 static int current = -1;
 
@@ -532,7 +579,7 @@ static const struct isa *pick(void)
     if (current < 0) {
         int best = 0;
         for (int i = 0; i < N_ISAS; i++)
-            if (supported(i)) best = i;
+            if (isas[i].supported()) best = i;
         current = best;
     }
     return &isas[current];
@@ -544,7 +591,7 @@ int fi_set_isa(const char *name)
 {
     if (!name) return -1;
     for (int i = 0; i < N_ISAS; i++)
-        if (strcmp(name, isas[i].name) == 0 && supported(i)) {
+        if (strcmp(name, isas[i].name) == 0 && isas[i].supported()) {
             current = i;
             return 0;
         }
@@ -721,6 +768,13 @@ int fi_zero_where(void *out, int itemsize, int64_t ld, int64_t nr, int64_t nc, c
         for (int64_t q = 0; q < (nc + 31) / 32; q++)
             impl->zero_bits((char *)out + (i * ld + 32 * q) * itemsize, bits[i * bits_ld + q],
                             nc - 32 * q < 32 ? nc - 32 * q : 32, itemsize);
+    return 0;
+}
+
+int fi_to_bf16(const float *x, uint16_t *out, int64_t n)
+{
+    if (n < 0 || (n > 0 && (!x || !out))) return -1;
+    pick()->bf16(x, out, n);
     return 0;
 }
 

@@ -17,6 +17,7 @@ typedef float NAME(vf_t) __attribute__((vector_size(VBYTES)));
 typedef int32_t NAME(vi_t) __attribute__((vector_size(VBYTES)));
 typedef uint32_t NAME(vu_t) __attribute__((vector_size(VBYTES)));
 typedef uint16_t NAME(vh_t) __attribute__((vector_size(VBYTES / 2)));
+typedef uint16_t NAME(vh2_t) __attribute__((vector_size(VBYTES)));
 typedef double NAME(vd_t) __attribute__((vector_size(VBYTES)));
 typedef int64_t NAME(vl_t) __attribute__((vector_size(VBYTES)));
 typedef uint64_t NAME(vul_t) __attribute__((vector_size(VBYTES)));
@@ -25,6 +26,7 @@ typedef uint32_t NAME(vu2_t) __attribute__((vector_size(VBYTES / 2)));
 #define vi NAME(vi_t)
 #define vu NAME(vu_t)
 #define vh NAME(vh_t)
+#define vh2 NAME(vh2_t)
 #define vd NAME(vd_t)
 #define vl NAME(vl_t)
 #define vul NAME(vul_t)
@@ -63,6 +65,17 @@ FI_INLINE vf NAME(vfmaf)(vf a, vf b, vf c)
 #define FI_SOFT_FMA 1
 #endif
 #define FMAF(a, b, c) VFMAF(a, b, c) /* a * b + c rounded once, on vectors */
+
+#ifndef VANY /* no mask-to-bits instruction known here: lane by lane */
+FI_INLINE int NAME(vany)(vi m)
+{
+    int any = 0;
+    for (int i = 0; i < NF; i++) any |= m[i] != 0;
+    return any;
+}
+#define VANY NAME(vany)
+#define FI_ANY_LOCAL 1
+#endif
 #include "fimath.h"
 
 #define G32 64
@@ -133,8 +146,9 @@ FI_INLINE void NAME(boxmullerf)(vu we, vu wo, const float *p, vf *c, vf *si)
     *si = FMAF(r * sq, SPLATF(p[0]), SPLATF(p[1]));
 }
 
-/* inverse CDF of the mass [Phi(alpha), Phi(beta)]: the central rational from
- * q = p - 1/2 = (Phi(alpha) - 1/2) + u m, the tails from the smaller tail probability */
+/* inverse CDF of the mass [Phi(alpha), Phi(beta)]: q = p - 1/2 = (Phi(alpha) - 1/2) + u m
+ * (resolution near the mean), and the smaller of p = Phi(alpha) + u m and 1 - p = Phi(-beta)
+ * + (1 - u) m (resolution far into either tail) */
 FI_INLINE vf NAME(truncnormalf)(vu w, const float *p)
 {
     vi k2 = (vi)((w >> 9) << 1) + 1;                                 /* odd, < 2^24 */
@@ -143,9 +157,7 @@ FI_INLINE vf NAME(truncnormalf)(vu w, const float *p)
     vf q = FMAF(u, SPLATF(p[6]), SPLATF(p[7]));
     vf plo = FMAF(u, SPLATF(p[6]), SPLATF(p[4]));
     vf phi_ = FMAF(v1, SPLATF(p[6]), SPLATF(p[5]));
-    vi lower = plo <= phi_;
-    vf tail = NAME(ndtri_tailf)(SEL(lower, plo, phi_));
-    vf z = SEL((q <= F(0.425)) & (q >= -F(0.425)), NAME(ndtri_centralf)(q), SEL(lower, -tail, tail));
+    vf z = NAME(ndtrif)(q, SEL(plo <= phi_, plo, phi_));
     return NAME(clampf)(FMAF(z, SPLATF(p[0]), SPLATF(p[1])), p[2], p[3]);
 }
 
@@ -196,7 +208,16 @@ FI_INLINE void NAME(store32)(int fmt, const float *src, void *dst, int64_t at, i
         return;
     }
     uint16_t *d = (uint16_t *)dst + at;
-    for (int64_t j = 0; j < n; j += NF) {
+    int64_t j = 0;
+    if (fmt == FI_BF16)
+        for (; j + 2 * NF <= n; j += 2 * NF) { /* two vectors into one */
+            vf a, b;
+            memcpy(&a, src + j, sizeof a);
+            memcpy(&b, src + j + NF, sizeof b);
+            vh2 h = NAME(to_bf16x2)(a, b);
+            memcpy(d + j, &h, sizeof h);
+        }
+    for (; j < n; j += NF) {
         vf v;
         memcpy(&v, src + j, sizeof v);
         vh b = fmt == FI_F16 ? NAME(to_f16)(v) : NAME(to_bf16)(v);
@@ -218,7 +239,12 @@ static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p,
         float *o = (e0 == 0 && take == 2 * G32 && fmt == FI_F32) ? (float *)out + at : tmp;
         NAME(transform32)(dist, w, p, o);
         NAME(transform32)(dist, w + 4, p, o + G32);
-        if (o == tmp) NAME(store32)(fmt, tmp + e0, out, at, take);
+        if (o != tmp) {
+        } else if (take == 2 * G32) {
+            NAME(store32)(fmt, tmp, out, at, 2 * G32); /* a constant count: unrolled, no tail */
+        } else {
+            NAME(store32)(fmt, tmp + e0, out, at, take);
+        }
         at += take;
         n -= take;
         gi += (uint64_t)take;
@@ -510,6 +536,17 @@ static void NAME(zero_bits)(char *row, uint32_t m, int64_t t, int itemsize)
     }
 }
 
+/* out[0 .. n) <- x[0 .. n) rounded to bfloat16 bits as the 16-bit fills round (fi_to_bf16) */
+static void NAME(bf16)(const float *x, uint16_t *out, int64_t n)
+{
+    float tmp[2 * G32 + 16] __attribute__((aligned(64)));
+    for (int64_t i = 0; i < n; i += 2 * G32) {
+        const int64_t k = n - i < 2 * G32 ? n - i : 2 * G32;
+        memcpy(tmp, x + i, (size_t)k * sizeof(float));
+        NAME(store32)(FI_BF16, tmp, out, i, k);
+    }
+}
+
 /* Philox4x32-10 of blocks b0 .. b0+31 (w[4h + j][L]: word j of block b0 + 16h + L), callable */
 static void NAME(philox_blocks)(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16]) { PHILOX32(kw, b0, w); }
 
@@ -517,6 +554,7 @@ static void NAME(philox_blocks)(const uint32_t kw[4], uint64_t b0, uint32_t w[8]
 #undef vi
 #undef vu
 #undef vh
+#undef vh2
 #undef vd
 #undef vl
 #undef vul
@@ -544,6 +582,10 @@ static void NAME(philox_blocks)(const uint32_t kw[4], uint64_t b0, uint32_t w[8]
 #endif
 
 #undef FMAF
+#ifdef FI_ANY_LOCAL
+#undef VANY
+#undef FI_ANY_LOCAL
+#endif
 #ifdef FI_SOFT_FMA
 #undef VFMAF
 #undef FI_SOFT_FMA

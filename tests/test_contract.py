@@ -174,3 +174,14 @@ def _child_fill():
 def test_trunc_normal_at_zero_std_is_the_mean_clamped_into_the_bounds(bounds, a, b):
     out = fastinit.trunc_normal_(np.empty(1000, np.float32), 0.5, 0.0, a, b, bounds=bounds, seed=0)
     assert (out == np.float32(min(max(0.5, a), b))).all()
+
+
+def test_the_codes_have_one_meaning_in_c_numba_and_python():
+    # distribution and format codes: csrc/fastinit.h's FI_* (read through cffi), the Numba
+    # kernels' and the Python layer's (fastinit.kernels) must agree
+    from fastinit import kernels
+    from fastinit.kernels import _c
+    from fastinit.kernels import _numba as nb
+    for name in ("UNIFORM", "NORMAL", "TRUNCNORMAL", "F32", "F16", "BF16"):
+        assert getattr(_c.lib, f"FI_{name}") == getattr(nb, name) == getattr(kernels, name), name
+    assert (kernels.GROUP32, kernels.GROUP64) == (nb.G32, nb.G64)

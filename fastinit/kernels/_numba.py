@@ -35,7 +35,22 @@ PI2_51 = float.fromhex("0x1.921fb54442d18p-51")  # float64(pi/2) * 2^-51, exact
 TWO_M24 = f32(2.0**-24)
 TWO_M53 = 2.0**-53
 
-# Wichura's AS241 (PPND16) rationals, highest degree first: the tables of csrc/fill.c
+# The float32 inverse normal CDF's polynomials, highest degree first: the tables of csrc/fill.c
+# (fitted by tools/fit_ndtri32.py; exact float32 values)
+NDTRI32_CENTRAL = np.array([
+    -2.4900867146016026e-08, 6.576180311412827e-08, 1.3189650189815438e-06, -9.794538527785335e-06,
+    -1.4040183486940805e-05, 0.0006175730377435684, -0.003543286584317684, -0.01181543618440628,
+    0.6976040601730347, 4.246626853942871])
+NDTRI32_TAIL_MID = np.array([
+    0.00036476762033998966, -0.0004911251598969102, -0.0009130212129093707, 0.0037067439407110214,
+    -0.007130827289074659, 0.010696284472942352, -0.01499354001134634, 0.019937699660658836,
+    2.838945150375366, 8.367392539978027])
+NDTRI32_TAIL_FAR = np.array([
+    -1.3048008895566454e-08, 6.621805681561455e-08, -1.8309025051621575e-07, 1.239201083080843e-06,
+    -7.388951416942291e-06, 2.8334190574241802e-05, -1.4946657756809145e-05, -0.001453221426345408,
+    2.853829860687256, 18.358539581298828])
+
+# Wichura's AS241 (PPND16) rationals for float64, highest degree first: the tables of csrc/fill.c
 AS241_A = np.array([2509.0809287301226727, 33430.575583588128105, 67265.770927008700853, 45921.953931549871457,
                     13731.693765509461125, 1971.5909503065514427, 133.14166789178437745, 3.3871328727963666080])
 AS241_B = np.array([5226.4952788528545610, 28729.085735721942674, 39307.895800092710610, 21213.794301586595867,
@@ -137,33 +152,23 @@ def cospf(x):
 
 
 @jit
-def ndtri_centralf(q):
-    """Phi^-1(1/2 + q) for |q| <= 0.425 (AS241 central rational; csrc/fimath.h)."""
-    r = fmaf(-q, q, f32(0.180625))
-    a = fmaf(f32(AS241_A[0]), r, f32(AS241_A[1]))
-    for i in range(2, 8):
-        a = fmaf(a, r, f32(AS241_A[i]))
-    b = fmaf(f32(AS241_B[0]), r, f32(AS241_B[1]))
-    for i in range(2, 7):
-        b = fmaf(b, r, f32(AS241_B[i]))
-    b = fmaf(b, r, f32(1.0))
-    return (q * a) / b
-
-
-@jit
-def ndtri_tailf(p):
-    """-Phi^-1(p) for a tail probability 0 < p < 0.075 (AS241 tail rationals)."""
-    t = np.sqrt(-logf(p))
-    mid = t <= f32(5.0)
-    s = (t - f32(1.6)) if mid else (t - f32(5.0))
-    c = f32(AS241_C_MID[0]) if mid else f32(AS241_C_FAR[0])
-    for i in range(1, 8):
-        c = fmaf(c, s, f32(AS241_C_MID[i]) if mid else f32(AS241_C_FAR[i]))
-    d = f32(AS241_D_MID[0]) if mid else f32(AS241_D_FAR[0])
-    for i in range(1, 7):
-        d = fmaf(d, s, f32(AS241_D_MID[i]) if mid else f32(AS241_D_FAR[i]))
-    d = fmaf(d, s, f32(1.0))
-    return c / d
+def ndtrif(q, p):
+    """Phi^-1(1/2 + q) = q R(w), w = -log(4 p (1 - p)), p = 1/2 - |q| the smaller tail
+    probability (csrc/fimath.h: ndtrif).  Both the centre's and the tail's polynomial are
+    computed, then selected (selects vectorize; C skips the tail for vectors without one)."""
+    p4 = p * f32(4.0)
+    w = -logf(fmaf(-p4, p, p4))
+    v = w - f32(2.5)
+    r = fmaf(f32(NDTRI32_CENTRAL[0]), v, f32(NDTRI32_CENTRAL[1]))
+    for i in range(2, 10):
+        r = fmaf(r, v, f32(NDTRI32_CENTRAL[i]))
+    mid = w <= f32(16.0)
+    s = np.sqrt(w) - (f32(3.125) if mid else f32(6.625))
+    rt = fmaf(f32(NDTRI32_TAIL_MID[0]) if mid else f32(NDTRI32_TAIL_FAR[0]), s,
+              f32(NDTRI32_TAIL_MID[1]) if mid else f32(NDTRI32_TAIL_FAR[1]))
+    for i in range(2, 10):
+        rt = fmaf(rt, s, f32(NDTRI32_TAIL_MID[i]) if mid else f32(NDTRI32_TAIL_FAR[i]))
+    return q * (rt if w >= f32(5.0) else r)
 
 
 @jit
@@ -455,11 +460,7 @@ def truncnormal32(w, p):
     q = fmaf(u, mass, qa)
     plo = fmaf(u, mass, phia)
     phi_ = fmaf(v1, mass, phicb)
-    lower = plo <= phi_
-    tail = ndtri_tailf(plo if lower else phi_)
-    central = ndtri_centralf(q)  # both computed, then selected: LLVM vectorizes selects
-    tail = -tail if lower else tail
-    z = central if (q <= f32(0.425)) & (q >= -f32(0.425)) else tail
+    z = ndtrif(q, plo if plo <= phi_ else phi_)
     v = fmaf(z, sd, mean)
     v = lo if v < lo else v
     return hi if v > hi else v
@@ -689,15 +690,23 @@ def pick64(dist, p, c, js, o):
 
 
 @jit
+def block_of(e, shift):
+    """Global element e's Philox block (e >> shift) * 16 + e % 16 and its word (float32 family,
+    shift 6: a group of 64) or word pair (float64, shift 5: a group of 32) in that block,
+    (e % group) div 16: the layout of docs/streams.md (csrc: masked_batch)."""
+    e = u64(e)
+    return ((e >> shift) << u64(4)) | (e & u64(15)), (e >> u64(4)) & ((u64(1) << (shift - u64(4))) - u64(1))
+
+
+@jit
 def blocks_of(row, cols, m, shift, lo, hi, js):
-    """Lane L < m is global element e = row + cols[L]: Philox block (e >> shift) * 16 + e % 16
-    into (lo[L], hi[L]), its word (pair) in the block into js[L] (csrc: masked_batch)."""
+    """Lane L < m is global element e = row + cols[L]: its block into (lo[L], hi[L]), its word
+    (pair) in the block into js[L] (block_of; csrc: masked_batch)."""
     for L in range(32):
-        e = u64(row) + (u64(cols[L]) if L < m else u64(0))
-        b = ((e >> shift) << u64(4)) | (e & u64(15))
+        b, j = block_of(u64(row) + (u64(cols[L]) if L < m else u64(0)), shift)
         lo[L] = u32(b & u64(0xFFFFFFFF))
         hi[L] = u32(b >> u64(32))
-        js[L] = u32((e >> u64(4)) & ((u64(1) << (shift - u64(4))) - u64(1)))
+        js[L] = u32(j)
 
 
 @jit
