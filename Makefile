@@ -28,6 +28,7 @@ bench: $(STAMP)
 
 compare: $(STAMP)
 	$(BIN)/python -m bench.compare
+	$(BIN)/python -m bench.test_orthogonal
 	$(BIN)/python -m bench.torch_init
 
 clean:
