@@ -59,6 +59,20 @@ static const double NDTRI32_TAIL_FAR[10] = {
     -7.388951416942291e-06, 2.8334190574241802e-05, -1.4946657756809145e-05, -0.001453221426345408,
     2.853829860687256, 18.358539581298828};
 
+/* logtf's table (fimath.h): 1/c_i rounded to float32 (c_i the geometric centre of the i-th
+ * sixteenth of z's range, 1 exactly for the interval holding 1) and -log of that float32 1/c_i,
+ * rounded; log1p(r) - r = r^2 (A0 + A1 r + A2 r^2) on |r| <= 0.0301 (tools/fit_ndtri32.py). */
+static const float LOGT_INVC[16] = {
+    1.3992414474487305f, 1.3406081199645996f, 1.2866921424865723f, 1.2369459867477417f, 1.1909037828445435f,
+    1.1481667757034302f, 1.108391284942627f, 1.071279764175415f, 1.0365731716156006f, 1.0f, 0.9485646486282349f,
+    0.8954553008079529f, 0.847979724407196f, 0.8052862882614136f, 0.7666870355606079f, 0.7316197156906128f};
+static const float LOGT_LOGC[16] = {
+    -0.3359302580356598f, -0.293123334646225f, -0.2520746886730194f, -0.21264542639255524f, -0.17471249401569366f,
+    -0.13816656172275543f, -0.10290966928005219f, -0.06885397434234619f, -0.035920243710279465f, 0.0f,
+    0.0528053343296051f, 0.11042297631502151f, 0.1648985594511032f, 0.21655742824077606f, 0.2656765878200531f,
+    0.3124944269657135f};
+static const double LOGT_A[3] = {-0.4999999701976776, 0.3334691822528839, -0.2501509487628937};
+
 /* Philox4x32 constants (Salmon et al. 2011; Random123 philox.h) */
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -212,6 +226,7 @@ static inline void stream_copy_sse2(char *d, const char *s, size_t n)
 #undef VSQRTD
 #undef VFMAF
 #undef VANY
+#undef VPERMF
 #undef VMAXF
 #undef VMINF
 #undef VMAXD
@@ -288,6 +303,7 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #undef VSQRTD
 #undef VFMAF
 #undef VANY
+#undef VPERMF
 #undef VMAXF
 #undef VMINF
 #undef VMAXD
@@ -307,6 +323,7 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #define VSQRTD(x) ((vd)_mm512_sqrt_pd((__m512d)(x)))
 #define VFMAF(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #define VANY(m) _mm512_movepi32_mask((__m512i)(m))
+#define VPERMF(table, i) ((vf)_mm512_permutexvar_ps((__m512i)(i), _mm512_loadu_ps(table)))
 #define VMAXF(a, b) ((vf)_mm512_max_ps((__m512)(a), (__m512)(b)))
 #define VMINF(a, b) ((vf)_mm512_min_ps((__m512)(a), (__m512)(b)))
 #define VMAXD(a, b) ((vd)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
@@ -502,6 +519,7 @@ static void tile_rows_avx512(const uint32_t *sets, int64_t W, int64_t q, uint32_
 #undef VSQRTD
 #undef VFMAF
 #undef VANY
+#undef VPERMF
 #undef VMAXF
 #undef VMINF
 #undef VMAXD

@@ -39,6 +39,28 @@ FI_INLINE vf NAME(logf)(vf x)
     return FMAF(SPLATF(0.693359375f), fe, r);
 }
 
+/* Natural log of normal float32 x > 0 by a 16-entry table (the reduction of Szabolcs Nagy's
+ * logf, ARM optimized-routines / glibc 2.28): x = 2^k z, z in [0.7, 1.4), z ~ c_i, so
+ * log x = k ln 2 - log(1/c_i) + log1p(r), r = z / c_i - 1 (|r| < 0.031, one FMA with the
+ * float32 1/c_i, exact up to one rounding), log1p(r) = r + r^2 (A0 + A1 r + A2 r^2).
+ * LOGT_* in fill.c; the table lookups are VPERMF (a 16-lane permute) where the target has it. */
+FI_INLINE vf NAME(logtf)(vf x)
+{
+    vu ix = (vu)x;
+    vu tmp = ix - 0x3f330000u;
+    vi i = (vi)((tmp >> 19) & 15u);
+    vi k = (vi)tmp >> 23;
+    vf z = (vf)(ix - (tmp & 0xff800000u));
+    vf invc = VPERMF(LOGT_INVC, i), logc = VPERMF(LOGT_LOGC, i);
+    vf r = FMAF(z, invc, SPLATF(-1.0f));
+    vf fk = __builtin_convertvector(k, vf);
+    vf hi = FMAF(fk, SPLATF(0.693359375f), logc); /* k ln2_hi exact (9 + 7 bits) */
+    vf lo = FMAF(fk, SPLATF(-F(2.12194440e-4)), r);
+    vf p = FMAF(SPLATF(F(LOGT_A[2])), r, SPLATF(F(LOGT_A[1])));
+    p = FMAF(p, r, SPLATF(F(LOGT_A[0])));
+    return FMAF(p, r * r, lo) + hi;
+}
+
 /* sin and cos on [-pi/4, pi/4] (Cephes sinf/cosf polynomials), Horner steps fused. */
 FI_INLINE vf NAME(sinpf)(vf x)
 {
@@ -66,7 +88,7 @@ FI_INLINE vf NAME(cospf)(vf x)
 FI_INLINE vf NAME(ndtrif)(vf q, vf p)
 {
     vf p4 = p * 4.0f;
-    vf w = -NAME(logf)(FMAF(-p4, p, p4));
+    vf w = -NAME(logtf)(FMAF(-p4, p, p4));
     vf v = w - 2.5f;
     vf r = FMAF(SPLATF(F(NDTRI32_CENTRAL[0])), v, SPLATF(F(NDTRI32_CENTRAL[1])));
     for (int i = 2; i < 10; i++) r = FMAF(r, v, SPLATF(F(NDTRI32_CENTRAL[i])));

@@ -50,6 +50,19 @@ NDTRI32_TAIL_FAR = np.array([
     -7.388951416942291e-06, 2.8334190574241802e-05, -1.4946657756809145e-05, -0.001453221426345408,
     2.853829860687256, 18.358539581298828])
 
+# logtf's table and log1p polynomial (csrc/fill.c: LOGT_*), exact float32 values
+LOGT_INVC = np.array([
+    1.3992414474487305, 1.3406081199645996, 1.2866921424865723, 1.2369459867477417, 1.1909037828445435,
+    1.1481667757034302, 1.108391284942627, 1.071279764175415, 1.0365731716156006, 1.0, 0.9485646486282349,
+    0.8954553008079529, 0.847979724407196, 0.8052862882614136, 0.7666870355606079, 0.7316197156906128],
+    np.float32)
+LOGT_LOGC = np.array([
+    -0.3359302580356598, -0.293123334646225, -0.2520746886730194, -0.21264542639255524, -0.17471249401569366,
+    -0.13816656172275543, -0.10290966928005219, -0.06885397434234619, -0.035920243710279465, 0.0,
+    0.0528053343296051, 0.11042297631502151, 0.1648985594511032, 0.21655742824077606, 0.2656765878200531,
+    0.3124944269657135], np.float32)
+LOGT_A = np.array([-0.4999999701976776, 0.3334691822528839, -0.2501509487628937])
+
 # Wichura's AS241 (PPND16) rationals for float64, highest degree first: the tables of csrc/fill.c
 AS241_A = np.array([2509.0809287301226727, 33430.575583588128105, 67265.770927008700853, 45921.953931549871457,
                     13731.693765509461125, 1971.5909503065514427, 133.14166789178437745, 3.3871328727963666080])
@@ -136,6 +149,23 @@ def logf(x):
 
 
 @jit
+def logtf(x):
+    """Natural log of normal float32 x > 0 by a 16-entry table (csrc/fimath.h: logtf)."""
+    ix = f2u(x)
+    tmp = u32(ix - u32(0x3F330000))
+    i = i64((tmp >> u32(19)) & u32(15))
+    k = i32(tmp) >> i32(23)
+    z = u2f(u32(ix - (tmp & u32(0xFF800000))))
+    r = fmaf(z, LOGT_INVC[i], f32(-1.0))
+    fk = f32(k)
+    hi = fmaf(fk, f32(0.693359375), LOGT_LOGC[i])
+    lo = fmaf(fk, -f32(2.12194440e-4), r)
+    p = fmaf(f32(LOGT_A[2]), r, f32(LOGT_A[1]))
+    p = fmaf(p, r, f32(LOGT_A[0]))
+    return fmaf(p, r * r, lo) + hi
+
+
+@jit
 def sinpf(x):
     z = x * x
     y = fmaf(-f32(1.9515295891e-4), z, f32(8.3321608736e-3))
@@ -157,7 +187,7 @@ def ndtrif(q, p):
     probability (csrc/fimath.h: ndtrif).  Both the centre's and the tail's polynomial are
     computed, then selected (selects vectorize; C skips the tail for vectors without one)."""
     p4 = p * f32(4.0)
-    w = -logf(fmaf(-p4, p, p4))
+    w = -logtf(fmaf(-p4, p, p4))
     v = w - f32(2.5)
     r = fmaf(f32(NDTRI32_CENTRAL[0]), v, f32(NDTRI32_CENTRAL[1]))
     for i in range(2, 10):
@@ -421,7 +451,7 @@ def ctz32(typingctx, x):
     return types.uint32(x), codegen
 
 
-# ---- the per-lane transforms (csrc/fill_impl.h: uniformf, boxmullerf, truncnormalf, ...) ----
+# ---- the per-lane transforms (csrc/fill_impl.h, same names: uniform32, boxmuller32, ...) ----
 # shared by the dense groups and the masked fill's picks, so that both give the same bits
 
 @jit
@@ -455,11 +485,12 @@ def truncnormal32(w, p):
     sd, mean, lo, hi = p[0], p[1], p[2], p[3]
     phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
     k2 = i32(i32((w >> u32(9)) << u32(1)) + i32(1))
-    u = f32(k2) * TWO_M24
-    v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
-    q = fmaf(u, mass, qa)
-    plo = fmaf(u, mass, phia)
-    phi_ = fmaf(v1, mass, phicb)
+    k = f32(k2)
+    k1 = f32(i32(i32(0x1000000) - k2))
+    m = mass * TWO_M24  # u m = k2 (m 2^-24): exact scalings (csrc/fill_impl.h)
+    q = fmaf(k, m, qa)
+    plo = fmaf(k, m, phia)
+    phi_ = fmaf(k1, m, phicb)
     z = ndtrif(q, plo if plo <= phi_ else phi_)
     v = fmaf(z, sd, mean)
     v = lo if v < lo else v
