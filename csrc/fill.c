@@ -11,111 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch.h"
 #include "fastinit.h"
-
-/* float32 constant from a decimal literal, rounded decimal -> double -> float as NumPy does */
-#define F(x) ((float)(x))
-#define FI_INLINE static inline __attribute__((always_inline))
-
-/* Wichura's AS241 (PPND16) rationals, highest degree first, for the float64 kernels;
- * fastinit/kernels/_numba.py has the same tables.  Central: Phi^-1(1/2 + q) = q A(r) / B(r), r = 0.180625 - q^2 (B's constant term 1).
- * Tails: -Phi^-1(p) = C(s) / D(s), s = sqrt(-log p) - 1.6 (s <= 5, "mid") or - 5 ("far"). */
-static const double AS241_A[8] = {2509.0809287301226727, 33430.575583588128105, 67265.770927008700853,
-                                  45921.953931549871457, 13731.693765509461125, 1971.5909503065514427,
-                                  133.14166789178437745, 3.3871328727963666080};
-static const double AS241_B[7] = {5226.4952788528545610, 28729.085735721942674, 39307.895800092710610,
-                                  21213.794301586595867, 5394.1960214247511077, 687.18700749205790830,
-                                  42.313330701600911252};
-static const double AS241_C_MID[8] = {7.74545014278341407640e-4, 2.27238449892691845833e-2,
-                                      2.41780725177450611770e-1, 1.27045825245236838258e+0,
-                                      3.64784832476320460504e+0, 5.76949722146069140550e+0,
-                                      4.63033784615654529590e+0, 1.42343711074968357734e+0};
-static const double AS241_C_FAR[8] = {2.01033439929228813265e-7, 2.71155556874348757815e-5,
-                                      1.24266094738807843860e-3, 2.65321895265761230930e-2,
-                                      2.96560571828504891230e-1, 1.78482653991729133580e+0,
-                                      5.46378491116411436990e+0, 6.65790464350110377720e+0};
-static const double AS241_D_MID[7] = {1.05075007164441684324e-9, 5.47593808499534494600e-4,
-                                      1.51986665636164571966e-2, 1.48103976427480074590e-1,
-                                      6.89767334985100004550e-1, 1.67638483018380384940e+0,
-                                      2.05319162663775882187e+0};
-static const double AS241_D_FAR[7] = {2.04426310338993978564e-15, 1.42151175831644588870e-7,
-                                      1.84631831751005468180e-5, 7.86869131145613259100e-4,
-                                      1.48753612908506148525e-2, 1.36929880922735805310e-1,
-                                      5.99832206555887937690e-1};
-
-/* The float32 inverse normal CDF's polynomials (fimath.h ndtrif), highest degree first:
- * R(w) = Phi^-1(1/2 + q) / q, 1 - 4 q^2 = exp(-w), in v = w - 2.5 (w < 5), sqrt(w) - 3.125
- * (w <= 16) and sqrt(w) - 6.625; fitted by tools/fit_ndtri32.py, exact float32 values. */
-static const double NDTRI32_CENTRAL[10] = {
-    -2.4900867146016026e-08, 6.576180311412827e-08, 1.3189650189815438e-06, -9.794538527785335e-06,
-    -1.4040183486940805e-05, 0.0006175730377435684, -0.003543286584317684, -0.01181543618440628,
-    0.6976040601730347, 4.246626853942871};
-static const double NDTRI32_TAIL_MID[10] = {
-    0.00036476762033998966, -0.0004911251598969102, -0.0009130212129093707, 0.0037067439407110214,
-    -0.007130827289074659, 0.010696284472942352, -0.01499354001134634, 0.019937699660658836,
-    2.838945150375366, 8.367392539978027};
-static const double NDTRI32_TAIL_FAR[10] = {
-    -1.3048008895566454e-08, 6.621805681561455e-08, -1.8309025051621575e-07, 1.239201083080843e-06,
-    -7.388951416942291e-06, 2.8334190574241802e-05, -1.4946657756809145e-05, -0.001453221426345408,
-    2.853829860687256, 18.358539581298828};
-
-/* logtf's table (fimath.h): 1/c_i rounded to float32 (c_i the geometric centre of the i-th
- * sixteenth of z's range, 1 exactly for the interval holding 1) and -log of that float32 1/c_i,
- * rounded; log1p(r) - r = r^2 (A0 + A1 r + A2 r^2) on |r| <= 0.0301 (tools/fit_ndtri32.py). */
-static const float LOGT_INVC[16] = {
-    1.3992414474487305f, 1.3406081199645996f, 1.2866921424865723f, 1.2369459867477417f, 1.1909037828445435f,
-    1.1481667757034302f, 1.108391284942627f, 1.071279764175415f, 1.0365731716156006f, 1.0f, 0.9485646486282349f,
-    0.8954553008079529f, 0.847979724407196f, 0.8052862882614136f, 0.7666870355606079f, 0.7316197156906128f};
-static const float LOGT_LOGC[16] = {
-    -0.3359302580356598f, -0.293123334646225f, -0.2520746886730194f, -0.21264542639255524f, -0.17471249401569366f,
-    -0.13816656172275543f, -0.10290966928005219f, -0.06885397434234619f, -0.035920243710279465f, 0.0f,
-    0.0528053343296051f, 0.11042297631502151f, 0.1648985594511032f, 0.21655742824077606f, 0.2656765878200531f,
-    0.3124944269657135f};
-static const double LOGT_A[3] = {-0.4999999701976776, 0.3334691822528839, -0.2501509487628937};
-
-/* Philox4x32 constants (Salmon et al. 2011; Random123 philox.h) */
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u /* golden ratio */
-#define PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
-
-/* Scalar Philox4x32-R of counter c[0..3] under key (k0, k1), in place (Random123 philox4x32_R):
- * the reference for fi_philox4x32 and the portable fill path. */
-static inline void fi_philox_scalar(uint32_t c[4], uint32_t k0, uint32_t k1, int rounds)
-{
-    for (int r = 0; r < rounds; r++) {
-        uint64_t p0 = (uint64_t)PHILOX_M0 * c[0], p1 = (uint64_t)PHILOX_M1 * c[2];
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1;
-        c[1] = (uint32_t)p1;
-        c[3] = (uint32_t)p0;
-        c[0] = n0;
-        c[2] = n2;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-}
-
-/* A uniform integer in [0, bound) from up to four words (Lemire's multiply-shift with rejection;
- * if all four are rejected, which happens with probability < 2^-96, the last one is used). */
-static inline uint32_t uniform_below(const uint32_t *w4, uint32_t bound)
-{
-    uint64_t m = 0;
-    for (int a = 0; a < 4; a++) {
-        m = (uint64_t)w4[a] * bound;
-        uint32_t lo = (uint32_t)m;
-        if (lo >= bound || lo >= (uint32_t)(-bound) % bound) break;
-    }
-    return (uint32_t)(m >> 32);
-}
-
-/* lane select by a comparison mask (all ones / all zeros): bitwise, rounds nothing */
-#define SEL(m, a, b) ((vf)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
-#define SELU(m, a, b) ((vu)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
-#define SELD(m, a, b) ((vd)(((vl)(m) & (vl)(a)) | (~(vl)(m) & (vl)(b))))
-/* broadcasts (the float ones through their bits: fill_impl.h) */
-#define SPLATF(x) NAME(splatf)((float)(x))
-#define SPLATU(x) ((vu){} + (uint32_t)(x))
-#define SPLATD(x) NAME(splatd)((double)(x))
+#include "fitables.h"
+#include "philox.h"
+#include "simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(FASTINIT_NO_DISPATCH)
 #define FI_X86 1
@@ -220,21 +120,7 @@ static inline void stream_copy_sse2(char *d, const char *s, size_t n)
 #define STREAM_FENCE() _mm_sfence()
 #endif
 #include "fill_impl.h"
-#undef NAME
-#undef VBYTES
-#undef VSQRTF
-#undef VSQRTD
-#undef VFMAF
-#undef VANY
-#undef VPERMF
-#undef VMAXF
-#undef VMINF
-#undef VMAXD
-#undef VMIND
-#undef PHILOX32
-#undef PHILOX_LANES
-#undef STREAM_COPY
-#undef STREAM_FENCE
+#include "target_end.h"
 
 #ifdef FI_X86
 /* ---- AVX2 -------------------------------------------------------------------- */
@@ -297,21 +183,7 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #define STREAM_COPY stream_copy_sse2
 #define STREAM_FENCE() _mm_sfence()
 #include "fill_impl.h"
-#undef NAME
-#undef VBYTES
-#undef VSQRTF
-#undef VSQRTD
-#undef VFMAF
-#undef VANY
-#undef VPERMF
-#undef VMAXF
-#undef VMINF
-#undef VMAXD
-#undef VMIND
-#undef PHILOX32
-#undef PHILOX_LANES
-#undef STREAM_COPY
-#undef STREAM_FENCE
+#include "target_end.h"
 #pragma GCC pop_options
 
 /* ---- AVX-512 ----------------------------------------------------------------- */
@@ -513,39 +385,11 @@ static void tile_rows_avx512(const uint32_t *sets, int64_t W, int64_t q, uint32_
 #undef VDENORMAL2
 #undef VTOBF16X2
 #pragma GCC pop_options
-#undef NAME
-#undef VBYTES
-#undef VSQRTF
-#undef VSQRTD
-#undef VFMAF
-#undef VANY
-#undef VPERMF
-#undef VMAXF
-#undef VMINF
-#undef VMAXD
-#undef VMIND
-#undef PHILOX32
-#undef PHILOX_LANES
-#undef COLLECT
-#undef STREAM_COPY
-#undef STREAM_FENCE
+#include "target_end.h"
 #pragma GCC pop_options
 #endif /* FI_X86 */
 
 /* ---- dispatch ---------------------------------------------------------------- */
-
-typedef void (*fill32_fn)(int, int, const uint32_t *, const float *, void *, int64_t, int64_t,
-                          uint64_t, uint64_t);
-typedef void (*fill64_fn)(int, const uint32_t *, const double *, double *, int64_t, int64_t,
-                          uint64_t, uint64_t);
-
-typedef void (*philox_fn)(const uint32_t *, uint64_t, uint32_t (*)[16]);
-typedef void (*zero_bits_fn)(char *, uint32_t, int64_t, int);
-typedef void (*masked_fn)(int, int, const uint32_t *, const void *, void *, int64_t, int64_t, int64_t,
-                          const uint32_t *, int64_t, uint64_t, uint64_t);
-typedef void (*draws_fn)(const uint32_t *, uint64_t, uint64_t, int, uint32_t, uint32_t, uint32_t *, int64_t);
-typedef void (*tile_rows_fn)(const uint32_t *, int64_t, int64_t, uint32_t *);
-typedef void (*bf16_fn)(const float *, uint16_t *, int64_t);
 
 /* what each instruction set needs from the CPU (x86 feature names of __builtin_cpu_supports) */
 static int always(void) { return 1; }
@@ -565,18 +409,7 @@ static int has_avx512(void)
 static int has_avx512bf16(void) { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
 #endif
 
-static const struct isa {
-    const char *name;
-    int (*supported)(void);
-    fill32_fn f32;
-    fill64_fn f64;
-    philox_fn philox;
-    zero_bits_fn zero_bits;
-    masked_fn masked;
-    draws_fn draws;         /* NULL: draws_scalar */
-    tile_rows_fn tile_rows; /* NULL: draws_scalar keeps a row mask */
-    bf16_fn bf16;
-} isas[] = { /* in order of preference: the last one the CPU supports is the default */
+static const struct isa isas[] = { /* in order of preference: the last one the CPU supports is the default */
     {"baseline", always, fill32_base, fill64_base, philox_blocks_base, zero_bits_base, masked_base, NULL, NULL,
      bf16_base},
 #ifdef FI_X86
@@ -592,7 +425,7 @@ static const struct isa {
 
 static int current = -1;
 
-static const struct isa *pick(void)
+const struct isa *fi_pick(void)
 {
     if (current < 0) {
         int best = 0;
@@ -603,7 +436,7 @@ static const struct isa *pick(void)
     return &isas[current];
 }
 
-const char *fi_isa(void) { return pick()->name; }
+const char *fi_isa(void) { return fi_pick()->name; }
 
 int fi_set_isa(const char *name)
 {
@@ -630,7 +463,7 @@ int fi_fill32(int dist, int fmt, const uint32_t key[2], const uint32_t stream[2]
     if (dist < FI_UNIFORM || dist > FI_TRUNCNORMAL || fmt < FI_F32 || fmt > FI_BF16) return -1;
     if (!key || !stream || !p || bad_layout(out, n_runs, run_len)) return -1;
     const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};
-    pick()->f32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride);
+    fi_pick()->f32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride);
     return 0;
 }
 
@@ -640,7 +473,7 @@ int fi_fill64(int dist, const uint32_t key[2], const uint32_t stream[2], const d
     if (dist < FI_UNIFORM || dist > FI_TRUNCNORMAL) return -1;
     if (!key || !stream || !p || bad_layout(out, n_runs, run_len)) return -1;
     const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};
-    pick()->f64(dist, kw, p, out, n_runs, run_len, first, run_stride);
+    fi_pick()->f64(dist, kw, p, out, n_runs, run_len, first, run_stride);
     return 0;
 }
 
@@ -655,144 +488,7 @@ int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stre
     if (nr == 0 || nc == 0) return 0;
     if (!out || !bits) return -1;
     const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};
-    pick()->masked(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride);
-    return 0;
-}
-
-/* ---- sparse pattern: Floyd's exact random subsets, 64 units in lockstep ------------ */
-
-#define UNITS 64 /* units (columns in mode 0, rows in mode 1) drawn together: two Philox32 calls */
-#define TILES 16 /* mode 0: tiles of 32 columns (a word of bits) whose row words are written together */
-
-/* draws_avx512, one unit at a time.  With rowmask (mode 0) the sets are bit u of rowmask[x]
- * instead (one word per row for all the units: n words, in L1 or L2), so that a tile's row words need no
- * transpose; sets is then untouched. */
-static void draws_scalar(const struct isa *impl, const uint32_t kw[4], uint64_t units, uint64_t ua, int t,
-                         uint32_t n, uint32_t nd, uint32_t *sets, int64_t W, uint64_t *rowmask)
-{
-    uint32_t w[8][16] __attribute__((aligned(64)));
-    for (uint32_t d = 0; d < nd; d++) {
-        const uint32_t j = n - nd + d;
-        for (int s = 0; s < t; s += 32) { /* 32 units per Philox call */
-            impl->philox(kw, (uint64_t)d * units + ua + (uint64_t)s, w);
-            for (int u = s; u < t && u < s + 32; u++) {
-                const int h = (u - s) / 16, L = (u - s) % 16;
-                const uint32_t w4[4] = {w[4 * h][L], w[4 * h + 1][L], w[4 * h + 2][L], w[4 * h + 3][L]};
-                uint32_t x = uniform_below(w4, j + 1);
-                if (rowmask) {
-                    if ((rowmask[x] >> u) & 1) x = j;
-                    rowmask[x] |= 1ull << u;
-                } else {
-                    uint32_t *set = sets + u * W;
-                    if ((set[x >> 5] >> (x & 31)) & 1) x = j;
-                    set[x >> 5] |= 1u << (x & 31);
-                }
-            }
-        }
-    }
-}
-
-int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, int64_t k,
-                     int64_t r0, int64_t nr, int64_t c0, int64_t nc, uint32_t *bits, int64_t bits_ld)
-{
-    if ((mode != 0 && mode != 1) || !kw || rows < 1 || cols < 1 || k < 0) return -1;
-    if (r0 < 0 || nr < 0 || c0 < 0 || nc < 0 || r0 + nr > rows || c0 + nc > cols) return -1;
-    if (rows >= (1ll << 31) || cols >= (1ll << 31) || k > (mode == 0 ? rows : cols)) return -1;
-    if (bits_ld < (nc + 31) / 32) return -1;
-    if (nr == 0 || nc == 0) return 0;
-    if (!bits) return -1;
-    const struct isa *impl = pick();
-    /* units: columns (mode 0: each gets k zero rows) or rows (mode 1: each keeps k columns) */
-    int64_t n = mode == 0 ? rows : cols, units = mode == 0 ? cols : rows;
-    int64_t u_first = mode == 0 ? c0 : r0, u_count = mode == 0 ? nc : nr;
-    int64_t chosen = mode == 0 ? k : n - k; /* elements to zero in each unit */
-    int complement = chosen > n / 2;       /* draw the smaller side: the non-zeros */
-    int64_t draws = complement ? n - chosen : chosen;
-    int64_t W = (n + 31) / 32; /* words of a unit's set; 16 W < 2^30: 32-bit gather indices */
-    /* the units' sets: bitmaps (AVX-512, and mode 1), or rowmask (below) */
-    const int use_sets = mode == 1 || impl->tile_rows;
-    uint32_t *sets = use_sets ? malloc((size_t)(UNITS * W) * sizeof *sets) : NULL;
-    /* mode 0: the row words of TILES tiles side by side, column by column (tile k's row i at
-     * colw[k * nr + i]), then written a row (TILES words, a cache line) at a time: stores one
-     * word per row and tile would each touch another line of bits */
-    const int64_t words = (nc + 31) / 32, group = words < TILES ? words : TILES;
-    uint32_t *colw = mode == 0 ? malloc((size_t)(group * nr) * sizeof *colw) : NULL;
-    /* mode 0 without a vector tile_rows: bit u of rowmask[x] <- unit u drew x */
-    uint64_t *rowmask = mode == 0 && !impl->tile_rows ? malloc((size_t)n * sizeof *rowmask) : NULL;
-    if ((use_sets && !sets) || (mode == 0 && !colw) || (mode == 0 && !impl->tile_rows && !rowmask)) {
-        free(sets);
-        free(colw);
-        free(rowmask);
-        return -2;
-    }
-    for (int64_t ua = u_first; ua < u_first + u_count; ua += UNITS) {
-        int t = (int)(u_first + u_count - ua < UNITS ? u_first + u_count - ua : UNITS);
-        if (rowmask) memset(rowmask, 0, (size_t)n * sizeof *rowmask);
-        else memset(sets, 0, (size_t)(UNITS * W) * sizeof *sets);
-        /* Floyd (Bentley & Floyd 1987): for j = n-draws .. n-1, x = uniform in [0, j]; add x,
-         * or j if x is taken.  Draw d of unit u uses Philox block d * units + u (4 words). */
-        if (impl->draws) impl->draws(kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W);
-        else draws_scalar(impl, kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W, rowmask);
-        /* the zeros: the set's elements, or (complement) the others */
-        if (mode == 0) { /* tiles of <= 32 columns, starting at multiples of 32 in the block */
-            for (int s = 0; s < t; s += 32) {
-                const int64_t tile = (ua + s - c0) / 32, tk = tile % TILES;
-                const int tt = t - s < 32 ? t - s : 32;
-                uint32_t all = tt == 32 ? 0xffffffffu : (1u << tt) - 1u, a[32];
-                for (int64_t q = r0 / 32; q <= (r0 + nr - 1) / 32; q++) {
-                    if (impl->tile_rows) impl->tile_rows(sets + s * W, W, q, a);
-                    else
-                        for (int r = 0; r < 32; r++) a[r] = 32 * q + r < n ? (uint32_t)(rowmask[32 * q + r] >> s) : 0;
-                    for (int64_t r = 32 * q < r0 ? r0 - 32 * q : 0; r < 32 && 32 * q + r < r0 + nr; r++)
-                        colw[tk * nr + 32 * q + r - r0] = complement ? ~a[r] & all : a[r];
-                }
-                if (tk == TILES - 1 || tile == words - 1) /* tiles tile - tk .. tile done */
-                    for (int64_t i = 0; i < nr; i++)
-                        for (int64_t g = 0; g <= tk; g++) bits[i * bits_ld + tile - tk + g] = colw[g * nr + i];
-            }
-        } else {
-            /* all bits of the row set (complement) or clear, then each drawn element of the
-             * block toggled: O(n / 32 + draws) per unit, not O(n) */
-            int64_t nw = (nc + 31) / 32;
-            for (int u = 0; u < t; u++) {
-                const uint32_t *set = sets + u * W;
-                uint32_t *row = bits + (ua - r0 + u) * bits_ld;
-                for (int64_t q = 0; q < nw; q++) row[q] = complement ? 0xffffffffu : 0u;
-                if (complement && nc % 32) row[nw - 1] = (1u << (nc % 32)) - 1u;
-                for (int64_t q = c0 >> 5; q <= (c0 + nc - 1) >> 5; q++) {
-                    for (uint32_t m = set[q]; m; m &= m - 1u) {
-                        int64_t e = 32 * q + __builtin_ctz(m);
-                        if (e >= c0 && e < c0 + nc) row[(e - c0) >> 5] ^= 1u << ((e - c0) & 31);
-                    }
-                }
-            }
-        }
-    }
-    free(sets);
-    free(colw);
-    free(rowmask);
-    return 0;
-}
-
-int fi_zero_where(void *out, int itemsize, int64_t ld, int64_t nr, int64_t nc, const uint32_t *bits,
-                  int64_t bits_ld)
-{
-    if ((itemsize != 2 && itemsize != 4 && itemsize != 8) || nr < 0 || nc < 0 || ld < nc) return -1;
-    if (bits_ld < (nc + 31) / 32) return -1;
-    if (nr == 0 || nc == 0) return 0;
-    if (!out || !bits) return -1;
-    const struct isa *impl = pick();
-    for (int64_t i = 0; i < nr; i++)
-        for (int64_t q = 0; q < (nc + 31) / 32; q++)
-            impl->zero_bits((char *)out + (i * ld + 32 * q) * itemsize, bits[i * bits_ld + q],
-                            nc - 32 * q < 32 ? nc - 32 * q : 32, itemsize);
-    return 0;
-}
-
-int fi_to_bf16(const float *x, uint16_t *out, int64_t n)
-{
-    if (n < 0 || (n > 0 && (!x || !out))) return -1;
-    pick()->bf16(x, out, n);
+    fi_pick()->masked(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride);
     return 0;
 }
 

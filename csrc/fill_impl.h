@@ -1,4 +1,5 @@
-/* Fill kernels, compiled once per instruction set by fill.c, which defines NAME() (the
+/* Fill kernels, compiled once per instruction set by fill.c (after fitables.h, philox.h and
+ * simd.h; target_end.h forgets the target's macros afterwards), which defines NAME() (the
  * suffix), VBYTES (native vector width), VSQRTF/VSQRTD and, on x86, PHILOX32, PHILOX_LANES,
  * STREAM_COPY/STREAM_FENCE and (AVX-512) COLLECT.
  *
@@ -276,9 +277,10 @@ FI_INLINE vd NAME(clampd)(vd v, double lo, double hi)
 {
 #ifdef VMAXD
     return VMIND(SPLATD(hi), VMAXD(SPLATD(lo), v));
-#endif
+#else
     v = SELD(v < lo, SPLATD(lo), v);
     return SELD(v > hi, SPLATD(hi), v);
+#endif
 }
 
 /* ((hi << 32) | lo) >> shift of ND lanes from two word rows */

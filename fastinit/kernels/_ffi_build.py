@@ -22,9 +22,10 @@ ffi.cdef("\n".join(line for line in HEADER.splitlines()
 ffi.set_source(
     "fastinit.kernels._cfill",
     '#include "fastinit.h"',
-    sources=[str(CSRC / "fill.c")],
+    sources=[str(CSRC / name) for name in ("fill.c", "sparse.c")],
     include_dirs=[str(CSRC)],
-    depends=[str(CSRC / name) for name in ("fastinit.h", "fimath.h", "fill_impl.h")],
+    depends=[str(CSRC / name) for name in ("fastinit.h", "dispatch.h", "fimath.h", "fitables.h", "fill_impl.h",
+                                            "philox.h", "simd.h", "target_end.h")],
     libraries=["m"],  # fmaf, for the baseline target (no FMA instruction)
     extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
                         "-std=gnu11", *os.environ.get("FASTINIT_CFLAGS", "").split()],
