@@ -20,8 +20,8 @@ bounded absolutely and ndtri relatively (it is 0 at p = 0.5).  Measured (asserte
 - sinp / cosp, 10^7 random float64 Box-Muller angles: 8.05e-17 / 8.35e-17 absolute,
   0.73 / 0.75 ulp (2^-53 = 1.1e-16 absolute, 1 ulp).
 - ndtrif(p - 1/2, p) (Giles' w = -log(4 p (1 - p)) through logtf, stream layout 3), every
-  61st float32 p in [2^-126, 0.5]: relative 2.676e-7 (2.24 * 2^-23), worst at p = 0x37C3A1C2 =
-  2.33e-5 (2.7e-7).  AS241's float32 rationals (layouts 1, 2) measured 4.17e-7.
+  float32 p in [2^-126, 0.5] (exhaustive): relative 2.777e-7 (2.33 * 2^-23), worst at
+  p = 0x37C9E1DC = 2.41e-5 (2.8e-7).  AS241's float32 rationals (layouts 1, 2) measured 4.17e-7.
   (The float32 functions fuse their polynomial steps (FMA) since stream layout 2.)
 - ndtri_low, 10^8 random float64 in [1e-300, 0.5]: relative 1.06e-15 against SciPy, whose
   own error at the worst points is 2e-16..4e-16 (checked with mpmath) (1.2e-15 relative).
@@ -188,7 +188,7 @@ def relative_error(got, exact):
     return np.abs(got[nonzero] - exact[nonzero]) / np.abs(exact[nonzero])
 
 
-WORST_NDTRIF = 0x37C3A1C2  # float32 bits of the worst p of ndtrif's exhaustive sweep
+WORST_NDTRIF = 0x37C9E1DC  # float32 bits of the worst p of ndtrif's exhaustive sweep
 
 
 def lower_half(central, tail, dtype):
@@ -213,7 +213,7 @@ def ndtrif_lower_half():
     return apply
 
 
-def test_ndtri_float32_is_within_2_7e_7_relative():
+def test_ndtri_float32_is_within_2_8e_7_relative():
     fn = ndtrif_lower_half()
     worst = np.array([WORST_NDTRIF], np.uint32).view(np.float32)  # the exhaustive sweep's worst p
     # p where w = -log(4 p (1 - p)) is 5 (centre -> tail) and 16 (the tail's two polynomials)
@@ -223,8 +223,8 @@ def test_ndtri_float32_is_within_2_7e_7_relative():
                         np.float32([0.5, 0.25, 2.0**-24, 2.0**-25, 2.0**-126])])
     got = fn(p).astype(np.float64)
     rel = relative_error(got, ndtri(p.astype(np.float64)))
-    assert rel.max() <= 2.7e-7, f"ndtri float32 relative error {rel.max():.3g} at p = {p[rel.argmax()]!r}"
-    assert rel.max() > 2.65e-7  # the worst input is in the set
+    assert rel.max() <= 2.8e-7, f"ndtri float32 relative error {rel.max():.3g} at p = {p[rel.argmax()]!r}"
+    assert rel.max() > 2.75e-7  # the worst input is in the set
 
 
 def test_ndtri_float32_keeps_resolution_near_the_mean():
