@@ -277,8 +277,9 @@ def _normal32(key, i, mean, std):
 def normal_f32(key, i, mean, std):
     """Element ``i`` of ``normal_(out, mean, std, seed=, stream=)`` for a float32 ``out``.
 
-    Box-Muller on the word pair of element ``i``'s block (docs/streams.md); only the cos or
-    sin that element ``i`` takes is computed.  ``x = (r * trig) * float32(std) + float32(mean)``.
+    Box-Muller on the word pair of element ``i``'s block (docs/streams.md), by the fills' own
+    ``boxmuller32``; element ``i`` takes the cos or the sin value.
+    ``x = (r * trig) * float32(std) + float32(mean)``.
     """
     return _normal32(key, i, f64(mean), f64(std))
 
