@@ -43,7 +43,7 @@ FI_INLINE vf NAME(logf)(vf x)
  * logf, ARM optimized-routines / glibc 2.28): x = 2^k z, z in [0.7, 1.4), z ~ c_i, so
  * log x = k ln 2 - log(1/c_i) + log1p(r), r = z / c_i - 1 (|r| < 0.031, one FMA with the
  * float32 1/c_i, exact up to one rounding), log1p(r) = r + r^2 (A0 + A1 r + A2 r^2).
- * LOGT_* in fill.c; the table lookups are VPERMF (a 16-lane permute) where the target has it. */
+ * LOGT_* in fitables.h; the table lookups are VPERMF (a 16-lane permute) where the target has it. */
 FI_INLINE vf NAME(logtf)(vf x)
 {
     vu ix = (vu)x;
@@ -82,7 +82,7 @@ FI_INLINE vf NAME(cospf)(vf x)
  * w = -log(4 p (1 - p)) = -log(1 - 4 q^2), the variable of Giles' erfinv (GPU Computing Gems
  * Jade, 2011): p keeps 1 - 4 q^2 relatively exact far into either tail, q keeps the
  * resolution near the mean.  One log; R is a polynomial in w - 2.5 (w < 5) or in
- * sqrt(w) - 3.125 (w <= 16) / - 6.625 (w > 16), coefficients NDTRI32_* (fill.c), Horner steps
+ * sqrt(w) - 3.125 (w <= 16) / - 6.625 (w > 16), coefficients NDTRI32_* (fitables.h), Horner steps
  * fused.  The tail's sqrt and polynomial run only for vectors with a lane in the tail
  * (p < 0.0017); each lane's value is the same either way. */
 FI_INLINE vf NAME(ndtrif)(vf q, vf p)

@@ -3,7 +3,7 @@
 Flags: -O3 vectorizes the planar 16-lane loops; -ffp-contract=off keeps every
 ``a*b + c`` two roundings, as in the Numba twins; -fno-math-errno and
 -fno-trapping-math let sqrt and selects vectorize without changing any result.
-No -march: csrc/fill.c compiles baseline, AVX2 and AVX-512 copies and picks one
+No -march: csrc/fill.c compiles baseline, AVX2, AVX-512 and AVX-512+BF16 copies and picks one
 at run time, so the build runs on any x86-64 CPU.  FASTINIT_CFLAGS adds flags.
 """
 

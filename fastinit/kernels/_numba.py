@@ -35,7 +35,7 @@ PI2_51 = float.fromhex("0x1.921fb54442d18p-51")  # float64(pi/2) * 2^-51, exact
 TWO_M24 = f32(2.0**-24)
 TWO_M53 = 2.0**-53
 
-# The float32 inverse normal CDF's polynomials, highest degree first: the tables of csrc/fill.c
+# The float32 inverse normal CDF's polynomials, highest degree first: the tables of csrc/fitables.h
 # (fitted by tools/fit_ndtri32.py; exact float32 values)
 NDTRI32_CENTRAL = np.array([
     -2.4900867146016026e-08, 6.576180311412827e-08, 1.3189650189815438e-06, -9.794538527785335e-06,
@@ -50,7 +50,7 @@ NDTRI32_TAIL_FAR = np.array([
     -7.388951416942291e-06, 2.8334190574241802e-05, -1.4946657756809145e-05, -0.001453221426345408,
     2.853829860687256, 18.358539581298828])
 
-# logtf's table and log1p polynomial (csrc/fill.c: LOGT_*), exact float32 values
+# logtf's table and log1p polynomial (csrc/fitables.h: LOGT_*), exact float32 values
 LOGT_INVC = np.array([
     1.3992414474487305, 1.3406081199645996, 1.2866921424865723, 1.2369459867477417, 1.1909037828445435,
     1.1481667757034302, 1.108391284942627, 1.071279764175415, 1.0365731716156006, 1.0, 0.9485646486282349,
@@ -63,7 +63,7 @@ LOGT_LOGC = np.array([
     0.3124944269657135], np.float32)
 LOGT_A = np.array([-0.4999999701976776, 0.3334691822528839, -0.2501509487628937])
 
-# Wichura's AS241 (PPND16) rationals for float64, highest degree first: the tables of csrc/fill.c
+# Wichura's AS241 (PPND16) rationals for float64, highest degree first: the tables of csrc/fitables.h
 AS241_A = np.array([2509.0809287301226727, 33430.575583588128105, 67265.770927008700853, 45921.953931549871457,
                     13731.693765509461125, 1971.5909503065514427, 133.14166789178437745, 3.3871328727963666080])
 AS241_B = np.array([5226.4952788528545610, 28729.085735721942674, 39307.895800092710610, 21213.794301586595867,
@@ -809,11 +809,11 @@ def fill_masked64(dist, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride
             np.empty(32, np.float64))
 
 
-# ---- sparse pattern (csrc/fill.c: fi_sparse_bitmap, fi_zero_where) ----------------
+# ---- sparse pattern (csrc/sparse.c: fi_sparse_bitmap, fi_zero_where) ----------------
 
 @jit
 def uniform_below(w0, w1, w2, w3, bound):
-    """A uniform integer in [0, bound) from up to four words (csrc/fill.c: uniform_below)."""
+    """A uniform integer in [0, bound) from up to four words (csrc/philox.h: uniform_below)."""
     b = u64(bound)
     m = u64(0)
     for w in (w0, w1, w2, w3):
@@ -824,14 +824,14 @@ def uniform_below(w0, w1, w2, w3, bound):
     return u32(m >> u64(32))
 
 
-UNITS = 64  # units drawn together, 32 per philox32 call (csrc/fill.c: UNITS)
-TILES = 16  # mode 0: tiles of 32 columns whose row words are written together (csrc/fill.c: TILES)
+UNITS = 64  # units drawn together, 32 per philox32 call (csrc/sparse.c: UNITS)
+TILES = 16  # mode 0: tiles of 32 columns whose row words are written together (csrc/sparse.c: TILES)
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
     """The block's zeros as bits (csrc/fastinit.h: fi_sparse_bitmap): Floyd's exact random
-    subset per unit, draw d of unit u from Philox block d * units + u (csrc/fill.c:
+    subset per unit, draw d of unit u from Philox block d * units + u (csrc/sparse.c:
     draws_scalar).  Mode 0's sets are bit u of rowmask[x] (also the tiles' row words, written
     a cache line of TILES words at a time); mode 1's are the bitmaps sets[u * W ..]."""
     if nr == 0 or nc == 0:
