@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fastinit-installed
 
-.PHONY: demo test bench compare clean
+.PHONY: demo test test-lowest bench compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,18 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard csrc/*) fastinit/kernels/_ffi_build.py
 	$(BIN)/python -m pip install -q -e ".[test,bench,torch,jax,dask]"
 	touch $(STAMP)
+
+# the same suite on the oldest versions pyproject.toml admits (constraints/lowest.txt): the bits
+# must not depend on which versions pip resolves
+LOWEST := .venv-lowest
+$(LOWEST)/.fastinit-installed: pyproject.toml setup.py constraints/lowest.txt $(wildcard csrc/*) fastinit/kernels/_ffi_build.py
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install -q --upgrade pip
+	$(LOWEST)/bin/python -m pip install -q -c constraints/lowest.txt -e ".[test,bench,torch,jax,dask]"
+	touch $@
+
+test-lowest: $(LOWEST)/.fastinit-installed
+	$(LOWEST)/bin/python -m pytest -q
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
@@ -32,4 +44,4 @@ compare: $(STAMP)
 	$(BIN)/python -m bench.torch_init
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo-out fastinit/kernels/_cfill*.so
+	rm -rf $(VENV) $(LOWEST) build *.egg-info demo-out fastinit/kernels/_cfill*.so

@@ -6,7 +6,7 @@ memory-mapped files, with one contract: element i of a tensor depends only on
 or sharding.  See docs/streams.md.
 """
 
-__version__ = "0.1.0"
+from ._version import STREAM_LAYOUT, __version__  # noqa: E402
 
 from . import rng  # noqa: E402
 from .config import show_config  # noqa: E402
@@ -30,7 +30,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'fastinit' has no attribute {name!r}")
 
 
-__all__ = ["constant_", "normal_", "ones_", "rng", "show_config", "trunc_normal_", "uniform_", "zeros_",
+__all__ = ["STREAM_LAYOUT", "__version__", "constant_", "normal_", "ones_", "rng", "show_config", "trunc_normal_", "uniform_", "zeros_",
            # the scheme catalogue (fastinit.schemes; its REGISTRY lists every scheme)
            "schemes", "bias_uniform_", "calculate_gain", "compute_fans", "conv_default_", "dirac_",
            "embedding_default_", "eye_", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_",

@@ -15,7 +15,8 @@ cluster, or one chunk of it recomputed to check a file.
 Everything is validated when the array is created, not when it is computed: shape, chunks,
 dtype, seed, stream, backend, threads and the scheme's parameters (the scheme itself checks
 them on an empty shard of the array, which writes nothing).  Graph keys are
-``"fastinit-<scheme>-<tokenize(all arguments)>"``, so the same call gives the same keys.
+``"fastinit-<scheme>-v<STREAM_LAYOUT>-<tokenize(all arguments)>"``, so the same call gives the
+same keys and arrays of different stream layouts never share one.
 
 Threads: each task calls fastinit with ``threads=1`` by default.  Dask already runs one
 chunk per worker thread (threaded scheduler: one per core; ``distributed``: one per worker
@@ -40,7 +41,8 @@ from dask.array.core import normalize_chunks
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from . import __version__, schemes
+from . import schemes
+from ._version import STREAM_LAYOUT, __version__
 from ._buffers import _NAMES, FLOAT_DTYPES
 from .schemes import REQUIRED
 
@@ -191,8 +193,8 @@ def from_scheme(scheme, shape, chunks="auto", dtype="float32", *, seed=None, str
                  if re.search(r"\bout (has|is|of|must)\b", str(exc)) else "")
         raise type(exc)(f"{shown}, shape {shape}, dtype {dtype}: {exc}{where}") from exc
     token = tokenize(label if registered is not None else fn, sorted(params.items()), shape, chunks, dtype.name,
-                     seed, stream, backend, threads, __version__)
-    name = f"fastinit-{label}-{token}"
+                     seed, stream, backend, threads, __version__, STREAM_LAYOUT)
+    name = f"fastinit-{label}-v{STREAM_LAYOUT}-{token}"
     starts = [np.cumsum((0,) + sizes[:-1]).tolist() for sizes in chunks]
     dsk = {}
     for index in np.ndindex(*(len(sizes) for sizes in chunks)):

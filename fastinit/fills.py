@@ -17,7 +17,7 @@ import ml_dtypes
 import numpy as np
 from scipy.special import erf, ndtr
 
-from . import _parallel, kernels
+from . import _parallel, _rounding, kernels
 from ._buffers import BFLOAT16, _shape_tuple, accepts_tensors, check_out, runs
 from .kernels import F32, GROUP32, GROUP64, NORMAL, TRUNCNORMAL, UNIFORM
 from .rng import key_words
@@ -51,27 +51,12 @@ def _in_range(value, name, dtype):
         raise ValueError(f"{name}={value} is outside the range of {dtype} (|x| <= {top})")
 
 
-def _step(x, dtype, up):
-    """The neighbour of dtype value ``x`` towards +inf (``up``) or -inf."""
-    if dtype == BFLOAT16:
-        if x == 0:
-            return dtype.type(2**-133 if up else -(2**-133))  # smallest subnormal
-        bits = np.array(x, dtype).view(np.uint16)
-        bits = bits + np.uint16(1) if (x > 0) == up else bits - np.uint16(1)
-        return bits.view(dtype)[()]
-    return np.nextafter(dtype.type(x), dtype.type(np.inf if up else -np.inf))
-
-
 def _inward(lo, hi, dtype):
     """[lo', hi']: the dtype values closest to lo and hi that lie inside [lo, hi]."""
-    lo_d, hi_d = dtype.type(lo), dtype.type(hi)
-    if float(lo_d) < lo:
-        lo_d = _step(lo_d, dtype, True)
-    if float(hi_d) > hi:
-        hi_d = _step(hi_d, dtype, False)
-    if float(lo_d) > float(hi_d):
+    lo_d, hi_d = _rounding.inward(lo, hi, dtype)
+    if lo_d > hi_d:
         raise ValueError(f"no {dtype} value lies in [{lo!r}, {hi!r}]: widen the interval")
-    return float(lo_d), float(hi_d)
+    return lo_d, hi_d
 
 
 def check_common(out, seed, stream, global_shape, offset, backend, threads):
@@ -108,7 +93,7 @@ def _fill(out, dist, params, seed, stream, global_shape, offset, backend, thread
 
         align = GROUP64
     else:
-        p = np.asarray(params, np.float64).astype(np.float32)
+        p = _rounding.float32_array(params)  # each rounded once, by fastinit (docs/streams.md)
 
         def kernel(o, n_runs, run_len, first, stride):
             be.fill32(dist, fmt, kw, p, o, n_runs, run_len, first, stride)
@@ -146,7 +131,7 @@ def uniform_(out, low=0.0, high=1.0, *, seed, stream=0, global_shape=None, offse
     if not (math.isfinite(width) and abs(width) <= float(_finfo(_compute(dtype)).max)):
         raise ValueError(f"high - low = {width} overflows {_compute(dtype)}, fastinit's compute type for {dtype}")
     if low == high:  # a constant, rounded to nearest like constant_
-        lo = hi = float(dtype.type(low))
+        lo = hi = _rounding.nearest(low, dtype)
     else:
         lo, hi = _inward(low, high, dtype)
     return _fill(out, UNIFORM, _pad([high - low, low, lo, hi]), seed, stream, global_shape, offset,
@@ -263,10 +248,10 @@ def constant_(out, value, *, seed=None, stream=0, global_shape=None, offset=None
     value = _real(value, "value")
     _in_range(value, "value", out.dtype)
     check_common(out, seed, stream, global_shape, offset, backend, threads)
-    if fmt is None or fmt == F32:
+    if fmt is None:
         out.fill(value)
-    else:  # the rounded value's bit pattern: ml_dtypes' own fill runs at half memory speed
-        flat.fill(np.array(value, out.dtype).view(np.uint16))
+    else:  # the bit pattern of value rounded by fastinit (ml_dtypes' fill also runs at half speed)
+        flat.view(np.uint32 if fmt == F32 else np.uint16).fill(_rounding.to_bits(value, out.dtype))
     return out
 
 

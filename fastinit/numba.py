@@ -36,11 +36,13 @@ and reuses the kernels' own math (fastinit/kernels/_numba.py), so the bits are t
 import numpy as np
 from numba import njit
 
+from . import _rounding
+from ._rounding import DOWN, NEAREST, UP
 from .kernels._numba import (
     block_of,
     boxmuller32,
     boxmuller64,
-    f2u,
+    d2u,
     join53,
     philox,
     to_bf16,
@@ -122,7 +124,18 @@ def _words64(key, i):
     return (w[0], w[1]) if h == u64(0) else (w[2], w[3])
 
 
-# ---- the output dtypes' values nearest a float64 parameter (fills._inward) ----------------
+# ---- parameters rounded to the output dtype: fastinit._rounding's code, compiled here ------
+
+_round_parts = _inline(_rounding.round_parts)  # the very function the fills round with
+
+
+@_inline
+def _rounded(x, p, k, mode):
+    """Bits of float64 ``x`` rounded to the (p, k) format by ``mode`` (fastinit._rounding)."""
+    b = d2u(f64(x))
+    return _round_parts(i64(b >> u64(63)), i64((b >> u64(52)) & u64(0x7FF)), i64(b & u64(0xFFFFFFFFFFFFF)),
+                        p, k, mode)
+
 
 @_inline
 def _f16_value(h):
@@ -134,73 +147,18 @@ def _f16_value(h):
 
 
 @_inline
-def _bf16_value(h):
-    return f64(u2f(u32(u32(h) << u32(16))))
-
-
-@_inline
 def _bits_value(h, bf):
-    return _bf16_value(h) if bf else _f16_value(h)
+    return f64(u2f(u32(u32(h) << u32(16)))) if bf else _f16_value(h)
 
 
 @_inline
-def _step16(h, up):
-    """The neighbour of sign-magnitude 16-bit pattern h towards +inf (up) or -inf: fills._step."""
-    if (h & u16(0x7FFF)) == u16(0):
-        return u16(1) if up else u16(0x8001)
-    positive = (h & u16(0x8000)) == u16(0)
-    return u16(h + u16(1)) if positive == up else u16(h - u16(1))
+def _round16(x, bf, mode):
+    return u16(_rounded(x, 8, 8, mode)) if bf else u16(_rounded(x, 11, 5, mode))
 
 
 @_inline
-def _step32(x, up):
-    """np.nextafter(x, +-inf) for float32 x."""
-    h = f2u(x)
-    if (h & u32(0x7FFFFFFF)) == u32(0):
-        return u2f(u32(1) if up else u32(0x80000001))
-    positive = (h & u32(0x80000000)) == u32(0)
-    return u2f(u32(h + u32(1)) if positive == up else u32(h - u32(1)))
-
-
-@_api
-def _ceil16(x, bf):
-    """Bits of the smallest float16 (bf) bfloat16 value >= x.  Rounding through float32 may round
-    twice, but lands on x's floor or ceiling in the 16-bit format, so one step corrects it."""
-    h = to_bf16(f32(x)) if bf else to_f16(f32(x))
-    return _step16(h, True) if _bits_value(h, bf) < x else h
-
-
-@_api
-def _floor16(x, bf):
-    h = to_bf16(f32(x)) if bf else to_f16(f32(x))
-    return _step16(h, False) if _bits_value(h, bf) > x else h
-
-
-@_api
-def _nearest16(x, bf):
-    """x rounded to the 16-bit format as the fills round a Python float: ml_dtypes rounds
-    bfloat16 through float32 (twice); NumPy rounds float16 once, to nearest even."""
-    if bf:
-        return to_bf16(f32(x))
-    lo = _floor16(x, False)
-    hi = _ceil16(x, False)
-    below = x - _f16_value(lo)  # exact: lo and hi are within one float16 ulp of x
-    above = _f16_value(hi) - x
-    if below < above or (below == above and (lo & u16(1)) == u16(0)):
-        return lo
-    return hi
-
-
-@_inline
-def _ceil32(x):
-    r = f32(x)
-    return _step32(r, True) if f64(r) < x else r
-
-
-@_inline
-def _floor32(x):
-    r = f32(x)
-    return _step32(r, False) if f64(r) > x else r
+def _round32(x, mode):
+    return u2f(u32(_rounded(x, 24, 8, mode)))
 
 
 # ---- uniform -----------------------------------------------------------------------
@@ -215,10 +173,10 @@ def _uniform16(key, i, low, high, bf):
     low = f64(low)
     high = f64(high)
     if low == high:
-        lo = hi = _nearest16(low, bf)
+        lo = hi = _round16(low, bf, NEAREST)
     else:
-        lo = _ceil16(low, bf)
-        hi = _floor16(high, bf)
+        lo = _round16(low, bf, UP)
+        hi = _round16(high, bf, DOWN)
     v = _uniform32(key, i, f32(high - low), f32(low), f32(_bits_value(lo, bf)), f32(_bits_value(hi, bf)))
     return to_bf16(v) if bf else to_f16(v)
 
@@ -232,8 +190,8 @@ def uniform_f32(key, i, low, high):
     """
     low = f64(low)
     high = f64(high)
-    lo = f32(low) if low == high else _ceil32(low)
-    hi = f32(high) if low == high else _floor32(high)
+    lo = _round32(low, NEAREST if low == high else UP)
+    hi = _round32(high, NEAREST if low == high else DOWN)
     return _uniform32(key, i, f32(high - low), f32(low), lo, hi)
 
 
@@ -332,7 +290,7 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
         raise TypeError(f"dtype must be float16, bfloat16, float32 or float64; got {dtype!r}")
     plan = fills._trunc_normal_plan(mean, std, a, b, bounds, lambda: dt)
     rounded = (lambda p: tuple(float(v) for v in p)) if fills._compute(dt) == np.float64 else \
-        (lambda p: tuple(f32(v) for v in p))
+        (lambda p: tuple(_rounding.float32_array(p)))
     # any finite z works below: z * 0 + value = value; these are the constants of [-0.67, 0.67]
     if plan[0] == "normal":  # fastinit.trunc_normal_ fills N(mean, 0): z * 0 + mean, unclamped
         fills._in_range(plan[1], "mean", dt)

@@ -40,7 +40,7 @@ import numpy as np
 import scipy.linalg.lapack
 from threadpoolctl import threadpool_limits
 
-from . import _parallel, kernels
+from . import _parallel, _rounding, kernels
 from ._blas import sub_matmul
 from ._buffers import BFLOAT16, accepts_tensors
 from .fills import _real, normal_
@@ -263,11 +263,21 @@ def _streamed(M, src, i, gain, nthreads):
             a = max(j, c0) - c0
             _apply_tall(Z[j:, a:], G, Gc, T)
         if tall:
-            M[:, c0:c1] = Z
+            _store(M[:, c0:c1], Z)
         else:
-            M[c0:c1, :] = Z.T.conj() if src.complex else Z.T
+            _store(M[c0:c1, :], Z.T.conj() if src.complex else Z.T)
 
     _parallel.each(one, _slabs(0, p, width), nthreads)
+
+
+def _store(dst, Z):
+    """dst[...] = Z, rounded to dst's dtype by fastinit's own float32 -> float16/bfloat16 rounding
+    (the kernels' ``to_f16``/``to_bf16``), not by a conversion whose bits a NumPy or ml_dtypes
+    version could change."""
+    if dst.dtype.itemsize == 2:
+        dst.view(np.uint16)[...] = _rounding.f32_to_16(Z, dst.dtype)
+    else:
+        dst[...] = Z
 
 
 def _mem_available():

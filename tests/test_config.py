@@ -15,6 +15,7 @@ def test_show_config_names_version_backends_isa_and_threads():
     fastinit.show_config(file=buf)
     text = buf.getvalue()
     assert f"fastinit {fastinit.__version__}" in text
+    assert f"stream layout: version {fastinit.STREAM_LAYOUT}" in text
     assert "backend c" in text and "backend numba" in text
     assert "C kernels instruction set:" in text and "threads:" in text
 

@@ -9,6 +9,7 @@ import struct
 import numpy as np
 import pytest
 
+import fastinit
 from fastinit.model import fill, from_config, from_dict, presets, verify
 from fastinit.model import safetensors
 from fastinit.model.safetensors import FILENAME, layout
@@ -42,6 +43,7 @@ def test_safetensors_round_trip(tmp_path, dtype):
     with safe_open(tmp_path / FILENAME, framework="numpy") as f:
         meta = f.metadata()
         assert meta["fastinit.seed"] == "11" and meta["format"] == "pt"
+        assert meta["fastinit.stream_layout"] == str(fastinit.STREAM_LAYOUT)
         assert json.loads(meta["fastinit.schemes"])["model.norm.weight"] == "ones"
         t = spec["model.embed_tokens.weight"]
         assert same_bits(f.get_slice(t.name)[100:103], in_memory(t, spec.seed)[100:103])

@@ -381,7 +381,10 @@ def test_variance_scaling_equals_jax_with_axes(mode):
     jax = pytest.importorskip("jax")
     shape, axes = (40, 3, 50, 30), dict(in_axis=(0, 2), out_axis=3, batch_axis=1)
     init = jax.nn.initializers.variance_scaling(0.7, mode, "uniform", **axes)
-    theirs_ = np.asarray(init(jax.random.key(1), shape, np.float32), np.float64)
+    try:
+        theirs_ = np.asarray(init(jax.random.key(1), shape, np.float32), np.float64)
+    except ValueError as exc:  # JAX < 0.6 has no fan_geo_avg
+        pytest.skip(f"this JAX ({jax.__version__}): {exc}")
     w = schemes.variance_scaling_(np.empty(shape, F32), 0.7, mode, "uniform", **axes, seed=1).astype(np.float64)
     assert np.abs(w).max() == pytest.approx(np.abs(theirs_).max(), rel=2e-3)
     assert w.std() == pytest.approx(theirs_.std(), rel=0.01)

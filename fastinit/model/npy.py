@@ -18,7 +18,7 @@ import os
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from .. import __version__
+from .._version import STREAM_LAYOUT, __version__
 from .safetensors import reserve
 from .spec import NUMPY_DTYPES, ModelSpec, SpecError
 
@@ -96,7 +96,8 @@ def write(spec: ModelSpec, directory, *, threads=None, resume=False, on_tensor=N
         _write_json(progress, {"key": key, "done": sorted(done)})
         if on_tensor:
             on_tensor(t)
-    _write_json(index, {"format": "fastinit-npy", "fastinit.version": __version__, "seed": spec.seed,
+    _write_json(index, {"format": "fastinit-npy", "fastinit.version": __version__,
+                        "fastinit.stream_layout": STREAM_LAYOUT, "seed": spec.seed,
                         "tensors": {t.name: {"file": files[t.name], "shape": list(t.shape), "dtype": t.dtype,
                                              "stored_as": stored_dtype(t.dtype).str, "scheme": t.scheme}
                                     for t in spec.tensors}})

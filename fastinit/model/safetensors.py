@@ -41,7 +41,7 @@ import threading
 
 import numpy as np
 
-from .. import __version__
+from .._version import STREAM_LAYOUT, __version__
 from .spec import NUMPY_DTYPES, ModelSpec, SpecError
 
 FILENAME = "model.safetensors"
@@ -60,7 +60,8 @@ def layout(spec: ModelSpec):
     for t in order:
         offsets[t.name] = (position, position + t.nbytes)
         position += t.nbytes
-    metadata = {"format": "pt", "fastinit.version": __version__, "fastinit.seed": str(spec.seed),
+    metadata = {"format": "pt", "fastinit.version": __version__,
+                "fastinit.stream_layout": str(STREAM_LAYOUT), "fastinit.seed": str(spec.seed),
                 "fastinit.schemes": json.dumps({t.name: t.scheme for t in sorted(spec.tensors, key=lambda t: t.name)},
                                                separators=(",", ":"))}
     metadata.update(spec.metadata)
