@@ -12,8 +12,8 @@ bounded absolutely and ndtri relatively (it is 0 at p = 0.5).  Measured (asserte
 
 - logf, every float32 in (2^-126, 1] (exhaustive): 0.819 ulp, worst at x = 0x3F35036E
   (0.83 ulp).
-- logtf (the truncated normal's table log), every 61st float32 in (2^-126, 1] and all of
-  [0.99, 1]: 2.12 ulp at x = 0x3F7AD67F (2.2 ulp); absolute 3.98e-7 where log x >= -5 (4.1e-7).
+- logtf (the truncated normal's table log), every float32 in (2^-126, 1] (exhaustive):
+  2.246 ulp at x = 0x3F7AD9C0 (2.25 ulp); absolute 3.98e-7 where log x >= -5 (4.1e-7).
 - log, 10^7 random float64 in (2^-60, 1]: 0.817 ulp (1 ulp, fdlibm's documented bound).
 - sinpf / cospf, all 2^22 angles the float32 Box-Muller uses (exhaustive): 4.35e-8 / 5.89e-8
   absolute, 0.73 / 0.99 ulp (6e-8 absolute, 1 ulp).
@@ -93,19 +93,19 @@ def test_logf_is_within_0_83_ulp():
     assert err.max() > 0.81  # the worst input is in the set: the bound is tight, not vacuous
 
 
-def test_logtf_is_within_2_2_ulp():
+def test_logtf_is_within_2_25_ulp():
     # the truncated normal's table log (version 3): its w needs absolute accuracy; near x = 1,
-    # where log x is tiny, 2.1 ulp is still below 5e-9 absolute
+    # where log x is tiny, 2.25 ulp is still below 5e-9 absolute
     logtf = elementwise(nb.logtf, np.float32)
-    worst = np.array([0x3F7AD67F], np.uint32).view(np.float32)  # the sweep's worst input
+    worst = np.array([0x3F7AD9C0], np.uint32).view(np.float32)  # the exhaustive sweep's worst input
     x = np.concatenate([f32_range(2.0**-126, 1.0, 61), worst, f32_range(0.99, 1.0, 1),
                         np.nextafter(np.float32(1), np.float32(0), dtype=np.float32)[None]])
     got = logtf(x).astype(np.float64)
     exact = np.log(x.astype(np.float64))
     assert (got[x == 1] == 0).all() and (x == 1).any()
     err = ulps(got[x != 1], exact[x != 1], 23)
-    assert err.max() <= 2.2, f"logtf error {err.max():.3f} ulp at x = {x[x != 1][err.argmax()]!r}"
-    assert err.max() > 2.1  # the worst input is in the set
+    assert err.max() <= 2.25, f"logtf error {err.max():.3f} ulp at x = {x[x != 1][err.argmax()]!r}"
+    assert err.max() > 2.24  # the worst input is in the set
     assert np.abs(got - exact)[x >= np.float32(np.exp(-5.0))].max() < 4.1e-7  # the centre's w: 3.98e-7
 
 
