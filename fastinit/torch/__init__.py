@@ -12,10 +12,10 @@ docs/torch.md and docs/torch_datadep.md describe the rules and what is not cover
 from .datadep import LSUVLayer, fixup_, fixup_branches, lsuv_, t_fixup_
 from .init import (calculate_gain, constant_, dirac_, eye_, kaiming_normal_, kaiming_uniform_, normal_, ones_,
                    orthogonal_, sparse_, trunc_normal_, uniform_, xavier_normal_, xavier_uniform_, zeros_)
-from .module import InitReport, init_module, materialize
+from .module import InitReport, Plan, init_module, materialize, plan
 from .tensors import as_numpy
 
-__all__ = ["InitReport", "LSUVLayer", "as_numpy", "calculate_gain", "constant_", "dirac_", "eye_", "fixup_",
+__all__ = ["InitReport", "LSUVLayer", "Plan", "plan", "as_numpy", "calculate_gain", "constant_", "dirac_", "eye_", "fixup_",
            "fixup_branches", "init_module", "kaiming_normal_", "kaiming_uniform_", "lsuv_", "materialize", "normal_",
            "ones_", "orthogonal_", "sparse_", "t_fixup_", "trunc_normal_", "uniform_", "xavier_normal_",
            "xavier_uniform_", "zeros_"]

@@ -8,6 +8,8 @@ import os
 import torch
 
 from .. import schemes as _schemes
+from ..model import plan as _plan
+from . import recorder as _recorder
 from .tensors import _FLOAT, as_numpy
 
 CONVENTIONS = ("torch", "hf", None)
@@ -229,59 +231,205 @@ def init_module(module, seed, rules=None, convention="torch", *, pretrained=None
     return report
 
 
-def materialize(module, seed, rules=None, convention="torch", *, dtype=None, pretrained=None,
-                initializer_range=0.02, backend=None, threads=None):
-    """Give a module built on the meta device real CPU storage, initialized by fastinit; returns
-    ``init_module``'s ``InitReport``.
+class Entry:
+    """One tensor of a plan: its canonical name, shape, dtype, ops, and whether it is a
+    parameter or a (persistent) buffer."""
 
-    The ``init_empty_weights`` / ``to_empty`` workflow without torch's own init ever running:
-    every parameter on the meta device is replaced by a new ``nn.Parameter`` of
-    uninitialized CPU memory (``dtype`` if given, for float parameters; tied parameters stay
-    tied), then ``init_module(module, seed, rules, convention, pretrained=...)`` writes every
-    parameter, each once.  Meta buffers of BatchNorm/InstanceNorm get their running statistics
-    reset (``reset_running_stats``); any other meta buffer (a value computed at construction,
-    such as rotary frequencies) cannot be recovered and is refused -- build the model with
-    buffers on the CPU (``accelerate.init_empty_weights(include_buffers=False)``, its default).
-    Rules, ``convention``, ``dtype``, ``pretrained`` and the buffers are checked before anything
-    is allocated.
+    __slots__ = ("name", "shape", "dtype", "ops", "kind", "persistent", "source")
+
+    def __init__(self, name, shape, dtype, ops, kind, persistent, source):
+        self.name, self.shape, self.dtype, self.ops = name, tuple(shape), dtype, tuple(ops)
+        self.kind, self.persistent, self.source = kind, persistent, source
+
+    def describe(self):
+        return _plan.describe(self.ops)
+
+    def __repr__(self):
+        return f"Entry({self.name!r}, {list(self.shape)}, {self.dtype}, {self.describe()!r}, {self.source})"
+
+
+class Plan:
+    """What a module's init code writes, per tensor: ``entries`` (``{canonical name: Entry}``,
+    parameters in ``named_parameters()`` order, then buffers), ``aliases`` (``{tied name:
+    canonical name}``), ``problems`` (``{name: [why it cannot be written]}``) and ``ran``
+    (the init code that was recorded).  ``check()`` raises the problems as one ValueError."""
+
+    def __init__(self, entries, aliases, problems, ran):
+        self.entries, self.aliases, self.problems, self.ran = entries, aliases, problems, ran
+
+    def check(self, skip=()):
+        problems = {n: why for n, why in self.problems.items() if n not in skip}
+        if problems:
+            lines = "\n".join(f"  {n}: {'; '.join(dict.fromkeys(why))}" for n, why in problems.items())
+            first = next(iter(problems))
+            raise ValueError(
+                f"{len(problems)} tensor(s) cannot be initialized from the model's init code ({self.ran}):\n{lines}\n"
+                f"give each a rule, e.g. rules={{{first!r}: 'normal(std=0.02)'}} (a scheme spec, "
+                f"fastinit.schemes.parse), or for a computed buffer buffers={{{first!r}: tensor}}")
+        return self
+
+
+def _rule_op(spec):
+    fn, kwargs = _schemes.parse(spec)
+    name = spec.split("(")[0].strip()
+    return _plan.scheme_op(_schemes.get(name).name, **kwargs)
+
+
+def plan(module, rules=None, *, init="auto", buffers=None):
+    """The ``Plan`` of ``module``: its own init code recorded (``fastinit.torch.recorder``),
+    then ``rules`` (``{fnmatch pattern: scheme spec}``, the first match wins, on the whole
+    tensor) and ``buffers`` (``{name: tensor}``, values for computed buffers) applied.
+
+    A tied parameter is one entry under its first name (``named_parameters()``); its ops are
+    that name's (transformers ties after initializing, so the embedding's init wins over
+    the head's), or the first alias's when the first name got none.  A parameter or a
+    meta-device buffer that no op covers entirely is a problem; so is any write the
+    recorder cannot express.  Buffers not on the meta device and not written keep their
+    values.  Nothing is written.
+    """
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+    if not (init in ("auto", "reset_parameters", None) or callable(init)):
+        raise ValueError(f"init must be 'auto', 'reset_parameters', None or a callable(module); got {init!r}")
+    parsed = [(pattern, _rule_op(spec), spec) for pattern, fn, kwargs, spec in _parse_rules(rules, None)]
+    buffers = dict(buffers or {})
+    for key, value in buffers.items():
+        if not isinstance(value, torch.Tensor) or value.is_meta:
+            raise TypeError(f"buffers[{key!r}] must be a CPU torch.Tensor; got {type(value).__name__}")
+    ops, problems, ran = _recorder.record(module, init)
+    problems = {n: list(w) for n, w in problems.items()}
+    groups = {}   # id(tensor) -> [slot names], first = canonical
+    persistent = {}
+    for mod_name, mod in module.named_modules(remove_duplicate=False):
+        for attr in mod._buffers:
+            persistent[f"{mod_name}.{attr}" if mod_name else attr] = attr not in mod._non_persistent_buffers_set
+    canonical = [n for n, _ in module.named_parameters()] + [n for n, _ in module.named_buffers()]
+    slots = _recorder._slots(module)
+    for name in canonical:
+        groups.setdefault(id(slots[name][3]), []).append(name)
+    for name, (_, _, _, t) in slots.items():
+        if name not in groups.get(id(t), ()):
+            groups[id(t)].append(name)
+    known = set(slots)
+    for key in buffers:
+        if key not in known:
+            raise ValueError(f"buffers: {key!r} is not a buffer of the module")
+    entries, aliases = {}, {}
+    for names in groups.values():
+        first = names[0]
+        t = slots[first][3]
+        for alias in names[1:]:
+            aliases[alias] = first
+        chosen = next((n for n in names if ops.get(n)), first)
+        mine = list(ops.get(chosen, ()))
+        why = [w for n in names for w in problems.pop(n, ())]
+        source = ran if mine else None
+        rule = next((r for r in parsed if any(fnmatch.fnmatchcase(n, r[0]) for n in names)), None)
+        if first in buffers:
+            value = buffers[first].detach()
+            if tuple(value.shape) != tuple(t.shape):
+                raise ValueError(f"buffers[{first!r}]: shape {tuple(value.shape)}, the buffer's {tuple(t.shape)}")
+            mine = [_plan.Op("values", values=(value.float() if value.dtype in (torch.bfloat16, torch.float16)
+                                               else value).numpy().copy())]
+            why, source = [], "buffers="
+        elif rule is not None:
+            mine, why, source = [rule[1]], [], f"rule {rule[0]!r}"
+        kind = "parameter" if isinstance(t, torch.nn.Parameter) else "buffer"
+        if not why and (kind == "parameter" or t.is_meta):
+            if not mine:
+                why = [f"not written by the init code ({ran})"]
+            elif t.ndim == 0 and any(o.rows is not None for o in mine):
+                why = ["row writes on a 0-d tensor"]
+            else:
+                gaps = _plan.uncovered(mine, t.shape[0] if t.ndim else 1)
+                if gaps:
+                    why = [f"rows {', '.join(f'{a}:{b}' for a, b in gaps)} not written by the init code ({ran})"]
+        if why:
+            problems[first] = why
+        entries[first] = Entry(first, t.shape, t.dtype, mine, kind, persistent.get(first, True), source)
+    return Plan(entries, aliases, problems, ran)
+
+
+def _write(tensor, entry, seed, backend, threads):
+    if tensor.dtype in _FLOAT:
+        view = as_numpy(tensor, entry.name)
+    else:
+        view = tensor.detach().numpy()
+    _plan.fill(view, entry.ops, seed=seed, stream=entry.name, backend=backend, threads=threads)
+    torch.autograd.graph.increment_version(tensor)
+
+
+def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=None, pretrained=None, backend=None,
+                threads=None):
+    """Give a module built on the meta device real CPU memory, initialized as its own init
+    code would, by fastinit; returns the module (as ``Module.to_empty`` does), with the
+    ``InitReport`` as ``module.fastinit_report``.
+
+    The module's init code -- every submodule's ``reset_parameters``, then transformers'
+    ``initialize_weights`` (or the model's ``init_weights()`` / ``apply(_init_weights)``),
+    or ``init(module)`` -- is recorded on meta placeholders (``plan``), never run on memory;
+    the plan is replayed with fastinit's fills, each tensor's name as its stream, rows
+    blocks as ``"name[lo:hi]"``.  Buffers the init code computes (rotary frequencies,
+    position ids) get its values; ties stay ties; ``rules`` and ``buffers`` override.
+    With ``pretrained`` (safetensors file or directory), matching parameters are loaded.
+
+    Never garbage: every meta parameter and buffer is written by the plan, a rule, a buffer
+    value or the checkpoint, or nothing is allocated and a ValueError lists what is missing
+    and how to give a rule.  ``dtype`` converts floating parameters (buffers keep theirs).
 
     >>> with torch.device("meta"):
     ...     model = MyModel()
-    >>> report = fastinit.torch.materialize(model, seed=0, dtype=torch.bfloat16)
+    >>> model = fastinit.torch.materialize(model, seed=0, dtype=torch.bfloat16)
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
     if dtype is not None and dtype not in _FLOAT:
         raise TypeError(f"dtype must be torch.float16, torch.bfloat16, torch.float32, torch.float64 or None; "
                         f"got {dtype!r}")
-    _parse_rules(rules, convention)
-    if pretrained is not None:
-        _Checkpoint(pretrained)
-    stats = []
-    for mod_name, mod in module.named_modules():
-        for attr, buf in mod._buffers.items():
-            if buf is None or not buf.is_meta:
-                continue
-            if not isinstance(mod, torch.nn.modules.batchnorm._NormBase):
-                name = f"{mod_name}.{attr}" if mod_name else attr
-                raise ValueError(f"buffer {name!r} ({type(mod).__name__}) is on the meta device and its value "
-                                 f"cannot be recovered; create buffers on the CPU (e.g. "
-                                 f"accelerate.init_empty_weights(include_buffers=False))")
-            stats.append(mod)
+    from ..rng import key_words
+
+    key_words(seed)
+    p = plan(module, rules, init=init, buffers=buffers)
+    checkpoint = _Checkpoint(pretrained) if pretrained is not None else None
+    report = InitReport()
+    report.plan = p
+    loads, mismatched = set(), {}
+    if checkpoint is not None:
+        for name, e in p.entries.items():
+            if e.kind == "parameter" and name in checkpoint:
+                fake = torch.empty(e.shape, dtype=dtype if dtype is not None and e.dtype in _FLOAT else e.dtype,
+                                   device="meta")
+                why = checkpoint.mismatch(name, fake)
+                if why is None:
+                    loads.add(name)
+                else:
+                    mismatched[name] = why
+    slots = _recorder._slots(module)
+    todo = [e for e in p.entries.values() if slots[e.name][3].is_meta]
+    p.check(skip=loads | {e.name for e in p.entries.values() if not slots[e.name][3].is_meta})
     new = {}
-    for mod in module.modules():
-        for attr, param in mod._parameters.items():
-            if param is None or not param.is_meta:
+    for e in todo:
+        dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
+        t = torch.empty(e.shape, dtype=dt)
+        old = slots[e.name][3]
+        new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
+    for name, (mod, table, attr, t) in slots.items():
+        if id(t) in new:
+            table[attr] = new[id(t)]
+    with torch.no_grad():
+        for e in todo:
+            t = new[id(slots[e.name][3])]
+            if e.name in loads:
+                checkpoint.load(e.name, t)
+                report[e.name] = f"loaded from {checkpoint.file(e.name)}"
+                report.loaded.append(e.name)
                 continue
-            if id(param) not in new:  # a tied parameter gets one tensor
-                dt = dtype if dtype is not None and param.is_floating_point() else param.dtype
-                new[id(param)] = torch.nn.Parameter(torch.empty(param.shape, dtype=dt),
-                                                    requires_grad=param.requires_grad)
-            mod._parameters[attr] = new[id(param)]
-    for mod in dict.fromkeys(stats):
-        for attr, buf in mod._buffers.items():
-            if buf is not None and buf.is_meta:
-                mod._buffers[attr] = torch.empty(buf.shape, dtype=buf.dtype)
-        mod.reset_running_stats()
-    return init_module(module, seed, rules, convention, pretrained=pretrained, initializer_range=initializer_range,
-                       backend=backend, threads=threads)
+            _write(t, e, seed, backend, threads)
+            report[e.name] = e.describe() + (f" ({e.source})" if e.source and not e.source.startswith(p.ran) else "")
+            if e.kind == "parameter":
+                report.initialized.append(e.name)
+    report.mismatched = mismatched
+    if checkpoint is not None:
+        report.unexpected = sorted(set(checkpoint.where) - set(p.entries) - set(p.aliases))
+    module.fastinit_report = report
+    return module

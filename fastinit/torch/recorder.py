@@ -1,0 +1,369 @@
+"""Record a module's own init code as a plan, on meta placeholders, writing nothing.
+
+``record(module, init=...)`` gives every parameter and buffer slot of ``module`` a meta
+placeholder of the same shape and dtype, runs the module's init code on them (each
+module's ``reset_parameters``, then Hugging Face's ``initialize_weights`` or the model's
+own ``init_weights`` / ``_init_weights`` loop, or a callable), and writes down what that
+code asks for, as ``fastinit.model.plan`` ops:
+
+- ``torch.nn.init.*`` (and ``transformers.initialization``'s wrappers, which call the
+  same functions through ``TORCH_INIT_FUNCTIONS``) become the fastinit scheme of the same
+  name and parameters (``kaiming_uniform(a=...)``, ``trunc_normal(...)``, ...);
+- the in-place tensor methods that initialize (``normal_``, ``uniform_``, ``fill_``,
+  ``zero_``, ``copy_`` of a CPU tensor, ``mul_``/``div_`` by a number, ``t[i] = v``) are
+  seen by a ``TorchFunctionMode``, also through ``.data`` and row slices ``t[i]``,
+  ``t[a:b]`` (a padding row, one gate of an RNN weight);
+- any other in-place write to a slot (``clamp_``, ``erfinv_``, a write through a
+  transposed view, ...) is a problem the plan reports by name: fastinit never guesses.
+
+The placeholders are put back by the originals afterwards, and transformers'
+``_is_hf_initialized`` marks the run leaves on modules are removed.
+"""
+
+import inspect
+import numbers
+import sys
+from contextlib import ExitStack, contextmanager
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from ..model import plan as _plan
+
+_INIT_NAMES = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+               "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_")
+# torch modules that bind init functions by name at import (as transformers' own guard patches them)
+_TORCH_MODULES = ("torch.nn.init", "torch.nn.modules.activation", "torch.nn.modules.transformer",
+                  "torch.nn.modules.linear", "torch.nn.modules.batchnorm", "torch.nn.modules.conv",
+                  "torch.nn.modules.normalization", "torch.nn.modules.rnn", "torch.nn.modules.sparse")
+_ORIGINAL = {name: getattr(torch.nn.init, name) for name in _INIT_NAMES}
+_SIGNATURE = {name: inspect.signature(fn) for name, fn in _ORIGINAL.items()}
+# in-place methods that only change metadata, not values
+_HARMLESS = {"requires_grad_", "share_memory_", "retain_grad", "__get__"}
+
+
+def _num(x):
+    return float(x.item()) if isinstance(x, torch.Tensor) and not x.is_meta and x.numel() == 1 else x
+
+
+def _init_op(name, args, kwargs):
+    """The plan op of ``torch.nn.init.<name>(tensor, *args, **kwargs)`` (tensor excluded)."""
+    bound = _SIGNATURE[name].bind(None, *args, **kwargs)
+    bound.apply_defaults()
+    a = {k: _num(v) for k, v in bound.arguments.items() if k not in ("tensor", "generator")}
+    if name == "uniform_":
+        return _plan.scheme_op("uniform", low=float(a["a"]), high=float(a["b"]))
+    if name == "normal_":
+        return _plan.scheme_op("normal", mean=float(a["mean"]), std=float(a["std"]))
+    if name == "trunc_normal_":
+        return _plan.scheme_op("trunc_normal", mean=float(a["mean"]), std=float(a["std"]), a=float(a["a"]),
+                               b=float(a["b"]))
+    if name == "constant_":
+        return _plan.scheme_op("constant", value=float(a["val"]))
+    if name in ("ones_", "zeros_", "eye_"):
+        return _plan.scheme_op(name[:-1])
+    if name == "dirac_":
+        return _plan.scheme_op("dirac", groups=int(a["groups"]))
+    if name in ("xavier_uniform_", "xavier_normal_"):
+        return _plan.scheme_op(name[:-1], gain=float(a["gain"]))
+    if name in ("kaiming_uniform_", "kaiming_normal_"):
+        return _plan.scheme_op(name[:-1], a=float(a["a"]), mode=a["mode"], nonlinearity=a["nonlinearity"])
+    if name == "orthogonal_":
+        return _plan.Op("orthogonal", "orthogonal", (("gain", float(a["gain"])),))
+    if name == "sparse_":
+        return _plan.scheme_op("sparse", sparsity=float(a["sparsity"]), std=float(a["std"]))
+    raise AssertionError(name)
+
+
+def _rows(index, ndim):
+    """``(lo, hi, step)`` of a dim-0 index (int or slice, alone or followed by full slices /
+    Ellipsis), or None."""
+    if isinstance(index, tuple):
+        if not index:
+            return None
+        rest = index[1:]
+        if not all(r is Ellipsis or (isinstance(r, slice) and r == slice(None)) for r in rest):
+            return None
+        index = index[0]
+    if isinstance(index, torch.Tensor) and index.ndim == 0 and not index.is_meta and not index.is_floating_point():
+        index = int(index)
+    if isinstance(index, numbers.Integral) and not isinstance(index, bool):
+        return int(index), int(index) + 1, True
+    if isinstance(index, slice) and index.step in (None, 1):
+        return index, None, False
+    return None
+
+
+class _Slot:
+    """A placeholder's identity: the slot's name and the rows of it a view covers
+    (None: all of it; "opaque": a view fastinit cannot express)."""
+
+    __slots__ = ("name", "rows", "length", "dropped")
+
+    def __init__(self, name, rows, length, dropped=False):
+        self.name, self.rows, self.length, self.dropped = name, rows, length, dropped
+
+
+class Recording(TorchFunctionMode):
+    """The TorchFunctionMode and the init-function patches that turn writes into ops."""
+
+    def __init__(self, slots):
+        super().__init__()
+        self.track = {}          # id(tensor) -> _Slot
+        self.keep = []           # the tracked tensors, so their ids are not reused
+        self.ops = {name: [] for name in slots}
+        self.problems = {}       # slot name -> [what could not be expressed]
+        for name, tensor in slots.items():
+            self._track(tensor, _Slot(name, None, tensor.shape[0] if tensor.ndim else 0))
+
+    def _track(self, tensor, slot):
+        self.track[id(tensor)] = slot
+        self.keep.append(tensor)
+
+    def slot(self, tensor):
+        return self.track.get(id(tensor)) if isinstance(tensor, torch.Tensor) else None
+
+    def put(self, slot, op, what):
+        if slot.rows == "opaque":
+            self.problems.setdefault(slot.name, []).append(f"{what} through a view fastinit cannot express")
+            return
+        if slot.rows is not None:
+            op = _plan.Op(op.kind, op.name, op.params, slot.rows, op.values)
+        _plan.add(self.ops[slot.name], op)
+
+    def problem(self, slot, what):
+        self.problems.setdefault(slot.name, []).append(what)
+
+    # -- torch.nn.init.* (patched while recording)
+    def init_function(self, name):
+        original = _ORIGINAL[name]
+
+        def recorded(tensor, *args, **kwargs):
+            slot = self.slot(tensor)
+            if slot is None:
+                return original(tensor, *args, **kwargs)
+            self.put(slot, _init_op(name, args, kwargs), f"torch.nn.init.{name}")
+            return tensor
+
+        recorded.__name__ = recorded.__qualname__ = name
+        recorded.__wrapped__ = original
+        return recorded
+
+    # -- tensor methods
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        slot = self.slot(args[0]) if args else None
+        if slot is None:
+            out = func(*args, **kwargs)
+            target = self.slot(kwargs.get("out"))
+            if target is not None:
+                self.problem(target, f"{name}(out=...)")
+            return out
+        if name == "__getitem__":
+            return self._view(func, args, kwargs, slot)
+        if name == "detach" or (name == "__get__" and getattr(getattr(func, "__self__", None), "__name__", "") == "data"):
+            out = func(*args, **kwargs)
+            self._track(out, slot)
+            return out
+        op = self._method_op(name, args, kwargs)
+        if op is not None:
+            self.put(slot, op, f"Tensor.{name}")
+            return args[0]
+        if name == "__setitem__":
+            rows = _rows(args[1], args[0].ndim)
+            value = _num(args[2])
+            if rows is not None and isinstance(value, numbers.Real):
+                sub = self._sub(slot, rows)
+                self.put(sub, _plan.scheme_op("constant", value=float(value)), "t[...] = value")
+            else:
+                self.problem(slot, f"t[{args[1]!r}] = ...")
+            return None
+        if name.endswith("_") and not name.startswith("_") and name not in _HARMLESS:
+            self.problem(slot, f"Tensor.{name}")
+            return args[0]
+        out = func(*args, **kwargs)
+        # any other view of a slot (transpose, reshape, .T, chunk, ...): writes through it are problems
+        for t in (out if isinstance(out, (tuple, list)) else (out,)):
+            if isinstance(t, torch.Tensor) and t.is_meta and t is not args[0]:
+                self._track(t, _Slot(slot.name, "opaque", 0))
+        return out
+
+    def _method_op(self, name, args, kwargs):
+        def arg(i, key, default):
+            return _num(args[i] if len(args) > i else kwargs.get(key, default))
+
+        if name == "normal_":
+            return _plan.scheme_op("normal", mean=float(arg(1, "mean", 0.0)), std=float(arg(2, "std", 1.0)))
+        if name == "uniform_":
+            return _plan.scheme_op("uniform", low=float(arg(1, "from", 0.0)), high=float(arg(2, "to", 1.0)))
+        if name == "zero_":
+            return _plan.scheme_op("zeros")
+        if name == "fill_":
+            value = arg(1, "value", None)
+            return _plan.scheme_op("constant", value=float(value)) if isinstance(value, numbers.Real) else None
+        if name in ("mul_", "div_"):
+            factor = arg(1, "other", None)
+            if isinstance(factor, numbers.Real) and "rounding_mode" not in kwargs:
+                return _plan.Op("scale", params=(("factor", float(factor) if name == "mul_" else 1.0 / factor),))
+            return None
+        if name == "copy_":
+            src = args[1] if len(args) > 1 else kwargs.get("src")
+            if isinstance(src, numbers.Real):
+                return _plan.scheme_op("constant", value=float(src))
+            if isinstance(src, torch.Tensor) and not src.is_meta and src.device.type == "cpu":
+                values = src.detach()
+                if values.dtype == torch.bfloat16 or values.dtype == torch.float16:
+                    values = values.float()
+                return _plan.Op("values", rows=None, values=values.numpy().copy())
+            return None
+        return None
+
+    def _sub(self, slot, rows):
+        """The slot of rows ``rows`` (from ``_rows``) of ``slot``'s view."""
+        if slot.rows == "opaque":
+            return slot
+        base_lo, base_len = (0, slot.length) if slot.rows is None else (slot.rows[0], slot.rows[1] - slot.rows[0])
+        lo, hi, single = rows
+        if slot.dropped:   # a row of a row: dim 0 is another dim now
+            return _Slot(slot.name, "opaque", 0)
+        if single:
+            i = lo + base_len if lo < 0 else lo
+            if not 0 <= i < base_len:
+                return _Slot(slot.name, "opaque", 0)
+            return _Slot(slot.name, (base_lo + i, base_lo + i + 1), slot.length, dropped=True)
+        start, stop, _ = lo.indices(base_len)
+        stop = max(start, stop)
+        if slot.rows is None and (start, stop) == (0, base_len):
+            return slot
+        return _Slot(slot.name, (base_lo + start, base_lo + stop), slot.length)
+
+    def _view(self, func, args, kwargs, slot):
+        out = func(*args, **kwargs)
+        rows = _rows(args[1], args[0].ndim) if args[0].ndim else None
+        sub = self._sub(slot, rows) if rows is not None and slot.rows != "opaque" else None
+        self._track(out, sub if sub is not None else _Slot(slot.name, "opaque", 0))
+        return out
+
+
+@contextmanager
+def _patched(recording):
+    """torch.nn.init's functions (where torch's modules bound them) and transformers'
+    ``TORCH_INIT_FUNCTIONS`` replaced by recording ones."""
+    targets = [sys.modules[m] for m in _TORCH_MODULES if m in sys.modules]
+    hf = sys.modules.get("transformers.initialization")
+    saved = []
+    try:
+        for mod in targets:
+            for name in _INIT_NAMES:
+                if hasattr(mod, name):
+                    saved.append((mod, name, getattr(mod, name)))
+                    setattr(mod, name, recording.init_function(name))
+        if hf is not None and isinstance(getattr(hf, "TORCH_INIT_FUNCTIONS", None), dict):
+            table = hf.TORCH_INIT_FUNCTIONS
+            old = dict(table)
+            table.update({n: recording.init_function(n) for n in _INIT_NAMES if n in table})
+        yield
+    finally:
+        for mod, name, fn in reversed(saved):
+            setattr(mod, name, fn)
+        if hf is not None and isinstance(getattr(hf, "TORCH_INIT_FUNCTIONS", None), dict):
+            hf.TORCH_INIT_FUNCTIONS.update(old)
+
+
+def _reset_all(module):
+    """Every submodule's own ``reset_parameters`` (MultiheadAttention's ``_reset_parameters``),
+    children before parents, as construction runs them."""
+    for mod in reversed(list(module.modules())):
+        fn = getattr(mod, "reset_parameters", None) or getattr(mod, "_reset_parameters", None)
+        if callable(fn):
+            fn()
+
+
+def _is_hf(module):
+    return any(c.__module__.startswith("transformers.") and c.__name__ == "PreTrainedModel"
+               for c in type(module).__mro__)
+
+
+def _model_init(module):
+    """The model's own whole-model init: transformers' ``initialize_weights`` (4.x: ``apply(
+    _init_weights)``), else a ``init_weights()`` method, else ``apply(_init_weights)``;
+    a description, or None when the model has none."""
+    if _is_hf(module):
+        if hasattr(module, "initialize_weights"):
+            module.initialize_weights()
+            return "transformers initialize_weights"
+        module.apply(module._init_weights)
+        return "transformers _init_weights"
+    fn = getattr(module, "init_weights", None)
+    if callable(fn) and not any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                                for p in inspect.signature(fn).parameters.values()):
+        fn()
+        return "init_weights()"
+    fn = getattr(module, "_init_weights", None)
+    if callable(fn):
+        module.apply(fn)
+        return "apply(_init_weights)"
+    return None
+
+
+def _slots(module):
+    """``{name: (owner module, attr, tensor)}`` of every parameter and buffer slot, aliases included."""
+    out = {}
+    for mod_name, mod in module.named_modules(remove_duplicate=False):
+        for table in (mod._parameters, mod._buffers):
+            for attr, t in table.items():
+                if t is not None:
+                    out[f"{mod_name}.{attr}" if mod_name else attr] = (mod, table, attr, t)
+    return out
+
+
+def record(module, init="auto"):
+    """``(ops, problems, ran)``: ``{slot name: [Op, ...]}`` the init code wrote, ``{slot name:
+    [what fastinit could not express]}``, and a description of the code run.
+
+    ``init``: ``"auto"`` (every module's ``reset_parameters``, then the model's own init:
+    transformers' ``initialize_weights``, an ``init_weights()`` method or ``apply(
+    _init_weights)``), ``"reset_parameters"`` (the modules' own only), a callable (the
+    modules' own, then ``init(module)``), or None (nothing: rules only).
+    """
+    slots = _slots(module)
+    placeholders, originals = {}, []
+    for name, (mod, table, attr, t) in slots.items():
+        ph = torch.empty(t.shape, dtype=t.dtype, device="meta")
+        if isinstance(t, torch.nn.Parameter):
+            ph = torch.nn.Parameter(ph, requires_grad=t.requires_grad)
+        placeholders[name] = ph
+        originals.append((table, attr, t))
+        table[attr] = ph
+    marked = {id(m) for m in module.modules() if "_is_hf_initialized" in m.__dict__}
+    recording = Recording(placeholders)
+    ran = []
+    try:
+        if init is not None:
+            with ExitStack() as stack:
+                stack.enter_context(torch.no_grad())
+                stack.enter_context(torch.device("cpu"))   # constants the init code computes: real values
+                stack.enter_context(_patched(recording))
+                stack.enter_context(recording)
+                _reset_all(module)
+                ran.append("reset_parameters")
+                if init == "auto":
+                    what = _model_init(module)
+                    if what:
+                        ran.append(what)
+                elif callable(init):
+                    init(module)
+                    ran.append(getattr(init, "__name__", "init"))
+                elif init != "reset_parameters":
+                    raise AssertionError(init)
+    finally:
+        for table, attr, t in originals:
+            table[attr] = t
+        for m in module.modules():
+            if id(m) not in marked and "_is_hf_initialized" in m.__dict__:
+                del m.__dict__["_is_hf_initialized"]
+    return recording.ops, recording.problems, ", ".join(ran) if ran else "no init code"
+
+
+__all__ = ["Recording", "record"]
