@@ -7,11 +7,15 @@
     fastinit presets
 
 SPEC is a spec file (TOML or JSON), an HF config.json, or a preset name (``fastinit presets``).
+With transformers installed (the ``hf`` extra), a config.json is any model transformers
+builds from a config, initialized as its own init code does (``fastinit.torch.hf``), and
+``fill`` writes the config.json beside the weights.
 Exit status: 0 success, 1 verification failed, 2 bad spec or arguments, 3 the files could
 not be written (disk full, file size limit, unwritable directory: nothing looks complete).
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -27,9 +31,51 @@ def _size(n):
         n /= 1024
 
 
+def _hf_config(path):
+    """The config dict when ``path`` is an HF config.json and transformers is installed, else None
+    (then the presets, which need no transformers, read it)."""
+    import importlib.util
+    import json
+
+    if not (isinstance(path, str) and os.path.isfile(path) and importlib.util.find_spec("transformers")
+            and importlib.util.find_spec("torch")):
+        return None
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if presets.is_config(data) else None
+
+
 def _spec(args):
+    config = _hf_config(args.spec)
+    if config is not None:   # the model transformers builds from it, its own init recorded
+        from .torch.hf import spec_from_config
+
+        spec = spec_from_config(config, dtype=args.dtype)
+        args.hf_config = config
+        return spec.with_options(seed=getattr(args, "seed", None))
     spec = load(args.spec)
     return spec.with_options(seed=getattr(args, "seed", None), dtype=args.dtype)
+
+
+def _write_config(args, spec):
+    """config.json beside the weights, its dtype the file's, so from_pretrained(DIR) loads them."""
+    import json
+
+    config = dict(getattr(args, "hf_config", None) or {})
+    if not config:
+        return
+    dtypes = {t.dtype for t in spec.tensors}
+    if len(dtypes) == 1:
+        config["dtype"] = dtypes.pop()
+        config.pop("torch_dtype", None)
+    path = os.path.join(args.output, "config.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
 
 
 def _threads(value):
@@ -53,6 +99,7 @@ def cmd_fill(args):
     start = time.perf_counter()
     filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume, quiet=args.quiet,
                   max_shard_size=args.max_shard_size)
+    _write_config(args, spec)
     elapsed = time.perf_counter() - start
     if not args.quiet:
         nbytes = sum(spec[name].nbytes for name in filled)
