@@ -1,5 +1,7 @@
-"""Whole modules: ``init_module`` by rules or a convention's module defaults, ``materialize``
-for modules built on the meta device, and ``pretrained=`` loading from safetensors."""
+"""Whole modules, one engine: ``plan`` records what a module's own init code writes
+(``fastinit.torch.recorder``), ``init_module`` replays it into a module's tensors,
+``materialize`` into new memory for a module built on the meta device; both take
+``rules`` and ``pretrained=`` (loading from safetensors)."""
 
 import fnmatch
 import json
@@ -11,63 +13,6 @@ from .. import schemes as _schemes
 from ..model import plan as _plan
 from . import recorder as _recorder
 from .tensors import _FLOAT, as_numpy
-
-CONVENTIONS = ("torch", "hf", None)
-_NORMS = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._NormBase) + (
-    (torch.nn.RMSNorm,) if hasattr(torch.nn, "RMSNorm") else ())
-_EMBEDDINGS = (torch.nn.Embedding, torch.nn.EmbeddingBag)
-_CONVS = torch.nn.modules.conv._ConvNd
-
-
-def _fan_in(weight):
-    return _schemes.compute_fans(tuple(weight.shape))[0]
-
-
-def _defaults(module, mod_name, convention, initializer_range):
-    """{param name: (fn, kwargs, description, padding_idx)} of torch's (or HF's) module defaults."""
-    plan = {}
-
-    def put(attr, fn, kwargs, desc, padding_idx=None):
-        if getattr(module, attr, None) is not None and attr in module._parameters:
-            plan[f"{mod_name}.{attr}" if mod_name else attr] = (fn, kwargs, desc, padding_idx)
-
-    zeros = (_schemes.zeros_, {}, "zeros")
-    ones = (_schemes.ones_, {}, "ones")
-    if isinstance(module, _NORMS):  # _NormBase: BatchNorm, InstanceNorm, SyncBatchNorm
-        put("weight", *ones)
-        put("bias", *zeros)
-    elif convention == "torch":
-        if isinstance(module, (torch.nn.Linear, _CONVS)):
-            put("weight", _schemes.linear_default_, {}, "linear_default (kaiming_uniform(a=sqrt(5)))")
-            if isinstance(module.weight, torch.nn.Parameter):
-                fan_in = _fan_in(module.weight)
-                put("bias", _schemes.bias_uniform_, {"fan_in": fan_in}, f"bias_uniform(fan_in={fan_in})")
-        elif isinstance(module, _EMBEDDINGS):
-            put("weight", _schemes.embedding_default_, {}, "embedding_default (normal(0, 1))",
-                module.padding_idx)
-        elif isinstance(module, torch.nn.RNNBase):
-            h = module.hidden_size
-            for attr in module._parameters:
-                put(attr, _schemes.rnn_default_, {"hidden_size": h}, f"rnn_default(hidden_size={h})")
-        elif isinstance(module, torch.nn.MultiheadAttention):
-            for attr in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
-                put(attr, _schemes.xavier_uniform_, {}, "xavier_uniform")
-            put("in_proj_bias", *zeros)
-            for attr in ("bias_k", "bias_v"):
-                put(attr, _schemes.xavier_normal_, {}, "xavier_normal")
-            # MHA's _reset_parameters zeroes out_proj.bias (out_proj.weight keeps Linear's default)
-            if module.out_proj.bias is not None:
-                plan[f"{mod_name}.out_proj.bias" if mod_name else "out_proj.bias"] = (*zeros, None)
-    elif convention == "hf":
-        std = initializer_range
-        if isinstance(module, torch.nn.Linear):
-            put("weight", _schemes.hf_normal_, {"initializer_range": std}, f"hf_normal(initializer_range={std})")
-            put("bias", *zeros)
-        elif isinstance(module, _EMBEDDINGS):
-            put("weight", _schemes.hf_normal_, {"initializer_range": std}, f"hf_normal(initializer_range={std})",
-                module.padding_idx)
-    return plan
-
 
 class InitReport(dict):
     """What ``init_module``/``materialize`` did: ``{parameter name: description}``, plus lists.
@@ -88,9 +33,7 @@ class InitReport(dict):
                 f"mismatched, {len(self.unchanged)} unchanged, {len(self.unexpected)} unexpected")
 
 
-def _parse_rules(rules, convention):
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {list(CONVENTIONS)}; got {convention!r}")
+def _parse_rules(rules):
     parsed = []
     for pattern, spec in dict(rules or {}).items():
         if not isinstance(pattern, str):
@@ -150,85 +93,6 @@ class _Checkpoint:
 
     def file(self, name):
         return self.where[name][0]
-
-
-def init_module(module, seed, rules=None, convention="torch", *, pretrained=None, initializer_range=0.02,
-                backend=None, threads=None):
-    """Initialize every parameter of ``module`` in place, stream = the parameter's name; returns an
-    ``InitReport``.
-
-    With ``pretrained`` (a ``.safetensors`` file, or a directory with ``model.safetensors`` or
-    Hugging Face shards and their index), a parameter whose name is in the checkpoint with
-    the same shape (and a float dtype) is loaded from it, converted to the parameter's dtype;
-    the rest are initialized as below, and the report lists loaded / initialized /
-    mismatched / unexpected names.
-
-    Each parameter (as ``module.named_parameters()`` names it; a shared parameter once, under
-    its first name) gets the first ``rules`` entry whose fnmatch pattern matches its name
-    (a scheme spec for ``fastinit.schemes.parse``, e.g. ``{"*.bias": "zeros", "head.weight":
-    "normal(std=0.01)"}``), else the ``convention``'s module default:
-
-    - ``"torch"``: the modules' ``reset_parameters`` -- Linear/ConvNd weight
-      ``linear_default_``, bias ``bias_uniform_(fan_in of the weight)``; Embedding(Bag)
-      N(0, 1) with the ``padding_idx`` row 0; LayerNorm/GroupNorm/BatchNorm/InstanceNorm/
-      RMSNorm weight 1, bias 0; RNN/LSTM/GRU ``rnn_default_``; MultiheadAttention's
-      ``_reset_parameters``.
-    - ``"hf"``: Linear and Embedding weights N(0, initializer_range^2) (padding row 0),
-      Linear biases 0, norm weights 1 and biases 0.
-    - ``None``: rules only.
-
-    Any other parameter is left unchanged.  The report maps every parameter name to the
-    scheme written, or to ``"unchanged (<Module> has no default rule)"``.  Every parameter
-    is checked (``as_numpy``) and every rule parsed before the first write; buffers
-    (BatchNorm running stats, ...) are not touched.
-    """
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
-    parsed = _parse_rules(rules, convention)
-    checkpoint = _Checkpoint(pretrained) if pretrained is not None else None
-    defaults, owner = {}, {}
-    # children first, so that a parent's rule wins (MultiheadAttention zeroes out_proj.bias
-    # after its Linear's reset_parameters, as torch does)
-    for mod_name, mod in reversed(list(module.named_modules())):
-        defaults.update(_defaults(mod, mod_name, convention, initializer_range))
-        for attr in mod._parameters:
-            owner[f"{mod_name}.{attr}" if mod_name else attr] = type(mod).__name__
-    jobs, loads, report = [], [], InitReport()
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            view = as_numpy(param, name)
-            if checkpoint is not None and name in checkpoint:
-                why = checkpoint.mismatch(name, param)
-                if why is None:
-                    loads.append((name, param))
-                    report[name] = f"loaded from {checkpoint.file(name)}"
-                    report.loaded.append(name)
-                    continue
-                report.mismatched[name] = why
-            rule = next((r for r in parsed if fnmatch.fnmatchcase(name, r[0])), None)
-            if rule is not None:
-                jobs.append((name, param, view, rule[1], rule[2], None))
-                report[name] = rule[3]
-            elif name in defaults:
-                fn, kwargs, desc, padding_idx = defaults[name]
-                jobs.append((name, param, view, fn, kwargs, padding_idx))
-                report[name] = desc
-            else:
-                report[name] = f"unchanged ({owner.get(name, 'the module')} has no default rule)"
-                report.unchanged.append(name)
-                continue
-            report.initialized.append(name)
-        if checkpoint is not None:
-            report.unexpected = sorted(set(checkpoint.where) - set(report))
-        for name, param in loads:
-            checkpoint.load(name, param)
-            torch.autograd.graph.increment_version(param)
-        for name, param, view, fn, kwargs, padding_idx in jobs:
-            fn(view, **kwargs, seed=seed, stream=name, backend=backend, threads=threads)
-            if padding_idx is not None:
-                view[padding_idx] = 0
-            torch.autograd.graph.increment_version(param)
-    return report
 
 
 class Entry:
@@ -291,7 +155,7 @@ def plan(module, rules=None, *, init="auto", buffers=None):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
     if not (init in ("auto", "reset_parameters", None) or callable(init)):
         raise ValueError(f"init must be 'auto', 'reset_parameters', None or a callable(module); got {init!r}")
-    parsed = [(pattern, _rule_op(spec), spec) for pattern, fn, kwargs, spec in _parse_rules(rules, None)]
+    parsed = [(pattern, _rule_op(spec), spec) for pattern, fn, kwargs, spec in _parse_rules(rules)]
     buffers = dict(buffers or {})
     for key, value in buffers.items():
         if not isinstance(value, torch.Tensor) or value.is_meta:
@@ -335,7 +199,7 @@ def plan(module, rules=None, *, init="auto", buffers=None):
         elif rule is not None:
             mine, why, source = [rule[1]], [], f"rule {rule[0]!r}"
         kind = "parameter" if isinstance(t, torch.nn.Parameter) else "buffer"
-        if not why and (kind == "parameter" or t.is_meta):
+        if not why and t.is_meta:   # a real tensor nobody writes keeps its values
             if not mine:
                 why = [f"not written by the init code ({ran})"]
             elif t.ndim == 0 and any(o.rows is not None for o in mine):
@@ -359,6 +223,82 @@ def _write(tensor, entry, seed, backend, threads):
     torch.autograd.graph.increment_version(tensor)
 
 
+def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
+    """Load or write every entry named in ``targets`` (``{name: tensor}``), recording it in ``report``."""
+    with torch.no_grad():
+        for name, t in targets.items():
+            e = p.entries[name]
+            if name in report.loaded:
+                checkpoint.load(name, t)
+                torch.autograd.graph.increment_version(t)
+                report[name] = f"loaded from {checkpoint.file(name)}"
+                continue
+            if not e.ops:
+                report[name] = "unchanged (no init code writes it)"
+                if e.kind == "parameter":
+                    report.unchanged.append(name)
+                continue
+            _write(t, e, seed, backend, threads)
+            report[name] = e.describe() + (f" [{e.source}]" if e.source and e.source != p.ran else "")
+            if e.kind == "parameter":
+                report.initialized.append(name)
+    if checkpoint is not None:
+        report.unexpected = sorted(set(checkpoint.where) - set(p.entries) - set(p.aliases))
+    return report
+
+
+def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads):
+    """Validate everything, record the plan, match the checkpoint: ``(plan, checkpoint, report)``."""
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+    from .._parallel import check_threads
+    from ..kernels import get as _get_backend
+    from ..rng import key_words
+
+    key_words(seed)
+    _get_backend(backend)
+    check_threads(threads)
+    checkpoint = _Checkpoint(pretrained) if pretrained is not None else None
+    p = plan(module, rules, init=init, buffers=buffers)
+    report = InitReport()
+    report.plan = p
+    if checkpoint is not None:
+        for name, e in p.entries.items():
+            if e.kind == "parameter" and name in checkpoint:
+                dt = dtype if dtype is not None and e.dtype in _FLOAT else e.dtype
+                why = checkpoint.mismatch(name, torch.empty(e.shape, dtype=dt, device="meta"))
+                if why is None:
+                    report.loaded.append(name)
+                else:
+                    report.mismatched[name] = why
+    p.check(skip=set(report.loaded))
+    return p, checkpoint, report
+
+
+def init_module(module, seed, rules=None, *, init="auto", buffers=None, pretrained=None, backend=None,
+                threads=None):
+    """Initialize ``module``'s parameters and buffers in place as its own init code would,
+    by fastinit; returns an ``InitReport``.
+
+    The same engine as ``materialize`` (``plan``, then each tensor filled with its name as
+    the stream), on a module whose tensors already have memory: a tensor no init code or
+    rule writes keeps its values (reported "unchanged").  ``init``, ``rules``, ``buffers``
+    and ``pretrained`` as for ``materialize``.  Every tensor to write is checked
+    (``as_numpy``) before the first write.
+    """
+    p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, None, backend, threads)
+    slots = _recorder._slots(module)
+    targets = {}
+    for name, e in p.entries.items():
+        t = slots[name][3]
+        if t.is_meta:
+            raise ValueError(f"{name} is on the meta device: use fastinit.torch.materialize(module, seed)")
+        if (e.ops or name in report.loaded) and t.dtype in _FLOAT:
+            as_numpy(t.detach(), name)   # refuse before the first write
+        targets[name] = t
+    return _apply(module, p, seed, targets, checkpoint, report, backend, threads)
+
+
 def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=None, pretrained=None, backend=None,
                 threads=None):
     """Give a module built on the meta device real CPU memory, initialized as its own init
@@ -368,68 +308,38 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
     The module's init code -- every submodule's ``reset_parameters``, then transformers'
     ``initialize_weights`` (or the model's ``init_weights()`` / ``apply(_init_weights)``),
     or ``init(module)`` -- is recorded on meta placeholders (``plan``), never run on memory;
-    the plan is replayed with fastinit's fills, each tensor's name as its stream, rows
+    the plan is replayed with fastinit's fills, each tensor's name as its stream, row
     blocks as ``"name[lo:hi]"``.  Buffers the init code computes (rotary frequencies,
-    position ids) get its values; ties stay ties; ``rules`` and ``buffers`` override.
-    With ``pretrained`` (safetensors file or directory), matching parameters are loaded.
+    position ids) get its values; ties stay ties; ``rules`` (``{fnmatch pattern: scheme
+    spec}``) and ``buffers`` (``{name: tensor}``) override.  With ``pretrained``
+    (a safetensors file or a directory of shards), matching parameters are loaded.
 
     Never garbage: every meta parameter and buffer is written by the plan, a rule, a buffer
-    value or the checkpoint, or nothing is allocated and a ValueError lists what is missing
-    and how to give a rule.  ``dtype`` converts floating parameters (buffers keep theirs).
+    value or the checkpoint -- or nothing is allocated and a ValueError lists what is
+    missing and how to give a rule.  ``dtype`` converts floating parameters (buffers keep
+    theirs).  Tensors not on the meta device are left as they are.
 
     >>> with torch.device("meta"):
     ...     model = MyModel()
     >>> model = fastinit.torch.materialize(model, seed=0, dtype=torch.bfloat16)
     """
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
     if dtype is not None and dtype not in _FLOAT:
         raise TypeError(f"dtype must be torch.float16, torch.bfloat16, torch.float32, torch.float64 or None; "
                         f"got {dtype!r}")
-    from ..rng import key_words
-
-    key_words(seed)
-    p = plan(module, rules, init=init, buffers=buffers)
-    checkpoint = _Checkpoint(pretrained) if pretrained is not None else None
-    report = InitReport()
-    report.plan = p
-    loads, mismatched = set(), {}
-    if checkpoint is not None:
-        for name, e in p.entries.items():
-            if e.kind == "parameter" and name in checkpoint:
-                fake = torch.empty(e.shape, dtype=dtype if dtype is not None and e.dtype in _FLOAT else e.dtype,
-                                   device="meta")
-                why = checkpoint.mismatch(name, fake)
-                if why is None:
-                    loads.add(name)
-                else:
-                    mismatched[name] = why
+    p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads)
     slots = _recorder._slots(module)
-    todo = [e for e in p.entries.values() if slots[e.name][3].is_meta]
-    p.check(skip=loads | {e.name for e in p.entries.values() if not slots[e.name][3].is_meta})
-    new = {}
-    for e in todo:
+    new, targets = {}, {}
+    for name, e in p.entries.items():
+        old = slots[name][3]
+        if not old.is_meta:
+            continue
         dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
         t = torch.empty(e.shape, dtype=dt)
-        old = slots[e.name][3]
         new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
-    for name, (mod, table, attr, t) in slots.items():
+        targets[name] = new[id(old)]
+    for mod, table, attr, t in slots.values():
         if id(t) in new:
             table[attr] = new[id(t)]
-    with torch.no_grad():
-        for e in todo:
-            t = new[id(slots[e.name][3])]
-            if e.name in loads:
-                checkpoint.load(e.name, t)
-                report[e.name] = f"loaded from {checkpoint.file(e.name)}"
-                report.loaded.append(e.name)
-                continue
-            _write(t, e, seed, backend, threads)
-            report[e.name] = e.describe() + (f" ({e.source})" if e.source and not e.source.startswith(p.ran) else "")
-            if e.kind == "parameter":
-                report.initialized.append(e.name)
-    report.mismatched = mismatched
-    if checkpoint is not None:
-        report.unexpected = sorted(set(checkpoint.where) - set(p.entries) - set(p.aliases))
+    _apply(module, p, seed, targets, checkpoint, report, backend, threads)
     module.fastinit_report = report
     return module
