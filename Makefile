@@ -29,6 +29,7 @@ bench: $(STAMP)
 compare: $(STAMP)
 	$(BIN)/python -m bench.compare
 	$(BIN)/python -m bench.torch_init
+	$(BIN)/python -m bench.hf_models
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-out fastinit/kernels/_cfill*.so

@@ -314,3 +314,23 @@ def test_meta_buffer_nobody_computes_is_an_error_and_buffers_rule():
         ft.materialize(m, seed=0)
     ft.materialize(m, seed=0, buffers={"inv_freq": torch.arange(4.0)})
     assert torch.equal(m.inv_freq, torch.arange(4.0))
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_accelerate_init_empty_weights_path(arch):
+    """accelerate's empty weights (buffers on the CPU, transformers' init already run on meta
+    tensors, modules marked initialized): the same bits as the torch.device("meta") path."""
+    accelerate = pytest.importorskip("accelerate")
+    cfg = CONFIGS[arch]()
+    cfg.tie_word_embeddings = True
+    with accelerate.init_empty_weights():
+        model = auto(arch).from_config(cfg)
+    ft.materialize(model, seed=4)
+    with torch.device("meta"):
+        ref = auto(arch).from_config(cfg)
+    ft.materialize(ref, seed=4)
+    assert tied_pairs(model) == tied_pairs(ref) != set()
+    theirs = dict(ref.named_parameters())
+    for name, p in model.named_parameters():
+        assert torch.equal(p, theirs[name]), name
+    assert math.isfinite(loss(model, arch)[0])

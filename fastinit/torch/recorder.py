@@ -17,7 +17,7 @@ code asks for, as ``fastinit.model.plan`` ops:
   transposed view, ...) is a problem the plan reports by name: fastinit never guesses.
 
 The placeholders are put back by the originals afterwards, and transformers'
-``_is_hf_initialized`` marks the run leaves on modules are removed.
+``_is_hf_initialized`` marks on modules are as they were before.
 """
 
 import inspect
@@ -336,7 +336,10 @@ def record(module, init="auto"):
         placeholders[name] = ph
         originals.append((table, attr, t))
         table[attr] = ph
-    marked = {id(m) for m in module.modules() if "_is_hf_initialized" in m.__dict__}
+    # transformers skips modules marked initialized (accelerate's init_empty_weights path
+    # ran its init on meta tensors already): unmark them while recording, mark them again after
+    marked = [m for m in module.modules() if "_is_hf_initialized" in m.__dict__]
+    flags = [m.__dict__.pop("_is_hf_initialized") for m in marked]
     recording = Recording(placeholders)
     ran = []
     try:
@@ -361,8 +364,9 @@ def record(module, init="auto"):
         for table, attr, t in originals:
             table[attr] = t
         for m in module.modules():
-            if id(m) not in marked and "_is_hf_initialized" in m.__dict__:
-                del m.__dict__["_is_hf_initialized"]
+            m.__dict__.pop("_is_hf_initialized", None)
+        for m, flag in zip(marked, flags):
+            m.__dict__["_is_hf_initialized"] = flag
     return recording.ops, recording.problems, ", ".join(ran) if ran else "no init code"
 
 
