@@ -334,3 +334,18 @@ def test_accelerate_init_empty_weights_path(arch):
     for name, p in model.named_parameters():
         assert torch.equal(p, theirs[name]), name
     assert math.isfinite(loss(model, arch)[0])
+
+
+def test_transformers_model_inside_a_user_module():
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = transformers.AutoModel.from_config(CONFIGS["gpt2"]())
+            self.head = torch.nn.Linear(64, 3)
+
+    with torch.device("meta"):
+        model = Classifier()
+    ft.materialize(model, seed=0)
+    report = model.fastinit_report
+    assert report["backbone.h.0.attn.c_attn.weight"] == "normal(mean=0.0, std=0.02)"   # transformers' Conv1D init
+    assert report["head.weight"].startswith("kaiming_uniform(a=2.236")               # torch's Linear default

@@ -287,24 +287,30 @@ def _is_hf(module):
 
 def _model_init(module):
     """The model's own whole-model init: transformers' ``initialize_weights`` (4.x: ``apply(
-    _init_weights)``), else a ``init_weights()`` method, else ``apply(_init_weights)``;
-    a description, or None when the model has none."""
+    _init_weights)``); else that of every outermost transformers model inside it, then an
+    ``init_weights()`` method or ``apply(_init_weights)``; a description, or None when the
+    model has none."""
     if _is_hf(module):
         if hasattr(module, "initialize_weights"):
             module.initialize_weights()
             return "transformers initialize_weights"
         module.apply(module._init_weights)
         return "transformers _init_weights"
+    done = []
+    for name, sub in module.named_modules():   # transformers models inside a user's module
+        if sub is not module and _is_hf(sub) and not any(name.startswith(d + ".") for d in done):
+            _model_init(sub)
+            done.append(name)
     fn = getattr(module, "init_weights", None)
     if callable(fn) and not any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                                 for p in inspect.signature(fn).parameters.values()):
         fn()
-        return "init_weights()"
+        return ", ".join(["transformers initialize_weights"] * bool(done) + ["init_weights()"])
     fn = getattr(module, "_init_weights", None)
     if callable(fn):
         module.apply(fn)
-        return "apply(_init_weights)"
-    return None
+        return ", ".join(["transformers initialize_weights"] * bool(done) + ["apply(_init_weights)"])
+    return "transformers initialize_weights" if done else None
 
 
 def _slots(module):
