@@ -349,3 +349,40 @@ def test_transformers_model_inside_a_user_module():
     report = model.fastinit_report
     assert report["backbone.h.0.attn.c_attn.weight"] == "normal(mean=0.0, std=0.02)"   # transformers' Conv1D init
     assert report["head.weight"].startswith("kaiming_uniform(a=2.236")               # torch's Linear default
+
+
+class ResNetLoopInInit(ResNetish):
+    """torchvision's way: the init loop at the end of __init__, no method to call again."""
+
+    def init_weights(self):
+        pass
+
+    def __init__(self):
+        super().__init__(c=32)
+        for m in self.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, torch.nn.BatchNorm2d):
+                torch.nn.init.constant_(m.weight, 1)
+                torch.nn.init.constant_(m.bias, 0)
+        for b in self.blocks:
+            torch.nn.init.constant_(b.bn2.weight, 0)
+        self.fc.weight.data.normal_(0, 0.01)
+
+
+def test_recording_a_constructor_init_loop():
+    with ft.recording() as rec:
+        model = ResNetLoopInInit()
+    assert all(p.is_meta for p in model.parameters())
+    ft.materialize(model, seed=0, init=rec)
+    report = model.fastinit_report
+    assert report["stem.weight"] == "kaiming_normal(a=0.0, mode='fan_out', nonlinearity='relu')"
+    assert report["fc.weight"] == "normal(mean=0.0, std=0.01)"
+    assert report["fc.bias"].startswith("uniform(")      # Linear's own reset_parameters, in construction
+    for b in model.blocks:
+        assert (b.bn2.weight == 0).all() and (b.bn1.weight == 1).all() and (b.bn1.running_var == 1).all()
+    # the same model without the recording: only what can be re-run (reset_parameters) -- other numbers
+    with torch.device("meta"):
+        plain = ResNetLoopInInit()
+    ft.materialize(plain, seed=0)
+    assert plain.fastinit_report["stem.weight"].startswith("kaiming_uniform(a=2.236")

@@ -13,9 +13,10 @@ from .datadep import LSUVLayer, fixup_, fixup_branches, lsuv_, t_fixup_
 from .init import (calculate_gain, constant_, dirac_, eye_, kaiming_normal_, kaiming_uniform_, normal_, ones_,
                    orthogonal_, sparse_, trunc_normal_, uniform_, xavier_normal_, xavier_uniform_, zeros_)
 from .module import InitReport, Plan, init_module, materialize, plan
+from .recorder import recording
 from .tensors import as_numpy
 
 __all__ = ["InitReport", "LSUVLayer", "Plan", "plan", "as_numpy", "calculate_gain", "constant_", "dirac_", "eye_", "fixup_",
            "fixup_branches", "init_module", "kaiming_normal_", "kaiming_uniform_", "lsuv_", "materialize", "normal_",
-           "ones_", "orthogonal_", "sparse_", "t_fixup_", "trunc_normal_", "uniform_", "xavier_normal_",
+           "ones_", "orthogonal_", "recording", "sparse_", "t_fixup_", "trunc_normal_", "uniform_", "xavier_normal_",
            "xavier_uniform_", "zeros_"]

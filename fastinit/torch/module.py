@@ -153,8 +153,10 @@ def plan(module, rules=None, *, init="auto", buffers=None):
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
-    if not (init in ("auto", "reset_parameters", None) or callable(init)):
-        raise ValueError(f"init must be 'auto', 'reset_parameters', None or a callable(module); got {init!r}")
+    if not (isinstance(init, _recorder.Construction) or callable(init)
+            or (isinstance(init, str) or init is None) and init in ("auto", "reset_parameters", None)):
+        raise ValueError(f"init must be 'auto', 'reset_parameters', None, a callable(module) or a "
+                         f"fastinit.torch.recording(); got {init!r}")
     parsed = [(pattern, _rule_op(spec), spec) for pattern, fn, kwargs, spec in _parse_rules(rules)]
     buffers = dict(buffers or {})
     for key, value in buffers.items():

@@ -107,8 +107,9 @@ class _Slot:
 class Recording(TorchFunctionMode):
     """The TorchFunctionMode and the init-function patches that turn writes into ops."""
 
-    def __init__(self, slots):
+    def __init__(self, slots, lazy=False):
         super().__init__()
+        self.lazy = lazy         # record on any meta tensor (a model under construction)
         self.track = {}          # id(tensor) -> _Slot
         self.keep = []           # the tracked tensors, so their ids are not reused
         self.ops = {name: [] for name in slots}
@@ -121,7 +122,22 @@ class Recording(TorchFunctionMode):
         self.keep.append(tensor)
 
     def slot(self, tensor):
-        return self.track.get(id(tensor)) if isinstance(tensor, torch.Tensor) else None
+        if not isinstance(tensor, torch.Tensor):
+            return None
+        slot = self.track.get(id(tensor))
+        if slot is None and self.lazy and tensor.is_meta and not tensor._is_view():
+            name = f"#{len(self.ops)}"   # named when the built model's tensors are matched by identity
+            self.ops[name] = []
+            slot = _Slot(name, None, tensor.shape[0] if tensor.ndim else 0)
+            self._track(tensor, slot)
+        return slot
+
+    def of(self, tensor):
+        """``(ops, problems)`` recorded on ``tensor`` (lazy mode), by identity."""
+        slot = self.track.get(id(tensor))
+        if slot is None or slot.rows is not None:
+            return [], []
+        return self.ops[slot.name], self.problems.get(slot.name, [])
 
     def put(self, slot, op, what):
         if slot.rows == "opaque":
@@ -184,8 +200,9 @@ class Recording(TorchFunctionMode):
             return args[0]
         out = func(*args, **kwargs)
         # any other view of a slot (transpose, reshape, .T, chunk, ...): writes through it are problems
+        base = args[0]._base if args[0]._is_view() else args[0]
         for t in (out if isinstance(out, (tuple, list)) else (out,)):
-            if isinstance(t, torch.Tensor) and t.is_meta and t is not args[0]:
+            if isinstance(t, torch.Tensor) and t is not args[0] and t._is_view() and t._base is base:
                 self._track(t, _Slot(slot.name, "opaque", 0))
         return out
 
@@ -324,6 +341,31 @@ def _slots(module):
     return out
 
 
+class Construction:
+    """What a model's constructor wrote into its meta tensors: ``with recording() as rec:
+    model = Model()`` then ``materialize(model, seed, init=rec)``.  For init code that only
+    runs in ``__init__`` (a ``for m in self.modules()`` loop at the end of the constructor)."""
+
+    def __init__(self):
+        self.mode = Recording({}, lazy=True)
+
+
+@contextmanager
+def recording():
+    """Build a model on the meta device while recording its constructor's init writes.
+
+    >>> with fastinit.torch.recording() as rec:
+    ...     model = torchvision.models.resnet18()
+    >>> model = fastinit.torch.materialize(model, seed=0, init=rec)
+    """
+    rec = Construction()
+    with ExitStack() as stack:
+        stack.enter_context(torch.device("meta"))
+        stack.enter_context(_patched(rec.mode))
+        stack.enter_context(rec.mode)
+        yield rec
+
+
 def record(module, init="auto"):
     """``(ops, problems, ran)``: ``{slot name: [Op, ...]}`` the init code wrote, ``{slot name:
     [what fastinit could not express]}``, and a description of the code run.
@@ -331,8 +373,14 @@ def record(module, init="auto"):
     ``init``: ``"auto"`` (every module's ``reset_parameters``, then the model's own init:
     transformers' ``initialize_weights``, an ``init_weights()`` method or ``apply(
     _init_weights)``), ``"reset_parameters"`` (the modules' own only), a callable (the
-    modules' own, then ``init(module)``), or None (nothing: rules only).
+    modules' own, then ``init(module)``), a ``Construction`` from ``recording()`` (what the
+    constructor wrote, then transformers' own init for transformers models), or None
+    (nothing: rules only).
     """
+    constructed = {}
+    if isinstance(init, Construction):
+        for name, (_, _, _, t) in _slots(module).items():
+            constructed[name] = init.mode.of(t)
     slots = _slots(module)
     placeholders, originals = {}, []
     for name, (mod, table, attr, t) in slots.items():
@@ -355,8 +403,17 @@ def record(module, init="auto"):
                 stack.enter_context(torch.device("cpu"))   # constants the init code computes: real values
                 stack.enter_context(_patched(recording))
                 stack.enter_context(recording)
-                _reset_all(module)
-                ran.append("reset_parameters")
+                if constructed:
+                    ran.append("the constructor")
+                    for name, (ops, why) in constructed.items():
+                        recording.ops[name] = list(ops)
+                        if why:
+                            recording.problems[name] = list(why)
+                    if _is_hf(module) or any(_is_hf(m) for m in module.modules()):
+                        ran.append(_model_init(module))
+                else:
+                    _reset_all(module)
+                    ran.append("reset_parameters")
                 if init == "auto":
                     what = _model_init(module)
                     if what:
@@ -364,7 +421,7 @@ def record(module, init="auto"):
                 elif callable(init):
                     init(module)
                     ran.append(getattr(init, "__name__", "init"))
-                elif init != "reset_parameters":
+                elif init != "reset_parameters" and not constructed:
                     raise AssertionError(init)
     finally:
         for table, attr, t in originals:
@@ -376,4 +433,4 @@ def record(module, init="auto"):
     return recording.ops, recording.problems, ", ".join(ran) if ran else "no init code"
 
 
-__all__ = ["Recording", "record"]
+__all__ = ["Construction", "Recording", "record", "recording"]
