@@ -168,6 +168,7 @@ def test_dtype_and_the_file_path_give_the_same_bits(tmp_path):
         out = tmp_path / f"{arch}-out"
         assert cli(["fill", str(src / "config.json"), "-o", str(out), "--seed", "11", "--quiet"]) == 0
         assert (out / "config.json").exists()
+        assert cli(["verify", str(src / "config.json"), str(out), "--seed", "11", "--full"]) == 0
         loaded, info = auto(arch).from_pretrained(out, output_loading_info=True)
         assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
         with torch.device("meta"):
