@@ -387,3 +387,66 @@ def test_recording_a_constructor_init_loop():
         plain = ResNetLoopInInit()
     ft.materialize(plain, seed=0)
     assert plain.fastinit_report["stem.weight"].startswith("kaiming_uniform(a=2.236")
+
+
+def test_recorder_sees_the_tensor_methods_transformers_4_used():
+    class Old(torch.nn.Module):   # transformers 4.x style: writes through .data
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(100, 16, padding_idx=3)
+            self.proj = torch.nn.Linear(16, 16)
+            self.gates = torch.nn.Parameter(torch.empty(8, 4))
+            self.scale = torch.nn.Parameter(torch.empty(4))
+
+        def _init_weights(self, module):
+            if module is self:
+                self.gates.data[:4].uniform_(-0.5, 0.5)
+                self.gates.data[4:].fill_(2.0)
+                self.gates.data[4:] *= 0.5          # folded: constant 1.0
+                self.scale[:] = 0.25
+            if isinstance(module, torch.nn.Linear):
+                module.weight.data.normal_(mean=0.0, std=0.02)
+                module.weight.data.mul_(0.5)       # folded into the std
+                module.bias.data.zero_()
+            elif isinstance(module, torch.nn.Embedding):
+                module.weight.data.normal_(mean=0.0, std=0.02)
+                module.weight.data[module.padding_idx].zero_()
+
+    with torch.device("meta"):
+        m = Old()
+    ops = {n: e.describe() for n, e in ft.plan(m).entries.items()}
+    assert ops == {"emb.weight": "normal(mean=0.0, std=0.02); zeros on rows 3:4",
+                   "proj.weight": "normal(mean=0.0, std=0.01)", "proj.bias": "zeros",
+                   "gates": "uniform(high=0.5, low=-0.5) on rows 0:4; constant(value=1.0) on rows 4:8",
+                   "scale": "constant(value=0.25)"}
+    ft.materialize(m, seed=0)
+    g = m.gates.detach()
+    assert (g[4:] == 1).all() and g[:4].abs().max() <= 0.5 and (m.emb.weight[3] == 0).all()
+    ref = torch.empty(4, 4)
+    ft.uniform_(ref, -0.5, 0.5, seed=0, stream="gates[0:4]")   # a row block's own stream
+    assert torch.equal(g[:4], ref)
+
+
+def test_recorder_refuses_what_it_cannot_express():
+    class Bad(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Parameter(torch.empty(4, 6))
+            self.b = torch.nn.Parameter(torch.empty(4, 6))
+            self.c = torch.nn.Parameter(torch.empty(4, 6))
+
+        def init_weights(self):
+            torch.nn.init.normal_(self.a)
+            self.a.data.t().zero_()                 # through a transpose
+            torch.nn.init.normal_(self.b[:, :3])    # a column block
+            torch.nn.init.normal_(self.b[:, 3:])
+            torch.nn.init.normal_(self.c[:3])       # row 3 never written
+            self.c.data[:3] += 1.0                  # a shift: not a scheme fastinit has
+
+    with torch.device("meta"):
+        m = Bad()
+    p = ft.plan(m)
+    assert set(p.problems) == {"a", "b", "c"}
+    assert "view fastinit cannot express" in p.problems["a"][0] and p.problems["c"] == ["Tensor.add_"]
+    with pytest.raises(ValueError, match="3 tensor"):
+        ft.materialize(m, seed=0)

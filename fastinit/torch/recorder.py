@@ -22,6 +22,7 @@ The placeholders are put back by the originals afterwards, and transformers'
 
 import inspect
 import numbers
+import re
 import sys
 from contextlib import ExitStack, contextmanager
 
@@ -40,6 +41,7 @@ _ORIGINAL = {name: getattr(torch.nn.init, name) for name in _INIT_NAMES}
 _SIGNATURE = {name: inspect.signature(fn) for name, fn in _ORIGINAL.items()}
 # in-place methods that only change metadata, not values
 _HARMLESS = {"requires_grad_", "share_memory_", "retain_grad", "__get__"}
+_IN_PLACE_DUNDER = re.compile(r"__i(add|sub|mul|truediv|floordiv|mod|pow|and|or|xor|lshift|rshift|matmul)__")
 
 
 def _num(x):
@@ -189,13 +191,19 @@ class Recording(TorchFunctionMode):
         if name == "__setitem__":
             rows = _rows(args[1], args[0].ndim)
             value = _num(args[2])
-            if rows is not None and isinstance(value, numbers.Real):
-                sub = self._sub(slot, rows)
-                self.put(sub, _plan.scheme_op("constant", value=float(value)), "t[...] = value")
+            sub = self._sub(slot, rows) if rows is not None else None
+            same = self.slot(value) if isinstance(value, torch.Tensor) and value.is_meta else None
+            if sub is not None and same is not None and same.name == sub.name and same.rows == sub.rows:
+                return None   # `t[a:b] *= c` stores the block back into itself
+            op = (_plan.scheme_op("constant", value=float(value)) if isinstance(value, numbers.Real)
+                  else self._method_op("copy_", (None, value), {}))
+            if sub is not None and op is not None:
+                self.put(sub, op, "t[...] = value")
             else:
                 self.problem(slot, f"t[{args[1]!r}] = ...")
             return None
-        if name.endswith("_") and not name.startswith("_") and name not in _HARMLESS:
+        if ((name.endswith("_") and not name.startswith("_")) or _IN_PLACE_DUNDER.fullmatch(name)) \
+                and name not in _HARMLESS:
             self.problem(slot, f"Tensor.{name}")
             return args[0]
         out = func(*args, **kwargs)
@@ -210,6 +218,7 @@ class Recording(TorchFunctionMode):
         def arg(i, key, default):
             return _num(args[i] if len(args) > i else kwargs.get(key, default))
 
+        name = {"__imul__": "mul_", "__itruediv__": "div_"}.get(name, name)
         if name == "normal_":
             return _plan.scheme_op("normal", mean=float(arg(1, "mean", 0.0)), std=float(arg(2, "std", 1.0)))
         if name == "uniform_":
