@@ -22,8 +22,6 @@ import numpy as np
 
 from .. import schemes
 
-# a fill replaces what was there; "scale" multiplies what was there
-FILL_KINDS = ("scheme", "orthogonal", "values")
 
 
 @dataclass(frozen=True)
