@@ -452,3 +452,20 @@ def test_recorder_refuses_what_it_cannot_express():
     assert "view fastinit cannot express" in p.problems["a"][0] and p.problems["c"] == ["Tensor.add_"]
     with pytest.raises(ValueError, match="3 tensor"):
         ft.materialize(m, seed=0)
+
+
+def test_a_module_reachable_by_two_paths():
+    class Shared(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(50, 8)
+            self.encoder = torch.nn.Module()
+            self.encoder.embed = self.emb           # the same module object twice
+            self.head = torch.nn.Linear(8, 50)
+
+    with torch.device("meta"):
+        m = Shared()
+    ft.materialize(m, seed=0)
+    assert m.encoder.embed is m.emb and not m.emb.weight.is_meta
+    assert set(m.fastinit_report) == {"emb.weight", "head.weight", "head.bias"}
+    assert m.fastinit_report.plan.aliases == {"encoder.embed.weight": "emb.weight"}

@@ -391,8 +391,11 @@ def record(module, init="auto"):
         for name, (_, _, _, t) in _slots(module).items():
             constructed[name] = init.mode.of(t)
     slots = _slots(module)
-    placeholders, originals = {}, []
+    placeholders, originals, seen = {}, [], set()
     for name, (mod, table, attr, t) in slots.items():
+        if (id(table), attr) in seen:   # a module reachable by two paths: one slot, its first name
+            continue
+        seen.add((id(table), attr))
         ph = torch.empty(t.shape, dtype=t.dtype, device="meta")
         if isinstance(t, torch.nn.Parameter):
             ph = torch.nn.Parameter(ph, requires_grad=t.requires_grad)
