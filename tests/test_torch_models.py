@@ -469,3 +469,22 @@ def test_a_module_reachable_by_two_paths():
     assert m.encoder.embed is m.emb and not m.emb.weight.is_meta
     assert set(m.fastinit_report) == {"emb.weight", "head.weight", "head.bias"}
     assert m.fastinit_report.plan.aliases == {"encoder.embed.weight": "emb.weight"}
+
+
+def test_init_code_that_reads_values_is_a_clear_error():
+    class Reads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+
+        def init_weights(self):
+            if self.lin.weight.abs().max().item() > 1:   # needs values: meta tensors have none
+                torch.nn.init.zeros_(self.lin.weight)
+
+    with torch.device("meta"):
+        m = Reads()
+    with pytest.raises(ValueError, match="failed on meta placeholders.*init=None"):
+        ft.materialize(m, seed=0)
+    assert m.lin.weight.is_meta and isinstance(m.lin.weight, torch.nn.Parameter)
+    ft.materialize(m, seed=0, init="reset_parameters")
+    assert not m.lin.weight.is_meta

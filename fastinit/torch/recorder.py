@@ -435,6 +435,11 @@ def record(module, init="auto"):
                     ran.append(getattr(init, "__name__", "init"))
                 elif init != "reset_parameters" and not constructed:
                     raise AssertionError(init)
+    except (RuntimeError, NotImplementedError, TypeError, ValueError, AttributeError) as exc:
+        # e.g. init code that reads values (``.item()``) of what it initializes
+        raise ValueError(f"the model's init code ({', '.join(ran + ['...'])}) failed on meta placeholders: "
+                         f"{type(exc).__name__}: {exc}; pass init=None with rules={{pattern: scheme}}, or "
+                         f"init=a callable that only writes") from exc
     finally:
         for table, attr, t in originals:
             table[attr] = t
