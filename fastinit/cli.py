@@ -137,7 +137,8 @@ def cmd_presets(args):
         spec = presets.from_config(config)
         print(f"  {name:<12} {config['model_type']:<6} {spec.numel:>15,} parameters")
     print("config.json families (recognised by model_type/architectures): "
-          f"{', '.join(sorted(presets.LLAMA_TYPES | presets.GPT2_TYPES))}")
+          f"{', '.join(sorted(presets.LLAMA_TYPES | presets.GPT2_TYPES))}; with transformers installed "
+          "(the hf extra): any model_type transformers builds from a config")
     return 0
 
 

@@ -3,9 +3,13 @@
 ``as_numpy(tensor)`` is a NumPy view of a tensor's memory; the ``torch.nn.init`` drop-ins
 (``fastinit.torch.init``) write through it with fastinit's kernels, so a tensor gets exactly
 the bits fastinit writes into a NumPy array of the same shape and dtype.
-``init_module(module, seed)`` initializes a whole ``nn.Module`` with each parameter's name
-as its stream, ``materialize`` does it for a model built on the meta device, and ``lsuv_``,
-``fixup_`` and ``t_fixup_`` are the data- and architecture-dependent schemes.
+``plan(module)`` records what the module's own init code writes (its modules'
+``reset_parameters``, transformers' ``_init_weights``, its ``init_weights()`` loop, or its
+constructor under ``recording()``); ``materialize(model, seed)`` replays that plan into new
+memory for a model built on the meta device (and returns it), ``init_module(module, seed)``
+into a module's own tensors, each tensor's name as its stream; ``fastinit.torch.hf`` turns a
+transformers config into the same plan as a model-file spec.  ``lsuv_``, ``fixup_`` and
+``t_fixup_`` are the data- and architecture-dependent schemes.
 docs/torch.md and docs/torch_datadep.md describe the rules and what is not covered.
 """
 
