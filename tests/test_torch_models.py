@@ -443,13 +443,15 @@ def test_recorder_refuses_what_it_cannot_express():
             torch.nn.init.normal_(self.b[:, :3])    # a column block
             torch.nn.init.normal_(self.b[:, 3:])
             torch.nn.init.normal_(self.c[:3])       # row 3 never written
-            self.c.data[:3] += 1.0                  # a shift: not a scheme fastinit has
+            self.c.data[:3] += 1.0                  # a shift of the block: folded into its mean
+            self.b.data.exp_()                      # no scheme of fastinit's
 
     with torch.device("meta"):
         m = Bad()
     p = ft.plan(m)
     assert set(p.problems) == {"a", "b", "c"}
-    assert "view fastinit cannot express" in p.problems["a"][0] and p.problems["c"] == ["Tensor.add_"]
+    assert "view fastinit cannot express" in p.problems["a"][0] and "rows 3:4 not written" in p.problems["c"][0]
+    assert "Tensor.exp_" in p.problems["b"]
     with pytest.raises(ValueError, match="3 tensor"):
         ft.materialize(m, seed=0)
 
@@ -488,3 +490,47 @@ def test_init_code_that_reads_values_is_a_clear_error():
     assert m.lin.weight.is_meta and isinstance(m.lin.weight, torch.nn.Parameter)
     ft.materialize(m, seed=0, init="reset_parameters")
     assert not m.lin.weight.is_meta
+
+
+def timm_trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    """The inverse-CDF truncated normal of timm (and torch before 2.13), written out."""
+    def norm_cdf(x):
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    with torch.no_grad():
+        lo, hi = norm_cdf((a - mean) / std), norm_cdf((b - mean) / std)
+        tensor.uniform_(2 * lo - 1, 2 * hi - 1)
+        tensor.erfinv_()
+        tensor.mul_(std * math.sqrt(2.0))
+        tensor.add_(mean)
+        tensor.clamp_(min=a, max=b)
+    return tensor
+
+
+def test_inverse_cdf_truncated_normal_is_recognised():
+    class Vit(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pos = torch.nn.Parameter(torch.empty(1, 197, 64))
+            self.cls = torch.nn.Parameter(torch.empty(1, 1, 64))
+            self.head = torch.nn.Linear(64, 10)
+
+        def init_weights(self):
+            timm_trunc_normal_(self.pos, std=0.02, a=-0.04, b=0.04)
+            timm_trunc_normal_(self.cls, std=1.0)          # then scaled and shifted, as trunc_normal_tf_ does
+            with torch.no_grad():
+                self.cls.mul_(0.5).add_(0.1)
+            timm_trunc_normal_(self.head.weight, std=0.02)
+
+    with torch.device("meta"):
+        m = Vit()
+    p = ft.plan(m)
+    assert not p.problems
+    pos = dict(p.entries["pos"].ops[0].params)
+    assert pos["mean"] == 0.0 and pos["std"] == pytest.approx(0.02) and (pos["a"], pos["b"]) == (-0.04, 0.04)
+    cls = dict(p.entries["cls"].ops[0].params)
+    assert cls["mean"] == pytest.approx(0.1) and cls["std"] == pytest.approx(0.5)
+    assert (cls["a"], cls["b"]) == pytest.approx((-0.9, 1.1))
+    ft.materialize(m, seed=0)
+    w = m.pos.detach()
+    assert w.abs().max() <= 0.04 and abs(float(w.std()) - 0.0174) < 0.001   # truncated at 2 std: 0.8796 std

@@ -94,6 +94,27 @@ def _fold(op, factor):
     if op.name == "uniform":
         lo, hi = kw.get("low", 0.0) * factor, kw.get("high", 1.0) * factor
         return scheme_op("uniform", op.rows, low=min(lo, hi), high=max(lo, hi))
+    if op.name == "trunc_normal" and factor > 0 and kw.get("bounds", "absolute") == "absolute":
+        return scheme_op("trunc_normal", op.rows, mean=kw.get("mean", 0.0) * factor, std=kw.get("std", 1.0) * factor,
+                         a=kw.get("a", -2.0) * factor, b=kw.get("b", 2.0) * factor)
+    return None
+
+
+def shifted(op, value):
+    """``op`` followed by adding ``value`` to its block, as one op, or None."""
+    kw = op.kwargs
+    if op.kind != "scheme":
+        return None
+    if op.name in ("zeros", "ones", "constant"):
+        base = {"zeros": 0.0, "ones": 1.0}.get(op.name, kw.get("value"))
+        return scheme_op("constant", op.rows, value=base + value)
+    if op.name == "normal":
+        return scheme_op("normal", op.rows, mean=kw.get("mean", 0.0) + value, std=kw.get("std", 1.0))
+    if op.name == "uniform":
+        return scheme_op("uniform", op.rows, low=kw.get("low", 0.0) + value, high=kw.get("high", 1.0) + value)
+    if op.name == "trunc_normal" and kw.get("bounds", "absolute") == "absolute":
+        return scheme_op("trunc_normal", op.rows, mean=kw.get("mean", 0.0) + value, std=kw.get("std", 1.0),
+                         a=kw.get("a", -2.0) + value, b=kw.get("b", 2.0) + value)
     return None
 
 
@@ -186,4 +207,4 @@ def describe(ops):
     return "; ".join(op.describe() for op in ops)
 
 
-__all__ = ["Op", "add", "describe", "fill", "scheme_op", "uncovered"]
+__all__ = ["Op", "add", "describe", "fill", "scheme_op", "shifted", "uncovered"]

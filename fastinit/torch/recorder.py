@@ -21,6 +21,7 @@ The placeholders are put back by the originals afterwards, and transformers'
 """
 
 import inspect
+import math
 import numbers
 import re
 import sys
@@ -116,6 +117,7 @@ class Recording(TorchFunctionMode):
         self.keep = []           # the tracked tensors, so their ids are not reused
         self.ops = {name: [] for name in slots}
         self.problems = {}       # slot name -> [what could not be expressed]
+        self.pending = {}        # (slot name, rows) -> an inverse-CDF truncated normal in progress
         for name, tensor in slots.items():
             self._track(tensor, _Slot(name, None, tensor.shape[0] if tensor.ndim else 0))
 
@@ -184,6 +186,10 @@ class Recording(TorchFunctionMode):
             out = func(*args, **kwargs)
             self._track(out, slot)
             return out
+        if self._erfinv(slot, name, args, kwargs):
+            return args[0]
+        if name in ("add_", "sub_", "__iadd__", "__isub__") and self._shift(slot, name, args, kwargs):
+            return args[0]
         op = self._method_op(name, args, kwargs)
         if op is not None:
             self.put(slot, op, f"Tensor.{name}")
@@ -213,6 +219,61 @@ class Recording(TorchFunctionMode):
             if isinstance(t, torch.Tensor) and t is not args[0] and t._is_view() and t._base is base:
                 self._track(t, _Slot(slot.name, "opaque", 0))
         return out
+
+    def _last(self, slot):
+        """The last op on exactly ``slot``'s block, or None."""
+        ops = self.ops.get(slot.name)
+        if slot.rows == "opaque" or not ops or ops[-1].rows != slot.rows:
+            return None
+        return ops[-1]
+
+    def _shift(self, slot, name, args, kwargs):
+        """``t.add_(v)`` right after a fill of the same block: folded into it (True), else False."""
+        value = _num(args[1] if len(args) > 1 else kwargs.get("other"))
+        alpha = _num(kwargs.get("alpha", 1))
+        last = self._last(slot)
+        if not (isinstance(value, numbers.Real) and isinstance(alpha, numbers.Real)) or last is None:
+            return False
+        value = float(value) * float(alpha) * (-1.0 if name in ("sub_", "__isub__") else 1.0)
+        folded = _plan.shifted(last, value)
+        if folded is None:
+            return False
+        self.ops[slot.name][-1] = folded
+        return True
+
+    def _erfinv(self, slot, name, args, kwargs):
+        """The inverse-CDF truncated normal of timm and older torch: ``uniform_(2l-1, 2u-1)``,
+        ``erfinv_()``, ``mul_(std * sqrt(2))``, ``add_(mean)``, ``clamp_(a, b)`` -- one
+        ``trunc_normal(mean, std, a, b)`` once the clamp arrives; True when consumed."""
+        key = (slot.name, slot.rows if slot.rows != "opaque" else None)
+        pending = self.pending.get(key)
+        if name == "erfinv_" and pending is None:
+            last = self._last(slot)
+            if last is None or last.name != "uniform":
+                return False
+            self.ops[slot.name].pop()
+            self.pending[key] = {"scale": 1.0, "shift": 0.0}
+            return True
+        if pending is None:
+            return False
+        value = _num(args[1] if len(args) > 1 else kwargs.get("other"))
+        if name in ("mul_", "__imul__") and isinstance(value, numbers.Real):
+            pending["scale"] *= float(value)
+            pending["shift"] *= float(value)
+            return True
+        if name in ("add_", "__iadd__") and isinstance(value, numbers.Real) and "alpha" not in kwargs:
+            pending["shift"] += float(value)
+            return True
+        del self.pending[key]
+        lo = _num(args[1] if len(args) > 1 else kwargs.get("min"))
+        hi = _num(args[2] if len(args) > 2 else kwargs.get("max"))
+        if name == "clamp_" and isinstance(lo, numbers.Real) and isinstance(hi, numbers.Real) and pending["scale"] > 0:
+            std = pending["scale"] / math.sqrt(2.0)
+            self.put(slot, _plan.scheme_op("trunc_normal", mean=pending["shift"], std=std, a=float(lo), b=float(hi)),
+                     "uniform_, erfinv_, ..., clamp_")
+            return True
+        self.problem(slot, f"uniform_ and erfinv_ followed by Tensor.{name}")
+        return True
 
     def _method_op(self, name, args, kwargs):
         def arg(i, key, default):
@@ -447,6 +508,8 @@ def record(module, init="auto"):
             m.__dict__.pop("_is_hf_initialized", None)
         for m, flag in zip(marked, flags):
             m.__dict__["_is_hf_initialized"] = flag
+    for name, _rows in recording.pending:
+        recording.problems.setdefault(name, []).append("uniform_ and erfinv_ not completed by clamp_")
     return recording.ops, recording.problems, ", ".join(ran) if ran else "no init code"
 
 
