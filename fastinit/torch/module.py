@@ -125,11 +125,14 @@ class Plan:
         problems = {n: why for n, why in self.problems.items() if n not in skip}
         if problems:
             lines = "\n".join(f"  {n}: {'; '.join(dict.fromkeys(why))}" for n, why in problems.items())
-            first = next(iter(problems))
+            params = [n for n in problems if n not in self.entries or self.entries[n].kind == "parameter"]
+            bufs = [n for n in problems if n not in params]
+            hints = ([f"rules={{{params[0]!r}: 'normal(std=0.02)'}} (a scheme spec, fastinit.schemes.parse) for "
+                      f"parameters"] if params else []) + (
+                [f"buffers={{{bufs[0]!r}: tensor}} for buffers"] if bufs else [])
             raise ValueError(
                 f"{len(problems)} tensor(s) cannot be initialized from the model's init code ({self.ran}):\n{lines}\n"
-                f"give each a rule, e.g. rules={{{first!r}: 'normal(std=0.02)'}} (a scheme spec, "
-                f"fastinit.schemes.parse), or for a computed buffer buffers={{{first!r}: tensor}}")
+                f"give each its value: {'; '.join(hints)}")
         return self
 
 
@@ -141,8 +144,8 @@ def _rule_op(spec):
 
 def plan(module, rules=None, *, init="auto", buffers=None):
     """The ``Plan`` of ``module``: its own init code recorded (``fastinit.torch.recorder``),
-    then ``rules`` (``{fnmatch pattern: scheme spec}``, the first match wins, on the whole
-    tensor) and ``buffers`` (``{name: tensor}``, values for computed buffers) applied.
+    then ``rules`` (``{fnmatch pattern: scheme spec}`` for parameters, the first match wins,
+    on the whole tensor) and ``buffers`` (``{name: tensor}``, values for buffers) applied.
 
     A tied parameter is one entry under its first name (``named_parameters()``); its ops are
     that name's (transformers ties after initializing, so the embedding's init wins over
@@ -190,7 +193,9 @@ def plan(module, rules=None, *, init="auto", buffers=None):
         mine = list(ops.get(chosen, ()))
         why = [w for n in names for w in problems.pop(n, ())]
         source = ran if mine else None
-        rule = next((r for r in parsed if any(fnmatch.fnmatchcase(n, r[0]) for n in names)), None)
+        kind = "parameter" if isinstance(t, torch.nn.Parameter) else "buffer"
+        rule = None if kind == "buffer" else next(
+            (r for r in parsed if any(fnmatch.fnmatchcase(n, r[0]) for n in names)), None)
         if first in buffers:
             value = buffers[first].detach()
             if tuple(value.shape) != tuple(t.shape):
@@ -200,7 +205,6 @@ def plan(module, rules=None, *, init="auto", buffers=None):
             why, source = [], "buffers="
         elif rule is not None:
             mine, why, source = [rule[1]], [], f"rule {rule[0]!r}"
-        kind = "parameter" if isinstance(t, torch.nn.Parameter) else "buffer"
         if not why and t.is_meta:   # a real tensor nobody writes keeps its values
             if not mine:
                 why = [f"not written by the init code ({ran})"]
