@@ -31,14 +31,11 @@ def _size(n):
         n /= 1024
 
 
-def _hf_config(path):
-    """The config dict when ``path`` is an HF config.json and transformers is installed, else None
-    (then the presets, which need no transformers, read it)."""
-    import importlib.util
+def _config(path):
+    """The dict of an HF config.json at ``path``, else None."""
     import json
 
-    if not (isinstance(path, str) and os.path.isfile(path) and importlib.util.find_spec("transformers")
-            and importlib.util.find_spec("torch")):
+    if not (isinstance(path, str) and os.path.isfile(path)):
         return None
     try:
         with open(path) as f:
@@ -49,14 +46,15 @@ def _hf_config(path):
 
 
 def _spec(args):
-    config = _hf_config(args.spec)
-    if config is not None:   # the model transformers builds from it, its own init recorded
-        from .torch.hf import spec_from_config
+    import importlib.util
 
-        spec = spec_from_config(config, dtype=args.dtype)
-        args.hf_config = config
-        return spec.with_options(seed=getattr(args, "seed", None))
-    spec = load(args.spec)
+    config = _config(args.spec)
+    args.hf_config = config
+    if config is not None and importlib.util.find_spec("transformers") and importlib.util.find_spec("torch"):
+        from .torch.hf import spec_from_config  # the model transformers builds, its own init recorded
+
+        return spec_from_config(config, dtype=args.dtype).with_options(seed=getattr(args, "seed", None))
+    spec = load(args.spec)   # presets: no transformers needed
     return spec.with_options(seed=getattr(args, "seed", None), dtype=args.dtype)
 
 

@@ -534,3 +534,29 @@ def test_inverse_cdf_truncated_normal_is_recognised():
     ft.materialize(m, seed=0)
     w = m.pos.detach()
     assert w.abs().max() <= 0.04 and abs(float(w.std()) - 0.0174) < 0.001   # truncated at 2 std: 0.8796 std
+
+
+def test_without_transformers_the_presets_read_config_json(tmp_path, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "transformers"
+                        else find_spec(name, *a))
+    for arch in ("llama", "qwen2"):
+        data = CONFIGS[arch]().to_dict()
+        data["initializer_range"] = 0
+        (tmp_path / f"{arch}.json").write_text(json.dumps(data))
+    assert cli(["fill", str(tmp_path / "llama.json"), "-o", str(tmp_path / "out"), "--seed", "0", "--quiet"]) == 0
+    assert (tmp_path / "out" / "config.json").exists()         # beside the weights on this path too
+    assert cli(["fill", str(tmp_path / "qwen2.json"), "-o", str(tmp_path / "q"), "--seed", "0", "--quiet"]) == 2
+    from fastinit.model import presets
+
+    spec = presets.from_config(json.loads((tmp_path / "llama.json").read_text()))
+    assert spec["model.layers.0.mlp.up_proj.weight"].scheme == "normal(std=0.02)"   # 0 means 0.02, as in transformers
+
+
+def test_initializer_range_zero_means_transformers_default():
+    cfg = transformers.LlamaConfig(**GQA, **IDS, initializer_range=0.0)
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(cfg)
+    assert ft.plan(model).entries["model.layers.0.mlp.up_proj.weight"].describe() == "normal(mean=0.0, std=0.02)"

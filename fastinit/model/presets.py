@@ -71,7 +71,9 @@ def from_config(config, dtype=None) -> ModelSpec:
     fam = family(config)
     if fam is None:
         raise SpecError(f"config.json: unsupported model_type {config.get('model_type')!r} / architectures "
-                        f"{config.get('architectures')!r}; supported: {', '.join(sorted(LLAMA_TYPES | GPT2_TYPES))}")
+                        f"{config.get('architectures')!r}; supported without transformers: "
+                        f"{', '.join(sorted(LLAMA_TYPES | GPT2_TYPES))}; every model transformers builds with "
+                        f"transformers installed (pip install fastinit[hf])")
     # transformers 5 writes "dtype", 4.x "torch_dtype"
     dtype = canonical_dtype(dtype or config.get("dtype") or config.get("torch_dtype") or "float32",
                             "config.json: dtype")
