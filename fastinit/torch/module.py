@@ -220,6 +220,11 @@ def plan(module, rules=None, *, init="auto", buffers=None):
     return Plan(entries, aliases, problems, ran)
 
 
+def _empty(shape, dtype):
+    """New CPU memory, untouched: its first write is the fill's."""
+    return torch.empty(shape, dtype=dtype)
+
+
 def _write(tensor, entry, seed, backend, threads):
     if tensor.dtype in _FLOAT:
         view = as_numpy(tensor, entry.name)
@@ -342,7 +347,7 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
         if not old.is_meta:
             continue
         dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
-        t = torch.empty(e.shape, dtype=dt)
+        t = _empty(e.shape, dt)
         new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
         targets[name] = new[id(old)]
     for mod, table, attr, t in slots.values():
