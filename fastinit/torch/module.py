@@ -14,13 +14,15 @@ from ..model import plan as _plan
 from . import recorder as _recorder
 from .tensors import _FLOAT, as_numpy
 
-class InitReport(dict):
-    """What ``init_module``/``materialize`` did: ``{parameter name: description}``, plus lists.
 
-    ``loaded`` (copied from the checkpoint), ``initialized`` (written by a scheme),
+class InitReport(dict):
+    """What ``init_module``/``materialize`` did: ``{tensor name: description}`` (parameters and
+    buffers written, e.g. ``"normal(mean=0.0, std=0.02); zeros on rows 0:1"``), plus lists.
+
+    ``loaded`` (copied from the checkpoint), ``initialized`` (parameters written by the plan),
     ``mismatched`` (``{name: reason}``: in the checkpoint but not loadable -- shape or dtype
     -- so initialized instead), ``unexpected`` (checkpoint tensors that are no parameter of the
-    module), ``unchanged`` (no rule, no default, not in the checkpoint).
+    module), ``unchanged`` (real parameters no init code writes: kept), ``plan`` (the ``Plan``).
     """
 
     def __init__(self):
