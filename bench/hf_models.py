@@ -105,8 +105,9 @@ def main(argv=None):
         b = best[way]
         secs = ", ".join(f"{r['seconds']:.2f}" for r in runs[way])
         cpu = min(r["cpu"] for r in runs[way])
+        grown = b["peak"] - b["before"]
         print(f"| {label} | {b['seconds']:.2f} ({secs}) | {cpu:.2f} | {b['peak'] / 1e9:.2f} GB | "
-              f"{(b['peak'] - b['before']) / 1e9:.2f} GB ({(b['peak'] - b['before']) / b['model_bytes']:.3f}x the model) |")
+              f"{grown / 1e9:.2f} GB ({grown / b['model_bytes']:.3f}x the model) |")
     print()
     cpu = {way: min(r["cpu"] for r in runs[way]) for way in runs}
     print(f"speed-up: {hf['seconds'] / fi['seconds']:.1f}x in wall time (target >= 20x), "

@@ -182,7 +182,8 @@ class Recording(TorchFunctionMode):
             return out
         if name == "__getitem__":
             return self._view(func, args, kwargs, slot)
-        if name == "detach" or (name == "__get__" and getattr(getattr(func, "__self__", None), "__name__", "") == "data"):
+        owner = getattr(func, "__self__", None)   # for __get__: the property read
+        if name == "detach" or (name == "__get__" and getattr(owner, "__name__", "") == "data"):
             out = func(*args, **kwargs)
             self._track(out, slot)
             return out
