@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import schemes
+from .. import _rounding, schemes
 
 
 
@@ -162,6 +162,12 @@ def _block(out, rows, global_shape, offset):
     return out[a - r0:b - r0], (hi - lo,) + shape[1:], (a - lo,) + tuple(offset[1:])
 
 
+def _rounded(x, dtype):
+    """float64 ``x`` in ``dtype``: rounded once by fastinit (fastinit._rounding), never by a
+    conversion whose bits depend on the installed NumPy or ml_dtypes."""
+    return _rounding.round_array(x, dtype) if dtype.kind == "f" else x.astype(dtype)
+
+
 def fill(out, ops, *, seed, stream, global_shape=None, offset=None, backend=None, threads=None):
     """Write ``ops`` into ``out``: the whole tensor named ``stream``, or the shard of it at
     ``offset`` in ``global_shape`` (as every scheme takes them); returns ``out``."""
@@ -176,12 +182,13 @@ def fill(out, ops, *, seed, stream, global_shape=None, offset=None, backend=None
         if view.size == 0:
             continue
         exact = view.shape == shape   # the shard holds the whole block
-        if op.kind == "scale":
-            np.multiply(view, np.asarray(op.kwargs["factor"], np.float64), out=view, casting="unsafe")
+        if op.kind == "scale":  # in float64 (exact for every stored value), rounded once by fastinit
+            view[...] = _rounded(view.astype(np.float64) * float(op.kwargs["factor"]), view.dtype)
         elif op.kind == "values":
             src = np.broadcast_to(np.asarray(op.values), shape)
             idx = tuple(slice(o, o + n) for o, n in zip(at, view.shape))
-            view[...] = src[idx].astype(view.dtype)
+            part = src[idx]
+            view[...] = _rounded(part.astype(np.float64), view.dtype) if part.dtype.kind == "f" else part
         elif view.dtype.kind in "biu":   # integer or bool buffers: only constants
             if op.name not in ("zeros", "ones", "constant"):
                 raise ValueError(f"tensor {stream!r}: {op.describe()} on an integer tensor")
