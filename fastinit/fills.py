@@ -244,7 +244,7 @@ def ones_(out, **common):
 MASKED_COST = 4  # a kept value computed alone (fill_masked) costs about 4 values of the dense fill
 
 
-def normal_masked_(out, zeros, mean=0.0, std=1.0, *, words, kept, seed, stream=0, global_shape=None, offset=None,
+def normal_masked_(out, zeros, mean=0.0, std=1.0, *, words, kept, seed, stream=None, global_shape=None, offset=None,
                    backend=None, threads=None):
     """``normal_(out, mean, std)`` where bit ``j % 32`` of ``zeros[i * words + j // 32]`` is clear,
     +0.0 where it is set, in place; returns ``out`` (2-D, a block of a 2-D global tensor).
