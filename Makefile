@@ -14,7 +14,7 @@ $(BIN)/python:
 # torch==2.13.0 (CPU wheel on this machine kind), JAX (with flax, a test extra) and Dask let the
 # tests check every front end against its library.
 $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard csrc/*) fastinit/kernels/_ffi_build.py
-	$(BIN)/python -m pip install -q -e ".[test,bench,torch,jax,dask,docs,plot]"
+	$(BIN)/python -m pip install -q -e ".[test,bench,torch,jax,dask,docs,plot,keras,hf]"
 	touch $(STAMP)
 
 # the same suite on the oldest versions pyproject.toml admits (constraints/lowest.txt): the bits
@@ -23,7 +23,7 @@ LOWEST := .venv-lowest
 $(LOWEST)/.fastinit-installed: pyproject.toml setup.py constraints/lowest.txt $(wildcard csrc/*) fastinit/kernels/_ffi_build.py
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install -q --upgrade pip
-	$(LOWEST)/bin/python -m pip install -q -c constraints/lowest.txt -e ".[test,bench,torch,jax,dask,docs,plot]"
+	$(LOWEST)/bin/python -m pip install -q -c constraints/lowest.txt -e ".[test,bench,torch,jax,dask,docs,plot,keras,hf]"
 	touch $@
 
 test-lowest: $(LOWEST)/.fastinit-installed
