@@ -15,8 +15,8 @@ from . import schemes  # noqa: E402
 from .schemes import (bias_uniform_, calculate_gain, compute_fans, conv_default_, dirac_,  # noqa: E402
                       embedding_default_, eye_, glorot_normal_, glorot_uniform_, he_normal_, he_uniform_,
                       hf_normal_, identity_, kaiming_normal_, kaiming_uniform_, lecun_normal_, lecun_uniform_,
-                      linear_default_, looks_linear_, lstm_forget_bias_, random_walk_normal_, relu_bias_,
-                      rnn_default_, selu_normal_, simple_xavier_uniform_, sparse_, variance_scaling_,
+                      linear_default_, looks_linear_, lstm_forget_bias_, mup_normal_, random_walk_normal_,
+                      relu_bias_, rnn_default_, selu_normal_, simple_xavier_uniform_, sparse_, variance_scaling_,
                       xavier_normal_, xavier_uniform_)
 
 _LAZY = {"orthogonal_": "orthogonal", "unitary_": "orthogonal", "delta_orthogonal_": "orthogonal"}
@@ -35,7 +35,7 @@ __all__ = ["constant_", "normal_", "ones_", "rng", "show_config", "trunc_normal_
            "schemes", "bias_uniform_", "calculate_gain", "compute_fans", "conv_default_", "dirac_",
            "embedding_default_", "eye_", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_",
            "hf_normal_", "identity_", "kaiming_normal_", "kaiming_uniform_", "lecun_normal_", "lecun_uniform_",
-           "linear_default_", "looks_linear_", "lstm_forget_bias_", "random_walk_normal_", "relu_bias_",
+           "linear_default_", "looks_linear_", "lstm_forget_bias_", "mup_normal_", "random_walk_normal_", "relu_bias_",
            "rnn_default_", "selu_normal_", "simple_xavier_uniform_", "sparse_", "variance_scaling_",
            "xavier_normal_", "xavier_uniform_",
            # blocked Householder (fastinit.orthogonal)
