@@ -1,0 +1,181 @@
+"""Measure signal propagation: one forward and one backward pass through a model as initialized.
+
+``probe(model, inputs)`` records, for every leaf module call in the order the forward pass
+makes them, the second moment of its output ``E[h^2]`` and of the gradient flowing into
+that output ``E[(dL/dh)^2]``.  The loss is ``sum(output * c)`` with ``c ~ N(0, 1)`` drawn by
+fastinit (``seed``, ``stream``), so the output gradient has second moment 1 as in
+``fastinit.signal.propagate``; nothing of the model changes (gradients are taken with
+``torch.autograd.grad`` with respect to the recorded outputs, parameters' ``.grad`` untouched).
+The predictions live in ``fastinit.signal`` (no torch); this module only measures.
+
+>>> result = fastinit.torch.probe(model, torch.randn(256, 1024))
+>>> result.select(torch.nn.Linear).forward        # E[h^2] of each Linear's output, in depth order
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import fills
+from .tensors import as_numpy
+
+# activation name (fastinit.schemes.activations) -> torch module
+MODULES = {
+    "linear": lambda a: torch.nn.Identity(), "relu": lambda a: torch.nn.ReLU(),
+    "leaky_relu": lambda a: torch.nn.LeakyReLU(0.01 if a is None else a), "tanh": lambda a: torch.nn.Tanh(),
+    "sigmoid": lambda a: torch.nn.Sigmoid(), "gelu": lambda a: torch.nn.GELU(), "silu": lambda a: torch.nn.SiLU(),
+    "selu": lambda a: torch.nn.SELU(),
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One module call: ``forward = E[h^2]`` and ``mean = E[h]`` of its output ``h`` (over every
+    element), ``backward = E[(dL/dh)^2]``; ``name`` as ``named_modules`` gives it (``#k`` added
+    for the k-th repeated call of one module)."""
+
+    name: str
+    kind: type
+    shape: tuple
+    forward: float
+    mean: float
+    backward: float
+
+
+class ProbeResult(tuple):
+    """The records of ``probe``, in depth order, with their columns as NumPy arrays."""
+
+    @property
+    def names(self):
+        return [r.name for r in self]
+
+    @property
+    def forward(self):
+        return np.array([r.forward for r in self])
+
+    @property
+    def backward(self):
+        return np.array([r.backward for r in self])
+
+    def select(self, *kinds):
+        """The records of modules that are instances of ``kinds`` (e.g. ``torch.nn.Linear``)."""
+        return ProbeResult(r for r in self if issubclass(r.kind, kinds))
+
+    def table(self):
+        """A text table: name, kind, shape, E[h^2], E[(dL/dh)^2]."""
+        width = max([len(r.name) for r in self] + [4])
+        lines = [f"{'name':<{width}}  {'module':<12} {'E[h^2]':>12} {'E[g^2]':>12}"]
+        lines += [f"{r.name:<{width}}  {r.kind.__name__:<12} {r.forward:>12.5g} {r.backward:>12.5g}" for r in self]
+        return "\n".join(lines)
+
+
+def _mean_square(t):
+    t = t.detach()
+    n = t.numel()
+    return float(torch.linalg.vector_norm(t, dtype=torch.float64) ** 2 / n) if n else math.nan
+
+
+def probe(model, inputs, *, seed=0, stream="fastinit.probe", loss=None, modules=None):
+    """Run ``model(inputs)`` forward and backward once; return a ``ProbeResult`` of every leaf module call.
+
+    ``inputs``: a tensor, a tuple of positional arguments or a dict of keyword arguments.
+    ``loss``: a function of the output giving a scalar; by default ``sum(output * c)``, ``c``
+    N(0, 1) from ``fastinit.normal_(seed=seed, stream=stream)`` (the output must then be one
+    float tensor).  ``modules``: the modules to record (default every leaf module; a module
+    whose output is not a floating tensor is skipped).  The model's mode (train/eval) is kept.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss must be None or a function of the model's output; got {type(loss).__name__}")
+    if modules is None:
+        modules = [(n, m) for n, m in model.named_modules() if not any(True for _ in m.children())]
+    else:
+        names = {id(m): n for n, m in model.named_modules()}
+        modules = [(names.get(id(m), type(m).__name__), m) for m in modules]
+    calls, outputs, handles = [], [], []
+    seen = {}
+
+    def hook(name):
+        def record(module, args, output):
+            if isinstance(output, torch.Tensor) and output.is_floating_point() and output.requires_grad:
+                k = seen.get(name, 0)
+                seen[name] = k + 1
+                calls.append((name if k == 0 else f"{name}#{k}", type(module), tuple(output.shape),
+                              _mean_square(output), float(output.detach().double().mean()) if output.numel() else math.nan))
+                outputs.append(output)
+        return record
+
+    try:
+        for name, module in modules:
+            handles.append(module.register_forward_hook(hook(name)))
+        with torch.enable_grad():
+            if isinstance(inputs, dict):
+                out = model(**inputs)
+            elif isinstance(inputs, tuple):
+                out = model(*inputs)
+            else:
+                out = model(inputs)
+            if loss is None:
+                if not (isinstance(out, torch.Tensor) and out.is_floating_point()):
+                    raise TypeError(f"the model's output is a {type(out).__name__}, not a float tensor: pass loss=")
+                cot = torch.empty(out.shape, dtype=out.dtype)
+                fills.normal_(as_numpy(cot), 0.0, 1.0, seed=seed, stream=stream)
+                value = (out * cot).sum()
+            else:
+                value = loss(out)
+            if not outputs:
+                return ProbeResult()
+            grads = torch.autograd.grad(value, outputs, allow_unused=True)
+    finally:
+        for h in handles:
+            h.remove()
+    return ProbeResult(Record(name, kind, shape, fwd, mean, _mean_square(g) if g is not None else 0.0)
+                       for (name, kind, shape, fwd, mean), g in zip(calls, grads))
+
+
+def init_weight(weight, scheme, *, seed, stream, base_width=None):
+    """Fill ``weight`` by the scheme spec ``scheme`` (``"orthogonal(gain=g)"`` included) with
+    fastinit's kernels; returns ``weight``."""
+    from ..schemes import parse
+    from ..schemes.moments import _split
+
+    name, kwargs = _split(scheme)
+    with torch.no_grad():
+        if name == "orthogonal":
+            from ..orthogonal import orthogonal_
+
+            orthogonal_(as_numpy(weight), **kwargs, seed=seed, stream=stream)
+        else:
+            fn, kwargs = parse(scheme)
+            if name == "mup_normal" and "base_width" not in kwargs:
+                kwargs["base_width"] = base_width
+            fn(as_numpy(weight), **kwargs, seed=seed, stream=stream)
+    return weight
+
+
+def mlp(activation, scheme, depth, width, d_in=None, *, seed, param=None, bias=None, dtype=torch.float32,
+        base_width=None):
+    """``nn.Sequential(Linear(d_in, width), act, Linear(width, width), ..., Linear)``: ``depth``
+    Linear layers, every weight from ``scheme``, biases from ``bias`` (None: no bias), each with
+    its name as stream -- the network ``fastinit.signal.mlp`` describes."""
+    from ..schemes.activations import check_activation
+
+    activation, param = check_activation(activation, param)
+    d_in = width if d_in is None else d_in
+    layers = []
+    for i in range(depth):
+        if i:
+            layers.append(MODULES[activation](param))
+        layers.append(torch.nn.Linear(d_in if i == 0 else width, width, bias=bias is not None, dtype=dtype,
+                                      device="meta"))
+    model = torch.nn.Sequential(*layers)
+    for name, p in list(model.named_parameters()):
+        mod_name, attr = name.rsplit(".", 1)
+        mod = model.get_submodule(mod_name)
+        mod._parameters[attr] = torch.nn.Parameter(torch.empty(p.shape, dtype=dtype))
+        init_weight(mod._parameters[attr], scheme if attr == "weight" else bias, seed=seed, stream=name,
+                    base_width=base_width)
+    return model
