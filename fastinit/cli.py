@@ -5,6 +5,7 @@
     fastinit plan SPEC [--dtype ...]
     fastinit verify SPEC DIR [--seed N] [--dtype ...] [--full] [--samples K]
     fastinit presets
+    fastinit probe | advise | gains | coord-check    (signal propagation: fastinit.cli_signal)
 
 SPEC is a spec file (TOML or JSON), an HF config.json, or a preset name (``fastinit presets``).
 Exit status: 0 success, 1 verification failed, 2 bad spec or arguments, 3 the files could
@@ -129,6 +130,9 @@ def parser():
 
     pr = sub.add_parser("presets", help="list presets")
     pr.set_defaults(run=cmd_presets)
+
+    from .cli_signal import add_parsers  # probe, advise, gains, coord-check (docs/probe.md)
+    add_parsers(sub)
     return p
 
 

@@ -21,14 +21,6 @@ import torch
 from .. import fills
 from .tensors import as_numpy
 
-# activation name (fastinit.schemes.activations) -> torch module
-MODULES = {
-    "linear": lambda a: torch.nn.Identity(), "relu": lambda a: torch.nn.ReLU(),
-    "leaky_relu": lambda a: torch.nn.LeakyReLU(0.01 if a is None else a), "tanh": lambda a: torch.nn.Tanh(),
-    "sigmoid": lambda a: torch.nn.Sigmoid(), "gelu": lambda a: torch.nn.GELU(), "silu": lambda a: torch.nn.SiLU(),
-    "selu": lambda a: torch.nn.SELU(),
-}
-
 
 @dataclass(frozen=True)
 class Record:
@@ -136,46 +128,9 @@ def probe(model, inputs, *, seed=0, stream="fastinit.probe", loss=None, modules=
                        for (name, kind, shape, fwd, mean), g in zip(calls, grads))
 
 
-def init_weight(weight, scheme, *, seed, stream, base_width=None):
-    """Fill ``weight`` by the scheme spec ``scheme`` (``"orthogonal(gain=g)"`` included) with
-    fastinit's kernels; returns ``weight``."""
-    from ..schemes import parse
-    from ..schemes.moments import _split
-
-    name, kwargs = _split(scheme)
-    with torch.no_grad():
-        if name == "orthogonal":
-            from ..orthogonal import orthogonal_
-
-            orthogonal_(as_numpy(weight), **kwargs, seed=seed, stream=stream)
-        else:
-            fn, kwargs = parse(scheme)
-            if name == "mup_normal" and "base_width" not in kwargs:
-                kwargs["base_width"] = base_width
-            fn(as_numpy(weight), **kwargs, seed=seed, stream=stream)
-    return weight
-
-
-def mlp(activation, scheme, depth, width, d_in=None, *, seed, param=None, bias=None, dtype=torch.float32,
-        base_width=None):
-    """``nn.Sequential(Linear(d_in, width), act, Linear(width, width), ..., Linear)``: ``depth``
-    Linear layers, every weight from ``scheme``, biases from ``bias`` (None: no bias), each with
-    its name as stream -- the network ``fastinit.signal.mlp`` describes."""
-    from ..schemes.activations import check_activation
-
-    activation, param = check_activation(activation, param)
-    d_in = width if d_in is None else d_in
-    layers = []
-    for i in range(depth):
-        if i:
-            layers.append(MODULES[activation](param))
-        layers.append(torch.nn.Linear(d_in if i == 0 else width, width, bias=bias is not None, dtype=dtype,
-                                      device="meta"))
-    model = torch.nn.Sequential(*layers)
-    for name, p in list(model.named_parameters()):
-        mod_name, attr = name.rsplit(".", 1)
-        mod = model.get_submodule(mod_name)
-        mod._parameters[attr] = torch.nn.Parameter(torch.empty(p.shape, dtype=dtype))
-        init_weight(mod._parameters[attr], scheme if attr == "weight" else bias, seed=seed, stream=name,
-                    base_width=base_width)
-    return model
+def coord_check(build, widths, inputs, *, seed=0, kinds=(torch.nn.Linear,)):
+    """The coordinate check at initialization (Yang et al. 2022, section 7 and the ``mup`` package's
+    ``get_coord_data`` at step 0): ``{width: ProbeResult of the kinds' modules}``, ``build(width)``
+    giving the initialized model and ``inputs`` the (width-independent) inputs.  A layer whose
+    root-mean-square stays flat across widths is width-stable."""
+    return {w: probe(build(w), inputs, seed=seed).select(*kinds) for w in widths}
