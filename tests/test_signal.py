@@ -393,3 +393,28 @@ def test_docs_probe_code_blocks_run(tmp_path, monkeypatch):
             exec(compile(block, "docs/probe.md", "exec"), namespace)
     finally:
         torch.set_num_threads(2)
+
+
+def test_chain_of_a_sequential_model_predicts_its_probe():
+    from fastinit.torch.nets import chain
+
+    model = torch.nn.Sequential(torch.nn.Linear(256, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024),
+                                torch.nn.Tanh(), torch.nn.Linear(1024, 1024))
+    x = torch.empty(128, 256)
+    fastinit.normal_(x.numpy(), seed=0, stream="x")
+    rules = {"*.weight": "kaiming_normal(nonlinearity='relu')", "*.bias": "normal(std=0.5)"}
+    for convention in ("rules", "torch"):  # init_module's rules, then the torch defaults' report
+        if convention == "rules":
+            fastinit.torch.init_module(model, 0, rules)
+            plan = rules
+        else:
+            plan = fastinit.torch.init_module(model, 0)
+        result = fastinit.torch.probe(model, x).select(torch.nn.Linear)
+        # the prediction from the measured output gradient (one draw of c: 128 x 1024 values)
+        pred = signal.propagate(chain(model, plan), g_out=result.backward[-1])
+        assert np.abs(result.forward / pred.forward - 1).max() < 0.06
+        assert np.abs(result.backward / pred.backward - 1).max() < 0.06
+    with pytest.raises(ValueError, match="neither Linear/Conv nor an elementwise activation"):
+        chain(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4)), {})
+    with pytest.raises(TypeError, match="must be a torch.nn.Sequential"):
+        chain(torch.nn.Linear(4, 4), {})

@@ -86,3 +86,60 @@ def mup_mlp(width, base_width, *, depth=3, d_in=64, d_out=16, activation="relu",
         specs = [f"normal(std={(1.0 / f) ** 0.5!r})" for f in fan_ins]
     return _sequential(activation, None, [d_in] + [width] * (depth - 1) + [d_out], specs, None, seed, dtype,
                        base_width)
+
+
+_ACTIVATION_OF = {torch.nn.ReLU: "relu", torch.nn.LeakyReLU: "leaky_relu", torch.nn.Tanh: "tanh",
+                  torch.nn.Sigmoid: "sigmoid", torch.nn.GELU: "gelu", torch.nn.SiLU: "silu", torch.nn.SELU: "selu",
+                  torch.nn.Identity: "linear", torch.nn.Dropout: "linear"}
+_LINEAR_DEFAULT = "linear_default"  # what init_module's torch convention writes into Linear/ConvNd weights
+
+
+def chain(model, schemes, *, base_width=None):
+    """``fastinit.signal`` layers for a ``torch.nn.Sequential`` of Linear/Conv layers and elementwise
+    activations, read from the model's structure and the scheme each weight got.
+
+    ``schemes``: ``{parameter name: scheme spec}`` -- ``init_module``'s rules (fnmatch patterns) or
+    its ``InitReport`` (a torch-default description counts as ``linear_default``, bias
+    ``bias_uniform``).  Then ``fastinit.signal.propagate(chain(model, rules))`` predicts what
+    ``fastinit.torch.probe`` measures on the Linear/Conv outputs.
+    """
+    import fnmatch
+
+    from ..schemes import compute_fans
+    from ..signal import Layer
+
+    if not isinstance(model, torch.nn.Sequential):
+        raise TypeError(f"model must be a torch.nn.Sequential of Linear/Conv layers and activations; got "
+                        f"{type(model).__name__}")
+
+    def spec_of(name, default):
+        for pattern, spec in dict(schemes).items():
+            if fnmatch.fnmatchcase(name, pattern):
+                return spec if "(" not in spec or not spec.startswith(("linear_default ", "bias_uniform(")) else default
+        return default
+
+    layers, activation, param = [], "linear", None
+    for name, module in model.named_children():
+        if isinstance(module, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
+            shape = tuple(module.weight.shape)
+            weight = spec_of(f"{name}.weight", _LINEAR_DEFAULT)
+            if weight.startswith("linear_default"):
+                weight = _LINEAR_DEFAULT
+            bias = None
+            if module.bias is not None:
+                bias = spec_of(f"{name}.bias", None)
+                if bias is None or bias.startswith("bias_uniform"):
+                    bias = f"bias_uniform(fan_in={compute_fans(shape)[0]})"
+            layers.append(Layer.from_scheme(weight, shape, activation, param, bias, None, name, base_width))
+            activation, param = "linear", None
+        elif type(module) in _ACTIVATION_OF:
+            if activation != "linear":
+                raise ValueError(f"module {name!r}: two activations in a row are not a chain fastinit.signal predicts")
+            activation = _ACTIVATION_OF[type(module)]
+            param = module.negative_slope if isinstance(module, torch.nn.LeakyReLU) else None
+        else:
+            raise ValueError(f"module {name!r} ({type(module).__name__}) is neither Linear/Conv nor an elementwise "
+                             f"activation: no prediction (fastinit.torch.probe still measures it)")
+    if not layers:
+        raise ValueError("the model has no Linear or Conv layer")
+    return layers
