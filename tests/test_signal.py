@@ -124,7 +124,7 @@ def test_closed_forms():
     assert np.allclose(biased.forward, [2.25, 2.5, 2.75])
 
 
-def test_residual_chain_matches_a_measured_resnet():
+def test_residual_chain_matches_a_measured_resnet(one_thread):
     torch.manual_seed(0)
     n, depth, alpha = 1024, 12, 0.5
     pred = signal.propagate(signal.mlp("relu", "kaiming_normal(nonlinearity='relu')", depth, n, residual=alpha))
@@ -193,7 +193,7 @@ def _check(results, width, depth, d_in, level_layers, growth):
     return worst
 
 
-def test_agreement_depth_10_quick():
+def test_agreement_depth_10_quick():  # sn.run pins one torch thread itself
     """ReLU, tanh, SELU, GELU under xavier and kaiming: 8 networks of width 4096, 10 layers."""
     results = sn.run(["xavier", "kaiming_in"], 10, WIDTH, D_IN, NETS, BATCH, acts=["relu", "tanh", "selu", "gelu"],
                      keep=True)
@@ -249,27 +249,35 @@ def test_probe_measures_each_layer_forward_and_backward():
     assert "E[h^2]" in linears.table()
 
 
-def test_probe_agrees_with_the_prediction_for_a_real_model():
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a shared 2-core machine small ops are several times faster so."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_probe_agrees_with_the_prediction_for_a_real_model(one_thread):
     from fastinit.torch.nets import mlp
 
-    torch.set_num_threads(1)
-    try:
-        model = mlp("selu", "lecun_normal", 12, 1024, seed=0)
-        x = torch.empty(256, 1024)
-        fastinit.normal_(x.numpy(), seed=0, stream="x")
-        result = fastinit.torch.probe(model, x).select(torch.nn.Linear)
-    finally:
-        torch.set_num_threads(2)
+    model = mlp("selu", "lecun_normal", 12, 1024, seed=0)
+    x = torch.empty(256, 1024)
+    fastinit.normal_(x.numpy(), seed=0, stream="x")
+    result = fastinit.torch.probe(model, x).select(torch.nn.Linear)
     pred = signal.propagate(signal.mlp("selu", "lecun_normal", 12, 1024))
     assert np.abs(result.forward / pred.forward - 1).max() < 0.05
     assert np.abs(result.backward / pred.backward - 1).max() < 0.10
 
 
-def test_probe_counts_repeated_calls_and_takes_a_loss():
+def test_probe_counts_repeated_calls_takes_a_loss_and_frozen_models():
     lin = torch.nn.Linear(8, 8)
     model = torch.nn.Sequential(lin, torch.nn.ReLU(), lin)
     result = fastinit.torch.probe(model, torch.ones(2, 8), loss=lambda out: out.pow(2).sum())
     assert [r.name for r in result] == ["0", "1", "0#1"]
+    model.requires_grad_(False)
+    frozen = fastinit.torch.probe(model, torch.ones(2, 8), loss=lambda out: out.pow(2).sum())
+    assert frozen.backward == pytest.approx(result.backward) and all(r.backward > 0 for r in frozen)
 
 
 def test_probe_errors():
@@ -333,19 +341,15 @@ def test_mup_base_width_in_spec_and_file_metadata(tmp_path):
         model_spec.from_dict({"base_width": 0, "tensors": [{"name": "w", "shape": [4, 4], "scheme": "zeros"}]})
 
 
-def test_coordinate_check_flat_under_mup_drifting_under_sp():
+def test_coordinate_check_flat_under_mup_drifting_under_sp(one_thread):
     from fastinit.torch.nets import mup_mlp
     from fastinit.torch.probe import coord_check
 
     x = torch.empty(32, 64)
     fastinit.normal_(x.numpy(), seed=0, stream="x")
     widths = [256, 1024, 4096]
-    torch.set_num_threads(1)
-    try:
-        rms = {par: {w: np.sqrt(r.forward) for w, r in coord_check(
-            lambda w: mup_mlp(w, 256, depth=4, parametrization=par, seed=0), widths, x).items()} for par in ("mup", "sp")}
-    finally:
-        torch.set_num_threads(2)
+    rms = {par: {w: np.sqrt(r.forward) for w, r in coord_check(
+        lambda w: mup_mlp(w, 256, depth=4, parametrization=par, seed=0), widths, x).items()} for par in ("mup", "sp")}
     mup = np.array([rms["mup"][w] for w in widths])   # [width, layer]
     sp = np.array([rms["sp"][w] for w in widths])
     # muP: the input and hidden layers keep their scale (within 10%) from width 256 to 4096 ...
@@ -381,21 +385,18 @@ def test_cli(capsys, tmp_path):
     assert "not random" in capsys.readouterr().err
 
 
-def test_docs_probe_code_blocks_run(tmp_path, monkeypatch):
+def test_docs_probe_code_blocks_run(tmp_path, monkeypatch, one_thread):
     text = (pathlib.Path(__file__).parents[1] / "docs" / "probe.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
-    assert blocks
+    assert len(blocks) == 6
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    torch.set_num_threads(1)
-    try:
-        for block in blocks:
-            exec(compile(block, "docs/probe.md", "exec"), namespace)
-    finally:
-        torch.set_num_threads(2)
+    for block in blocks:  # in order, in one namespace, as a reader runs them
+        exec(compile(block, "docs/probe.md", "exec"), namespace)
+    assert (tmp_path / "relu.svg").read_bytes().lstrip().startswith(b"<?xml")
 
 
-def test_chain_of_a_sequential_model_predicts_its_probe():
+def test_chain_of_a_sequential_model_predicts_its_probe(one_thread):
     from fastinit.torch.nets import chain
 
     model = torch.nn.Sequential(torch.nn.Linear(256, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024),

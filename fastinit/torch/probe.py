@@ -76,7 +76,8 @@ def probe(model, inputs, *, seed=0, stream="fastinit.probe", loss=None, modules=
     ``loss``: a function of the output giving a scalar; by default ``sum(output * c)``, ``c``
     N(0, 1) from ``fastinit.normal_(seed=seed, stream=stream)`` (the output must then be one
     float tensor).  ``modules``: the modules to record (default every leaf module; a module
-    whose output is not a floating tensor is skipped).  The model's mode (train/eval) is kept.
+    whose output is not a floating tensor is skipped).  The model's mode (train/eval) is kept;
+    frozen parameters are fine (the float inputs are given ``requires_grad`` on a detached alias).
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -95,14 +96,23 @@ def probe(model, inputs, *, seed=0, stream="fastinit.probe", loss=None, modules=
             if isinstance(output, torch.Tensor) and output.is_floating_point() and output.requires_grad:
                 k = seen.get(name, 0)
                 seen[name] = k + 1
+                mean = float(output.detach().mean(dtype=torch.float64)) if output.numel() else math.nan
                 calls.append((name if k == 0 else f"{name}#{k}", type(module), tuple(output.shape),
-                              _mean_square(output), float(output.detach().double().mean()) if output.numel() else math.nan))
+                              _mean_square(output), mean))
                 outputs.append(output)
         return record
 
     try:
         for name, module in modules:
             handles.append(module.register_forward_hook(hook(name)))
+        # float inputs get requires_grad (on a detached alias), so that a frozen model is probed too
+        grad = lambda t: t.detach().requires_grad_(True) if isinstance(t, torch.Tensor) and t.is_floating_point() else t  # noqa: E731
+        if isinstance(inputs, dict):
+            inputs = {k: grad(v) for k, v in inputs.items()}
+        elif isinstance(inputs, tuple):
+            inputs = tuple(grad(v) for v in inputs)
+        else:
+            inputs = grad(inputs)
         with torch.enable_grad():
             if isinstance(inputs, dict):
                 out = model(**inputs)
