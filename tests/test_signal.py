@@ -369,7 +369,7 @@ def test_coordinate_check_flat_under_mup_drifting_under_sp(one_thread):
 
 # ---- the CLI and the docs ------------------------------------------------------------------------------
 
-def test_cli(capsys, tmp_path):
+def test_cli(capsys, tmp_path, one_thread):
     from fastinit.cli import main
 
     assert main(["advise", "--activation", "relu", "--depth", "50"]) == 0
@@ -383,6 +383,13 @@ def test_cli(capsys, tmp_path):
     assert "growth per layer" in capsys.readouterr().out and png.read_bytes()[:4] == b"\x89PNG"
     assert main(["probe", "--scheme", "eye", "--depth", "2", "--width", "8"]) == 2
     assert "not random" in capsys.readouterr().err
+    svg = tmp_path / "coord.svg"
+    assert main(["coord-check", "--base-width", "64", "--widths", "64,256", "--depth", "3", "--plot", str(svg)]) == 0
+    out = capsys.readouterr().out
+    assert "muP, base width 64" in out and "width    256" in out and svg.exists()
+    with pytest.raises(SystemExit):
+        main(["coord-check", "--widths", "64,x"])
+    assert "expected comma-separated ints" in capsys.readouterr().err
 
 
 def test_docs_probe_code_blocks_run(tmp_path, monkeypatch, one_thread):
