@@ -426,3 +426,14 @@ def test_chain_of_a_sequential_model_predicts_its_probe(one_thread):
         chain(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4)), {})
     with pytest.raises(TypeError, match="must be a torch.nn.Sequential"):
         chain(torch.nn.Linear(4, 4), {})
+
+
+def test_docs_probe_transcripts_are_what_the_cli_prints(capsys):
+    from fastinit.cli import main
+
+    text = (pathlib.Path(__file__).parents[1] / "docs" / "probe.md").read_text()
+    transcripts = re.findall(r"```\n\$ fastinit (.*?)\n(.*?)```", text, re.DOTALL)
+    assert [t[0] for t in transcripts] == ["gains", "advise --activation relu --depth 50"]
+    for command, expected in transcripts:
+        assert main(command.split()) == 0
+        assert capsys.readouterr().out.splitlines()[:len(expected.splitlines())] == expected.splitlines()
