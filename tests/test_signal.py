@@ -437,3 +437,20 @@ def test_docs_probe_transcripts_are_what_the_cli_prints(capsys):
     for command, expected in transcripts:
         assert main(command.split()) == 0
         assert capsys.readouterr().out.splitlines()[:len(expected.splitlines())] == expected.splitlines()
+
+
+def test_mup_spec_through_the_cli(tmp_path):
+    from safetensors import safe_open
+
+    from fastinit.cli import main
+
+    spec = tmp_path / "mup.toml"
+    spec.write_text('seed = 3\nbase_width = 64\n\n[defaults]\n"h.*" = "mup_normal(role=\'hidden\')"\n'
+                    '"head.weight" = "mup_normal(role=\'readout\')"\n\n'
+                    '[[tensors]]\nname = "h.0.weight"\nshape = [256, 256]\n\n'
+                    '[[tensors]]\nname = "head.weight"\nshape = [8, 256]\n')
+    assert main(["fill", str(spec), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    with safe_open(str(tmp_path / "out" / "model.safetensors"), "np") as f:
+        assert f.metadata()["fastinit.mup_base_width"] == "64"
+        assert f.get_tensor("head.weight").std() == pytest.approx(math.sqrt(1 / 64) / 4, rel=0.1)  # std / m
+    assert main(["verify", str(spec), str(tmp_path / "out"), "--full"]) == 0
