@@ -89,8 +89,7 @@ def mup_mlp(width, base_width, *, depth=3, d_in=64, d_out=16, activation="relu",
 
 
 _ACTIVATION_OF = {torch.nn.ReLU: "relu", torch.nn.LeakyReLU: "leaky_relu", torch.nn.Tanh: "tanh",
-                  torch.nn.Sigmoid: "sigmoid", torch.nn.GELU: "gelu", torch.nn.SiLU: "silu", torch.nn.SELU: "selu",
-                  torch.nn.Identity: "linear", torch.nn.Dropout: "linear"}
+                  torch.nn.Sigmoid: "sigmoid", torch.nn.GELU: "gelu", torch.nn.SiLU: "silu", torch.nn.SELU: "selu"}
 _LINEAR_DEFAULT = "linear_default"  # what init_module's torch convention writes into Linear/ConvNd weights
 
 
@@ -115,7 +114,7 @@ def chain(model, schemes, *, base_width=None):
     def spec_of(name, default):
         for pattern, spec in dict(schemes).items():
             if fnmatch.fnmatchcase(name, pattern):
-                return spec if "(" not in spec or not spec.startswith(("linear_default ", "bias_uniform(")) else default
+                return _LINEAR_DEFAULT if spec.startswith("linear_default") else spec  # a report's description
         return default
 
     layers, activation, param = [], "linear", None
@@ -123,15 +122,15 @@ def chain(model, schemes, *, base_width=None):
         if isinstance(module, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
             shape = tuple(module.weight.shape)
             weight = spec_of(f"{name}.weight", _LINEAR_DEFAULT)
-            if weight.startswith("linear_default"):
-                weight = _LINEAR_DEFAULT
-            bias = None
-            if module.bias is not None:
-                bias = spec_of(f"{name}.bias", None)
-                if bias is None or bias.startswith("bias_uniform"):
-                    bias = f"bias_uniform(fan_in={compute_fans(shape)[0]})"
-            layers.append(Layer.from_scheme(weight, shape, activation, param, bias, None, name, base_width))
+            bias = None if module.bias is None else spec_of(f"{name}.bias",
+                                                            f"bias_uniform(fan_in={compute_fans(shape)[0]})")
+            try:
+                layers.append(Layer.from_scheme(weight, shape, activation, param, bias, None, name, base_width))
+            except ValueError as exc:
+                raise ValueError(f"layer {name!r} (weight {weight!r}, bias {bias!r}): {exc}") from None
             activation, param = "linear", None
+        elif isinstance(module, torch.nn.Identity):
+            continue
         elif type(module) in _ACTIVATION_OF:
             if activation != "linear":
                 raise ValueError(f"module {name!r}: two activations in a row are not a chain fastinit.signal predicts")
