@@ -81,13 +81,13 @@ def mup_normal_(out, role="hidden", base_width=None, std=None, zero=False, distr
 
     >>> w = mup_normal_(np.empty((1024, 1024), np.float32), "hidden", base_width=256, seed=0, stream="h.0")
     """
+    if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:
+        raise ValueError(f"distribution must be one of {list(DISTRIBUTIONS)}; got {distribution!r}")
+    shape = global_shape_of(out, kw.get("global_shape"))  # the buffer, shape and layout first, as every scheme
+    fan_in = compute_fans(shape, **{k: kw[k] for k in ("layout", "in_axis", "out_axis", "batch_axis") if k in kw})[0]
     if base_width is None:
         raise ValueError("mup_normal needs base_width (the width the hyperparameters were tuned at), e.g. "
                          "'mup_normal(role=\"hidden\", base_width=256)', or 'base_width' in a model spec")
-    if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:
-        raise ValueError(f"distribution must be one of {list(DISTRIBUTIONS)}; got {distribution!r}")
-    shape = global_shape_of(out, kw.get("global_shape"))
-    fan_in = compute_fans(shape, **{k: kw[k] for k in ("layout", "in_axis", "out_axis", "batch_axis") if k in kw})[0]
     var = mup_variance(role, fan_in, base_width, std, zero)
     return variance_scaling_(out, var * fan_in, "fan_in", distribution, **kw)
 
