@@ -404,7 +404,7 @@ def test_cli(capsys, tmp_path, one_thread):
 def test_docs_probe_code_blocks_run(tmp_path, monkeypatch, one_thread):
     text = (pathlib.Path(__file__).parents[1] / "docs" / "probe.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
-    assert len(blocks) == 6
+    assert len(blocks) == 7
     monkeypatch.chdir(tmp_path)
     namespace = {}
     for block in blocks:  # in order, in one namespace, as a reader runs them
