@@ -1,6 +1,6 @@
 """What the pytest-benchmark suite and ``python -m bench.compare`` share.
 
-Rules both follow (docs: /work/shared/refs/PERFORMANCE.md):
+Rules both follow:
 - every buffer is pre-touched with ``fill(1.0)`` before timing: no page faults are
   timed, and never an all-zero buffer (the hardware special-cases zero cache lines);
 - JIT compilers and lazy initialisation are warmed up on small arrays first;

@@ -17,16 +17,22 @@ the single-threaded fill, as the targets were stated).
 """
 
 import argparse
+import datetime
+import json
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from fastinit import kernels
 
 from . import common
-from .common import BFLOAT16, MiB, THREADS
+from .common import BFLOAT16, MiB, ROOT, THREADS
+
+RESULTS_NAME = "bench/results/compare.json"
+RESULTS = ROOT / RESULTS_NAME
 
 JAX_NOTE = ("JAX has no in-place fill: its rows return a new array, so they include allocating "
             "(and page-faulting) the output; XLA-compiled ahead of timing, `block_until_ready()` timed.")
@@ -92,6 +98,9 @@ def build_rows(buf, jax):
                             "fastinit", op, key=f"{op}/c/1"))
             rows.append(Row(f"fastinit `{name}` (c, {many})", "bfloat16", fast(bf16, "c", None), nbytes,
                             "fastinit", op, key=f"{op}/c/bf16"))
+            # one thread: the kernels' own rate, least disturbed by other processes on a shared machine
+            rows.append(Row(f"fastinit `{name}` (c, 1 thread)", "bfloat16", fast(bf16, "c", 1), nbytes,
+                            "fastinit", op, key=f"{op}/c/1/bf16"))
         numpy_fill = common.numpy_fill(op, rng)
         if numpy_fill is not None:
             rows.append(Row(f"NumPy {NUMPY_NAMES[op]}", "float32", lambda f=numpy_fill: f(buf), nbytes,
@@ -132,19 +141,19 @@ def scheme_rows(w):
     fan_in = w.shape[1]
     bound = 1 / math.sqrt(fan_in)
     std = math.sqrt(2 / sum(w.shape))
-    pairs = [("`uniform_(-1/sqrt(fan_in), 1/sqrt(fan_in))`", lambda: schemes.uniform_(w, -bound, bound, seed=0),
+    pairs = [("`uniform_(-1/sqrt(fan_in), 1/sqrt(fan_in))`", lambda: schemes.uniform_(w, -bound, bound, seed=0, stream=0),
               "core/uniform"),
-             ("`kaiming_uniform_(a=sqrt(5))`", lambda: schemes.kaiming_uniform_(w, a=math.sqrt(5), seed=0),
+             ("`kaiming_uniform_(a=sqrt(5))`", lambda: schemes.kaiming_uniform_(w, a=math.sqrt(5), seed=0, stream=0),
               "scheme/uniform"),
-             ("`normal_(0, sqrt(2/(fan_in+fan_out)))`", lambda: schemes.normal_(w, 0.0, std, seed=0), "core/normal"),
-             ("`xavier_normal_`", lambda: schemes.xavier_normal_(w, seed=0), "scheme/normal"),
+             ("`normal_(0, sqrt(2/(fan_in+fan_out)))`", lambda: schemes.normal_(w, 0.0, std, seed=0, stream=0), "core/normal"),
+             ("`xavier_normal_`", lambda: schemes.xavier_normal_(w, seed=0, stream=0), "scheme/normal"),
              ("`trunc_normal_(bounds='std')`", lambda: schemes.trunc_normal_(w, 0.0, 0.1, -2, 2, bounds="std",
-                                                                            seed=0), "core/trunc"),
-             ("`lecun_normal_` (JAX: truncated)", lambda: schemes.lecun_normal_(w, seed=0), "scheme/trunc")]
+                                                                            seed=0, stream=0), "core/trunc"),
+             ("`lecun_normal_` (JAX: truncated)", lambda: schemes.lecun_normal_(w, seed=0, stream=0), "scheme/trunc")]
     rows = [Row(label, "float32", fn, w.nbytes, "fastinit", key=key) for label, fn, key in pairs]
     for backend in common.BACKENDS:
         rows.append(Row(f"fastinit `sparse_(sparsity=0.9)` ({backend})", "float32",
-                        lambda b=backend: schemes.sparse_(w, 0.9, seed=0, backend=b), w.nbytes, "fastinit",
+                        lambda b=backend: schemes.sparse_(w, 0.9, seed=0, stream=0, backend=b), w.nbytes, "fastinit",
                         key=f"sparse/{backend}"))
     if common.torch is not None:
         tw = common.torch_view(w)
@@ -231,7 +240,7 @@ def targets(by_key):
 
     default = kernels.get().name
     lines = []
-    for op, x_fill, x_numpy in (("uniform", 0.5, 8), ("normal", 0.35, 20)):
+    for op, x_fill, x_numpy in (("uniform", 0.8, 8), ("normal", 0.45, 20)):
         row = by_key.get(f"{op}/{default}")
         numpy_row = by_key.get(f"{op}/numpy")
         all_cores = ratio(row, fill_all)
@@ -239,6 +248,13 @@ def targets(by_key):
         lines.append(check(f"{OP_NAMES[op]} ({default}) >= {x_fill}x fill(1.0)", ratio(row, fill), x_fill, note))
         lines.append(check(f"{OP_NAMES[op]} ({default}) >= {x_numpy}x NumPy {NUMPY_NAMES[op]}",
                            ratio(row, numpy_row), x_numpy))
+    for suffix, where in (("", f"{THREADS} threads"), ("/1", "1 thread")):
+        value = ratio(by_key.get(f"trunc_normal/c{suffix}"), by_key.get(f"normal/c{suffix}"))
+        lines.append(check(f"trunc_normal_ float32 >= 0.8x normal_ (c, {where})", value, 0.8))
+        for op in common.FILLS:  # elements per second: a bfloat16 row's bytes hold twice the elements
+            value = ratio(by_key.get(f"{op}/c{suffix}/bf16"), by_key.get(f"{op}/c{suffix}"))
+            lines.append(check(f"{OP_NAMES[op]} bfloat16 >= 1.0x float32's element rate (c, {where})",
+                               None if value is None else 2 * value, 1.0))
     for op in common.FILLS:
         c, nb = by_key.get(f"{op}/c"), by_key.get(f"{op}/numba")
         # within 1.5x of C: Numba's GB/s >= C's / 1.5, i.e. C/Numba <= 1.5; shown as Numba/C
@@ -254,11 +270,14 @@ def main(argv=None):
     parser.add_argument("--row-budget", type=float, default=6.0,
                         help="stop repeating a row once its runs took this many seconds (default 6)")
     parser.add_argument("--no-jax", action="store_true", help="skip JAX even if installed")
+    parser.add_argument("--json", default=str(RESULTS), metavar="PATH",
+                        help=f"write every row's runs here, for python -m bench.report (default {RESULTS_NAME})")
     args = parser.parse_args(argv)
     if args.size_mib < 1 or args.repeat < 1:
         parser.error(f"--size-mib and --repeat must be >= 1; got {args.size_mib} and {args.repeat}")
 
     start = time.perf_counter()
+    when = datetime.datetime.now(datetime.timezone.utc)
     print("## Machine")
     for line in common.machine_facts():
         print(f"    {line}")
@@ -319,6 +338,24 @@ def main(argv=None):
     both = np.array([common.gbps(buf.nbytes, t) for t in by_key["fill/all"].times])
     print(f"fill(1.0) on all cores, in order: {', '.join(f'{x:.1f}' for x in both)} GB/s")
     print(f"While measuring: {contention.summary()}; total time {time.perf_counter() - start:.0f} s")
+    write_json(args, when, rows, srows, contention)
+
+
+def write_json(args, when, rows, srows, contention):
+    """Every row's runs, with where and when they were measured: bench/report.py's input."""
+    def row_dict(row):
+        return {"label": row.label, "dtype": row.dtype, "kind": row.kind, "op": row.op, "key": row.key,
+                "nbytes": row.nbytes, "seconds": row.times, "cpu_seconds": row.cpu}
+
+    result = {"date": when.isoformat(timespec="seconds"), "command": "python -m bench.compare " + " ".join(
+                  sys.argv[1:]) if sys.argv[1:] else "python -m bench.compare",
+              "size_mib": args.size_mib, "repeat": args.repeat, "threads": THREADS,
+              "cpu": common.cpu_model(), "machine": common.machine_facts(), "contention": contention.summary(),
+              "fills": [row_dict(r) for r in rows], "schemes": [row_dict(r) for r in srows]}
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ elif kind == "plain":
     # the same file written by the same streaming writer, chunk by chunk, with zero bytes and no RNG
     import numpy as np
     from fastinit.model import safetensors as st
+    from fastinit.model.safetensors.stream import Stream
     prefix, data_start, offsets, size = st.layout(spec)
     base = rss()
     t0 = time.perf_counter()
@@ -65,7 +66,7 @@ elif kind == "plain":
     fd = os.open(path + ".partial", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     os.pwrite(fd, prefix, 0)
     st.reserve(fd, data_start + size, path)
-    stream = st._Stream(path + ".partial", fd, data_start, 0, size, True, lambda end: None)
+    stream = Stream(path + ".partial", fd, data_start, 0, size, True, lambda end: None)
     for piece, _ in stream.pieces(0, size):
         np.frombuffer(piece, np.uint8)[:] = 0
         piece.release()

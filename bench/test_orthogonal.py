@@ -54,7 +54,7 @@ def make(impl, shape, count):
     """(buffer, no-argument function filling it once)."""
     out = common.touched(count * shape[0] * shape[1], np.float32).reshape((count, *shape) if count > 1 else shape)
     if impl == "fastinit":
-        return out, lambda: orthogonal_(out, seed=0, batch_dims=1 if count > 1 else 0)
+        return out, lambda: orthogonal_(out, seed=0, stream=0, batch_dims=1 if count > 1 else 0)
     if impl == "torch":
         t = torch.from_numpy(out)
         if count > 1:
@@ -128,7 +128,7 @@ def large_memmap(n=16384):
         anon0 = _rss_anon()
         tracemalloc.start()
         t0 = time.perf_counter()
-        orthogonal_(m, seed=0)
+        orthogonal_(m, seed=0, stream=0)
         seconds = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
@@ -176,8 +176,8 @@ def main():
                     r = med[impl] / med["fastinit"]
                     verdicts.append(f"orthogonal_ 4096^2 float32 >= 2x faster than {impl}: "
                                     f"{'PASS' if r >= 2 else 'MISS'} ({r:.2f}x)")
-                verdicts.append(f"orthogonal_ 4096^2 >= 0.5x sgemm rate on Q-formation flops: "
-                                f"{'PASS' if rate >= 0.5 * gemm else 'MISS'} ({rate:.1f} / {gemm:.1f} = "
+                verdicts.append(f"orthogonal_ 4096^2 >= 0.7x sgemm rate on Q-formation flops: "
+                                f"{'PASS' if rate >= 0.7 * gemm else 'MISS'} ({rate:.1f} / {gemm:.1f} = "
                                 f"{rate / gemm:.2f}x)")
             sys.stdout.flush()
         if LARGE:

@@ -41,7 +41,8 @@ os.remove(plain)
 
 print(f"\nfastinit fill llama-1b --dtype bf16 -> {model_dir}")
 t = time.perf_counter()
-subprocess.run(cli + ["fill", "llama-1b", "--dtype", "bf16", "--seed", "2026", "-o", str(model_dir)], check=True)
+subprocess.run(cli + ["fill", "llama-1b", "--dtype", "bf16", "--seed", "2026", "-o", str(model_dir), "--overwrite"],
+               check=True)
 os.sync()
 t_fill = time.perf_counter() - t
 print(f"  {nbytes / 2**30:.2f} GiB in {t_fill:.1f} s ({nbytes / t_fill / 1e9:.2f} GB/s, synced; "

@@ -4,39 +4,37 @@ Counter-based (Philox4x32-10) fills that write in place into NumPy arrays and
 memory-mapped files, with one contract: element i of a tensor depends only on
 (seed, stream, i, scheme parameters, dtype), never on threads, chunking, backend
 or sharding.  See docs/streams.md.
+
+The public names are derived, not listed: every scheme of ``fastinit.schemes.REGISTRY``
+is bound here as ``<name>_`` (the core fills ``uniform_``, ``normal_``, ... among them),
+beside ``STREAM_LAYOUT``, ``rng``, ``schemes``, ``show_config``, ``calculate_gain``,
+``compute_fans`` and the orthogonal family (loaded on first use).
 """
 
-__version__ = "0.1.0"
+import importlib as _importlib
 
-from . import rng  # noqa: E402
-from .config import show_config  # noqa: E402
-from .fills import constant_, normal_, ones_, trunc_normal_, uniform_, zeros_  # noqa: E402
-from . import schemes  # noqa: E402
-from .schemes import (bias_uniform_, calculate_gain, compute_fans, conv_default_, dirac_,  # noqa: E402
-                      embedding_default_, eye_, glorot_normal_, glorot_uniform_, he_normal_, he_uniform_,
-                      hf_normal_, identity_, kaiming_normal_, kaiming_uniform_, lecun_normal_, lecun_uniform_,
-                      linear_default_, looks_linear_, lstm_forget_bias_, mup_normal_, random_walk_normal_,
-                      relu_bias_, rnn_default_, selu_normal_, simple_xavier_uniform_, sparse_, variance_scaling_,
-                      xavier_normal_, xavier_uniform_)
+from . import _buffers, rng, schemes
+from ._version import STREAM_LAYOUT, __version__
+from .config import show_config
+from .rng import Streams
+from .schemes import calculate_gain, compute_fans
 
+# The top of the package wires the front ends into the layers below, which never import them:
+# every fill and scheme takes a CPU torch tensor, filled by fastinit.torch through its view.
+_buffers.register_tensor_type("torch", "Tensor",
+                              lambda: _importlib.import_module(".torch.tensors", __name__)._apply)
+
+globals().update({name + "_": scheme.fn for name, scheme in schemes.REGISTRY.items()})
+
+# The orthogonal kernels load SciPy's LAPACK and threadpoolctl: imported on first use.
 _LAZY = {"orthogonal_": "orthogonal", "unitary_": "orthogonal", "delta_orthogonal_": "orthogonal"}
 
 
 def __getattr__(name):
-    """The orthogonal kernels load SciPy's LAPACK and threadpoolctl: imported on first use."""
     if name in _LAZY:
-        import importlib
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'fastinit' has no attribute {name!r}")
 
 
-__all__ = ["constant_", "normal_", "ones_", "rng", "show_config", "trunc_normal_", "uniform_", "zeros_",
-           # the scheme catalogue (fastinit.schemes; its REGISTRY lists every scheme)
-           "schemes", "bias_uniform_", "calculate_gain", "compute_fans", "conv_default_", "dirac_",
-           "embedding_default_", "eye_", "glorot_normal_", "glorot_uniform_", "he_normal_", "he_uniform_",
-           "hf_normal_", "identity_", "kaiming_normal_", "kaiming_uniform_", "lecun_normal_", "lecun_uniform_",
-           "linear_default_", "looks_linear_", "lstm_forget_bias_", "mup_normal_", "random_walk_normal_", "relu_bias_",
-           "rnn_default_", "selu_normal_", "simple_xavier_uniform_", "sparse_", "variance_scaling_",
-           "xavier_normal_", "xavier_uniform_",
-           # blocked Householder (fastinit.orthogonal)
-           "delta_orthogonal_", "orthogonal_", "unitary_"]
+__all__ = (["STREAM_LAYOUT", "Streams", "__version__", "calculate_gain", "compute_fans", "rng", "schemes", "show_config"]
+           + [name + "_" for name in schemes.REGISTRY] + list(_LAZY))

@@ -1,4 +1,5 @@
-"""C -= A @ B straight into a strided view, through the BLAS that SciPy ships.
+"""C -= A @ B straight into a strided view, through the BLAS that SciPy ships; and BLAS
+calls whose bits do not depend on how many threads BLAS may use.
 
 NumPy's ``matmul`` cannot accumulate into its output, so ``C -= A @ B`` costs a temporary
 and an extra pass over ``C``.  BLAS ``xGEMM`` does it in place (beta = 1) and takes any
@@ -6,9 +7,22 @@ leading dimension, so ``C`` may be a slab of a larger row-major matrix.  The For
 routine is reached through ``scipy.linalg.cython_blas``'s exported function pointers and
 called with cffi (which releases the GIL).  Row-major ``C = C - op(A) B`` is the
 column-major ``C^T = C^T - B^T op(A)^T``: no array is transposed or copied.
+
+OpenBLAS's GEMM sums in a different order when it runs on more threads (measured: float32
+``(64 x 700) @ (700 x 256)`` differs by 3.8e-5 between 1 and 2 threads), so a result that
+must be the same bits everywhere runs inside :func:`one_thread`, where every BLAS call runs
+on one BLAS thread.  OpenBLAS (pthreads) has one process-wide count: its
+``openblas_set_num_threads_local`` changes what every thread sees (measured with 0.3.30),
+and threadpoolctl >= 3.8 lets only one "controlling" Python thread change it (from any other
+thread ``threadpool_limits`` does nothing).  So the count is set by the library's own setter,
+which works from any thread, one fastinit call at a time under a lock, and restored to the
+value it had; MKL's per-thread ``mkl_set_num_threads_local`` is used where MKL is the BLAS.
 """
 
+import contextlib
 import ctypes
+import itertools
+import threading
 
 import numpy as np
 import scipy.linalg.cython_blas as _cython_blas
@@ -67,3 +81,128 @@ def sub_matmul(c, a, b, *, transpose_a=False):
                  _ffi.from_buffer(minus), _ffi.from_buffer(b), ints + 3, _ffi.from_buffer(a), ints + 4,
                  _ffi.from_buffer(one), _ffi.cast("void *", c.ctypes.data), ints + 5)
     return c
+
+
+# ----------------------------------------------------------------------------------------
+# one BLAS thread per call
+
+
+class _Pin:
+    """One loaded BLAS library: a per-thread setter ``local`` (MKL), or its process-wide
+    ``get``/``put``."""
+
+    def __init__(self, path, local=None, get=None, put=None):
+        self.path, self.local, self.get, self.put = path, local, get, put
+
+
+def _symbol(lib, names):
+    for name in names:
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            fn.restype = ctypes.c_int
+            return fn
+    return None
+
+
+def _affixed(name):  # scipy-openblas wheels prefix and suffix OpenBLAS's names
+    return [f"{p}{name}{s}" for p, s in itertools.product(("", "scipy_"), ("", "64_", "_64"))]
+
+
+_PINS = None
+_PINS_LOCK = threading.Lock()
+_GLOBAL_LOCK = threading.Lock()  # one fastinit call at a time holds a process-wide count at 1
+_LOCAL = threading.local()
+
+
+def pins():
+    """The BLAS libraries loaded in this process (NumPy's and SciPy's), found once."""
+    global _PINS
+    with _PINS_LOCK:
+        if _PINS is None:
+            import scipy.linalg  # noqa: F401 (load SciPy's BLAS before listing the libraries)
+            from threadpoolctl import threadpool_info
+
+            found = []
+            for info in threadpool_info():
+                if info.get("user_api") != "blas":
+                    continue
+                lib = ctypes.CDLL(info["filepath"])
+                api = info.get("internal_api")
+                if api == "openblas" and info.get("threading_layer") == "openmp":
+                    # OpenMP's count is per thread: pin the calling thread's, as MKL's
+                    found.append(_Pin(info["filepath"], _omp_local(lib)))
+                elif api == "openblas":
+                    found.append(_Pin(info["filepath"], None, _symbol(lib, _affixed("openblas_get_num_threads")),
+                                      _symbol(lib, _affixed("openblas_set_num_threads"))))
+                elif api == "mkl":
+                    found.append(_Pin(info["filepath"], _symbol(lib, ["MKL_Set_Num_Threads_Local",
+                                                                      "mkl_set_num_threads_local"])))
+                elif api == "blis":
+                    found.append(_Pin(info["filepath"], None, _symbol(lib, ["bli_thread_get_num_threads"]),
+                                      _symbol(lib, ["bli_thread_set_num_threads"])))
+                else:  # pragma: no cover - a BLAS threadpoolctl knows but fastinit does not
+                    found.append(_Pin(info["filepath"]))
+            _PINS = found
+        return _PINS
+
+
+def _omp_local(lib):
+    get, put = _symbol(lib, ["omp_get_max_threads"]), _symbol(lib, ["omp_set_num_threads"])
+    if get is None or put is None:  # pragma: no cover
+        return None
+
+    def local(n):
+        before = get()
+        put(n)
+        return before
+
+    return local
+
+
+@contextlib.contextmanager
+def one_thread(*, outer=False):
+    """Run BLAS calls on one BLAS thread while inside; restore the counts after.
+
+    ``outer=True`` marks the top of one fastinit call, in the calling thread: process-wide
+    counts are set to 1 there, under a lock (a second call waits), and restored on exit.
+    The call's worker threads enter with ``outer=False`` (per-thread counts only).
+    Re-entrant per thread.
+    """
+    if getattr(_LOCAL, "depth", 0):
+        _LOCAL.depth += 1
+        try:
+            yield
+        finally:
+            _LOCAL.depth -= 1
+        return
+    local = [p for p in pins() if p.local is not None]
+    shared = [p for p in pins() if p.get is not None and p.put is not None] if outer else []
+    saved_local, saved_shared = [], []
+    if shared:
+        _GLOBAL_LOCK.acquire()
+    _LOCAL.depth = 1
+    try:
+        for p in local:
+            saved_local.append((p, p.local(1)))
+        for p in shared:
+            saved_shared.append((p, p.get()))
+            p.put(1)
+        yield
+    finally:
+        for p, n in reversed(saved_local):
+            p.local(n)
+        for p, n in reversed(saved_shared):
+            p.put(n)
+        _LOCAL.depth = 0
+        if shared:
+            _GLOBAL_LOCK.release()
+
+
+def pinned(fn):
+    """``fn`` run inside :func:`one_thread` (for the tasks a thread pool runs)."""
+
+    def run(*args, **kwargs):
+        with one_thread():
+            return fn(*args, **kwargs)
+
+    return run

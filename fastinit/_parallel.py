@@ -5,12 +5,13 @@ element indices, so no state is shared and the bits cannot depend on the split.
 Kernels release the GIL (cffi calls and ``nogil`` Numba), so a thread pool scales.
 """
 
-import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-_POOLS = {}
+
+_POOL = None  # (pid, workers, executor): one pool for the process, as large as the most asked for
+_POOL_LOCK = threading.Lock()
 MIN_PER_THREAD = 1 << 16  # below this many elements a thread costs more than it saves
 TASKS_PER_THREAD = 8      # threads pull tasks: a core slowed by another process does less of them
 
@@ -21,16 +22,6 @@ def default_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
-
-
-def check_threads(threads):
-    if threads is None:
-        return default_threads()
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
-        raise TypeError(f"threads must be an int >= 1 or None (all cores); got {type(threads).__name__} {threads!r}")
-    if threads < 1:
-        raise ValueError(f"threads must be an int >= 1 or None (all cores); got {threads!r}")
-    return int(threads)
 
 
 def split(calls, threads, align):
@@ -60,6 +51,22 @@ def split(calls, threads, align):
     return tasks
 
 
+def _pool(workers):
+    """The process's one pool, with at least ``workers`` threads.  A call for more threads than
+    it has replaces it by a larger one (the old one's threads finish their tasks and exit), so
+    fastinit keeps at most ``max(threads) - 1`` pool threads, whatever ``threads=`` values come;
+    a call uses only ``threads - 1`` of them."""
+    global _POOL
+    with _POOL_LOCK:
+        # keyed by process: a forked child inherits the pool object but not its threads
+        if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < workers:
+            old = _POOL
+            _POOL = (os.getpid(), workers, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastinit"))
+            if old is not None and old[0] == os.getpid():
+                old[2].shutdown(wait=False)
+        return _POOL[2]
+
+
 def each(fn, items, threads):
     """fn(item) for every item, on up to ``threads`` threads (the caller's among them), each
     pulling the next item when it finishes one.  Which thread runs an item never changes
@@ -70,11 +77,7 @@ def each(fn, items, threads):
         for item in items:
             fn(item)
         return
-    # keyed by process too: a forked child inherits the pool objects but not their threads
-    key = (os.getpid(), threads)
-    pool = _POOLS.get(key)
-    if pool is None:
-        pool = _POOLS[key] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="fastinit")
+    pool = _pool(n - 1)
     pending = iter(items)
     lock = threading.Lock()
     caller = threading.current_thread()

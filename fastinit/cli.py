@@ -1,7 +1,7 @@
 """``fastinit`` command line: fill, plan, verify model files; list presets.
 
     fastinit fill SPEC -o DIR [--format safetensors|npy] [--seed N] [--dtype bf16|f16|f32|f64]
-                             [--threads N] [--resume] [--quiet] [--max-shard-size 5GB]
+                             [--threads N] [--resume | --overwrite] [--quiet] [--max-shard-size 5GB]
     fastinit plan SPEC [--dtype ...]
     fastinit verify SPEC DIR [--seed N] [--dtype ...] [--full] [--samples K]
     fastinit presets
@@ -9,16 +9,36 @@
 
 SPEC is a spec file (TOML or JSON), an HF config.json, or a preset name (``fastinit presets``).
 Exit status: 0 success, 1 verification failed, 2 bad spec or arguments, 3 the files could
-not be written (disk full, file size limit, unwritable directory: nothing looks complete).
+not be written (disk full, file size limit, unwritable directory: nothing looks complete),
+4 refused: the output exists (``--overwrite``), another process is filling it, or
+``--resume`` found an interrupted fill of another spec; 130 interrupted (Ctrl-C; a fill can
+be resumed).  The library's errors never name flags: this module maps them to the flags.
 """
 
 import argparse
 import sys
 import time
 
+from ._version import __version__
 from .model import presets
-from .model.spec import SpecError, load
+from .model.errors import FileError, Incomplete, Locked, OutputExists, ResumeMismatch
+from .model.safetensors import parse_size
+from .model.sources import load
+from .model.spec import SpecError
 from .model.writer import FORMATS, fill, verify
+
+# what to do about each refusal, in flags
+ADVICE = {
+    OutputExists: "pass --overwrite to replace it (or --resume to continue an interrupted fill of the same spec)",
+    ResumeMismatch: "rerun with the interrupted fill's options to resume it, or pass --overwrite to start over",
+    Locked: "",
+    Incomplete: "rerun the same fill with --resume",
+}
+OS_ADVICE = {
+    PermissionError: "; choose an output directory you can write to (-o)",
+    NotADirectoryError: "; a file is in the way: choose another output directory (-o)",
+    FileNotFoundError: "; check the path",
+}
 
 
 def _size(n):
@@ -33,27 +53,43 @@ def _spec(args):
     return spec.with_options(seed=getattr(args, "seed", None), dtype=args.dtype)
 
 
-def _threads(value):
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1; got {n}")
+def _positive(value):
+    try:
+        n = int(value)
+    except ValueError:
+        n = None
+    if n is None or n < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {value!r}")
     return n
 
 
 def _seed(value):
-    n = int(value, 0)
-    if not 0 <= n < 2 ** 64:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**64); got {n}")
+    try:
+        n = int(value, 0)
+    except ValueError:
+        n = None
+    if n is None or not 0 <= n < 2 ** 64:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64) (decimal, or hex as 0x...); "
+                                         f"got {value!r}")
     return n
+
+
+def _shard_size(value):
+    try:
+        return parse_size(value)
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("max_shard_size: ")) from None
 
 
 def cmd_fill(args):
     spec = _spec(args)
     if spec.seed is None:
         raise SpecError("seed: not set; give 'seed' in the spec or --seed N")
+    if args.max_shard_size is not None and args.format != "safetensors":
+        raise SpecError(f"--max-shard-size: only for --format safetensors, not {args.format!r}")
     start = time.perf_counter()
-    filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume, quiet=args.quiet,
-                  max_shard_size=args.max_shard_size)
+    filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume,
+                  overwrite=args.overwrite, quiet=args.quiet, max_shard_size=args.max_shard_size)
     elapsed = time.perf_counter() - start
     if not args.quiet:
         nbytes = sum(spec[name].nbytes for name in filled)
@@ -81,7 +117,7 @@ def cmd_verify(args):
         print(f"FAIL {p}", file=sys.stderr)
     if not problems:
         print(f"OK {len(spec.tensors)} tensors match (seed {spec.seed}, "
-              f"{'every element' if args.full else f'{args.samples} sampled blocks per tensor'})")
+              f"{'every element' if args.full else f'digests, and {args.samples} random blocks per tensor'})")
     return 1 if problems else 0
 
 
@@ -97,22 +133,28 @@ def cmd_presets(args):
 
 def parser():
     p = argparse.ArgumentParser(prog="fastinit", description="Fill model weight files in place, reproducibly.")
+    p.add_argument("--version", action="version", version=f"fastinit {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(q, seed=True):
         q.add_argument("spec", help="spec file (TOML/JSON), HF config.json, or preset name")
         if seed:
-            q.add_argument("--seed", type=_seed, help="overrides the spec's seed")
-        q.add_argument("--dtype", help="every tensor's dtype: bf16, f16, f32, f64")
+            q.add_argument("--seed", type=_seed, metavar="N", help="overrides the spec's seed (0 <= N < 2**64)")
+        q.add_argument("--dtype", help="every tensor's dtype: bf16, f16, f32, f64 (overrides the spec's)")
 
     f = sub.add_parser("fill", help="write a model file")
     common(f)
     f.add_argument("-o", "--output", required=True, help="output directory")
-    f.add_argument("--format", choices=sorted(FORMATS), default="safetensors")
-    f.add_argument("--threads", type=_threads)
-    f.add_argument("--resume", action="store_true", help="continue an interrupted fill")
-    f.add_argument("--quiet", action="store_true")
-    f.add_argument("--max-shard-size", metavar="SIZE",
+    f.add_argument("--format", choices=sorted(FORMATS), default="safetensors",
+                   help="safetensors (default) or npy (one .npy file per tensor and index.json)")
+    f.add_argument("--threads", type=_positive, metavar="N", help="threads to fill with (default: all cores)")
+    how = f.add_mutually_exclusive_group()
+    how.add_argument("--resume", action="store_true",
+                     help="continue an interrupted fill of the same spec, seed and dtype")
+    how.add_argument("--overwrite", action="store_true",
+                     help="replace a model or interrupted fill already in the output directory")
+    f.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
+    f.add_argument("--max-shard-size", metavar="SIZE", type=_shard_size,
                    help="safetensors shards of at most SIZE (bytes, 500MB, 5GB, 2GiB) plus model.safetensors.index.json")
     f.set_defaults(run=cmd_fill)
 
@@ -122,10 +164,11 @@ def parser():
 
     v = sub.add_parser("verify", help="check a filled directory against the spec")
     common(v)
-    v.add_argument("dir")
-    v.add_argument("--full", action="store_true", help="check every element, not a sample")
-    v.add_argument("--samples", type=int, default=8, help="random row blocks per tensor (default 8)")
-    v.add_argument("--threads", type=_threads)
+    v.add_argument("dir", help="the output directory of a fill")
+    v.add_argument("--full", action="store_true", help="recompute every element, not a random sample")
+    v.add_argument("--samples", type=_positive, default=8, metavar="K",
+                   help="random row blocks recomputed per tensor, drawn afresh on each run (default 8)")
+    v.add_argument("--threads", type=_positive, metavar="N", help="threads to recompute with (default: all cores)")
     v.set_defaults(run=cmd_verify)
 
     pr = sub.add_parser("presets", help="list presets")
@@ -140,12 +183,22 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        resumable = " (rerun the same command with --resume to continue)" if args.command == "fill" else ""
+        print(f"fastinit: interrupted{resumable}", file=sys.stderr)
+        return 130
+    except FileError as exc:
+        advice = next((a for cls, a in ADVICE.items() if isinstance(exc, cls)), "")
+        print(f"fastinit: error: {exc}" + (f"; {advice}" if advice else ""), file=sys.stderr)
+        return 4
     except SpecError as exc:
-        print(f"fastinit: error: {exc}", file=sys.stderr)
+        message = str(exc).replace("write it in the safetensors format", "use --format safetensors")
+        print(f"fastinit: error: {message}", file=sys.stderr)
         return 2
     except OSError as exc:                  # disk full, size limit, permissions: say which file
         where = f"{exc.filename}: " if exc.filename and str(exc.filename) not in str(exc.strerror) else ""
-        print(f"fastinit: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        message = str(exc.strerror or exc).replace("resume the fill", "rerun the same command with --resume")
+        print(f"fastinit: error: {where}{message}{OS_ADVICE.get(type(exc), '')}", file=sys.stderr)
         return 3
 
 

@@ -8,10 +8,11 @@ from . import _parallel, kernels
 
 def show_config(file=None):
     """Print fastinit's version, its backends, the C kernels' instruction set and the thread count."""
-    from . import __version__
+    from ._version import STREAM_LAYOUT, __version__
 
     file = file or sys.stdout
     print(f"fastinit {__version__} (Python {platform.python_version()}, {platform.machine()})", file=file)
+    print(f"  stream layout: version {STREAM_LAYOUT} (docs/streams.md)", file=file)
     for name, be in kernels.available().items():
         if isinstance(be, Exception):
             print(f"  backend {name:6s} unavailable: {be}", file=file)
@@ -19,7 +20,7 @@ def show_config(file=None):
             print(f"  backend {name:6s} available ({be.detail})", file=file)
     try:
         from .kernels import _c
-        print(f"  C kernels instruction set: {_c.isa()} (override: FASTINIT_ISA=baseline|avx2|avx512)", file=file)
+        print(f"  C kernels instruction set: {_c.isa()} (override: FASTINIT_ISA=baseline|avx2|avx512|avx512bf16)", file=file)
     except ImportError:
         pass
     print(f"  default backend: {kernels.get().name}", file=file)

@@ -15,7 +15,8 @@ cluster, or one chunk of it recomputed to check a file.
 Everything is validated when the array is created, not when it is computed: shape, chunks,
 dtype, seed, stream, backend, threads and the scheme's parameters (the scheme itself checks
 them on an empty shard of the array, which writes nothing).  Graph keys are
-``"fastinit-<scheme>-<tokenize(all arguments)>"``, so the same call gives the same keys.
+``"fastinit-<scheme>-v<STREAM_LAYOUT>-<tokenize(all arguments)>"``, so the same call gives the
+same keys and arrays of different stream layouts never share one.
 
 Threads: each task calls fastinit with ``threads=1`` by default.  Dask already runs one
 chunk per worker thread (threaded scheduler: one per core; ``distributed``: one per worker
@@ -30,18 +31,22 @@ than cores, e.g. one large chunk.  docs/distributed.md is the guide.
 
 import inspect
 import math
-import numbers
 import re
 
-import dask.array as da
+from ._extras import require
+
+require("dask.array", "dask", "fastinit.dask")
+
+import dask.array as da  # noqa: E402 (after the check: its message names the extra)
 import numpy as np
 from dask._task_spec import Task  # what dask.array's own graphs are made of since dask 2024.12
 from dask.array.core import normalize_chunks
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from . import __version__, schemes
-from ._buffers import _NAMES, FLOAT_DTYPES
+from . import _validate, schemes
+from ._validate import DTYPE_NAMES as _NAMES, FLOAT_DTYPES
+from ._version import STREAM_LAYOUT, __version__
 from .schemes import REQUIRED
 
 
@@ -54,16 +59,7 @@ def _fill_chunk(fn, params, chunk_shape, dtype, common, shard):
 
 
 def _shape(shape):
-    if isinstance(shape, numbers.Integral) and not isinstance(shape, (bool, np.bool_)):
-        shape = (shape,)
-    try:
-        items = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape must be an int or a tuple of ints; got {type(shape).__name__} {shape!r}") from None
-    if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) for v in items):
-        raise TypeError(f"shape must be an int or a tuple of ints; got {shape!r}")
-    if any(v < 0 for v in items):
-        raise ValueError(f"shape must hold non-negative ints; got {items}")
+    items = _validate.shape(shape, allow_int=True)
     if math.prod(items) >= 2**63:
         raise ValueError(f"shape {items} has 2**63 or more elements")
     return tuple(int(v) for v in items)
@@ -138,7 +134,7 @@ def _check_params(registered, params, seed):
         raise TypeError(f"scheme {name!r} draws random numbers: pass seed= (an int in [0, 2**64))")
 
 
-def from_scheme(scheme, shape, chunks="auto", dtype="float32", *, seed=None, stream=0, backend=None,
+def from_scheme(scheme, shape, chunks="auto", dtype="float32", *, seed=None, stream=None, backend=None,
                 threads=1, **params):
     """A lazy Dask array of ``shape`` filled by ``scheme``, chunk by chunk, with the whole fill's bits.
 
@@ -191,8 +187,8 @@ def from_scheme(scheme, shape, chunks="auto", dtype="float32", *, seed=None, str
                  if re.search(r"\bout (has|is|of|must)\b", str(exc)) else "")
         raise type(exc)(f"{shown}, shape {shape}, dtype {dtype}: {exc}{where}") from exc
     token = tokenize(label if registered is not None else fn, sorted(params.items()), shape, chunks, dtype.name,
-                     seed, stream, backend, threads, __version__)
-    name = f"fastinit-{label}-{token}"
+                     seed, stream, backend, threads, __version__, STREAM_LAYOUT)
+    name = f"fastinit-{label}-v{STREAM_LAYOUT}-{token}"
     starts = [np.cumsum((0,) + sizes[:-1]).tolist() for sizes in chunks]
     dsk = {}
     for index in np.ndindex(*(len(sizes) for sizes in chunks)):
@@ -238,7 +234,7 @@ def _docstring(scheme):
 def _front_end(scheme):
     """``fastinit.dask.<name>``: ``from_scheme`` bound to one registered scheme."""
 
-    def front_end(shape, chunks="auto", dtype="float32", *, seed=None, stream=0, backend=None, threads=1,
+    def front_end(shape, chunks="auto", dtype="float32", *, seed=None, stream=None, backend=None, threads=1,
                   **params):
         return from_scheme(scheme, shape, chunks, dtype, seed=seed, stream=stream, backend=backend,
                            threads=threads, **params)

@@ -9,16 +9,16 @@ Each function validates everything (buffer, parameters, seed, stream, shard,
 backend, threads) before writing a byte, then writes into ``out`` and returns it.
 """
 
-import inspect
 import math
-import numbers
 
-import ml_dtypes
 import numpy as np
 from scipy.special import erf, ndtr
 
-from . import _parallel, kernels
-from ._buffers import BFLOAT16, _shape_tuple, accepts_tensors, check_out, runs
+from . import _parallel, _rounding, _validate, kernels
+from ._buffers import BFLOAT16, accepts_tensors, check_out, runs
+from ._validate import check_common  # noqa: F401 (the schemes' import of it; its home is _validate)
+from ._validate import compute_dtype as _compute, finfo as _finfo, in_range as _in_range, keywords_of as _keywords_of
+from ._validate import real as _real
 from .kernels import F32, GROUP32, GROUP64, NORMAL, TRUNCNORMAL, UNIFORM
 from .rng import key_words
 
@@ -27,68 +27,14 @@ from .rng import key_words
 _MIN_MASS = {32: 1e-30, 64: 1e-290}
 
 
-def _real(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {value}")
-    return value
-
-
-def _finfo(dtype):
-    return (ml_dtypes.finfo if dtype == BFLOAT16 else np.finfo)(dtype)
-
-
-def _compute(dtype):
-    """The dtype fastinit computes ``dtype`` outputs in: float64 for float64, else float32."""
-    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
-
-
-def _in_range(value, name, dtype):
-    top = float(_finfo(dtype).max)
-    if abs(value) > top:
-        raise ValueError(f"{name}={value} is outside the range of {dtype} (|x| <= {top})")
-
-
-def _step(x, dtype, up):
-    """The neighbour of dtype value ``x`` towards +inf (``up``) or -inf."""
-    if dtype == BFLOAT16:
-        if x == 0:
-            return dtype.type(2**-133 if up else -(2**-133))  # smallest subnormal
-        bits = np.array(x, dtype).view(np.uint16)
-        bits = bits + np.uint16(1) if (x > 0) == up else bits - np.uint16(1)
-        return bits.view(dtype)[()]
-    return np.nextafter(dtype.type(x), dtype.type(np.inf if up else -np.inf))
 
 
 def _inward(lo, hi, dtype):
     """[lo', hi']: the dtype values closest to lo and hi that lie inside [lo, hi]."""
-    lo_d, hi_d = dtype.type(lo), dtype.type(hi)
-    if float(lo_d) < lo:
-        lo_d = _step(lo_d, dtype, True)
-    if float(hi_d) > hi:
-        hi_d = _step(hi_d, dtype, False)
-    if float(lo_d) > float(hi_d):
+    lo_d, hi_d = _rounding.inward(lo, hi, dtype)
+    if lo_d > hi_d:
         raise ValueError(f"no {dtype} value lies in [{lo!r}, {hi!r}]: widen the interval")
-    return float(lo_d), float(hi_d)
-
-
-def check_common(out, seed, stream, global_shape, offset, backend, threads):
-    """Validate ``out`` and the keywords every scheme takes, without writing.
-
-    Returns ``(gshape, off)``: the global shape and out's offset in it.  ``seed=None`` is
-    accepted (deterministic schemes draw nothing); any other seed and the stream are checked.
-    """
-    check_out(out)
-    runs(out.shape, global_shape, offset)
-    if seed is not None:
-        key_words(seed, stream)
-    kernels.get(backend)
-    _parallel.check_threads(threads)
-    gshape = tuple(out.shape) if global_shape is None else _shape_tuple(global_shape, "global_shape", out.ndim)
-    off = (0,) * out.ndim if offset is None else _shape_tuple(offset, "offset", out.ndim)
-    return gshape, off
+    return lo_d, hi_d
 
 
 def _fill(out, dist, params, seed, stream, global_shape, offset, backend, threads):
@@ -97,7 +43,7 @@ def _fill(out, dist, params, seed, stream, global_shape, offset, backend, thread
     calls = runs(out.shape, global_shape, offset)
     kw = key_words(seed, stream)
     be = kernels.get(backend)
-    nthreads = _parallel.check_threads(threads)
+    nthreads = _validate.check_threads(threads)
     if not calls:
         return out
     if fmt is None:
@@ -108,7 +54,7 @@ def _fill(out, dist, params, seed, stream, global_shape, offset, backend, thread
 
         align = GROUP64
     else:
-        p = np.asarray(params, np.float64).astype(np.float32)
+        p = _rounding.float32_array(params)  # each rounded once, by fastinit (docs/streams.md)
 
         def kernel(o, n_runs, run_len, first, stride):
             be.fill32(dist, fmt, kw, p, o, n_runs, run_len, first, stride)
@@ -124,7 +70,7 @@ def _pad(values):
 
 
 @accepts_tensors
-def uniform_(out, low=0.0, high=1.0, *, seed, stream=0, global_shape=None, offset=None,
+def uniform_(out, low=0.0, high=1.0, *, seed, stream=None, global_shape=None, offset=None,
              backend=None, threads=None):
     """Fill ``out`` with U(low, high), in place; returns ``out``.
 
@@ -146,7 +92,7 @@ def uniform_(out, low=0.0, high=1.0, *, seed, stream=0, global_shape=None, offse
     if not (math.isfinite(width) and abs(width) <= float(_finfo(_compute(dtype)).max)):
         raise ValueError(f"high - low = {width} overflows {_compute(dtype)}, fastinit's compute type for {dtype}")
     if low == high:  # a constant, rounded to nearest like constant_
-        lo = hi = float(dtype.type(low))
+        lo = hi = _rounding.nearest(low, dtype)
     else:
         lo, hi = _inward(low, high, dtype)
     return _fill(out, UNIFORM, _pad([high - low, low, lo, hi]), seed, stream, global_shape, offset,
@@ -154,28 +100,36 @@ def uniform_(out, low=0.0, high=1.0, *, seed, stream=0, global_shape=None, offse
 
 
 @accepts_tensors
-def normal_(out, mean=0.0, std=1.0, *, seed, stream=0, global_shape=None, offset=None,
+def normal_(out, mean=0.0, std=1.0, *, seed, stream=None, global_shape=None, offset=None,
             backend=None, threads=None):
     """Fill ``out`` with N(mean, std^2), in place; returns ``out``.
 
     Box-Muller with a fixed two words per pair of outputs (no rejection), so element
     ``i`` is addressable: ``z = sqrt(-2 log u1) * (cos | sin)(2 pi u2)``, ``x = z * std + mean``.
-    float32 |z| <= 5.77 (u1 >= 2^-24); float64 |z| <= 8.57.  Matches
+    float32 ``|z| <= 5.77`` (``u1 >= 2^-24``); float64 ``|z| <= 8.57``.  Matches
     ``torch.nn.init.normal_(w, mean, std)`` in distribution.
 
     >>> w = normal_(np.empty((4096, 4096), np.float32), std=0.02, seed=0, stream="embed")
     """
-    mean, std = _real(mean, "mean"), _real(std, "std")
-    if std < 0:
-        raise ValueError(f"std must be >= 0; got {std}")
-    dtype = _dtype_of(out)
-    _in_range(mean, "mean", dtype)
-    _in_range(std, "std", dtype)
+    mean, std = _normal_params(mean, std, lambda: _dtype_of(out))
     return _fill(out, NORMAL, _pad([std, mean]), seed, stream, global_shape, offset, backend, threads)
 
 
+def _normal_params(mean, std, dtype_of):
+    """normal_'s (mean, std), validated for the output dtype ``dtype_of()`` (asked for after the
+    scalar checks): finite, std >= 0, and every sample finite in the dtype (_validate.normal_reach)."""
+    mean, std = _real(mean, "mean"), _real(std, "std")
+    if std < 0:
+        raise ValueError(f"std must be >= 0; got {std}")
+    dtype = dtype_of()
+    _in_range(mean, "mean", dtype)
+    _in_range(std, "std", dtype)
+    _validate.normal_reach(mean, std, dtype)
+    return mean, std
+
+
 @accepts_tensors
-def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", seed, stream=0,
+def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", seed, stream=None,
                   global_shape=None, offset=None, backend=None, threads=None):
     """Fill ``out`` with N(mean, std^2) truncated to [a, b], in place; returns ``out``.
 
@@ -185,12 +139,13 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
 
     Inverse CDF of one uniform per element, drawn from the nearer tail so that it stays
     exact at any std: ``z = Phi^-1(Phi(alpha) + u (Phi(beta) - Phi(alpha)))`` with
-    ``alpha = (a - mean)/std``, ``beta = (b - mean)/std`` (AS241), ``x = z * std + mean``,
+    ``alpha = (a - mean)/std``, ``beta = (b - mean)/std`` (Phi^-1: Giles' erfinv variable with
+    fitted polynomials for float32, AS241 for float64; docs/streams.md), ``x = z * std + mean``,
     and no sample ever lies outside [a, b] in the output dtype (torch emits 1000-sigma
     outliers at tiny std; fastinit does not).  Intervals with probability below 1e-30
     (float32) or 1e-290 (float64) under N(mean, std) are refused.
 
-    >>> w = trunc_normal_(np.empty((768, 768), np.float32), std=0.02, a=-0.04, b=0.04, seed=0)
+    >>> w = trunc_normal_(np.empty((768, 768), np.float32), std=0.02, a=-0.04, b=0.04, seed=0, stream="attn.weight")
     """
     plan = _trunc_normal_plan(mean, std, a, b, bounds, lambda: _dtype_of(out))
     if plan[0] == "normal":  # bounds="std" at std 0: [mean + a std, mean + b std] is the point mean
@@ -252,7 +207,7 @@ def _dtype_of(out):
 
 
 @accepts_tensors
-def constant_(out, value, *, seed=None, stream=0, global_shape=None, offset=None, backend=None, threads=None):
+def constant_(out, value, *, seed=None, stream=None, global_shape=None, offset=None, backend=None, threads=None):
     """Fill ``out`` with ``value`` (rounded to nearest even in out's dtype), in place; returns ``out``.
 
     Matches ``torch.nn.init.constant_``.  Takes the keywords every scheme takes, so callers
@@ -262,24 +217,11 @@ def constant_(out, value, *, seed=None, stream=0, global_shape=None, offset=None
     value = _real(value, "value")
     _in_range(value, "value", out.dtype)
     check_common(out, seed, stream, global_shape, offset, backend, threads)
-    if fmt is None or fmt == F32:
+    if fmt is None:
         out.fill(value)
-    else:  # the rounded value's bit pattern: ml_dtypes' own fill runs at half memory speed
-        flat.fill(np.array(value, out.dtype).view(np.uint16))
+    else:  # the bit pattern of value rounded by fastinit (ml_dtypes' fill also runs at half speed)
+        flat.view(np.uint32 if fmt == F32 else np.uint16).fill(_rounding.to_bits(value, out.dtype))
     return out
-
-
-def _keywords_of(target):
-    """Give ``fn(out, ..., **common)`` the signature it really has: its own parameters, then
-    ``target``'s keyword-only ones (for help() and the scheme registry)."""
-    keyword_only = [p for p in inspect.signature(target).parameters.values() if p.kind is p.KEYWORD_ONLY]
-
-    def decorate(fn):
-        own = [p for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD]
-        fn.__signature__ = inspect.Signature(own + keyword_only)
-        return fn
-
-    return decorate
 
 
 @accepts_tensors
@@ -294,3 +236,104 @@ def zeros_(out, **common):
 def ones_(out, **common):
     """Fill ``out`` with 1 (``torch.nn.init.ones_``); returns ``out``."""
     return constant_(out, 1.0, **common)
+
+
+# ----------------------------------------------------------------------------------------
+# masked fills: the values of a fill where a bitmap keeps them, 0.0 elsewhere
+
+MASKED_COST = 4  # a kept value computed alone (fill_masked) costs about 4 values of the dense fill
+
+
+def normal_masked_(out, zeros, mean=0.0, std=1.0, *, words, kept, seed, stream=0, global_shape=None, offset=None,
+                   backend=None, threads=None):
+    """``normal_(out, mean, std)`` where bit ``j % 32`` of ``zeros[i * words + j // 32]`` is clear,
+    +0.0 where it is set, in place; returns ``out`` (2-D, a block of a 2-D global tensor).
+
+    The kept values are those of ``normal_`` element for element (same seed, stream, shard
+    rule), so the bits do not depend on the backend, threads or shard.  ``kept`` (the fraction
+    of a row's elements kept, in [0, 1]) picks the cheaper way: compute only the kept values
+    (``fill_masked``: one Philox block each, in batches of 32 lanes that do not span rows, at
+    about ``MASKED_COST`` times the dense fill's time per value) when a row's batches cost less
+    than its dense values, else the dense ``normal_`` values and then the zeros.  A band of about
+    1 MiB of rows at a time, so the zeros land while it is in cache.  Validated as ``normal_``.
+    """
+    flat, fmt = check_out(out)
+    if out.ndim != 2:
+        raise ValueError(f"normal_masked_ needs a 2-D out; got shape {out.shape}")
+    mean, std = _normal_params(mean, std, lambda: out.dtype)
+    nr, nc = out.shape
+    words = _validate.integer(words, "words", -(-nc // 32), None, f"an int >= {-(-nc // 32)} (ceil(columns / 32))")
+    if not isinstance(zeros, np.ndarray) or zeros.dtype != np.uint32 or zeros.ndim != 1 or \
+            not zeros.flags.c_contiguous or zeros.size < nr * words:
+        raise TypeError(f"zeros must be a C-contiguous 1-D uint32 array of at least rows * words = {nr * words} "
+                        f"words; got {getattr(zeros, 'dtype', type(zeros).__name__)} of shape "
+                        f"{getattr(zeros, 'shape', None)}")
+    kept = _real(kept, "kept")
+    if not 0.0 <= kept <= 1.0:
+        raise ValueError(f"kept must be in [0, 1] (the fraction of a row kept); got {kept}")
+    calls = runs(out.shape, global_shape, offset)
+    kw = key_words(seed, stream)
+    be = kernels.get(backend)
+    nthreads = _validate.check_threads(threads)
+    if not calls:
+        return out
+    gshape, off = _validate.shard(out.shape, global_shape, offset)
+    cols = gshape[1]
+    first = off[0] * cols + off[1]
+    lanes = 32 * math.ceil(kept * nc / 32)  # the batch lanes of a row
+    band = max(1, (1 << 20) // max(1, nc * out.dtype.itemsize))  # about 1 MiB of out
+    if MASKED_COST * lanes <= nc:
+        p = np.asarray(_pad([std, mean]), np.float64 if fmt is None else np.float32)
+
+        def values(i0):
+            i1 = min(nr, i0 + band)
+            be.fill_masked(NORMAL, fmt, kw, p, flat[i0 * nc:i1 * nc], nc, i1 - i0, nc, zeros[i0 * words:i1 * words],
+                           words, first + i0 * cols, cols)
+    else:
+        raw = out.reshape(-1).view({2: np.uint16, 4: np.uint32, 8: np.uint64}[out.dtype.itemsize])
+
+        def values(i0):
+            i1 = min(nr, i0 + band)
+            normal_(out[i0:i1], mean, std, seed=seed, stream=stream, global_shape=gshape, offset=(off[0] + i0, off[1]),
+                    backend=be.name, threads=1)
+            be.zero_where(raw[i0 * nc:i1 * nc], nc, i1 - i0, nc, zeros[i0 * words:i1 * words], words)
+
+    bands = list(range(0, nr, band))
+    per = -(-len(bands) // nthreads)
+    _parallel.each(lambda chunk: [values(i0) for i0 in chunk], [bands[i:i + per] for i in range(0, len(bands), per)],
+                   nthreads)
+    return out
+
+
+def subset_bits(mode, k, global_shape, offset, shape, *, seed, stream, backend=None, threads=None):
+    """Random exact-size subsets as a bitmap: ``(bits, words)``, ``bits`` uint32 with ``words``
+    words per row of the ``shape`` block at ``offset`` of a 2-D ``global_shape`` matrix.
+
+    ``mode`` 0: in every column, exactly ``k`` of the rows are set; ``mode`` 1: in every row,
+    exactly ``k`` of the columns.  Each column's (row's) subset is an exactly uniform random
+    one, drawn by Floyd's algorithm from ``(seed, stream)`` (docs/streams.md, "Sparse
+    pattern"), so a block gets exactly the bits of the whole.  ``sparse_``'s zeros; for
+    ``normal_masked_``.  Arguments are the caller's to validate (sparse_ does).
+    """
+    be = kernels.get(backend)
+    nthreads = _validate.check_threads(threads)
+    rows, cols = global_shape
+    (r0, c0), (nr, nc) = offset, shape
+    kw = key_words(seed, stream)
+    words = -(-nc // 32)
+    bits = np.zeros(nr * words, np.uint32)  # row i: words i*words .. (i+1)*words
+    # columns (mode 0) or rows (mode 1) split over threads, columns on multiples of 32 so that
+    # no two threads share a word
+    if mode == 0:
+        step = -(-words // nthreads) * 32
+        parts = [(r0, nr, c0 + a, min(step, nc - a), bits[a // 32:]) for a in range(0, nc, step)]
+    else:
+        step = -(-nr // nthreads)
+        parts = [(r0 + a, min(step, nr - a), c0, nc, bits[a * words:]) for a in range(0, nr, step)]
+
+    def pattern(part):
+        pr0, pnr, pc0, pnc, pbits = part
+        be.sparse_bitmap(mode, kw, rows, cols, k, pr0, pnr, pc0, pnc, pbits, words)
+
+    _parallel.each(pattern, parts, nthreads)
+    return bits, words

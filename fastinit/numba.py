@@ -7,10 +7,12 @@ Every sampler returns exactly element ``i`` of the matching fill, bit for bit::
 
 for any ``i`` (``i`` is the element's row-major index in its global tensor, as in
 docs/streams.md), so a kernel can draw fastinit's values in any order, into any layout, from
-any thread.  Each call computes one Philox block and only the words element ``i`` needs (a
-normal computes the log and the one of sin/cos its element uses, not its Box-Muller partner).
+any thread.  Each call computes one Philox block and transforms the words element ``i`` needs
+with the fill kernels' own per-lane functions (fastinit/kernels/_numba.py: ``uniform32``,
+``boxmuller32``, ``truncnormal32``, ... and ``block_of`` for the element's block), so there is
+one copy of the arithmetic; a normal computes its Box-Muller pair and returns its half.
 
-* ``key(seed, stream=0)`` (plain Python: a str stream is hashed with BLAKE2b, which njit
+* ``key(seed, stream)`` (plain Python: a str stream is hashed with BLAKE2b, which njit
   code cannot do) -> ``(key0, key1, stream0, stream1)``, four ``np.uint32``.
 * ``philox4x32(c0, c1, c2, c3, k0, k1)`` -> 4 uint32 words: Random123's ``philox4x32_R(10)``.
 * ``block(key, b)`` -> the 4 words of block ``b`` of the stream.
@@ -34,28 +36,22 @@ and reuses the kernels' own math (fastinit/kernels/_numba.py), so the bits are t
 import numpy as np
 from numba import njit
 
+from . import _rounding
+from ._rounding import DOWN, NEAREST, UP
 from .kernels._numba import (
-    PI2_22,
-    PI2_51,
-    TWO_M24,
-    TWO_M53,
-    cosp,
-    cospf,
-    f2u,
-    fmaf,
+    block_of,
+    boxmuller32,
+    boxmuller64,
+    d2u,
     join53,
-    log,
-    logf,
-    ndtri_central,
-    ndtri_centralf,
-    ndtri_tail,
-    ndtri_tailf,
     philox,
-    sinp,
-    sinpf,
     to_bf16,
     to_f16,
+    truncnormal32,
+    truncnormal64,
     u2f,
+    uniform32,
+    uniform64,
 )
 
 __all__ = ["block", "key", "normal_bf16", "normal_f16", "normal_f32", "normal_f64", "philox4x32",
@@ -63,7 +59,7 @@ __all__ = ["block", "key", "normal_bf16", "normal_f16", "normal_f32", "normal_f6
            "trunc_normal_params", "uniform_bf16", "uniform_f16", "uniform_f32", "uniform_f64"]
 
 u16, u32, u64 = np.uint16, np.uint32, np.uint64
-i32, i64 = np.int32, np.int64
+i64 = np.int64
 f32, f64 = np.float32, np.float64
 
 _ROUNDS = 10  # Philox4x32-10, the stream's generator (docs/streams.md)
@@ -75,7 +71,7 @@ _inline = njit(inline="always", cache=True, nogil=True, error_model="numpy")
 
 # ---- key and raw words -------------------------------------------------------------
 
-def key(seed, stream=0):
+def key(seed, stream=None):
     """``(key0, key1, stream0, stream1)`` as four ``np.uint32``: the words of ``(seed, stream)``.
 
     Plain Python, not njit: a str stream (a tensor name) becomes its number by
@@ -115,22 +111,31 @@ def block(key, b):
 @_inline
 def _word32(key, i):
     """float32 family: element i is word (i mod 64) div 16 of block 16 (i div 64) + i mod 16."""
-    i = u64(i)
-    w = block(key, (i >> u64(6)) * u64(16) + (i & u64(15)))
-    j = (i >> u64(4)) & u64(3)
+    b, j = block_of(i, u64(6))
+    w = block(key, b)
     return w[0] if j == u64(0) else (w[1] if j == u64(1) else (w[2] if j == u64(2) else w[3]))
 
 
 @_inline
 def _words64(key, i):
     """float64: element i is words 2h, 2h+1 (h = (i mod 32) div 16) of block 16 (i div 32) + i mod 16."""
-    i = u64(i)
-    w = block(key, (i >> u64(5)) * u64(16) + (i & u64(15)))
-    h = (i >> u64(4)) & u64(1)
+    b, h = block_of(i, u64(5))
+    w = block(key, b)
     return (w[0], w[1]) if h == u64(0) else (w[2], w[3])
 
 
-# ---- the output dtypes' values nearest a float64 parameter (fills._inward) ----------------
+# ---- parameters rounded to the output dtype: fastinit._rounding's code, compiled here ------
+
+_round_parts = _inline(_rounding.round_parts)  # the very function the fills round with
+
+
+@_inline
+def _rounded(x, p, k, mode):
+    """Bits of float64 ``x`` rounded to the (p, k) format by ``mode`` (fastinit._rounding)."""
+    b = d2u(f64(x))
+    return _round_parts(i64(b >> u64(63)), i64((b >> u64(52)) & u64(0x7FF)), i64(b & u64(0xFFFFFFFFFFFFF)),
+                        p, k, mode)
+
 
 @_inline
 def _f16_value(h):
@@ -142,89 +147,25 @@ def _f16_value(h):
 
 
 @_inline
-def _bf16_value(h):
-    return f64(u2f(u32(u32(h) << u32(16))))
-
-
-@_inline
 def _bits_value(h, bf):
-    return _bf16_value(h) if bf else _f16_value(h)
+    return f64(u2f(u32(u32(h) << u32(16)))) if bf else _f16_value(h)
 
 
 @_inline
-def _step16(h, up):
-    """The neighbour of sign-magnitude 16-bit pattern h towards +inf (up) or -inf: fills._step."""
-    if (h & u16(0x7FFF)) == u16(0):
-        return u16(1) if up else u16(0x8001)
-    positive = (h & u16(0x8000)) == u16(0)
-    return u16(h + u16(1)) if positive == up else u16(h - u16(1))
+def _round16(x, bf, mode):
+    return u16(_rounded(x, 8, 8, mode)) if bf else u16(_rounded(x, 11, 5, mode))
 
 
 @_inline
-def _step32(x, up):
-    """np.nextafter(x, +-inf) for float32 x."""
-    h = f2u(x)
-    if (h & u32(0x7FFFFFFF)) == u32(0):
-        return u2f(u32(1) if up else u32(0x80000001))
-    positive = (h & u32(0x80000000)) == u32(0)
-    return u2f(u32(h + u32(1)) if positive == up else u32(h - u32(1)))
-
-
-@_api
-def _ceil16(x, bf):
-    """Bits of the smallest float16 (bf) bfloat16 value >= x.  Rounding through float32 may round
-    twice, but lands on x's floor or ceiling in the 16-bit format, so one step corrects it."""
-    h = to_bf16(f32(x)) if bf else to_f16(f32(x))
-    return _step16(h, True) if _bits_value(h, bf) < x else h
-
-
-@_api
-def _floor16(x, bf):
-    h = to_bf16(f32(x)) if bf else to_f16(f32(x))
-    return _step16(h, False) if _bits_value(h, bf) > x else h
-
-
-@_api
-def _nearest16(x, bf):
-    """x rounded to the 16-bit format as the fills round a Python float: ml_dtypes rounds
-    bfloat16 through float32 (twice); NumPy rounds float16 once, to nearest even."""
-    if bf:
-        return to_bf16(f32(x))
-    lo = _floor16(x, False)
-    hi = _ceil16(x, False)
-    below = x - _f16_value(lo)  # exact: lo and hi are within one float16 ulp of x
-    above = _f16_value(hi) - x
-    if below < above or (below == above and (lo & u16(1)) == u16(0)):
-        return lo
-    return hi
-
-
-@_inline
-def _ceil32(x):
-    r = f32(x)
-    return _step32(r, True) if f64(r) < x else r
-
-
-@_inline
-def _floor32(x):
-    r = f32(x)
-    return _step32(r, False) if f64(r) > x else r
-
-
-@_inline
-def _clamp(v, lo, hi):
-    """The kernels' clamp, select for select: min/max could pick the other zero of -0.0 == +0.0."""
-    v = lo if v < lo else v  # noqa: FURB136
-    return hi if v > hi else v  # noqa: FURB136
+def _round32(x, mode):
+    return u2f(u32(_rounded(x, 24, 8, mode)))
 
 
 # ---- uniform -----------------------------------------------------------------------
 
 @_api
 def _uniform32(key, i, scale, shift, lo, hi):
-    u = f32(i32(_word32(key, i) >> u32(8))) * TWO_M24
-    v = u * scale + shift
-    return _clamp(v, lo, hi)
+    return uniform32(_word32(key, i), scale, shift, lo, hi)
 
 
 @_inline
@@ -232,10 +173,10 @@ def _uniform16(key, i, low, high, bf):
     low = f64(low)
     high = f64(high)
     if low == high:
-        lo = hi = _nearest16(low, bf)
+        lo = hi = _round16(low, bf, NEAREST)
     else:
-        lo = _ceil16(low, bf)
-        hi = _floor16(high, bf)
+        lo = _round16(low, bf, UP)
+        hi = _round16(high, bf, DOWN)
     v = _uniform32(key, i, f32(high - low), f32(low), f32(_bits_value(lo, bf)), f32(_bits_value(hi, bf)))
     return to_bf16(v) if bf else to_f16(v)
 
@@ -249,8 +190,8 @@ def uniform_f32(key, i, low, high):
     """
     low = f64(low)
     high = f64(high)
-    lo = f32(low) if low == high else _ceil32(low)
-    hi = f32(high) if low == high else _floor32(high)
+    lo = _round32(low, NEAREST if low == high else UP)
+    hi = _round32(high, NEAREST if low == high else DOWN)
     return _uniform32(key, i, f32(high - low), f32(low), lo, hi)
 
 
@@ -276,41 +217,27 @@ def uniform_f64(key, i, low, high):
     low = f64(low)
     high = f64(high)
     w0, w1 = _words64(key, i)
-    u = f64(i64(join53(w0, w1, 11))) * TWO_M53
-    v = u * (high - low) + low
-    return _clamp(v, low, high)
+    return uniform64(join53(w0, w1, 11), high - low, low, low, high)
 
 
 # ---- normal (Box-Muller, one output of the pair) -------------------------------------
 
 @_api
 def _normal32(key, i, mean, std):
-    i = u64(i)
-    w = block(key, (i >> u64(6)) * u64(16) + (i & u64(15)))
-    j = (i >> u64(4)) & u64(3)
+    b, j = block_of(i, u64(6))
+    w = block(key, b)
     pair_hi = j >= u64(2)
-    w_even = w[2] if pair_hi else w[0]
-    w_odd = w[3] if pair_hi else w[1]
-    u1 = f32(i32(u32((w_even >> u32(8)) + u32(1)))) * TWO_M24
-    r = np.sqrt(f32(-2.0) * logf(u1))
-    x = u32(w_odd >> u32(8))
-    q = u32((x + u32(0x200000)) >> u32(22))
-    phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
-    if (j & u64(1)) == u64(0):  # cos(angle) = +-(cos | sin)(phi) by quadrant
-        t = sinpf(phi) if (q & u32(1)) != u32(0) else cospf(phi)
-        t = -t if ((q + u32(1)) & u32(2)) != u32(0) else t
-    else:  # sin(angle)
-        t = cospf(phi) if (q & u32(1)) != u32(0) else sinpf(phi)
-        t = -t if (q & u32(2)) != u32(0) else t
-    return fmaf(r * t, f32(std), f32(mean))
+    co, si = boxmuller32(w[2] if pair_hi else w[0], w[3] if pair_hi else w[1], f32(std), f32(mean))
+    return si if (j & u64(1)) != u64(0) else co
 
 
 @_api
 def normal_f32(key, i, mean, std):
     """Element ``i`` of ``normal_(out, mean, std, seed=, stream=)`` for a float32 ``out``.
 
-    Box-Muller on the word pair of element ``i``'s block (docs/streams.md); only the cos or
-    sin that element ``i`` takes is computed.  ``x = (r * trig) * float32(std) + float32(mean)``.
+    Box-Muller on the word pair of element ``i``'s block (docs/streams.md), by the fills' own
+    ``boxmuller32``; element ``i`` takes the cos or the sin value.
+    ``x = (r * trig) * float32(std) + float32(mean)``.
     """
     return _normal32(key, i, f64(mean), f64(std))
 
@@ -334,20 +261,10 @@ def normal_f64(key, i, mean, std):
     Each block gives two outputs, ``h = 0`` (cos) and ``h = 1`` (sin); only element ``i``'s
     is computed.
     """
-    i = u64(i)
-    w = block(key, (i >> u64(5)) * u64(16) + (i & u64(15)))
-    u1 = f64(i64(join53(w[0], w[1], 11) + u64(1))) * TWO_M53
-    r = np.sqrt(-2.0 * log(u1))
-    x = join53(w[2], w[3], 11)
-    q = (x + u64(0x4000000000000)) >> u64(51)
-    phi = f64(i64(x) - i64(q << u64(51))) * PI2_51
-    if ((i >> u64(4)) & u64(1)) == u64(0):
-        t = sinp(phi) if (q & u64(1)) != u64(0) else cosp(phi)
-        t = -t if ((q + u64(1)) & u64(2)) != u64(0) else t
-    else:
-        t = cosp(phi) if (q & u64(1)) != u64(0) else sinp(phi)
-        t = -t if (q & u64(2)) != u64(0) else t
-    return (r * t) * f64(std) + f64(mean)
+    b, h = block_of(i, u64(5))
+    w = block(key, b)
+    co, si = boxmuller64(join53(w[0], w[1], 11), join53(w[2], w[3], 11), f64(std), f64(mean))
+    return si if h != u64(0) else co
 
 
 # ---- truncated normal (inverse CDF; constants from SciPy in Python) ---------------------
@@ -362,8 +279,8 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
 
     >>> p = trunc_normal_params(0.0, 0.02, -0.04, 0.04, dtype=np.float32)
     """
-    from . import fills
-    from ._buffers import FLOAT_DTYPES
+    from . import _validate, fills
+    from ._validate import FLOAT_DTYPES
 
     try:
         dt = np.dtype(dtype)
@@ -372,11 +289,11 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float16, bfloat16, float32 or float64; got {dtype!r}")
     plan = fills._trunc_normal_plan(mean, std, a, b, bounds, lambda: dt)
-    rounded = (lambda p: tuple(float(v) for v in p)) if fills._compute(dt) == np.float64 else \
-        (lambda p: tuple(f32(v) for v in p))
+    rounded = (lambda p: tuple(float(v) for v in p)) if _validate.compute_dtype(dt) == np.float64 else \
+        (lambda p: tuple(_rounding.float32_array(p)))
     # any finite z works below: z * 0 + value = value; these are the constants of [-0.67, 0.67]
     if plan[0] == "normal":  # fastinit.trunc_normal_ fills N(mean, 0): z * 0 + mean, unclamped
-        fills._in_range(plan[1], "mean", dt)
+        _validate.in_range(plan[1], "mean", dt)
         return rounded([0.0, plan[1], -np.inf, np.inf, 0.25, 0.25, 0.5, -0.25])
     if plan[0] == "clamped":  # (+ 0.0: the fills' u * 0 + shift never gives -0.0)
         _, value, lo, hi = plan
@@ -386,20 +303,8 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
 
 @_api
 def _trunc_normal32(key, i, p):
-    sd, mean, lo, hi = f32(p[0]), f32(p[1]), f32(p[2]), f32(p[3])
-    phia, phicb, mass, qa = f32(p[4]), f32(p[5]), f32(p[6]), f32(p[7])
-    k2 = i32(i32((_word32(key, i) >> u32(9)) << u32(1)) + i32(1))
-    u = f32(k2) * TWO_M24
-    v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
-    q = fmaf(u, mass, qa)
-    if (q <= f32(0.425)) & (q >= -f32(0.425)):
-        z = ndtri_centralf(q)
-    else:
-        plo = fmaf(u, mass, phia)
-        phi_ = fmaf(v1, mass, phicb)
-        z = -ndtri_tailf(plo) if plo <= phi_ else ndtri_tailf(phi_)
-    v = fmaf(z, sd, mean)
-    return _clamp(v, lo, hi)
+    p = (f32(p[0]), f32(p[1]), f32(p[2]), f32(p[3]), f32(p[4]), f32(p[5]), f32(p[6]), f32(p[7]))
+    return truncnormal32(_word32(key, i), p)
 
 
 @_api
@@ -424,19 +329,7 @@ def trunc_normal_bf16(key, i, params):
 @_api
 def trunc_normal_f64(key, i, params):
     """Element ``i`` of ``trunc_normal_`` for a float64 ``out``, with params for dtype=float64."""
-    sd, mean, lo, hi = f64(params[0]), f64(params[1]), f64(params[2]), f64(params[3])
-    phia, phicb, mass, qa = f64(params[4]), f64(params[5]), f64(params[6]), f64(params[7])
+    p = (f64(params[0]), f64(params[1]), f64(params[2]), f64(params[3]),
+         f64(params[4]), f64(params[5]), f64(params[6]), f64(params[7]))
     w0, w1 = _words64(key, i)
-    k2 = i64(join53(w0, w1, 12) << u64(1)) + i64(1)
-    u = f64(k2) * TWO_M53
-    v1 = f64(i64(0x20000000000000) - k2) * TWO_M53
-    q = qa + u * mass
-    if (q <= 0.425) & (q >= -0.425):
-        z = ndtri_central(q)
-    else:
-        plo = phia + u * mass
-        phi_ = phicb + v1 * mass
-        z = -ndtri_tail(plo) if plo <= phi_ else ndtri_tail(phi_)
-    v = z * sd + mean
-    return _clamp(v, lo, hi)
-
+    return truncnormal64(join53(w0, w1, 12), p)

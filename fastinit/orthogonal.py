@@ -33,23 +33,19 @@ depends on neither the blocking nor the threads.
 
 import math
 import numbers
-import os
 
-import ml_dtypes
 import numpy as np
 import scipy.linalg.lapack
-from threadpoolctl import threadpool_limits
 
-from . import _parallel, kernels
+from . import _blas, _parallel, _rounding, _validate
 from ._blas import sub_matmul
-from ._buffers import BFLOAT16, accepts_tensors
-from .fills import _real, normal_
-from .rng import key_words, stream_id
+from ._buffers import accepts_tensors
+from ._validate import BFLOAT16, COMPLEX_DTYPES as _COMPLEX, FLOAT_DTYPES as _REAL
+from .fills import normal_
+from .rng import stream_id
 
 REFLECTOR_STREAM = 0x4F5254484F474E4C  # "ORTHOGNL": the reflectors' stream is the tensor's stream XOR this
 
-_REAL = (np.dtype(np.float16), BFLOAT16, np.dtype(np.float32), np.dtype(np.float64))
-_COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
 _COMPUTE = {np.dtype(np.float16): np.dtype(np.float32), BFLOAT16: np.dtype(np.float32),
             np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float64): np.dtype(np.float64),
             np.dtype(np.complex64): np.dtype(np.complex64), np.dtype(np.complex128): np.dtype(np.complex128)}
@@ -70,47 +66,34 @@ def block_size(L):
 
 def _check_out(out, kind):
     """Validate ``out`` for ``orthogonal_`` (kind "real") or ``unitary_`` ("complex")."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a NumPy array (ndarray, np.memmap, open_memmap) or a CPU torch tensor; "
-                        f"got {type(out).__name__}")
-    dt = out.dtype
+    dt = getattr(out, "dtype", None)
+    if isinstance(out, np.ndarray) and kind == "real" and dt in _COMPLEX:
+        raise TypeError(f"out has complex dtype {dt}: orthogonal_ fills real (semi-)orthogonal matrices; "
+                        f"use fastinit.orthogonal.unitary_ for a Haar unitary matrix")
+    if isinstance(out, np.ndarray) and kind == "complex" and dt in _REAL:
+        raise TypeError(f"out has real dtype {dt}: unitary_ fills complex matrices (complex64, complex128); "
+                        f"use fastinit.orthogonal.orthogonal_ for a real orthogonal matrix")
     if kind == "real":
-        if dt in _COMPLEX:
-            raise TypeError(f"out has complex dtype {dt}: orthogonal_ fills real (semi-)orthogonal matrices; "
-                            f"use fastinit.orthogonal.unitary_ for a Haar unitary matrix")
-        if dt not in _REAL:
-            raise TypeError(f"out has dtype {dt}; orthogonal_ expects one of float16, bfloat16 (ml_dtypes), "
-                            f"float32, float64")
+        _validate.check_array(out, "out", _REAL, "orthogonal_ expects one of float16, bfloat16 (ml_dtypes), "
+                                                 "float32, float64")
     else:
-        if dt in _REAL:
-            raise TypeError(f"out has real dtype {dt}: unitary_ fills complex matrices (complex64, complex128); "
-                            f"use fastinit.orthogonal.orthogonal_ for a real orthogonal matrix")
-        if dt not in _COMPLEX:
-            raise TypeError(f"out has dtype {dt}; unitary_ expects complex64 or complex128")
-    if not out.flags.writeable:
-        raise ValueError("out is read-only (a memmap opened with mode 'r'?); expected a writable array")
-    if not out.flags.c_contiguous:
-        raise ValueError(f"out is not C-contiguous (strides {out.strides} for shape {out.shape}); "
-                         f"fastinit writes in place, so pass a C-contiguous array")
-    if not out.flags.aligned:
-        raise ValueError("out is not aligned to its dtype's size; expected an aligned array")
+        _validate.check_array(out, "out", _COMPLEX, "unitary_ expects complex64 or complex128")
 
 
 def _check_common(out, gain, seed, stream, backend, threads, layout, batch_dims, min_ndim, name):
-    gain = _real(gain, "gain")
-    key_words(seed, stream)  # validates seed and stream
-    kernels.get(backend)
-    nthreads = _parallel.check_threads(threads)
+    gain = _validate.real(gain, "gain")
+    _validate.u64(seed, "seed")
+    _validate.check_stream(stream)
+    _validate.check_backend(backend)
+    nthreads = _validate.check_threads(threads)
     if layout not in _LAYOUTS:
         raise ValueError(f"layout must be 'torch' or 'jax'; got {layout!r}")
-    if isinstance(batch_dims, bool) or not isinstance(batch_dims, numbers.Integral) or batch_dims < 0:
+    if isinstance(batch_dims, (bool, np.bool_)) or not isinstance(batch_dims, numbers.Integral) or batch_dims < 0:
         raise ValueError(f"batch_dims must be an int >= 0; got {batch_dims!r}")
     if out.ndim - batch_dims < min_ndim:
         raise ValueError(f"{name} needs at least {min_ndim} dims per matrix; got out.shape={out.shape} "
                          f"with batch_dims={batch_dims}")
-    top = float((ml_dtypes.finfo if out.dtype == BFLOAT16 else np.finfo)(out.dtype).max)
-    if abs(gain) > top:
-        raise ValueError(f"gain={gain} is outside the range of {out.dtype} (|x| <= {top})")
+    _validate.orthogonal_reach(gain, out.dtype, _COMPUTE[out.dtype])
     return gain, nthreads
 
 
@@ -239,7 +222,7 @@ def _in_place(M, src, i, gain, nthreads):
         else:
             def one(cut):
                 _apply_wide(M[cut[0]:cut[1], j:], G, Gc, T)
-        _parallel.each(one, _slabs(j, p), nthreads)
+        _parallel.each(_blas.pinned(one), _slabs(j, p), nthreads)
 
 
 def _streamed(M, src, i, gain, nthreads):
@@ -263,11 +246,21 @@ def _streamed(M, src, i, gain, nthreads):
             a = max(j, c0) - c0
             _apply_tall(Z[j:, a:], G, Gc, T)
         if tall:
-            M[:, c0:c1] = Z
+            _store(M[:, c0:c1], Z)
         else:
-            M[c0:c1, :] = Z.T.conj() if src.complex else Z.T
+            _store(M[c0:c1, :], Z.T.conj() if src.complex else Z.T)
 
-    _parallel.each(one, _slabs(0, p, width), nthreads)
+    _parallel.each(_blas.pinned(one), _slabs(0, p, width), nthreads)
+
+
+def _store(dst, Z):
+    """dst[...] = Z, rounded to dst's dtype by fastinit's own float32 -> float16/bfloat16 rounding
+    (the kernels' ``to_f16``/``to_bf16``), not by a conversion whose bits a NumPy or ml_dtypes
+    version could change."""
+    if dst.dtype.itemsize == 2:
+        dst.view(np.uint16)[...] = _rounding.f32_to_16(Z, dst.dtype)
+    else:
+        dst[...] = Z
 
 
 def _mem_available():
@@ -282,7 +275,7 @@ def _mem_available():
 
 
 def _fill(out, gain, seed, stream, backend, threads, layout, batch_dims):
-    nthreads = _parallel.check_threads(threads)
+    nthreads = _validate.check_threads(threads)
     bshape = out.shape[:batch_dims]
     B = math.prod(bshape)
     rows, cols = _matrix_shape(out.shape[batch_dims:], layout)
@@ -294,9 +287,11 @@ def _fill(out, gain, seed, stream, backend, threads, layout, batch_dims):
     avail = _mem_available()
     stream_it = out.dtype != cdt or (isinstance(out, np.memmap) and avail is not None and out.nbytes > avail // 2)
     fill = _streamed if stream_it else _in_place
-    with threadpool_limits(limits=1, user_api="blas"):  # our threads, never BLAS's: no oversubscription
+    # one BLAS thread per worker: our threads, never BLAS's (no oversubscription), and GEMM's
+    # summation order, which OpenBLAS changes with its thread count, fixed (fastinit._blas)
+    with _blas.one_thread(outer=True):
         if B >= nthreads > 1:  # a stack: one matrix per worker at a time
-            _parallel.each(lambda i: fill(mats[i], src, i, gain, 1), range(B), nthreads)
+            _parallel.each(_blas.pinned(lambda i: fill(mats[i], src, i, gain, 1)), range(B), nthreads)
         else:
             for i in range(B):
                 fill(mats[i], src, i, gain, nthreads)
@@ -308,7 +303,7 @@ def _fill(out, gain, seed, stream, backend, threads, layout, batch_dims):
 
 
 @accepts_tensors
-def orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch", batch_dims=0):
+def orthogonal_(out, gain=1.0, *, seed, stream=None, backend=None, threads=None, layout="torch", batch_dims=0):
     """Fill ``out`` with a Haar-distributed (semi-)orthogonal matrix times ``gain``, in place.
 
     ``layout="torch"`` (``torch.nn.init.orthogonal_``): the matrix is ``out`` flattened to
@@ -320,8 +315,10 @@ def orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, la
     Blocked Householder (compact WY), no QR: ``Q = H_0 ... H_{p-1} D`` from Gaussian
     reflectors with the sign fix (Stewart 1980; Mezzadri 2007); docs/orthogonal.md.
     float16/bfloat16 are computed in float32 slab by slab and rounded once.  The result is
-    deterministic for (seed, stream, shape, dtype, layout, batch_dims) and, with BLAS
-    pinned to one thread per worker, also for any ``threads``.  Returns ``out``.
+    deterministic for (seed, stream, shape, dtype, layout, batch_dims): every BLAS call runs
+    on one BLAS thread per worker, by BLAS's per-thread setting (fastinit._blas), so the bits
+    depend neither on ``threads``, nor on the process's BLAS thread count (which is left as
+    it was), nor on other Python threads calling at the same time.  Returns ``out``.
 
     >>> w = orthogonal_(np.empty((512, 256), np.float32), seed=0, stream="rnn.weight_hh")
     """
@@ -331,12 +328,12 @@ def orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, la
 
 
 @accepts_tensors
-def unitary_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch", batch_dims=0):
+def unitary_(out, gain=1.0, *, seed, stream=None, backend=None, threads=None, layout="torch", batch_dims=0):
     """Fill complex ``out`` (complex64/complex128) with a Haar unitary (semi-unitary) matrix
     times ``gain``, in place; shapes as :func:`orthogonal_`.  Householder reflectors from
     complex Gaussians with the phase fix ``d_k = -x_k[0]/|x_k[0]|`` (Mezzadri 2007).
 
-    >>> u = unitary_(np.empty((64, 64), np.complex64), seed=0)
+    >>> u = unitary_(np.empty((64, 64), np.complex64), seed=0, stream="u")
     """
     _check_out(out, "complex")
     gain, _ = _check_common(out, gain, seed, stream, backend, threads, layout, batch_dims, 2, "unitary_")
@@ -344,7 +341,7 @@ def unitary_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layou
 
 
 @accepts_tensors
-def delta_orthogonal_(out, gain=1.0, *, seed, stream=0, backend=None, threads=None, layout="torch"):
+def delta_orthogonal_(out, gain=1.0, *, seed, stream=None, backend=None, threads=None, layout="torch"):
     """Orthogonal-delta convolution kernel (Xiao et al. 2018), in place: zero except the
     centre tap, which is ``gain`` times an ``(in, out)`` matrix with orthonormal rows.
 

@@ -11,18 +11,7 @@ import numbers
 
 import numpy as np
 
-from . import kernels
-
-_U64 = 2**64
-
-
-def _as_u64(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int in [0, 2**64); got {type(value).__name__} {value!r}")
-    value = int(value)
-    if not 0 <= value < _U64:
-        raise ValueError(f"{name} must be in [0, 2**64); got {value}")
-    return value
+from . import _validate, kernels
 
 
 def stream_id(stream) -> int:
@@ -32,18 +21,26 @@ def stream_id(stream) -> int:
     person=b"fastinit.stream").digest(), "little")``: stable across platforms,
     Python versions and runs (unlike ``hash()``).
     """
-    if isinstance(stream, str):
-        digest = hashlib.blake2b(stream.encode("utf-8"), digest_size=8, person=b"fastinit.stream").digest()
-        return int.from_bytes(digest, "little")
-    if isinstance(stream, (bool, np.bool_)) or not isinstance(stream, numbers.Integral):
-        raise TypeError(f"stream must be an int in [0, 2**64) or a str (a tensor name); "
-                        f"got {type(stream).__name__} {stream!r}")
-    return _as_u64(stream, "stream")
+    value = _validate.check_stream(stream)
+    if isinstance(value, bytes):
+        return int.from_bytes(hashlib.blake2b(value, digest_size=8, person=b"fastinit.stream").digest(), "little")
+    return value
 
 
-def key_words(seed, stream=0) -> np.ndarray:
-    """uint32[4] = (key0, key1, stream0, stream1) for ``seed`` and ``stream``."""
-    s = _as_u64(seed, "seed")
+MISSING_STREAM = ("stream= is required with seed=: name the tensor (stream='fc1.weight'; an int also works), "
+                  "or use fastinit.Streams(seed) to hand out one stream per tensor. Two tensors filled "
+                  "with the same seed and stream get the same numbers (docs/streams.md, 'One stream per tensor')")
+
+
+def key_words(seed, stream=None) -> np.ndarray:
+    """uint32[4] = (key0, key1, stream0, stream1) for ``seed`` and ``stream``.
+
+    ``stream`` has no default: with one seed, the stream is what keeps two tensors apart,
+    so a missing stream is a TypeError (:data:`MISSING_STREAM`), never a silent 0.
+    """
+    s = _validate.u64(seed, "seed")
+    if stream is None:
+        raise TypeError(MISSING_STREAM)
     t = stream_id(stream)
     return np.array([s & 0xFFFFFFFF, s >> 32, t & 0xFFFFFFFF, t >> 32], dtype=np.uint32)
 
@@ -76,3 +73,35 @@ def philox4x32(counters, key, rounds=10, *, backend=None):
     if c2.shape[0]:
         be.philox4x32(c2, k2, 1 if k.ndim > 1 else 0, out, int(rounds))
     return out.reshape(ctr.shape)
+
+
+class Streams:
+    """Hands out ``(seed, stream)`` keyword pairs under one seed, never the same stream twice.
+
+    ``streams(name)`` returns ``{"seed": seed, "stream": name}`` and refuses (ValueError) a
+    name it has already handed out, so two tensors can never silently share numbers;
+    ``streams()`` without a name hands out 0, 1, 2, ... (integer streams; a name is hashed to
+    64 bits, so names and small integers do not meet in practice).
+
+    >>> streams = Streams(seed=0)
+    >>> w1 = fastinit.normal_(np.empty((64, 32), np.float32), std=0.02, **streams("fc1.weight"))
+    >>> w2 = fastinit.normal_(np.empty((64, 32), np.float32), std=0.02, **streams("fc2.weight"))
+    """
+
+    def __init__(self, seed):
+        _validate.u64(seed, "seed")
+        self.seed = int(seed)
+        self._given = set()
+        self._next = 0
+
+    def __call__(self, name=None) -> dict:
+        if name is None:
+            while self._next in self._given:
+                self._next += 1
+            name = self._next
+        key = stream_id(name)
+        if key in self._given:
+            raise ValueError(f"stream {name!r} was already handed out under seed {self.seed}: two tensors "
+                             f"would get the same numbers; give each tensor its own name")
+        self._given.add(key)
+        return {"seed": self.seed, "stream": name}

@@ -50,3 +50,19 @@ FILLS = {
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     return request.param
+
+
+# hypothesis: the "ci" profile (default) draws the same bounded examples on every run, so the
+# suite is reproducible and takes seconds; HYPOTHESIS_PROFILE=explore searches afresh
+def _hypothesis_profiles():
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("ci", derandomize=True, max_examples=100, deadline=None, database=None,
+                              suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+    settings.register_profile("explore", max_examples=1000, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_hypothesis_profiles()

@@ -85,3 +85,106 @@ def trunc_normal(seed, stream, idx, mean, std, a, b, dtype):
     lower = pa + u * (pb - pa) <= 0.5
     z = np.where(lower, ndtri(pa + u * (pb - pa)), -ndtri(ndtr(-beta) + (1 - u) * (pb - pa)))
     return np.clip(z * std + mean, a, b)
+
+
+def rounded(x, p, k, mode):
+    """Float ``x`` rounded to the binary format of precision ``p`` and ``k`` exponent bits, in
+    exact rational arithmetic: ``mode`` "nearest" (ties to even), "down" or "up".  Returns the
+    value as a Fraction, or +-inf.  The reference for fastinit._rounding."""
+    from fractions import Fraction
+
+    bias = 2 ** (k - 1) - 1
+    largest = (2 - Fraction(1, 2 ** (p - 1))) * Fraction(2) ** bias
+    v = Fraction(x)
+    if v == 0:
+        return v
+    a = abs(v)
+    e = 1 - bias  # the binade of a, never below the subnormals' quantum
+    while a >= Fraction(2) ** (e + 1):
+        e += 1
+    quantum = Fraction(2) ** (e - p + 1)
+    lower = (a // quantum) * quantum
+    upper = lower if lower == a else lower + quantum
+    if mode == "nearest":
+        if a - lower != upper - a:
+            r = lower if a - lower < upper - a else upper
+        else:
+            r = lower if (lower / quantum) % 2 == 0 else upper
+        if r > largest:
+            return float("inf") if v > 0 else float("-inf")
+    else:
+        r = lower if (mode == "down") == (v > 0) else upper
+        if r > largest:  # away from zero overflows to infinity, towards zero stops at the largest value
+            return (float("inf") if v > 0 else float("-inf")) if mode == ("up" if v > 0 else "down") else (
+                largest if v > 0 else -largest)
+    return r if v > 0 else -r
+
+
+def sparse_zeros(seed, stream, rows, cols, sparsity=None, nonzeros_per_unit=None):
+    """The zero mask of ``sparse_`` (docs/streams.md, "Sparse pattern"), one draw at a time:
+    Floyd's algorithm per unit with Lemire's multiply-shift on the mask stream's words."""
+    import math
+
+    from fastinit.rng import stream_id
+    from fastinit.schemes.sparse import MASK_STREAM
+
+    if sparsity is not None:  # torch: units are columns of `rows` elements, ceil(sparsity * rows) zeros
+        units, n, z = cols, rows, int(math.ceil(sparsity * rows))
+    else:  # Martens: units are rows of `cols` elements, nonzeros_per_unit kept
+        units, n, z = rows, cols, cols - nonzeros_per_unit
+    mask_stream = stream_id(stream) ^ MASK_STREAM
+    zeros = np.zeros((rows, cols), bool)
+    draws = min(z, n - z)
+    for u in range(units):
+        chosen = set()
+        if draws:
+            words = _block_words(seed, mask_stream, [d * units + u for d in range(draws)])
+        for d in range(draws):
+            j = n - draws + d
+            s = j + 1
+            threshold = (2**32 - s) % s  # Lemire: a low half below this is rejected
+            for w in words[d]:
+                m = int(w) * s
+                if (m & 0xFFFFFFFF) >= threshold:
+                    break  # (if all four are rejected, the fourth is used)
+            x = m >> 32
+            chosen.add(j if x in chosen else x)
+        drawn = np.zeros(n, bool)
+        drawn[list(chosen)] = True
+        unit_zeros = drawn if z == draws else ~drawn
+        if sparsity is not None:
+            zeros[:, u] = unit_zeros
+        else:
+            zeros[u, :] = unit_zeros
+    return zeros
+
+
+def orthogonal(seed, stream, rows, cols, gain=1.0, dtype=np.float64):
+    """``orthogonal_``'s matrix by its definition (docs/orthogonal.md, "The maths"):
+    ``gain * H_0 ... H_{p-1} D E``, one dense reflector at a time, for a (rows, cols) matrix,
+    in float64 from the reflector stream drawn in ``dtype`` (the compute type)."""
+    import fastinit
+    from fastinit.orthogonal import REFLECTOR_STREAM
+    from fastinit.rng import stream_id
+
+    L, p = max(rows, cols), min(rows, cols)
+    X = fastinit.normal_(np.empty((L, L), dtype), seed=seed, stream=stream_id(stream) ^ REFLECTOR_STREAM)
+    X = X.astype(np.float64)
+    Q = np.zeros((L, p))
+    for k in range(p):  # D E: the sign fix on the diagonal
+        x = X[k, k:]
+        s = 1.0 if x[0] == 0 else np.sign(x[0])
+        Q[k, k] = -s if np.sum(x[1:] ** 2) > 0 else s
+    for k in reversed(range(p)):  # H_k applied from the last to the first
+        x = X[k, k:]
+        if np.sum(x[1:] ** 2) == 0:
+            continue
+        s = 1.0 if x[0] == 0 else np.sign(x[0])
+        v = x.copy()
+        v[0] += s * np.linalg.norm(x)
+        v /= v[0]
+        H = np.eye(L)
+        H[k:, k:] -= 2 * np.outer(v, v) / (v @ v)
+        Q = H @ Q
+    Q *= gain
+    return Q if rows >= cols else Q.T

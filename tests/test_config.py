@@ -15,6 +15,7 @@ def test_show_config_names_version_backends_isa_and_threads():
     fastinit.show_config(file=buf)
     text = buf.getvalue()
     assert f"fastinit {fastinit.__version__}" in text
+    assert f"stream layout: version {fastinit.STREAM_LAYOUT}" in text
     assert "backend c" in text and "backend numba" in text
     assert "C kernels instruction set:" in text and "threads:" in text
 
@@ -30,14 +31,14 @@ def test_fastinit_isa_overrides_the_dispatch():
 
 
 def test_unknown_fastinit_isa_is_a_clear_error():
-    r = run("import numpy as np, fastinit; fastinit.normal_(np.empty(4, np.float32), seed=0)", FASTINIT_ISA="sse9")
+    r = run("import numpy as np, fastinit; fastinit.normal_(np.empty(4, np.float32), seed=0, stream=0)", FASTINIT_ISA="sse9")
     assert r.returncode != 0
-    assert "isa must be one of ('baseline', 'avx2', 'avx512') and supported by this CPU; got 'sse9'" in r.stderr
+    assert "isa must be one of ('baseline', 'avx2', 'avx512', 'avx512bf16') and supported by this CPU; got 'sse9'" in r.stderr
 
 
 def test_the_default_path_never_loads_numba():
     # no JIT stall on the first fill: the default (C) backend does not even import Numba
-    r = run("import sys, numpy as np, fastinit; fastinit.normal_(np.empty(1 << 20, np.float32), seed=0); "
+    r = run("import sys, numpy as np, fastinit; fastinit.normal_(np.empty(1 << 20, np.float32), seed=0, stream=0); "
             "print('numba' in sys.modules)")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"

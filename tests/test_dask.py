@@ -9,6 +9,7 @@ when the array is created.
 import itertools
 import logging
 import resource
+import warnings
 
 import numpy as np
 import pytest
@@ -142,7 +143,7 @@ def test_names_are_deterministic_and_cover_every_argument():
         return fdask.normal(**args)
 
     x = make()
-    assert x.name == make().name and x.name.startswith("fastinit-normal-")
+    assert x.name == make().name and x.name.startswith(f"fastinit-normal-v{fastinit.STREAM_LAYOUT}-")
     assert list(x.__dask_graph__()) == list(make().__dask_graph__())
     assert len(x.__dask_graph__()) == 4  # one task per chunk, nothing else
     others = [make(shape=(100, 81)), make(chunks=(25, 40)), make(dtype="float64"), make(std=0.25), make(seed=1),
@@ -153,12 +154,12 @@ def test_names_are_deterministic_and_cover_every_argument():
 def test_whole_tensor_scheme_needs_one_chunk():
     pytest.importorskip("scipy.linalg")
     with pytest.raises(ValueError, match=r"orthogonal_ cannot be filled chunk by chunk.*chunks=-1"):
-        fdask.from_scheme(fastinit.orthogonal_, (64, 32), chunks=(32, 32), seed=0)
+        fdask.from_scheme(fastinit.orthogonal_, (64, 32), chunks=(32, 32), seed=0, stream=0)
     x = fdask.from_scheme(fastinit.orthogonal_, (64, 32), chunks=-1, gain=2.0, seed=0, stream="q")
     expected = fastinit.orthogonal_(np.empty((64, 32), np.float32), gain=2.0, seed=0, stream="q", threads=1)
     np.testing.assert_array_equal(bits(x.compute(scheduler="threads")), bits(expected))
     with pytest.raises(ValueError, match="layout must be 'torch' or 'jax'"):
-        fdask.from_scheme(fastinit.orthogonal_, (64, 32), chunks=-1, layout="hwio", seed=0)
+        fdask.from_scheme(fastinit.orthogonal_, (64, 32), chunks=-1, layout="hwio", seed=0, stream=0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,7 +254,9 @@ def test_distributed_cluster_gives_the_bits_of_one_machine(client):
         distributed.wait(persisted)
         holders = {w for ws in client.who_has(persisted).values() for w in ws}
         on_cluster = client.compute(persisted).result()
-        on_threads = x.compute(scheduler="threads")
+        with warnings.catch_warnings():  # dask < 2025 warns of the threads beside the client; intended here
+            warnings.filterwarnings("ignore", "Running on a single-machine scheduler", UserWarning)
+            on_threads = x.compute(scheduler="threads")
         np.testing.assert_array_equal(bits(on_cluster), bits(expected), err_msg=x.name)
         np.testing.assert_array_equal(bits(on_threads), bits(expected), err_msg=x.name)
         if x.npartitions >= 8:
@@ -274,36 +277,36 @@ def test_distributed_cluster_computes_one_chunk_of_a_big_array(client):
 
 
 @pytest.mark.parametrize("call, error, match", [
-    (lambda: fdask.normal((4, 4), dtype="int32", seed=0), TypeError, r"dtype must be one of float16, bfloat16"),
-    (lambda: fdask.normal((4, 4), dtype="no such type", seed=0), TypeError, r"dtype must be one of .*'no such"),
-    (lambda: fdask.normal((5, 4), chunks=((2, 2), (4,)), seed=0), ValueError, r"chunks=.*cannot chunk shape \(5, 4\)"),
-    (lambda: fdask.normal((5, 4), chunks=(2, 2, 2), seed=0), ValueError, r"chunks=\(2, 2, 2\) cannot chunk shape"),
-    (lambda: fdask.normal((5,), chunks=((2.5, 2.5),), seed=0), ValueError, r"along dim 0 .* does not add up to 5"),
-    (lambda: fdask.normal((5,), chunks=(0,), seed=0), ValueError, r"chunks=\(0,\) cannot chunk shape \(5,\)"),
-    (lambda: fdask.normal((5, 4), chunks=(-3, 2), seed=0), ValueError, r"chunks=\(-3, 2\) cannot chunk"),
-    (lambda: fdask.normal((4, -1), seed=0), ValueError, r"shape must hold non-negative ints"),
-    (lambda: fdask.normal((4.0, 2), seed=0), TypeError, r"shape must be an int or a tuple of ints"),
-    (lambda: fdask.normal("4x4", seed=0), TypeError, r"shape must be an int or a tuple of ints"),
-    (lambda: fdask.normal((2**32, 2**31), seed=0), ValueError, r"2\*\*63 or more elements"),
+    (lambda: fdask.normal((4, 4), dtype="int32", seed=0, stream=0), TypeError, r"dtype must be one of float16, bfloat16"),
+    (lambda: fdask.normal((4, 4), dtype="no such type", seed=0, stream=0), TypeError, r"dtype must be one of .*'no such"),
+    (lambda: fdask.normal((5, 4), chunks=((2, 2), (4,)), seed=0, stream=0), ValueError, r"chunks=.*cannot chunk shape \(5, 4\)"),
+    (lambda: fdask.normal((5, 4), chunks=(2, 2, 2), seed=0, stream=0), ValueError, r"chunks=\(2, 2, 2\) cannot chunk shape"),
+    (lambda: fdask.normal((5,), chunks=((2.5, 2.5),), seed=0, stream=0), ValueError, r"along dim 0 .* does not add up to 5"),
+    (lambda: fdask.normal((5,), chunks=(0,), seed=0, stream=0), ValueError, r"chunks=\(0,\) cannot chunk shape \(5,\)"),
+    (lambda: fdask.normal((5, 4), chunks=(-3, 2), seed=0, stream=0), ValueError, r"chunks=\(-3, 2\) cannot chunk"),
+    (lambda: fdask.normal((4, -1), seed=0, stream=0), ValueError, r"shape must be a tuple of non-negative ints"),
+    (lambda: fdask.normal((4.0, 2), seed=0, stream=0), TypeError, r"shape must be an int or a tuple of ints"),
+    (lambda: fdask.normal("4x4", seed=0, stream=0), TypeError, r"shape must be an int or a tuple of ints"),
+    (lambda: fdask.normal((2**32, 2**31), seed=0, stream=0), ValueError, r"2\*\*63 or more elements"),
     (lambda: fdask.normal((4, 4)), TypeError, r"scheme 'normal' draws random numbers: pass seed="),
-    (lambda: fdask.normal((4, 4), seed=-1), ValueError, r"seed must be in \[0, 2\*\*64\)"),
+    (lambda: fdask.normal((4, 4), seed=-1, stream=0), ValueError, r"seed must be in \[0, 2\*\*64\)"),
     (lambda: fdask.normal((4, 4), seed=0, stream=1.5), TypeError, r"stream must be an int"),
-    (lambda: fdask.normal((4, 4), seed=0, threads=0), ValueError, r"threads must be an int >= 1"),
-    (lambda: fdask.normal((4, 4), seed=0, backend="gpu"), ValueError, r"backend"),
-    (lambda: fdask.normal((4, 4), std=-1.0, seed=0), ValueError, r"normal, shape \(4, 4\).*std must be >= 0"),
-    (lambda: fdask.uniform((4, 4), low=1, high=0, seed=0), ValueError, r"low must be <= high"),
-    (lambda: fdask.uniform((4, 4), lo=1, seed=0), TypeError, r"'uniform' has no parameter 'lo'; .*low, high"),
-    (lambda: fdask.trunc_normal((4, 4), a=1, b=1, seed=0), ValueError, r"a must be < b"),
+    (lambda: fdask.normal((4, 4), seed=0, stream=0, threads=0), ValueError, r"threads must be an int >= 1"),
+    (lambda: fdask.normal((4, 4), seed=0, stream=0, backend="gpu"), ValueError, r"backend"),
+    (lambda: fdask.normal((4, 4), std=-1.0, seed=0, stream=0), ValueError, r"normal, shape \(4, 4\).*std must be >= 0"),
+    (lambda: fdask.uniform((4, 4), low=1, high=0, seed=0, stream=0), ValueError, r"low must be <= high"),
+    (lambda: fdask.uniform((4, 4), lo=1, seed=0, stream=0), TypeError, r"'uniform' has no parameter 'lo'; .*low, high"),
+    (lambda: fdask.trunc_normal((4, 4), a=1, b=1, seed=0, stream=0), ValueError, r"a must be < b"),
     (lambda: fdask.constant((3,)), TypeError, r"'constant' needs the parameter 'value'"),
-    (lambda: fdask.kaiming_uniform((8,), seed=0), ValueError, r"fewer than 2 dimensions"),
-    (lambda: fdask.kaiming_uniform((8, 8), mode="fan_avg", seed=0), ValueError, r"Mode fan_avg not supported"),
+    (lambda: fdask.kaiming_uniform((8,), seed=0, stream=0), ValueError, r"fewer than 2 dimensions"),
+    (lambda: fdask.kaiming_uniform((8, 8), mode="fan_avg", seed=0, stream=0), ValueError, r"Mode fan_avg not supported"),
     (lambda: fdask.dirac((4, 4)), ValueError, r"3, 4, or 5 dimensions.*out: an empty block of the array"),
     (lambda: fdask.identity((6, 4), chunks=2), ValueError, r"square blocks"),
-    (lambda: fdask.sparse((8, 8), seed=0), ValueError, r"exactly one of sparsity= .* nonzeros_per_unit="),
-    (lambda: fdask.from_scheme("kaiming_unifrom", (8, 8), seed=0), ValueError, r"did you mean 'kaiming_uniform'"),
-    (lambda: fdask.from_scheme("normal(std=2)", (8, 8), std=3, seed=0), ValueError, r"'std' is given twice"),
-    (lambda: fdask.from_scheme(42, (8, 8), seed=0), TypeError, r"scheme must be a registry name or spec"),
-    (lambda: fdask.from_scheme(fastinit.normal_, (8, 8), seed=0, sd=1), TypeError, r"normal_, shape .*'sd'"),
+    (lambda: fdask.sparse((8, 8), seed=0, stream=0), ValueError, r"exactly one of sparsity= .* nonzeros_per_unit="),
+    (lambda: fdask.from_scheme("kaiming_unifrom", (8, 8), seed=0, stream=0), ValueError, r"did you mean 'kaiming_uniform'"),
+    (lambda: fdask.from_scheme("normal(std=2)", (8, 8), std=3, seed=0, stream=0), ValueError, r"'std' is given twice"),
+    (lambda: fdask.from_scheme(42, (8, 8), seed=0, stream=0), TypeError, r"scheme must be a registry name or spec"),
+    (lambda: fdask.from_scheme(fastinit.normal_, (8, 8), seed=0, stream=0, sd=1), TypeError, r"normal_, shape .*'sd'"),
 ])
 def test_bad_input_raises_at_creation(call, error, match):
     with pytest.raises(error, match=match):

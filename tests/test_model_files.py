@@ -9,6 +9,7 @@ import struct
 import numpy as np
 import pytest
 
+import fastinit
 from fastinit.model import fill, from_config, from_dict, presets, verify
 from fastinit.model import safetensors
 from fastinit.model.safetensors import FILENAME, layout
@@ -42,6 +43,7 @@ def test_safetensors_round_trip(tmp_path, dtype):
     with safe_open(tmp_path / FILENAME, framework="numpy") as f:
         meta = f.metadata()
         assert meta["fastinit.seed"] == "11" and meta["format"] == "pt"
+        assert meta["fastinit.stream_layout"] == str(fastinit.STREAM_LAYOUT)
         assert json.loads(meta["fastinit.schemes"])["model.norm.weight"] == "ones"
         t = spec["model.embed_tokens.weight"]
         assert same_bits(f.get_slice(t.name)[100:103], in_memory(t, spec.seed)[100:103])
@@ -58,7 +60,7 @@ def test_streamed_writer_chunk_sizes_and_paths_give_the_same_file(tmp_path, monk
     if not direct:
         monkeypatch.setattr(os, "O_DIRECT", 0, raising=False)
     for chunk in (35 * 4096, 1 << 20):
-        monkeypatch.setattr(safetensors, "CHUNK", chunk)
+        monkeypatch.setattr(safetensors.stream, "CHUNK", chunk)
         out = tmp_path / f"c{chunk}"
         fill(spec, out, quiet=True)
         assert (out / FILENAME).read_bytes() == ref, chunk
@@ -167,8 +169,9 @@ def test_verify_rejects_corrupted_byte(filled):
         byte = f.read(1)
         f.seek(position)
         f.write(bytes([byte[0] ^ 0x01]))
-    (problem,) = verify(spec, directory, full=True)
-    assert "'model.layers.0.mlp.up_proj.weight'" in problem and "differs" in problem
+    digest, element = verify(spec, directory, full=True)
+    assert "tensor 'model.layers.0.mlp.up_proj.weight': its bytes differ from the digest recorded in" in digest
+    assert "'model.layers.0.mlp.up_proj.weight': element" in element and "differs" in element
 
 
 def test_verify_rejects_partial_missing_and_wrong_spec(filled):
@@ -181,7 +184,7 @@ def test_verify_rejects_partial_missing_and_wrong_spec(filled):
     assert any("not in the spec" in p for p in verify(spec.subset(["model.norm.weight"]), directory))
     os.rename(path, str(path) + ".partial")
     (problem,) = verify(spec, directory)
-    assert "incomplete" in problem and "--resume" in problem
+    assert "incomplete" in problem and "resume the fill" in problem
 
 
 def test_npy_refuses_path_names(tmp_path):

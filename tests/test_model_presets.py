@@ -1,29 +1,32 @@
 """Presets (fastinit.model.presets): names, shapes and parameter counts of HF-style models."""
 
 import json
-import pathlib
 
 import pytest
 
 from fastinit.model import presets
-from fastinit.model.spec import SpecError, load
+from fastinit.model import load
+from fastinit.model.spec import SpecError
 
-WORKLOADS = pathlib.Path("/work/shared/workloads")
+# Published parameter counts: Llama 3.2 1B (tied embeddings) and Llama 3.1 8B.
+PARAMETERS = {"llama-1b": 1_235_814_400, "llama-8b": 8_030_261_248}
 
 
 @pytest.mark.parametrize("name", ["llama-tiny", "llama-1b", "llama-8b"])
-def test_llama_matches_shared_workloads(name):
-    path = WORKLOADS / f"{name}.json"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    workload = json.loads(path.read_text())
-    spec = presets.from_config({"model_type": "llama", **workload["config"]})
-    assert [(t.name, list(t.shape)) for t in spec.tensors] == [(t["name"], t["shape"]) for t in workload["tensors"]]
-    assert spec.numel == workload["parameters"]
-    assert spec == presets.from_config(presets.NAMED[name])           # the built-in copy agrees
+def test_llama_presets_match_transformers(name):
+    """Names and shapes of the real ``LlamaForCausalLM`` built from the preset's config (meta device)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = {k: v for k, v in presets.NAMED[name].items() if k != "model_type"}
+    with torch.device("meta"):
+        hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    expected = {n: tuple(p.shape) for n, p in hf.named_parameters()}     # a tied lm_head is dropped
+    spec = presets.from_config(presets.NAMED[name])
+    assert {t.name: t.shape for t in spec.tensors} == expected
+    assert spec.numel == sum(p.numel() for p in hf.parameters()) == PARAMETERS.get(name, spec.numel)
     assert all(t.scheme == ("ones" if t.name.endswith("norm.weight") else "normal(std=0.02)")
                for t in spec.tensors)
-    assert ("lm_head.weight" in {t.name for t in spec.tensors}) == (not workload["config"]["tie_word_embeddings"])
+    assert ("lm_head.weight" in expected) == (not config["tie_word_embeddings"])
 
 
 def test_gpt2():

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from fastinit import model, normal_
-from fastinit.model.spec import SpecError, from_dict, load
+from fastinit.model import load
+from fastinit.model.spec import SpecError, from_dict
 
 TOML = """
 seed = 7

@@ -176,7 +176,7 @@ def test_philox4x32_and_block_match_rng():
 
 def test_return_types_are_the_output_types():
     """float32 stays float32 (never promoted); float16/bfloat16 come back as their uint16 bits."""
-    k = fnb.key(0)
+    k = fnb.key(0, 0)
     idx = np.arange(3, dtype=np.uint64)
     for t, rtype in (("f32", "float32"), ("f64", "float64"), ("f16", "uint16"), ("bf16", "uint16")):
         for dist, params in (("uniform", UNIFORM[0]), ("normal", NORMAL[0]), ("trunc_normal", TRUNC[0])):
@@ -204,7 +204,7 @@ def test_trunc_normal_params_refuses_what_trunc_normal_refuses(kwargs, exc, matc
     if args["dtype"] in (np.float32, np.float16):  # the fill refuses the same arguments, with the same message
         fill_args = {k: v for k, v in args.items() if k != "dtype"}
         with pytest.raises(exc, match=match):
-            fastinit.trunc_normal_(np.empty(4, args["dtype"]), **fill_args, seed=0)
+            fastinit.trunc_normal_(np.empty(4, args["dtype"]), **fill_args, seed=0, stream=0)
 
 
 # ---- the docs/numba.md examples -------------------------------------------------------------

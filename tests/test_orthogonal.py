@@ -44,7 +44,7 @@ def test_orthogonal_square_1024(dtype, tol):
 @pytest.mark.parametrize("shape", [(1000, 300), (300, 1000), (257, 256), (2, 9), (9, 2), (1, 5), (5, 1), (1, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_orthogonal_rectangular(shape, dtype):
-    q = orthogonal_(np.empty(shape, dtype), seed=1)
+    q = orthogonal_(np.empty(shape, dtype), seed=1, stream=0)
     assert orth_error(q) <= (1e-5 if dtype == np.float32 else 1e-12)
 
 
@@ -53,9 +53,9 @@ def test_orthogonal_rectangular(shape, dtype):
 def test_orthogonal_half_precision(dtype, tol, shape):
     """Computed in float32, rounded once: orthogonal to the target's precision (a few ulps
     of 1), and exactly the float32 result rounded when built on the same path."""
-    q = orthogonal_(np.empty(shape, dtype), seed=2)
+    q = orthogonal_(np.empty(shape, dtype), seed=2, stream=0)
     assert orth_error(q) <= tol
-    f32 = orthogonal_(np.empty(shape, np.float32), seed=2)  # the same matrix, in float32
+    f32 = orthogonal_(np.empty(shape, np.float32), seed=2, stream=0)  # the same matrix, in float32
     eps = float((ml_dtypes.finfo if dtype == BF16 else np.finfo)(dtype).eps)
     assert np.abs(q.astype(np.float64) - f32).max() <= eps
 
@@ -64,17 +64,17 @@ def test_streamed_path_several_slabs(monkeypatch):
     """The slab-at-a-time path (half precision, or memmaps larger than RAM) with many slabs."""
     monkeypatch.setattr(fo, "STREAM_SCRATCH", 300 * 64 * 4)  # slabs of 64 columns for L=300
     for shape in [(300, 300), (300, 200), (200, 300)]:
-        q = orthogonal_(np.empty(shape, BF16), seed=3)
+        q = orthogonal_(np.empty(shape, BF16), seed=3, stream=0)
         assert orth_error(q) <= 2 ** -8 * 4
-        f32 = orthogonal_(np.empty(shape, np.float32), seed=3)
+        f32 = orthogonal_(np.empty(shape, np.float32), seed=3, stream=0)
         assert np.abs(q.astype(np.float32) - f32).max() <= 2 ** -8
 
 
 def test_gain_and_layouts():
-    a = orthogonal_(np.empty((6, 4, 3, 3), np.float64), 2.5, seed=4)  # torch: (6, 36), wide
+    a = orthogonal_(np.empty((6, 4, 3, 3), np.float64), 2.5, seed=4, stream=0)  # torch: (6, 36), wide
     m = a.reshape(6, 36)
     assert np.allclose(m @ m.T, 6.25 * np.eye(6), atol=1e-12)
-    b = orthogonal_(np.empty((3, 3, 4, 6), np.float64), seed=4, layout="jax")  # JAX: (36, 6), tall
+    b = orthogonal_(np.empty((3, 3, 4, 6), np.float64), seed=4, stream=0, layout="jax")  # JAX: (36, 6), tall
     m = b.reshape(36, 6)
     assert np.allclose(m.T @ m, np.eye(6), atol=1e-12)
 
@@ -90,9 +90,9 @@ def test_nested_shapes():
 
 
 def test_deterministic_and_thread_independent():
-    a = orthogonal_(np.empty((700, 500), np.float32), seed=6, threads=1)
-    b = orthogonal_(np.empty((700, 500), np.float32), seed=6, threads=2)
-    c = orthogonal_(np.empty((700, 500), np.float32), seed=6, threads=2)
+    a = orthogonal_(np.empty((700, 500), np.float32), seed=6, stream=0, threads=1)
+    b = orthogonal_(np.empty((700, 500), np.float32), seed=6, stream=0, threads=2)
+    c = orthogonal_(np.empty((700, 500), np.float32), seed=6, stream=0, threads=2)
     assert np.array_equal(bits(b), bits(c))
     # observed with BLAS pinned to one thread per worker; docs/orthogonal.md: not promised
     assert np.array_equal(bits(a), bits(b))
@@ -101,8 +101,8 @@ def test_deterministic_and_thread_independent():
 
 
 def test_stack_matches_single_matrices():
-    stack = orthogonal_(np.empty((5, 40, 30), np.float64), seed=7, batch_dims=1)
-    single = orthogonal_(np.empty((40, 30), np.float64), seed=7)
+    stack = orthogonal_(np.empty((5, 40, 30), np.float64), seed=7, stream=0, batch_dims=1)
+    single = orthogonal_(np.empty((40, 30), np.float64), seed=7, stream=0)
     assert np.array_equal(bits(stack[0]), bits(single))
     for q in stack:
         assert orth_error(q) <= 1e-13
@@ -112,7 +112,7 @@ def test_stack_matches_single_matrices():
 @pytest.mark.parametrize("shape", [(256, 256), (300, 100), (100, 300)])
 @pytest.mark.parametrize("dtype, tol", [(np.complex64, 1e-5), (np.complex128, 1e-12)])
 def test_unitary(shape, dtype, tol):
-    u = unitary_(np.empty(shape, dtype), seed=8)
+    u = unitary_(np.empty(shape, dtype), seed=8, stream=0)
     assert orth_error(u) <= tol
     assert np.abs(u.imag).max() > 0.01
 
@@ -165,7 +165,7 @@ def test_haar_test_rejects_qr_without_sign_fix():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_orthogonal_is_haar(dtype):
-    q = orthogonal_(np.empty((HAAR_SAMPLES, HAAR_N, HAAR_N), dtype), seed=9, batch_dims=1).astype(np.float64)
+    q = orthogonal_(np.empty((HAAR_SAMPLES, HAAR_N, HAAR_N), dtype), seed=9, stream=0, batch_dims=1).astype(np.float64)
     assert _passes(_diag_pvalues(q))
     ref = stats.ortho_group.rvs(HAAR_N, size=HAAR_SAMPLES, random_state=np.random.default_rng(1))
     # two-sample comparison with SciPy's sampler on an off-diagonal and a diagonal entry
@@ -175,13 +175,13 @@ def test_orthogonal_is_haar(dtype):
 
 def test_rectangular_is_haar():
     """A tall 8 x 3 result: its first column is uniform on the sphere (Q_00^2 ~ Beta(1/2, 7/2))."""
-    q = orthogonal_(np.empty((HAAR_SAMPLES, HAAR_N, 3)), seed=10, batch_dims=1)
+    q = orthogonal_(np.empty((HAAR_SAMPLES, HAAR_N, 3)), seed=10, stream=0, batch_dims=1)
     ps = _diag_pvalues(np.concatenate([q, np.zeros((HAAR_SAMPLES, HAAR_N, HAAR_N - 3))], axis=2))[:6]
     assert _passes(ps)
 
 
 def test_unitary_is_haar():
-    u = unitary_(np.empty((HAAR_SAMPLES, HAAR_N, HAAR_N), np.complex128), seed=11, batch_dims=1)
+    u = unitary_(np.empty((HAAR_SAMPLES, HAAR_N, HAAR_N), np.complex128), seed=11, stream=0, batch_dims=1)
     assert _passes(_unitary_pvalues(u))
     g = np.random.default_rng(0).standard_normal((HAAR_SAMPLES, HAAR_N, HAAR_N, 2)).view(np.complex128)[..., 0]
     q, _ = np.linalg.qr(g)  # without the phase fix: rejected
@@ -211,8 +211,8 @@ def test_delta_orthogonal(kernel, layout):
 
 
 def test_delta_orthogonal_layouts_agree():
-    t = delta_orthogonal_(np.empty((8, 8, 3, 3), np.float64), seed=13, layout="torch")
-    j = delta_orthogonal_(np.empty((3, 3, 8, 8), np.float64), seed=13, layout="jax")
+    t = delta_orthogonal_(np.empty((8, 8, 3, 3), np.float64), seed=13, stream=0, layout="torch")
+    j = delta_orthogonal_(np.empty((3, 3, 8, 8), np.float64), seed=13, stream=0, layout="jax")
     assert np.array_equal(t[:, :, 1, 1].T, j[1, 1])
 
 
@@ -220,7 +220,7 @@ def test_delta_orthogonal_matches_jax_convention():
     jax = pytest.importorskip("jax")
     shape = (4, 2, 5, 7)  # even kernel dim: JAX's centre is (k-1)//2 = 1
     ref = np.asarray(jax.nn.initializers.delta_orthogonal()(jax.random.key(0), shape, jax.numpy.float32))
-    ours = delta_orthogonal_(np.empty(shape, np.float32), seed=0, layout="jax")
+    ours = delta_orthogonal_(np.empty(shape, np.float32), seed=0, stream=0, layout="jax")
     assert np.array_equal(np.nonzero(np.abs(ref).sum(axis=(2, 3)))[0], np.nonzero(np.abs(ours).sum(axis=(2, 3)))[0])
     assert np.array_equal(np.argwhere(np.abs(ref).sum(axis=(2, 3)) > 0), np.argwhere(np.abs(ours).sum(axis=(2, 3)) > 0))
     with pytest.raises(ValueError, match="`fan_in` must be less or equal than `fan_out`"):
@@ -238,7 +238,7 @@ def test_memmap_in_place_extra_memory(tmp_path):
     m = open_memmap(tmp_path / "q.npy", mode="w+", dtype=np.float32, shape=(n, n))
     tracemalloc.start()
     try:
-        orthogonal_(m, seed=14, threads=2)
+        orthogonal_(m, seed=14, stream=0, threads=2)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -272,7 +272,7 @@ def test_memmap_in_place_extra_memory(tmp_path):
     (delta_orthogonal_, (8, 4, 1, 1, 1, 1), np.float32, {}, ValueError, "3D, 4D or 5D"),
 ])
 def test_errors_leave_buffer_untouched(fn, shape, dtype, kwargs, exc, match):
-    kwargs = {"seed": 0, **kwargs}
+    kwargs = {"seed": 0, "stream": 0, **kwargs}
     whole, out = poisoned(shape, dtype)
     before = whole.copy()
     with pytest.raises(exc, match=match):
@@ -283,16 +283,16 @@ def test_errors_leave_buffer_untouched(fn, shape, dtype, kwargs, exc, match):
 def test_error_not_contiguous_or_read_only():
     a = np.zeros((8, 8), np.float32)
     with pytest.raises(ValueError, match="not C-contiguous"):
-        orthogonal_(a.T, seed=0)
+        orthogonal_(a.T, seed=0, stream=0)
     a.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
-        orthogonal_(a, seed=0)
+        orthogonal_(a, seed=0, stream=0)
     with pytest.raises(TypeError, match="NumPy array"):
-        orthogonal_([[1.0]], seed=0)
+        orthogonal_([[1.0]], seed=0, stream=0)
 
 
 def test_zero_size_is_a_no_op():
-    assert orthogonal_(np.empty((0, 4), np.float32), seed=0).shape == (0, 4)
+    assert orthogonal_(np.empty((0, 4), np.float32), seed=0, stream=0).shape == (0, 4)
 
 
 def test_haar_test_rejects_reflectors_without_sign_fix(monkeypatch):
@@ -305,6 +305,6 @@ def test_haar_test_rejects_reflectors_without_sign_fix(monkeypatch):
         return G, Gc, T, np.ones_like(d)
 
     monkeypatch.setattr(fo._Source, "block", no_fix)
-    q = orthogonal_(np.empty((HAAR_SAMPLES, HAAR_N, HAAR_N)), seed=9, batch_dims=1)
+    q = orthogonal_(np.empty((HAAR_SAMPLES, HAAR_N, HAAR_N)), seed=9, stream=0, batch_dims=1)
     assert orth_error(q[0]) < 1e-12  # still orthogonal
     assert not _passes(_diag_pvalues(q))

@@ -1,6 +1,7 @@
 """The thread driver: every item runs once, any nesting finishes, the split respects groups."""
 
 import threading
+import time
 
 import numpy as np
 
@@ -49,3 +50,20 @@ def test_split_cuts_runs_on_group_boundaries_and_covers_them():
         assert n_runs == 1 and first == covered and at == first - 77
         covered += run_len
     assert all((t[3] + t[2]) % 64 == 0 for t in tasks[:-1])
+
+
+def test_pool_threads_are_bounded_by_the_largest_thread_count():
+    """Every threads= value used to keep its own pool for the life of the process (64 values:
+    about 300 live threads); one pool now, as large as the largest request."""
+    def live():
+        return [t for t in threading.enumerate() if t.name.startswith("fastinit")]
+
+    for threads in range(2, 34):
+        _parallel.each(lambda i: time.sleep(0.0005), range(2 * threads), threads)
+    deadline = time.monotonic() + 5
+    while len(live()) > 32 and time.monotonic() < deadline:  # replaced pools' threads are exiting
+        time.sleep(0.01)
+    assert len(live()) <= 32
+    for threads in (2, 5, 9):  # smaller requests reuse the pool: no new threads
+        _parallel.each(lambda i: None, range(50), threads)
+    assert len(live()) <= 32

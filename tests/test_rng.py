@@ -10,9 +10,7 @@ from fastinit.rng import key_words, stream_id
 
 from .conftest import BACKENDS
 
-KAT = Path(__file__).resolve().parents[2] / "shared" / "refs" / "philox_kat_vectors.txt"
-if not KAT.exists():  # a checkout without shared/ beside it: the vectors, verbatim
-    KAT = Path(__file__).with_name("philox_kat_vectors.txt")
+KAT = Path(__file__).with_name("philox_kat_vectors.txt")  # Random123's vectors, verbatim (see its header)
 
 
 def kat_lines():

@@ -61,7 +61,7 @@ def spy(monkeypatch):
 def ours(spy, fn, shape, **kw):
     """(distribution, parameter) of scheme ``fn`` on ``shape``: ("uniform", bound) or ("normal", std)."""
     spy.clear()
-    fn(np.empty(shape, np.float64), **kw, seed=1)
+    fn(np.empty(shape, np.float64), **kw, seed=1, stream=0)
     (name, args, _), = spy
     if name == "uniform_":
         assert args[0] == -args[1]
@@ -205,7 +205,7 @@ def test_bias_and_module_default_formulas(spy):
     assert ours(spy, schemes.hf_normal_, (64, 32), initializer_range=0.05) == ("normal", 0.05)
     assert ours(spy, schemes.embedding_default_, (64, 32)) == ("normal", 1.0)
     # torch: bound 0 when fan_in is 0; written as +0.0
-    b = schemes.bias_uniform_(np.full(10, 7.0, np.float32), 0, seed=1)
+    b = schemes.bias_uniform_(np.full(10, 7.0, np.float32), 0, seed=1, stream=0)
     assert (bits(b) == 0).all()
 
 
@@ -233,7 +233,7 @@ def test_variance_scaling_formula(spy, mode, distribution):
 def test_variance_scaling_samples_have_the_std(distribution):
     """The truncated normal's std after truncation is sqrt(scale / n): JAX's 0.8796 correction."""
     shape = (1024, 512, 2)
-    w = schemes.variance_scaling_(np.empty(shape, F32), 3.0, "fan_avg", distribution, seed=5).astype(np.float64)
+    w = schemes.variance_scaling_(np.empty(shape, F32), 3.0, "fan_avg", distribution, seed=5, stream=0).astype(np.float64)
     std = math.sqrt(3.0 / ((1024 * 2 + 512 * 2) / 2))
     assert w.std() == pytest.approx(std, rel=0.01)
     if distribution == "truncated_normal":
@@ -274,23 +274,23 @@ def test_fan_schemes_are_the_core_fill_with_a_computed_scale(name, fill, params)
 def test_shards_take_the_fans_of_the_global_shape(spy):
     whole = ours(spy, schemes.kaiming_normal_, (64, 48, 3, 3))
     spy.clear()
-    schemes.kaiming_normal_(np.empty((8, 48, 3, 3), F32), seed=1, global_shape=(64, 48, 3, 3), offset=(16, 0, 0, 0))
+    schemes.kaiming_normal_(np.empty((8, 48, 3, 3), F32), seed=1, stream=0, global_shape=(64, 48, 3, 3), offset=(16, 0, 0, 0))
     assert ("normal", spy[0][1][1]) == whole
     spy.clear()
-    schemes.xavier_uniform_(np.empty((10, 3), F32), seed=1, global_shape=(10, 30), offset=(0, 27))
+    schemes.xavier_uniform_(np.empty((10, 3), F32), seed=1, stream=0, global_shape=(10, 30), offset=(0, 27))
     assert spy[0][1][1] == pytest.approx(math.sqrt(6 / 40), rel=1e-14)
 
 
 def test_zero_scale_and_empty_tensors():
-    w = schemes.variance_scaling_(np.full((4, 5), 3.0, F32), 0.0, "fan_in", "truncated_normal", seed=0)
+    w = schemes.variance_scaling_(np.full((4, 5), 3.0, F32), 0.0, "fan_in", "truncated_normal", seed=0, stream=0)
     assert (bits(w) == 0).all()  # +0.0 everywhere
-    w = schemes.xavier_uniform_(np.full((4, 5), 3.0, F32), gain=0, seed=0)
+    w = schemes.xavier_uniform_(np.full((4, 5), 3.0, F32), gain=0, seed=0, stream=0)
     assert (bits(w) == 0).all()
     for fn in (schemes.kaiming_uniform_, schemes.kaiming_normal_, schemes.xavier_normal_, schemes.he_normal_,
                schemes.random_walk_normal_):
         for shape in [(0, 5), (5, 0, 3), (0, 0)]:  # torch warns and does nothing; fastinit does nothing
             empty = np.empty(shape, F32)
-            assert fn(empty, seed=0) is empty
+            assert fn(empty, seed=0, stream=0) is empty
 
 
 # ---- fans and gains ----------------------------------------------------------------------------
@@ -381,8 +381,11 @@ def test_variance_scaling_equals_jax_with_axes(mode):
     jax = pytest.importorskip("jax")
     shape, axes = (40, 3, 50, 30), dict(in_axis=(0, 2), out_axis=3, batch_axis=1)
     init = jax.nn.initializers.variance_scaling(0.7, mode, "uniform", **axes)
-    theirs_ = np.asarray(init(jax.random.key(1), shape, np.float32), np.float64)
-    w = schemes.variance_scaling_(np.empty(shape, F32), 0.7, mode, "uniform", **axes, seed=1).astype(np.float64)
+    try:
+        theirs_ = np.asarray(init(jax.random.key(1), shape, np.float32), np.float64)
+    except ValueError as exc:  # JAX < 0.6 has no fan_geo_avg
+        pytest.skip(f"this JAX ({jax.__version__}): {exc}")
+    w = schemes.variance_scaling_(np.empty(shape, F32), 0.7, mode, "uniform", **axes, seed=1, stream=0).astype(np.float64)
     assert np.abs(w).max() == pytest.approx(np.abs(theirs_).max(), rel=2e-3)
     assert w.std() == pytest.approx(theirs_.std(), rel=0.01)
 
@@ -484,18 +487,18 @@ def test_looks_linear_with_a_callable_or_deterministic_base():
     def base(out, **kw):
         return schemes.normal_(out, 1.0, 0.5, **kw)
 
-    w = schemes.looks_linear_(np.empty((5, 8), F64), base=base, seed=1)
+    w = schemes.looks_linear_(np.empty((5, 8), F64), base=base, seed=1, stream=0)
     np.testing.assert_array_equal(w[:, 4:], -w[:, :4])
-    np.testing.assert_array_equal(w[:, :4], fastinit.normal_(np.empty((5, 4)), 1.0, 0.5, seed=1))
-    w = schemes.looks_linear_(np.empty((3, 6), F32), base="eye", seed=1)
+    np.testing.assert_array_equal(w[:, :4], fastinit.normal_(np.empty((5, 4)), 1.0, 0.5, seed=1, stream=0))
+    w = schemes.looks_linear_(np.empty((3, 6), F32), base="eye", seed=1, stream=0)
     np.testing.assert_array_equal(w, np.c_[np.eye(3), -np.eye(3)])
 
 
 def test_looks_linear_of_a_large_non_contiguous_half():
     """The first half is written piece by piece through a bounded temporary; same bits."""
     shape = (700, 900)
-    w = schemes.looks_linear_(np.empty(shape, F32), base="normal(std=0.5)", seed=2, threads=2)
-    w0 = fastinit.normal_(np.empty((700, 450), F32), std=0.5, seed=2)
+    w = schemes.looks_linear_(np.empty(shape, F32), base="normal(std=0.5)", seed=2, stream=0, threads=2)
+    w0 = fastinit.normal_(np.empty((700, 450), F32), std=0.5, seed=2, stream=0)
     np.testing.assert_array_equal(bits(w[:, :450]), bits(w0))
     np.testing.assert_array_equal(w[:, 450:], -w0)
 
@@ -509,14 +512,14 @@ def test_looks_linear_pieces_never_change_the_bits(monkeypatch, chunk, layout, s
     from fastinit.schemes import structured
     axis = 1 if layout == "torch" else len(shape) - 2
     half = shape[axis] // 2
-    w0 = schemes.he_uniform_(np.empty(shape[:axis] + (half,) + shape[axis + 1:], F32), layout=layout, seed=6)
+    w0 = schemes.he_uniform_(np.empty(shape[:axis] + (half,) + shape[axis + 1:], F32), layout=layout, seed=6, stream=0)
     expected = np.concatenate([w0, -w0], axis=axis)
     monkeypatch.setattr(structured, "_CHUNK", chunk)
-    w = schemes.looks_linear_(np.empty(shape, F32), base="he_uniform", layout=layout, seed=6)
+    w = schemes.looks_linear_(np.empty(shape, F32), base="he_uniform", layout=layout, seed=6, stream=0)
     np.testing.assert_array_equal(bits(w), bits(expected))
     offset = tuple(1 if d != axis else half - 2 for d in range(len(shape)))
     block = tuple(s - 1 if d != axis else 3 for d, s in enumerate(shape))
-    part = schemes.looks_linear_(np.empty(block, F32), base="he_uniform", layout=layout, seed=6,
+    part = schemes.looks_linear_(np.empty(block, F32), base="he_uniform", layout=layout, seed=6, stream=0,
                                  global_shape=shape, offset=offset)
     np.testing.assert_array_equal(bits(part), bits(expected[tuple(slice(o, o + b) for o, b in zip(offset, block))]))
 

@@ -42,7 +42,7 @@ def test_non_zeros_are_the_normal_fill_and_follow_n_0_std():
 def test_zero_positions_are_uniform_over_rows():
     # each row is zeroed in a column with probability k/rows: chi-square over rows, alpha = 1e-4
     rows, cols = 64, 20000
-    w = sparse_(np.empty((rows, cols), np.float32), 0.25, seed=9)
+    w = sparse_(np.empty((rows, cols), np.float32), 0.25, seed=9, stream=0)
     counts = (w == 0).sum(axis=1)
     chi2 = ((counts - cols * 16 / rows) ** 2 / (cols * 16 / rows)).sum()
     assert chi2 < stats.chi2.isf(1e-4, rows - 1)
@@ -125,14 +125,14 @@ def test_draws_from_long_units_agree_where_a_first_word_is_rejected():
 def test_bad_input_leaves_the_buffer_untouched(kwargs, exc, match):
     whole, out = poisoned((20, 30), np.float32)
     with pytest.raises(exc, match=match):
-        sparse_(out, **kwargs, seed=0)
+        sparse_(out, **kwargs, seed=0, stream=0)
     assert (whole.view(np.uint8) == POISON).all()
 
 
 def test_only_2d():
     whole, out = poisoned((4, 5, 6), np.float32)
     with pytest.raises(ValueError, match=r"Only tensors with 2 dimensions are supported: out has shape \(4, 5, 6\)"):
-        sparse_(out, 0.5, seed=0)
+        sparse_(out, 0.5, seed=0, stream=0)
     assert (whole.view(np.uint8) == POISON).all()
 
 

@@ -11,12 +11,11 @@ equals what fastinit writes into a NumPy array with that seed and stream.  Works
 >>> w = fastinit.jax.initializers.he_normal(stream="conv1.kernel")(jax.random.key(0), (3, 3, 64, 128))
 """
 
-try:
-    import jax  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised only without jax
-    raise ImportError("fastinit.jax needs JAX: pip install jax") from exc
+from .._extras import require
 
-from . import initializers
+require("jax", "jax", "fastinit.jax")
+
+from . import initializers, nn
 from .initializers import key_seed
 
-__all__ = ["initializers", "key_seed"]
+__all__ = ["initializers", "key_seed", "nn"]

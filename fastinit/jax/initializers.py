@@ -24,11 +24,12 @@ Python before any of that, so errors are plain ``TypeError``/``ValueError`` even
 Mapping (JAX reference -> fastinit, always JAX's layout and axes):
 
 - ``constant``, ``zeros``, ``ones``: JAX's own (no randomness).
-- ``uniform(scale)`` -> ``uniform_(out, 0, scale)``; ``normal(stddev)`` -> ``normal_(out, 0, stddev)``;
+- ``uniform(scale)`` -> ``uniform_(out, 0, scale)``; ``normal(stddev)`` -> ``normal_(out, 0, stddev)``
+  (complex: ``schemes.complex.complex_normal_``);
   ``truncated_normal(stddev, lower, upper)`` -> ``trunc_normal_(out, 0, stddev, lower, upper, bounds="std")``.
 - ``variance_scaling`` and its presets (``glorot_*``/``xavier_*``, ``he_*``/``kaiming_*``,
   ``lecun_*``) -> ``variance_scaling_(out, scale, mode, distribution, layout="jax", in_axis,
-  out_axis, batch_axis)``.
+  out_axis, batch_axis)`` (complex: ``schemes.complex.complex_variance_scaling_``).
 - ``orthogonal`` -> ``orthogonal_(layout="jax")`` (complex: ``unitary_``);
   ``delta_orthogonal`` -> ``delta_orthogonal_(layout="jax")``.
 
@@ -43,17 +44,16 @@ import warnings
 
 import jax
 import jax.numpy as jnp
-import ml_dtypes
 import numpy as np
 from jax.nn.initializers import constant as _jax_constant
 from jax.nn.initializers import ones, zeros  # no randomness: JAX's own, exactly
 
-from .. import fills, schemes
+from .. import _validate, fills, schemes
 from ..rng import stream_id
+from ..schemes.complex import complex_normal_, complex_variance_scaling_
 from ..schemes.variance import DISTRIBUTIONS, MODES
 
-_REAL = tuple(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16, np.float32, np.float64))
-_COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
+_REAL, _COMPLEX = _validate.FLOAT_DTYPES, _validate.COMPLEX_DTYPES
 _ALIGN = 64  # bytes: the CPU backend's device_put aliases (zero copy) buffers aligned to this
 _KEY_PERSON = b"fastinit.jaxkey"
 
@@ -112,7 +112,7 @@ def _number(value, name):
     if isinstance(value, (np.ndarray, jax.Array)) and not isinstance(value, jax.core.Tracer) \
             and value.shape == () and value.dtype.kind in "iuf":
         value = value.item()
-    return fills._real(value, name)
+    return _validate.real(value, name)
 
 
 def _nonnegative(value, name):
@@ -128,13 +128,7 @@ def _stream(stream):
 
 
 def _shape(shape):
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape must be a sequence of ints; got {type(shape).__name__} {shape!r}") from None
-    if any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 0 for d in dims):
-        raise ValueError(f"shape must be a sequence of non-negative ints; got {shape!r}")
-    return tuple(int(d) for d in dims)
+    return _validate.shape(shape, kind="sequence")
 
 
 def _dtype(dtype, name, allowed):
@@ -245,13 +239,19 @@ def uniform(scale=1e-2, dtype=None, *, stream=0):
 
 
 def normal(stddev=1e-2, dtype=None, *, stream=0):
-    """N(0, stddev^2) (``jax.nn.initializers.normal``), by ``fastinit.normal_(out, 0, stddev)``."""
+    """N(0, stddev^2) (``jax.nn.initializers.normal``), by ``fastinit.normal_(out, 0, stddev)``.
+
+    Complex dtypes as in JAX: real and imaginary parts iid N(0, stddev^2 / 2)
+    (``fastinit.schemes.complex.complex_normal_``).
+    """
     stddev, stream = _nonnegative(stddev, "stddev"), _stream(stream)
 
     def fill(out, **kw):
+        if out.dtype.kind == "c":
+            return complex_normal_(out, stddev, stream=stream, **kw)
         return fills.normal_(out, 0.0, stddev, stream=stream, **kw)
 
-    return _initializer("normal", fill, dtype)
+    return _initializer("normal", fill, dtype, allowed=_REAL + _COMPLEX)
 
 
 def truncated_normal(stddev=1e-2, dtype=None, lower=-2.0, upper=2.0, *, stream=0):
@@ -279,7 +279,10 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
     fans from JAX's ``in_axis``/``out_axis``/``batch_axis`` (the other axes are the
     receptive field); ``std = sqrt(scale / n)``: "uniform" U(-sqrt(3) std, sqrt(3) std),
     "normal" N(0, std^2), "truncated_normal" N(0, s^2) on [-2 s, 2 s] with ``s = std /
-    0.87962566103423978`` (the std of N(0, 1) truncated to +-2).  Real dtypes only.
+    0.87962566103423978`` (the std of N(0, 1) truncated to +-2).  Complex dtypes with JAX's
+    complex semantics (``E|z|^2 = scale / n``; uniform on a disk, modulus-truncated normal):
+    ``fastinit.schemes.complex.complex_variance_scaling_``.  Shapes under 2-D need explicit axes
+    (``in_axis=[]``, ``out_axis=[0]``, ...), as in JAX.
     """
     scale, stream = _nonnegative(scale, "scale"), _stream(stream)
     if not isinstance(mode, str) or mode not in MODES:
@@ -289,10 +292,11 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
                          f"distribution must be one of {list(DISTRIBUTIONS)}")
 
     def fill(out, **kw):
-        return schemes.variance_scaling_(out, scale, mode, distribution, layout="jax", in_axis=in_axis,
-                                         out_axis=out_axis, batch_axis=batch_axis, stream=stream, **kw)
+        vs = complex_variance_scaling_ if out.dtype.kind == "c" else schemes.variance_scaling_
+        return vs(out, scale, mode, distribution, layout="jax", in_axis=in_axis, out_axis=out_axis,
+                  batch_axis=batch_axis, stream=stream, **kw)
 
-    return _initializer("variance_scaling", fill, dtype)
+    return _initializer("variance_scaling", fill, dtype, allowed=_REAL + _COMPLEX)
 
 
 def _preset(name, scale, mode, distribution, formula):

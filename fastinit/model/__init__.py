@@ -7,9 +7,11 @@ safetensors or .npy files, and verified against fastinit's contract.  See docs/m
 >>> assert model.verify(spec, "out/") == []
 """
 
+from .errors import CorruptFile, FileError, Incomplete, Locked, OutputExists, ResumeMismatch
 from .presets import NAMED as PRESETS, from_config
-from .spec import ModelSpec, SpecError, TensorSpec, from_dict, load, tensor
+from .sources import load
+from .spec import ModelSpec, SpecError, TensorSpec, from_dict, tensor
 from .writer import fill, verify
 
-__all__ = ["PRESETS", "ModelSpec", "SpecError", "TensorSpec", "fill", "from_config", "from_dict", "load",
-           "tensor", "verify"]
+__all__ = ["PRESETS", "CorruptFile", "FileError", "Incomplete", "Locked", "ModelSpec", "OutputExists",
+           "ResumeMismatch", "SpecError", "TensorSpec", "fill", "from_config", "from_dict", "load", "tensor", "verify"]

@@ -7,19 +7,22 @@ dtype (``"dtype": "bfloat16", "stored_as": "<u2"``); read it back with
 ``np.load(path).view(ml_dtypes.bfloat16)``.  ``index.json`` (seed, and per tensor: file,
 shape, dtype, stored_as, scheme) is written last and marks the directory complete; while
 filling, ``fastinit-progress.json`` lists the tensors done so ``resume=True`` refills only
-the rest.  Tensor names become file names, so they may not contain ``/`` or ``\\`` or start
+the rest (and refuses, with ``ResumeMismatch``, an interrupted fill of another spec).  As for
+safetensors, the directory is locked while a fill runs and a complete or interrupted fill is
+replaced only with ``overwrite=True``.  Tensor names become file names, so they may not contain ``/`` or ``\\`` or start
 with a dot.
 """
 
-import hashlib
 import json
 import os
 
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from .. import __version__
-from .safetensors import reserve
+from .._version import STREAM_LAYOUT, __version__
+from .errors import Incomplete, OutputExists, ResumeMismatch
+from .lock import DirectoryLock
+from .output import describe, differences, make_directory, remove_directories, reserve, write_json
 from .spec import NUMPY_DTYPES, ModelSpec, SpecError
 
 INDEX = "index.json"
@@ -34,39 +37,86 @@ def stored_dtype(dtype):
 def _filename(name):
     if "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
         raise SpecError(f"tensor {name!r}: field 'name': cannot be a .npy file name "
-                        f"(no '/', '\\' or leading '.'); use --format safetensors")
+                        f"(no '/', '\\' or leading '.'); write it in the safetensors format")
     return name + ".npy"
 
 
-def _key(spec):
-    text = json.dumps([spec.seed, [[t.name, list(t.shape), t.dtype, t.scheme] for t in spec.tensors]])
-    return hashlib.sha256(text.encode()).hexdigest()
+def _read_json(path):
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return None
 
 
-def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+def _start(spec, directory, files, resume, overwrite):
+    """The tensors already done: refuse to replace a complete or interrupted fill unless
+    ``overwrite``; with ``resume``, refuse an interrupted fill of another spec."""
+    index, progress = os.path.join(directory, INDEX), os.path.join(directory, PROGRESS)
+    wanted = describe(spec)
+    if overwrite or not (os.path.exists(index) or os.path.exists(progress)):
+        return set()
+    if not resume:
+        if os.path.exists(index):
+            raise OutputExists(index, "already exists (a complete model); choose another output directory or "
+                                      "allow overwriting it")
+        raise OutputExists(progress, "an interrupted fill is here; resume it or allow overwriting it")
+    state = _read_json(progress) if os.path.exists(progress) else None
+    if state is None:                       # complete: its index says what it holds
+        entries = (_read_json(index) or {})
+        found = {"seed": entries.get("seed"),
+                 "tensors": {n: [e.get("dtype"), e.get("shape"), e.get("scheme")]
+                             for n, e in (entries.get("tensors") or {}).items() if isinstance(e, dict)}}
+        if found != wanted:
+            raise ResumeMismatch(index, differences(found, wanted))
+        return set(files)
+    if not isinstance(state, dict) or state.get("spec") != wanted:
+        raise ResumeMismatch(progress, differences(state.get("spec", {}) if isinstance(state, dict) else {}, wanted))
+    return set(state.get("done", ())) & set(files)
 
 
-def write(spec: ModelSpec, directory, *, threads=None, resume=False, on_tensor=None, test_hook=None):
+def write(spec: ModelSpec, directory, *, threads=None, resume=False, overwrite=False, on_tensor=None,
+          test_hook=None):
     """Fill ``directory/<name>.npy`` for every tensor and write ``index.json`` last."""
     if spec.seed is None:
-        raise SpecError("seed: not set; give it in the spec or with --seed")
+        raise SpecError("seed: not set; set it in the spec or with ModelSpec.with_options(seed=...)")
     files = {t.name: _filename(t.name) for t in spec.tensors}
-    os.makedirs(directory, exist_ok=True)
+    directory = os.fspath(directory)
+    created = make_directory(directory)
+    try:
+        with DirectoryLock(directory):
+            return _write_locked(spec, directory, files, threads, resume, overwrite, on_tensor, test_hook)
+    finally:
+        remove_directories(created)         # only if nothing was left in them
+
+
+def _write_locked(spec, directory, files, threads, resume, overwrite, on_tensor, test_hook):
     index, progress = os.path.join(directory, INDEX), os.path.join(directory, PROGRESS)
-    key, done = _key(spec), set()
-    if resume and os.path.exists(progress):
-        with open(progress) as f:
-            state = json.load(f)
-        if state.get("key") == key:
-            done = set(state.get("done", ())) & set(files)
+    done = _start(spec, directory, files, resume, overwrite)
+    wanted = describe(spec)
     if os.path.exists(index):
         os.remove(index)                    # the directory is incomplete from here on
-    _write_json(progress, {"key": key, "done": sorted(done)})
+    write_json(progress, {"spec": wanted, "done": sorted(done)})
     filled = []
+    try:
+        _fill_all(spec, directory, files, threads, on_tensor, test_hook, progress, wanted, done, filled)
+    except SpecError:                       # a scheme that cannot fill its tensor: no rerun can finish
+        for name in filled:                 # this fill, so what this call wrote goes
+            os.remove(os.path.join(directory, files[name]))
+        for path in [progress] + [os.path.join(directory, files[t.name]) + ".partial" for t in spec.tensors]:
+            if os.path.exists(path):
+                os.remove(path)
+        raise
+    write_json(index, {"format": "fastinit-npy", "fastinit.version": __version__,
+                       "fastinit.stream_layout": STREAM_LAYOUT, "seed": spec.seed,
+                       "tensors": {t.name: {"file": files[t.name], "shape": list(t.shape), "dtype": t.dtype,
+                                            "stored_as": stored_dtype(t.dtype).str, "scheme": t.scheme}
+                                   for t in spec.tensors}}, what="the index")
+    os.remove(progress)
+    return filled
+
+
+def _fill_all(spec, directory, files, threads, on_tensor, test_hook, progress, wanted, done, filled):
     for t in spec.tensors:
         path = os.path.join(directory, files[t.name])
         if t.name in done and os.path.exists(path):
@@ -93,15 +143,9 @@ def write(spec: ModelSpec, directory, *, threads=None, resume=False, on_tensor=N
         os.replace(partial, path)
         done.add(t.name)
         filled.append(t.name)
-        _write_json(progress, {"key": key, "done": sorted(done)})
+        write_json(progress, {"spec": wanted, "done": sorted(done)})
         if on_tensor:
             on_tensor(t)
-    _write_json(index, {"format": "fastinit-npy", "fastinit.version": __version__, "seed": spec.seed,
-                        "tensors": {t.name: {"file": files[t.name], "shape": list(t.shape), "dtype": t.dtype,
-                                             "stored_as": stored_dtype(t.dtype).str, "scheme": t.scheme}
-                                    for t in spec.tensors}})
-    os.remove(progress)
-    return filled
 
 
 def open_tensors(directory):
@@ -109,8 +153,8 @@ def open_tensors(directory):
     index = os.path.join(directory, INDEX)
     if not os.path.exists(index):
         if os.path.exists(os.path.join(directory, PROGRESS)):
-            raise ValueError(f"{directory}: incomplete ({PROGRESS} present, no {INDEX}: the fill was "
-                             f"interrupted; rerun 'fastinit fill ... --format npy --resume')")
+            raise Incomplete(directory, f"incomplete ({PROGRESS} present, no {INDEX}): the fill was "
+                                        f"interrupted; resume the fill to finish it")
         raise ValueError(f"{directory}: no {INDEX}")
     with open(index) as f:
         entries = json.load(f)["tensors"]

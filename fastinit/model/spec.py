@@ -28,17 +28,14 @@ Errors are ``SpecError`` (a ValueError) naming the tensor and the field.
 """
 
 import fnmatch
-import json
 import math
-import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import ml_dtypes
 import numpy as np
 
-from .. import schemes
+from .. import _validate, schemes
 
 DTYPES = {
     "bf16": "bfloat16", "bfloat16": "bfloat16",
@@ -141,9 +138,10 @@ class ModelSpec:
 
 
 def check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 64:
-        raise SpecError(f"seed: must be an int in [0, 2**64); got {seed!r}")
-    return seed
+    try:
+        return _validate.u64(seed, "seed")
+    except (TypeError, ValueError):
+        raise SpecError(f"seed: must be an int in [0, 2**64); got {seed!r}") from None
 
 
 def _shape(value, name):
@@ -234,29 +232,3 @@ def match_default(name, defaults):
         if fnmatch.fnmatchcase(name, pattern):
             return scheme
     return None
-
-
-def load(path) -> ModelSpec:
-    """A spec from a TOML or JSON file, or a preset: an HF config.json or a preset's name."""
-    from . import presets
-
-    if not os.path.exists(path):
-        if path in presets.NAMED:
-            return presets.from_config(presets.NAMED[path])
-        raise SpecError(f"spec {path!r}: no such file, and not a preset name "
-                        f"(presets: {', '.join(presets.NAMED)})")
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        if path.endswith(".toml"):
-            data = tomllib.loads(raw.decode("utf-8"))
-        else:
-            try:
-                data = json.loads(raw)
-            except json.JSONDecodeError:
-                data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"spec {path!r}: cannot parse as TOML or JSON: {exc}") from None
-    if presets.is_config(data):
-        return presets.from_config(data)
-    return from_dict(data, source=f"spec {path!r}")

@@ -1,9 +1,11 @@
 """Fill a model file from a spec, and verify a file against the contract.
 
 ``fill`` dispatches to the safetensors or .npy writer with a tqdm progress bar (bytes,
-throughput, ETA) on a TTY.  ``verify`` recomputes elements of every tensor from
-(seed, name, index, scheme, dtype) alone -- shards at random offsets filled with
-``global_shape``/``offset`` (or every element with ``full=True``) -- and compares bits.
+throughput, ETA) on a TTY.  ``verify`` checks a safetensors file's header against the spec
+and every tensor's bytes against the digest recorded for it (at disk speed), then recomputes
+elements of every tensor from (seed, name, index, scheme, dtype) alone -- row blocks at
+fresh random offsets on every call, filled with ``global_shape``/``offset`` (or every
+element with ``full=True``) -- and compares bits.
 """
 
 import os
@@ -11,6 +13,7 @@ import sys
 
 import numpy as np
 
+from .._extras import require
 from . import npy, safetensors
 from .spec import ModelSpec, SpecError
 
@@ -19,25 +22,34 @@ SAMPLE_ELEMENTS = 4096        # elements per verified shard (rounded to whole ro
 FULL_ELEMENTS = 1 << 22       # elements per chunk when verifying every element
 
 
-def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=False, quiet=False,
-         test_hook=None, max_shard_size=None):
+def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=False, overwrite=False,
+         quiet=False, test_hook=None, on_step=None, max_shard_size=None):
     """Write ``spec`` into ``directory`` in format ``fmt``; returns the names filled by this call.
 
+    ``resume``: continue an interrupted fill of the same spec (``ResumeMismatch`` if it was of
+    another).  An existing model or interrupted fill is replaced only with ``overwrite``
+    (else ``OutputExists``); a second process filling the same directory gets ``Locked``.
     ``max_shard_size`` (bytes, or a string like ``"5GB"``): safetensors shards and an index."""
     if fmt not in FORMATS:
-        raise SpecError(f"--format: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+        raise SpecError(f"format: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     extra = {}
+    if on_step is not None:
+        extra["on_step"] = on_step
     if max_shard_size is not None:
         if fmt != "safetensors":
-            raise SpecError(f"--max-shard-size: only for --format safetensors, not {fmt!r}")
+            raise SpecError(f"max_shard_size: only for the safetensors format, not {fmt!r}")
         extra["max_shard_size"] = safetensors.parse_size(max_shard_size)
-    bar = None
+    bar = tqdm = None
     if not quiet and sys.stderr.isatty():
-        from tqdm import tqdm
+        try:
+            tqdm = require("tqdm", "files", "the progress bar").tqdm
+        except ModuleNotFoundError as exc:  # a fill without a bar beats no fill
+            print(f"fastinit: {exc} (or --quiet)", file=sys.stderr)
+    if tqdm is not None:
         bar = tqdm(total=spec.nbytes, unit="B", unit_scale=True, unit_divisor=1024, desc="fill",
                    file=sys.stderr, smoothing=0.1)
     try:
-        return FORMATS[fmt].write(spec, directory, threads=threads, resume=resume,
+        return FORMATS[fmt].write(spec, directory, threads=threads, resume=resume, overwrite=overwrite,
                                   on_tensor=(lambda t: bar.update(t.nbytes)) if bar else None,
                                   test_hook=test_hook, **extra)
     finally:
@@ -92,22 +104,31 @@ def check_tensor(t, stored, seed, *, samples=8, rng=None, threads=None):
     return None
 
 
-def verify(spec: ModelSpec, directory, *, fmt=None, full=False, samples=8, sample_seed=0, threads=None):
+def verify(spec: ModelSpec, directory, *, fmt=None, full=False, samples=8, sample_seed=None, threads=None):
     """A list of problems (empty when ``directory`` matches ``spec``).
 
-    Checks that the file is complete and untruncated, that it holds exactly the spec's
-    tensors with their dtypes and shapes, and recomputes every element (``full``) or the
-    first, last and ``samples`` random row blocks of each tensor.
+    Checks that the files are complete, well-formed and untruncated, that they hold exactly
+    the spec's tensors with their dtypes and shapes; for safetensors, that each header is
+    intact (its own digest) and the one the spec produces, and that every tensor's bytes
+    match the digest recorded for it; then recomputes every element (``full``) or the
+    first, last and ``samples`` random row blocks of each tensor, drawn afresh on every call
+    (``sample_seed`` fixes them, for tests).
     """
     if spec.seed is None:
-        raise SpecError("seed: not set; give it in the spec or with --seed")
+        raise SpecError("seed: not set; set it in the spec or with ModelSpec.with_options(seed=...)")
+    problems = []
     try:
         fmt = fmt or detect_format(directory)
-        arrays = FORMATS[fmt].open_tensors(directory)
+        if fmt == "safetensors":
+            problems, arrays = safetensors.check(spec, directory)
+            if arrays is None:
+                return problems
+        else:
+            arrays = FORMATS[fmt].open_tensors(directory)
     except (ValueError, KeyError, OSError) as exc:
         return [str(exc)]
-    problems = [f"tensor {name!r}: in the file but not in the spec"
-                for name in arrays if name not in {t.name for t in spec.tensors}]
+    problems += [f"tensor {name!r}: in the file but not in the spec"
+                 for name in arrays if name not in {t.name for t in spec.tensors}]
     rng = np.random.default_rng(sample_seed)
     for t in spec.tensors:
         if t.name not in arrays:

@@ -8,8 +8,8 @@ before touching ``out``.
 """
 
 
-from .._buffers import _shape_tuple, check_out
-from ..fills import _keywords_of as forwards, check_common  # noqa: F401 (re-exported for the schemes)
+from .._validate import check_out, keywords_of as forwards, shard  # noqa: F401 (forwards: for the schemes)
+from ..fills import check_common  # noqa: F401 (re-exported for the schemes)
 
 # the keywords every scheme takes, in the order the core fills declare them
 COMMON = ("seed", "stream", "global_shape", "offset", "backend", "threads")
@@ -23,4 +23,5 @@ def global_shape_of(out, global_shape):
     check_out(out)
     if global_shape is None:
         return tuple(out.shape)
-    return _shape_tuple(global_shape, "global_shape", out.ndim)
+    from .._validate import shape_tuple
+    return shape_tuple(global_shape, "global_shape", out.ndim)

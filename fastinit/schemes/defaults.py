@@ -10,7 +10,10 @@ import numbers
 
 from .. import fills
 from .._buffers import accepts_tensors
-from ..fills import _real, constant_, normal_, ones_, uniform_, zeros_  # noqa: F401 (registry names)
+import numpy as np
+
+from .._validate import FLOAT_DTYPES, in_range, normal_reach, real as _real
+from ..fills import constant_, normal_, ones_, uniform_, zeros_  # noqa: F401 (registry names)
 from ._common import check_common, forwards
 from .variance import kaiming_uniform_
 
@@ -31,7 +34,7 @@ def relu_bias_(out, value=0.1, **kw):
 
 
 @accepts_tensors
-def lstm_forget_bias_(out, value=1.0, *, gates="ifgo", seed=None, stream=0, global_shape=None, offset=None,
+def lstm_forget_bias_(out, value=1.0, *, gates="ifgo", seed=None, stream=None, global_shape=None, offset=None,
                       backend=None, threads=None):
     """An LSTM bias: ``value`` (default 1) on the forget gate's slice, 0 elsewhere; returns ``out``.
 
@@ -50,7 +53,7 @@ def lstm_forget_bias_(out, value=1.0, *, gates="ifgo", seed=None, stream=0, glob
         raise ValueError(f"gates must name each gate once by a letter, the forget gate 'f' among them "
                          f"(torch: 'ifgo'); got {gates!r}")
     value = _real(value, "value")
-    fills._in_range(value, "value", out.dtype)
+    in_range(value, "value", out.dtype)
     if gshape[0] % len(gates):
         raise ValueError(f"the bias length {gshape[0]} is not a multiple of the {len(gates)} gates {gates!r}")
     hidden = gshape[0] // len(gates)
@@ -92,7 +95,7 @@ def rnn_default_(out, hidden_size, **kw):
 
     ``torch.nn.RNNBase.reset_parameters`` (``stdv = 1 / sqrt(hidden_size) if hidden_size > 0 else 0``).
 
-    >>> w_ih = rnn_default_(np.empty((4 * 256, 128), np.float32), hidden_size=256, seed=0)
+    >>> w_ih = rnn_default_(np.empty((4 * 256, 128), np.float32), hidden_size=256, seed=0, stream="lstm.weight_ih_l0")
     """
     bound = _inverse_sqrt_bound(hidden_size, "hidden_size")
     return uniform_(out, 0.0 - bound, bound, **kw)
@@ -134,4 +137,6 @@ def hf_normal_(out, initializer_range=0.02, **kw):
     std = _real(initializer_range, "initializer_range")
     if std < 0:
         raise ValueError(f"initializer_range must be >= 0; got {std}")
+    if isinstance(out, np.ndarray) and out.dtype in FLOAT_DTYPES:  # else normal_ names what is wrong with out
+        normal_reach(0.0, std, out.dtype, ("initializer_range", initializer_range))
     return normal_(out, 0.0, std, **kw)

@@ -12,6 +12,8 @@ when filling a shard), so a shard's fans are those of the whole tensor.
 import math
 import numbers
 
+from .. import _validate
+
 # layout -> (in_axis, out_axis); the axes in neither (nor in batch_axis) are the receptive field
 LAYOUTS = {"torch": (1, 0), "jax": (-2, -1)}
 
@@ -65,7 +67,10 @@ def calculate_gain(nonlinearity, param=None):
             negative_slope = param
         else:
             raise ValueError(f"negative_slope {param} not a valid number")
-        return math.sqrt(2.0 / (1 + negative_slope**2))
+        try:
+            return math.sqrt(2.0 / (1 + negative_slope**2))
+        except OverflowError:  # |slope| > 1e154: the square overflows, not the gain sqrt(2) / |slope|
+            return math.sqrt(2.0) / abs(_validate.real(negative_slope, "negative_slope"))
     if nonlinearity == "selu":
         return 3.0 / 4
     if nonlinearity in QUADRATURE_NONLINEARITIES:
@@ -112,7 +117,9 @@ def compute_fans(shape, layout="torch", in_axis=None, out_axis=None, batch_axis=
     ``torch.nn.init._calculate_fan_in_and_fan_out``) or ``"jax"`` (in -2, out -1:
     ``jax.nn.initializers`` and Keras); ``in_axis``/``out_axis`` (an int or a sequence of
     ints) override them and ``batch_axis`` axes are ignored, as in JAX's ``_compute_fans``.
-    Fewer than 2 dims raise torch's error.
+    Fewer than 2 dims need an explicit ``in_axis`` (and an ``out_axis`` that exists, e.g.
+    ``[]``: an empty sequence of axes has size 1), as in JAX; otherwise torch's error
+    (JAX's for ``layout="jax"``).
 
     >>> compute_fans((64, 3, 7, 7))                 # a torch Conv2d(3, 64, 7) weight
     (147, 3136)
@@ -120,14 +127,13 @@ def compute_fans(shape, layout="torch", in_axis=None, out_axis=None, batch_axis=
     (147, 3136)
     """
     check_layout(layout)
-    try:
-        shape = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape must be a tuple of ints; got {type(shape).__name__} {shape!r}") from None
-    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0 for v in shape):
-        raise ValueError(f"shape must be a tuple of non-negative ints; got {shape!r}")
+    shape = _validate.shape(shape)
     ndim = len(shape)
-    if ndim < 2:
+    default_axis = in_axis is None or (type(in_axis) is int and in_axis == LAYOUTS[layout][0])
+    if ndim < 2 and default_axis:  # JAX allows fewer dims with explicit axes; torch never
+        if layout == "jax":
+            raise ValueError(f"Can't compute input and output sizes of a {ndim}-dimensional weights tensor with "
+                             f"default in_axis. Must be at least 2D or specify in_axis explicitly.")
         raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
     default_in, default_out = LAYOUTS[layout]
     ins = _axes(default_in if in_axis is None else in_axis, "in_axis", ndim)

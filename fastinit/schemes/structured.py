@@ -1,12 +1,12 @@
 """Structured schemes: identities, Dirac deltas, and looks-linear ``[W0, -W0]``.
 
-eye_, identity_ and dirac_ are deterministic; they take the common keywords like every
+``eye_``, ``identity_`` and ``dirac_`` are deterministic; they take the common keywords like every
 scheme (``seed`` optional) and honour ``global_shape``/``offset``: a shard receives its
 block of the global structured tensor.  They zero ``out`` and then set the ones through
 strided views of ``out`` itself (the ones lie on lines of the index lattice), so nothing
 the size of ``out`` is ever allocated.
 
-looks_linear_ fills the first half of the input axis with any scheme's ``W0`` and the
+``looks_linear_`` fills the first half of the input axis with any scheme's ``W0`` and the
 second with ``-W0``, computed by the base scheme's own shard path, so it keeps the
 contract of its base.
 """
@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from .._buffers import accepts_tensors
-from ..fills import _in_range, _real
+from .._validate import in_range as _in_range, real as _real
 from ._common import check_common
 from .fans import check_layout, input_axis
 
@@ -76,7 +76,7 @@ def _structured(out, common, ndims, lattices, value=1.0, name="value"):
 
 
 @accepts_tensors
-def eye_(out, *, seed=None, stream=0, global_shape=None, offset=None, backend=None, threads=None):
+def eye_(out, *, seed=None, stream=None, global_shape=None, offset=None, backend=None, threads=None):
     """The identity matrix: 1 at (i, i), 0 elsewhere, for a 2-D ``out`` of any shape; returns ``out``.
 
     ``torch.nn.init.eye_`` (preserves the identity of the inputs in Linear layers).  A shard
@@ -90,7 +90,7 @@ def eye_(out, *, seed=None, stream=0, global_shape=None, offset=None, backend=No
 
 
 @accepts_tensors
-def identity_(out, gain=1.0, *, seed=None, stream=0, global_shape=None, offset=None, backend=None,
+def identity_(out, gain=1.0, *, seed=None, stream=None, global_shape=None, offset=None, backend=None,
               threads=None):
     """Stacked identities: ``gain`` where ``i % n == j % n``, ``n = min(rows, cols)``; returns ``out``.
 
@@ -120,7 +120,7 @@ def identity_(out, gain=1.0, *, seed=None, stream=0, global_shape=None, offset=N
 
 
 @accepts_tensors
-def dirac_(out, groups=1, *, seed=None, stream=0, global_shape=None, offset=None, backend=None,
+def dirac_(out, groups=1, *, seed=None, stream=None, global_shape=None, offset=None, backend=None,
            threads=None):
     """The Dirac delta of a convolution: out channel ``g*O/groups + d`` copies input channel ``d``.
 
@@ -210,7 +210,7 @@ def _fill_part(fill, out, axis, lo, hi, off, negate):
 
 
 @accepts_tensors
-def looks_linear_(out, base="lecun_normal", *, layout="torch", seed, stream=0, global_shape=None, offset=None,
+def looks_linear_(out, base="lecun_normal", *, layout="torch", seed, stream=None, global_shape=None, offset=None,
                   backend=None, threads=None):
     """Looks-linear init: ``W = [W0, -W0]`` along the input axis, ``W0`` from any scheme; returns ``out``.
 
@@ -223,7 +223,7 @@ def looks_linear_(out, base="lecun_normal", *, layout="torch", seed, stream=0, g
     half-width tensor with the same seed and stream, fans included; the global element at input
     index ``c >= in/2`` is minus the element at ``c - in/2``.  Shards fill only their block.
 
-    >>> w = looks_linear_(np.empty((256, 512), np.float32), base="kaiming_normal", seed=0)
+    >>> w = looks_linear_(np.empty((256, 512), np.float32), base="kaiming_normal", seed=0, stream="fc.weight")
     """
     gshape, off = check_common(out, seed, stream, global_shape, offset, backend, threads)
     check_layout(layout)

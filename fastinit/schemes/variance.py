@@ -8,19 +8,19 @@ threads, backend or shard).  Every named scheme below is a one-line specialisati
 ============================  =========  ===========  ==================  ==================
 scheme                        scale      mode         distribution        semantics of
 ============================  =========  ===========  ==================  ==================
-xavier_uniform_(gain)         gain^2     fan_avg      uniform             torch
-xavier_normal_(gain)          gain^2     fan_avg      normal              torch
-kaiming_uniform_(a, ...)      gain(a)^2  fan_in/out   uniform             torch
-kaiming_normal_(a, ...)       gain(a)^2  fan_in/out   normal              torch
-glorot_uniform_               1          fan_avg      uniform             JAX, Keras
-glorot_normal_                1          fan_avg      truncated_normal    JAX, Keras
-he_uniform_                   2          fan_in       uniform             JAX, Keras
-he_normal_                    2          fan_in       truncated_normal    JAX, Keras
-lecun_uniform_                1          fan_in       uniform             JAX, Keras
-lecun_normal_                 1          fan_in       truncated_normal    JAX, Keras
-selu_normal_                  1          fan_in       normal              Klambauer 2017
-simple_xavier_uniform_        1/3        fan_in       uniform             Glorot 2010 eq. 1
-random_walk_normal_           g^2        fan_in       normal              Sussillo 2014
+``xavier_uniform_(gain)``     gain^2     fan_avg      uniform             torch
+``xavier_normal_(gain)``      gain^2     fan_avg      normal              torch
+``kaiming_uniform_(a, ...)``  gain(a)^2  fan_in/out   uniform             torch
+``kaiming_normal_(a, ...)``   gain(a)^2  fan_in/out   normal              torch
+``glorot_uniform_``           1          fan_avg      uniform             JAX, Keras
+``glorot_normal_``            1          fan_avg      truncated_normal    JAX, Keras
+``he_uniform_``               2          fan_in       uniform             JAX, Keras
+``he_normal_``                2          fan_in       truncated_normal    JAX, Keras
+``lecun_uniform_``            1          fan_in       uniform             JAX, Keras
+``lecun_normal_``             1          fan_in       truncated_normal    JAX, Keras
+``selu_normal_``              1          fan_in       normal              Klambauer 2017
+``simple_xavier_uniform_``    1/3        fan_in       uniform             Glorot 2010 eq. 1
+``random_walk_normal_``       g^2        fan_in       normal              Sussillo 2014
 ============================  =========  ===========  ==================  ==================
 
 Every scheme here takes ``layout`` ("torch", the default, or "jax"), ``in_axis``,
@@ -30,9 +30,14 @@ Every scheme here takes ``layout`` ("torch", the default, or "jax"), ``in_axis``
 """
 
 import math
+import numbers
 
+import numpy as np
+
+from .. import _validate
 from .._buffers import accepts_tensors
-from ..fills import _real, normal_, trunc_normal_, uniform_
+from .._validate import real as _real
+from ..fills import normal_, trunc_normal_, uniform_
 from ._common import forwards, global_shape_of
 from .fans import calculate_gain, compute_fans
 
@@ -47,7 +52,7 @@ TRUNCATED_STD = 0.87962566103423978
 
 @accepts_tensors
 def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_normal", *, layout="torch",
-                      in_axis=None, out_axis=None, batch_axis=(), seed, stream=0, global_shape=None,
+                      in_axis=None, out_axis=None, batch_axis=(), seed, stream=None, global_shape=None,
                       offset=None, backend=None, threads=None):
     """Weights with variance ``scale / n``, in place; returns ``out``.
 
@@ -62,13 +67,26 @@ def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_nor
       by ``trunc_normal_(out, 0, s, -2, 2, bounds="std")``.
 
     Exactly ``jax.nn.initializers.variance_scaling(scale, mode, distribution, in_axis,
-    out_axis, batch_axis)`` (real dtypes) and Keras' ``VarianceScaling``, but in fastinit's
-    default ``layout="torch"``; pass ``layout="jax"`` for HWIO weights.  A tensor with no
+    out_axis, batch_axis)`` (real dtypes; complex: ``schemes.complex``), but in fastinit's
+    default ``layout="torch"``; pass ``layout="jax"`` for HWIO weights.  Keras'
+    ``VarianceScaling`` agrees for shapes of 2 or more dims with its default axes, except
+    that its ``"normal"`` is this ``"truncated_normal"``; ``fastinit.keras`` has Keras'
+    semantics whole (its fans for 0-D/1-D shapes and explicit axes, ``max(1, n)``).  A tensor with no
     elements is left as is (after validation); ``scale = 0`` writes +0.0.
     He et al. 2015, Glorot & Bengio 2010, LeCun et al. 1998.
 
-    >>> w = variance_scaling_(np.empty((256, 128), np.float32), 2.0, "fan_in", "normal", seed=0)
+    >>> w = variance_scaling_(np.empty((256, 128), np.float32), 2.0, "fan_in", "normal", seed=0,
+    ...                       stream="fc.weight")
     """
+    return _variance_scaling(out, scale, mode, distribution, ("scale", scale), layout=layout, in_axis=in_axis,
+                             out_axis=out_axis, batch_axis=batch_axis, seed=seed, stream=stream,
+                             global_shape=global_shape, offset=offset, backend=backend, threads=threads)
+
+
+def _variance_scaling(out, scale, mode, distribution, blame, *, layout="torch", in_axis=None, out_axis=None,
+                      batch_axis=(), seed, stream=0, global_shape=None, offset=None, backend=None, threads=None):
+    """variance_scaling_, with ``blame``: ``(name, value)`` of the parameter the caller passed that
+    gave ``scale`` (``scale`` itself, or a preset's ``gain``), named when std is too large."""
     scale = _real(scale, "scale")
     if scale < 0:
         raise ValueError(f"scale must be >= 0; got {scale}")
@@ -87,6 +105,7 @@ def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_nor
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2,
          "fan_geo_avg": math.sqrt(fan_in * fan_out)}[mode]
     std = math.sqrt(scale / n)
+    _reach(out.dtype, distribution, std, blame)
     if distribution == "uniform":
         limit = math.sqrt(3.0) * std
         return uniform_(out, -limit, limit, **kw)
@@ -95,11 +114,30 @@ def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_nor
     return trunc_normal_(out, 0.0, std / TRUNCATED_STD, -2.0, 2.0, bounds="std", **kw)
 
 
+def _reach(dtype, distribution, std, blame):
+    """Refuse a std whose samples would not be finite in ``dtype`` (_validate's policy), naming
+    the parameter the caller passed: uniform reaches sqrt(3) std (its width 2 sqrt(3) std is
+    computed in the compute dtype), normal Z_MAX std, the truncated normal 2 std / 0.8796."""
+    if distribution == "normal":
+        _validate.normal_reach(0.0, std, dtype, blame)
+        return
+    reach = math.sqrt(3.0) * std if distribution == "uniform" else 2.0 * std / TRUNCATED_STD
+    top = float(_validate.finfo(dtype).max)
+    if distribution == "uniform":
+        top = min(top, float(_validate.finfo(_validate.compute_dtype(dtype)).max) / 2)
+    if reach > top:
+        name, value = blame
+        raise ValueError(f"{name}={value} gives std {std:.4g}: {distribution} samples up to |x| = {reach:.4g}, beyond "
+                         f"what {dtype} holds (|x| <= {top:.6g}): fastinit never writes inf")
+
+
 def _gain_scale(gain):
     """gain^2, the variance scale of a gain (torch refuses negative gains: so do we)."""
     gain = _real(gain, "gain")
     if gain < 0:
         raise ValueError(f"gain must be >= 0; got {gain}")
+    if not math.isfinite(gain * gain):
+        raise ValueError(f"gain={gain} squared (the variance scale) overflows float64")
     return gain * gain
 
 
@@ -108,7 +146,14 @@ def _kaiming_args(a, mode, nonlinearity):
     mode = mode.lower() if isinstance(mode, str) else mode
     if mode not in TORCH_MODES:
         raise ValueError(f"Mode {mode} not supported, please use one of {list(TORCH_MODES)}")
-    return calculate_gain(nonlinearity, a) ** 2, mode
+    if nonlinearity == "leaky_relu" and a is not None and not isinstance(a, (bool, np.bool_)) and \
+            isinstance(a, numbers.Real):
+        _real(a, "a")  # an int beyond float range: a named ValueError, not OverflowError
+    gain = calculate_gain(nonlinearity, a)
+    scale = gain * gain
+    if gain and not scale:
+        raise ValueError(f"a={a} gives gain {gain:.4g}, whose square (the variance scale) underflows float64")
+    return scale, mode
 
 
 @accepts_tensors
@@ -120,9 +165,10 @@ def xavier_uniform_(out, gain=1.0, **kw):
     "uniform")``.  Glorot & Bengio 2010, "Understanding the difficulty of training deep
     feedforward neural networks".
 
-    >>> w = xavier_uniform_(np.empty((256, 128), np.float32), gain=calculate_gain("tanh"), seed=0)
+    >>> w = xavier_uniform_(np.empty((256, 128), np.float32), gain=calculate_gain("tanh"), seed=0,
+    ...                     stream="fc.weight")
     """
-    return variance_scaling_(out, _gain_scale(gain), "fan_avg", "uniform", **kw)
+    return _variance_scaling(out, _gain_scale(gain), "fan_avg", "uniform", ("gain", gain), **kw)
 
 
 @accepts_tensors
@@ -136,7 +182,7 @@ def xavier_normal_(out, gain=1.0, **kw):
 
     >>> w = xavier_normal_(np.empty((256, 128), np.float32), seed=0, stream="fc.weight")
     """
-    return variance_scaling_(out, _gain_scale(gain), "fan_avg", "normal", **kw)
+    return _variance_scaling(out, _gain_scale(gain), "fan_avg", "normal", ("gain", gain), **kw)
 
 
 @accepts_tensors
@@ -150,7 +196,7 @@ def kaiming_uniform_(out, a=0, mode="fan_in", nonlinearity="leaky_relu", **kw):
     ConvNd use ``a = sqrt(5)``: ``linear_default_``.  He et al. 2015, "Delving deep into
     rectifiers".
 
-    >>> w = kaiming_uniform_(np.empty((256, 128), np.float32), nonlinearity="relu", seed=0)
+    >>> w = kaiming_uniform_(np.empty((256, 128), np.float32), nonlinearity="relu", seed=0, stream="fc.weight")
     """
     scale, mode = _kaiming_args(a, mode, nonlinearity)
     return variance_scaling_(out, scale, mode, "uniform", **kw)
@@ -164,7 +210,8 @@ def kaiming_normal_(out, a=0, mode="fan_in", nonlinearity="leaky_relu", **kw):
     ``torch.nn.init.kaiming_normal_(w, a, mode, nonlinearity)`` (JAX's ``he_normal`` is
     truncated: ``he_normal_``).  He et al. 2015.
 
-    >>> w = kaiming_normal_(np.empty((64, 3, 7, 7), np.float32), mode="fan_out", nonlinearity="relu", seed=0)
+    >>> w = kaiming_normal_(np.empty((64, 3, 7, 7), np.float32), mode="fan_out", nonlinearity="relu",
+    ...                     seed=0, stream="conv1.weight")
     """
     scale, mode = _kaiming_args(a, mode, nonlinearity)
     return variance_scaling_(out, scale, mode, "normal", **kw)
@@ -257,7 +304,7 @@ def random_walk_normal_(out, nonlinearity="linear", **kw):
     unbiased random walk.  Linear ``g = exp(1/(2N))``, ReLU ``g = sqrt(2) exp(1.2 /
     (max(N, 6) - 2.4))``.  No framework ships it; ``variance_scaling_(g^2, "fan_in", "normal")``.
 
-    >>> w = random_walk_normal_(np.empty((512, 512), np.float32), nonlinearity="relu", seed=0)
+    >>> w = random_walk_normal_(np.empty((512, 512), np.float32), nonlinearity="relu", seed=0, stream="fc.weight")
     """
     random_walk_gain(nonlinearity, 1)  # the nonlinearity is checked before the shape
     shape = global_shape_of(out, kw.get("global_shape"))

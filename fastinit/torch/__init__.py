@@ -1,8 +1,9 @@
 """PyTorch front end: fastinit's fills on CPU torch tensors, in place, zero copy.
 
-``as_numpy(tensor)`` is a NumPy view of a tensor's memory; the ``torch.nn.init`` drop-ins
-(``fastinit.torch.init``) write through it with fastinit's kernels, so a tensor gets exactly
-the bits fastinit writes into a NumPy array of the same shape and dtype.
+``as_numpy(tensor)`` is a NumPy view of a tensor's memory.  ``import fastinit.torch as init``
+replaces ``torch.nn.init`` (``fastinit.torch.init``: torch's names, signatures, errors and
+seedless semantics, or fastinit's contract with ``seed=``/``stream=``), and ``install()``
+routes torch's own ``torch.nn.init`` and CPU ``Tensor.normal_``/``uniform_`` through it.
 ``init_module(module, seed)`` initializes a whole ``nn.Module`` with each parameter's name
 as its stream, ``materialize`` does it for a model built on the meta device, and ``lsuv_``,
 ``fixup_`` and ``t_fixup_`` are the data- and architecture-dependent schemes; ``probe``
@@ -10,14 +11,23 @@ measures each layer's activation and gradient scale at initialization (docs/prob
 docs/torch.md and docs/torch_datadep.md describe the rules and what is not covered.
 """
 
+from .._extras import require
+
+require("torch", "torch", "fastinit.torch")
+
+from . import init as _init
 from .datadep import LSUVLayer, fixup_, fixup_branches, lsuv_, t_fixup_
-from .init import (calculate_gain, constant_, dirac_, eye_, kaiming_normal_, kaiming_uniform_, normal_, ones_,
-                   orthogonal_, sparse_, trunc_normal_, uniform_, xavier_normal_, xavier_uniform_, zeros_)
+from .init import (InitArgumentError, _calculate_correct_fan, _calculate_fan_in_and_fan_out,  # noqa: F401
+                   _no_grad_fill_, _no_grad_normal_, _no_grad_trunc_normal_, _no_grad_uniform_, _no_grad_zero_,
+                   calculate_gain, constant, constant_, dirac, dirac_, eye, eye_, kaiming_normal, kaiming_normal_,
+                   kaiming_uniform, kaiming_uniform_, normal, normal_, ones_, orthogonal, orthogonal_, sparse, sparse_,
+                   trunc_normal_, uniform, uniform_, xavier_normal, xavier_normal_, xavier_uniform, xavier_uniform_,
+                   zeros_)
+from .install import install, installed, is_installed, uninstall
 from .module import InitReport, init_module, materialize
 from .probe import ProbeResult, probe
 from .tensors import as_numpy
 
-__all__ = ["InitReport", "LSUVLayer", "as_numpy", "calculate_gain", "constant_", "dirac_", "eye_", "fixup_",
-           "fixup_branches", "init_module", "kaiming_normal_", "kaiming_uniform_", "lsuv_", "materialize", "normal_",
-           "ones_", "orthogonal_", "ProbeResult", "probe", "sparse_", "t_fixup_", "trunc_normal_", "uniform_", "xavier_normal_",
-           "xavier_uniform_", "zeros_"]
+__all__ = (["InitArgumentError", "InitReport", "LSUVLayer", "ProbeResult", "as_numpy", "fixup_", "fixup_branches", "init_module",
+            "install", "installed", "is_installed", "lsuv_", "materialize", "probe", "t_fixup_", "uninstall"]
+           + list(_init.PUBLIC) + list(_init.DEPRECATED))

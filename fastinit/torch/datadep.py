@@ -15,8 +15,8 @@ from typing import NamedTuple
 import torch
 
 from .. import schemes as _schemes
-from .._parallel import check_threads
-from ..fills import check_common
+from .._validate import check_threads
+from .._validate import check_common
 from ..kernels import get as _get_backend
 from ..rng import key_words
 from .tensors import as_numpy
@@ -36,7 +36,7 @@ def _check_model(model):
 
 
 def _check_keywords(seed, backend, threads):
-    key_words(seed)  # TypeError/ValueError naming seed
+    key_words(seed, 0)  # TypeError/ValueError naming seed (the streams are the parameter names)
     _get_backend(backend)
     check_threads(threads)
 

@@ -8,6 +8,7 @@ import os
 import torch
 
 from .. import schemes as _schemes
+from .._extras import require
 from .tensors import _FLOAT, as_numpy
 
 CONVENTIONS = ("torch", "hf", None)
@@ -103,7 +104,8 @@ class _Checkpoint:
     Hugging Face shards with ``model.safetensors.index.json``; headers are read up front."""
 
     def __init__(self, path):
-        from safetensors import SafetensorError, safe_open  # the files extra: pip install fastinit[files]
+        safetensors = require("safetensors", "torch", "pretrained=")
+        SafetensorError, safe_open = safetensors.SafetensorError, safetensors.safe_open
 
         path = os.fspath(path)
         if os.path.isdir(path):

@@ -39,12 +39,6 @@ def as_numpy(tensor, name="tensor"):
     return t.numpy()
 
 
-def _no_generator(generator):
-    if generator is not None:
-        raise ValueError("fastinit.torch does not draw from a torch.Generator: its numbers depend only on "
-                         "(seed, stream, element index); pass seed= (and stream=) instead of generator=")
-
-
 def _apply(tensor, fn, *args, **kwargs):
     """Run the NumPy scheme ``fn`` on the tensor's view under no_grad; bump autograd's version."""
     with torch.no_grad():

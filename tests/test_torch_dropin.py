@@ -1,0 +1,368 @@
+"""fastinit.torch as torch.nn.init itself: seedless draws from torch's generator, any tensor torch
+accepts, torch's errors and warnings, unchanged user code, and install()."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+torch = pytest.importorskip("torch")
+
+import fastinit  # noqa: E402
+import fastinit.torch as init  # noqa: E402  (the line user code changes)
+from fastinit import schemes  # noqa: E402
+
+# KS p-value floor: a correct sampler fails with probability 1e-4 per check (all checks here
+# are seeded, so a pass is reproducible)
+ALPHA = 1e-4
+
+
+# ------------------------------------------------------------------ where the key comes from
+
+def test_seedless_follows_torch_manual_seed_and_successive_calls_differ():
+    torch.manual_seed(123)
+    a = init.normal_(torch.empty(300, 200))
+    b = init.normal_(torch.empty(300, 200))
+    torch.manual_seed(123)
+    a2 = init.normal_(torch.empty(300, 200))
+    assert torch.equal(a, a2)
+    assert (a == b).float().mean().item() < 1e-3
+
+
+def test_generator_argument_is_torch_generators_state():
+    g = torch.Generator().manual_seed(7)
+    x = init.trunc_normal_(torch.empty(1000), generator=g)
+    torch.manual_seed(7)
+    y = init.trunc_normal_(torch.empty(1000))
+    assert torch.equal(x, y)
+    z = init.trunc_normal_(torch.empty(1000), generator=g)  # the generator moved on
+    assert not torch.equal(x, z)
+
+
+def test_seeded_is_the_counter_based_contract():
+    t = init.xavier_uniform_(torch.empty(64, 32), seed=5, stream="fc.weight")
+    ref = schemes.xavier_uniform_(np.empty((64, 32), np.float32), seed=5, stream="fc.weight")
+    assert np.array_equal(t.numpy(), ref)
+
+
+def test_seed_needs_stream_and_excludes_generator():
+    t = torch.full((4, 4), 7.0)
+    with pytest.raises(TypeError, match=r"stream= is required with seed=: name the tensor"):
+        init.normal_(t, seed=0)
+    with pytest.raises(TypeError, match="not both"):
+        init.normal_(t, seed=0, stream="t", generator=torch.Generator())
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        init.normal_(t, generator=3)
+    assert (t == 7).all()
+
+
+def test_refused_call_leaves_the_generator_alone():
+    torch.manual_seed(1)
+    state = torch.get_rng_state()
+    with pytest.raises(ValueError):
+        init.uniform_(torch.empty(5), 2.0, 1.0)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+# ------------------------------------------------------------------ any tensor torch accepts
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_transposed_and_sliced_tensors_get_their_logical_indices(dtype):
+    w = torch.empty(48, 80, dtype=dtype)
+    init.kaiming_uniform_(w.T, a=math.sqrt(5), seed=3, stream="w")  # torch's docstring pattern
+    ref = init.kaiming_uniform_(torch.empty(80, 48, dtype=dtype), a=math.sqrt(5), seed=3, stream="w")
+    assert torch.equal(w.T, ref)
+    cols = torch.zeros(40, 30, dtype=dtype)
+    init.normal_(cols[:, 5:17], seed=1, stream="c")
+    assert torch.equal(cols[:, 5:17], init.normal_(torch.empty(40, 12, dtype=dtype), seed=1, stream="c"))
+    assert (cols[:, :5] == 0).all() and (cols[:, 17:] == 0).all()
+
+
+@pytest.mark.parametrize("name, call", [
+    ("kaiming_uniform", lambda t, **k: init.kaiming_uniform_(t, a=math.sqrt(5), **k)),
+    ("trunc_normal", lambda t, **k: init.trunc_normal_(t, std=0.02, a=-0.04, b=0.04, **k)),
+    ("sparse", lambda t, **k: init.sparse_(t, 0.5, **k)),
+    ("orthogonal", lambda t, **k: init.orthogonal_(t, **k)),
+    ("eye", lambda t, **k: init.eye_(t)),
+])
+def test_large_transposed_tensor_is_filled_in_blocks_with_the_whole_fills_bits(name, call):
+    """(3000, 700) float32 is 8 MiB: the block path runs three shards of leading rows."""
+    w = torch.empty(700, 3000)
+    call(w.T, seed=4, stream="big")
+    assert torch.equal(w.T, call(torch.empty(3000, 700), seed=4, stream="big"))
+
+
+def test_channels_last_conv_weight_keeps_its_layout():
+    w = torch.empty(64, 32, 3, 3).to(memory_format=torch.channels_last)
+    ptr = w.data_ptr()
+    init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu", seed=0, stream="conv")
+    assert w.data_ptr() == ptr and w.is_contiguous(memory_format=torch.channels_last)
+    ref = init.kaiming_normal_(torch.empty(64, 32, 3, 3), mode="fan_out", nonlinearity="relu", seed=0, stream="conv")
+    assert torch.equal(w, ref)
+
+
+def test_meta_tensors_are_checked_and_left_as_torch_leaves_them():
+    state = torch.get_rng_state()
+    for fn in (init.xavier_uniform_, init.kaiming_normal_, init.normal_, init.orthogonal_, init.eye_):
+        t = torch.empty(8, 4, device="meta")
+        assert fn(t) is t and t.is_meta
+    assert torch.equal(torch.get_rng_state(), state)
+    with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+        init.xavier_uniform_(torch.empty(5, device="meta"))
+    with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+        init.kaiming_uniform_(torch.empty(5, device="meta"))
+    with pytest.raises(RuntimeError):
+        init.uniform_(torch.empty(5, device="meta"), 2.0, 1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64, torch.uint8])
+def test_constants_on_any_dtype(dtype):
+    for fn, val in ((init.zeros_, 0), (init.ones_, 1)):
+        t = torch.full((3, 4), 5, dtype=dtype) if dtype != torch.bool else torch.zeros(3, 4, dtype=dtype)
+        assert fn(t) is t and torch.equal(t, torch.full((3, 4), val, dtype=dtype))
+    t = torch.empty(3, 4, dtype=dtype)
+    assert torch.equal(init.constant_(t, 1), torch.nn.init.constant_(torch.empty(3, 4, dtype=dtype), 1))
+    e = init.eye_(torch.empty(3, 4, dtype=dtype))
+    assert torch.equal(e, torch.nn.init.eye_(torch.empty(3, 4, dtype=dtype)))
+
+
+def test_constant_values_torch_accepts():
+    t = init.constant_(torch.empty(4, 5), float("-inf"))
+    assert torch.isneginf(t).all()
+    assert (init.constant_(torch.empty(3), torch.tensor(2.5)) == 2.5).all()
+    assert (init.uniform_(torch.empty(1000), torch.tensor(0.5), 1.0) >= 0.5).all()
+    p = torch.nn.Parameter(torch.empty(3, 3))
+    assert init.zeros_(p) is p and (p == 0).all() and p.requires_grad
+
+
+def test_random_fills_refuse_non_float_tensors():
+    with pytest.raises(TypeError, match="floating-point tensor"):
+        init.normal_(torch.empty(3, dtype=torch.int32))
+
+
+# ------------------------------------------------------------------ torch's errors, warnings, names
+
+def test_torch_error_types():
+    for call in (lambda: init.uniform_(torch.empty(3), 2, 1), lambda: init.normal_(torch.empty(3), 0, -1)):
+        with pytest.raises(RuntimeError):  # torch raises RuntimeError here ...
+            call()
+        with pytest.raises(ValueError):    # ... fastinit's convention is ValueError: both hold
+            call()
+    with pytest.raises(ValueError, match="Mode bad not supported"):
+        init.kaiming_uniform_(torch.empty(3, 4), mode="bad")
+    with pytest.raises(ValueError, match="Only tensors with 2 dimensions are supported"):
+        init.sparse_(torch.empty(3), 0.5)
+    with pytest.raises(ValueError, match="dim 0 must be divisible by groups"):
+        init.dirac_(torch.empty(5, 3, 3), 2)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        init.normal_(np.zeros(3))
+
+
+@pytest.mark.parametrize("fn", [init.kaiming_uniform_, init.kaiming_normal_])
+def test_zero_element_warning(fn):
+    t = torch.empty(0, 4)
+    with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
+        assert fn(t) is t
+
+
+def test_deprecated_aliases_warn_and_work():
+    for name in init._init.DEPRECATED:
+        with pytest.warns(FutureWarning, match=rf"`nn.init.{name}` is now deprecated in favor of `nn.init.{name}_`"):
+            t = torch.empty(6, 4, 3) if name == "dirac" else torch.empty(6, 4)
+            getattr(init, name)(t, *((0.5,) if name in ("constant", "sparse") else ()))
+
+
+def test_private_helpers_match_torch():
+    for shape in ((5, 3), (64, 3, 7, 7), (2, 8, 3)):
+        t = torch.empty(shape)
+        assert init._calculate_fan_in_and_fan_out(t) == torch.nn.init._calculate_fan_in_and_fan_out(t)
+        for mode in ("fan_in", "FAN_OUT"):
+            assert init._calculate_correct_fan(t, mode) == torch.nn.init._calculate_correct_fan(t, mode)
+    torch.manual_seed(0)
+    a = init._no_grad_trunc_normal_(torch.empty(100), 0.0, 1.0, -2.0, 2.0)
+    torch.manual_seed(0)
+    assert torch.equal(a, init.trunc_normal_(torch.empty(100)))
+    assert (init._no_grad_fill_(torch.empty(3), 2.0) == 2).all() and (init._no_grad_zero_(torch.ones(3)) == 0).all()
+
+
+# ------------------------------------------------------------------ unchanged user code
+
+def _distinct(named):
+    """No two tensors share values: position-wise equality stays at chance level (float32
+    draws collide with probability ~1e-7) and leading elements are uncorrelated."""
+    items = [(n, t.detach().flatten().double()) for n, t in named if t.numel() >= 64]
+    for i, (na, a) in enumerate(items):
+        for nb, b in items[i + 1:]:
+            k = min(a.numel(), b.numel())
+            same = (a[:k] == b[:k]).double().mean().item()
+            assert same < 0.01, f"{na} and {nb} share {same:.1%} of their leading values"
+            if a[:k].std() > 0 and b[:k].std() > 0:
+                r = np.corrcoef(a[:k].numpy(), b[:k].numpy())[0, 1]
+                assert abs(r) < 6 / math.sqrt(k), f"{na} and {nb} correlate: r = {r:.3f}"
+
+
+def _ks(t, dist):
+    assert stats.kstest(t.detach().flatten().double().numpy(), dist).pvalue > ALPHA
+
+
+class _Block(torch.nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c_attn, self.c_proj = torch.nn.Linear(c, 3 * c), torch.nn.Linear(c, c)
+        self.c_fc, self.mlp_proj = torch.nn.Linear(c, 4 * c), torch.nn.Linear(4 * c, c)
+
+
+def test_nanogpt_init_weights():
+    n_layer, c, vocab = 4, 64, 512
+    model = torch.nn.ModuleDict({"wte": torch.nn.Embedding(vocab, c), "wpe": torch.nn.Embedding(128, c),
+                                 "h": torch.nn.ModuleList(_Block(c) for _ in range(n_layer))})
+
+    def _init_weights(module):  # nanoGPT's, with `init` for torch.nn.init
+        if isinstance(module, torch.nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, torch.nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=0.02)
+
+    torch.manual_seed(1337)
+    model.apply(_init_weights)
+    for name, p in model.named_parameters():
+        if name.endswith("c_proj.weight"):
+            init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
+    for name, p in model.named_parameters():
+        if name.endswith("bias"):
+            assert (p == 0).all()
+        else:
+            std = 0.02 / math.sqrt(2 * n_layer) if name.endswith("c_proj.weight") else 0.02
+            _ks(p, stats.norm(0, std).cdf)
+    _distinct([(n, p) for n, p in model.named_parameters() if not n.endswith("bias")])
+
+
+def test_resnet_init_loop():
+    layers = [torch.nn.Conv2d(3, 64, 7, bias=False), torch.nn.BatchNorm2d(64)]
+    for _ in range(4):
+        layers += [torch.nn.Conv2d(64, 64, 3, bias=False), torch.nn.BatchNorm2d(64)]
+    model = torch.nn.Sequential(*layers)
+    torch.manual_seed(0)
+    for m in model.modules():  # torchvision's ResNet loop
+        if isinstance(m, torch.nn.Conv2d):
+            init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
+            init.constant_(m.weight, 1)
+            init.constant_(m.bias, 0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            fan_out = m.weight.shape[0] * m.weight[0, 0].numel()
+            _ks(m.weight, stats.norm(0, math.sqrt(2.0 / fan_out)).cdf)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            assert (m.weight == 1).all() and (m.bias == 0).all()
+    _distinct([(n, p) for n, p in model.named_parameters() if p.dim() == 4])
+
+
+def test_lstm_per_gate_init():
+    h = 64
+    lstm = torch.nn.LSTM(32, h, num_layers=2)
+    torch.manual_seed(0)
+    for name, p in lstm.named_parameters():  # the per-gate recipe
+        if "weight_ih" in name:
+            for g in range(4):
+                init.xavier_uniform_(p.data[g * h:(g + 1) * h])
+        elif "weight_hh" in name:
+            for g in range(4):
+                init.orthogonal_(p.data[g * h:(g + 1) * h])
+        elif "bias" in name:
+            init.zeros_(p.data)
+            p.data[h:2 * h].fill_(1.0)
+    blocks = []
+    for name, p in lstm.named_parameters():
+        for g in range(4):
+            block = p.data[g * h:(g + 1) * h]
+            if "weight_ih" in name:
+                bound = math.sqrt(6.0 / (block.shape[0] + block.shape[1]))
+                _ks(block, stats.uniform(-bound, 2 * bound).cdf)
+                blocks.append((f"{name}[{g}]", block))
+            elif "weight_hh" in name:
+                assert torch.allclose(block @ block.T, torch.eye(h), atol=1e-5)
+                blocks.append((f"{name}[{g}]", block))
+            else:
+                assert (block == (1.0 if g == 1 else 0.0)).all()
+    _distinct(blocks)
+
+
+# ------------------------------------------------------------------ install()
+
+def _model():
+    return torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.Embedding(1000, 64), torch.nn.Conv2d(8, 16, 3))
+
+
+def test_install_routes_unmodified_code_and_uninstall_restores_torch_exactly():
+    before_init, before_tensor = dict(vars(torch.nn.init)), dict(torch.Tensor.__dict__)
+    with init.installed():
+        assert init.is_installed()
+        torch.manual_seed(0)
+        m1 = _model()
+        torch.manual_seed(0)
+        m2 = _model()
+    assert not init.is_installed()
+    assert dict(vars(torch.nn.init)) == before_init
+    assert torch.Tensor.__dict__.keys() == before_tensor.keys()
+    assert all(torch.Tensor.__dict__[k] is v for k, v in before_tensor.items())
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p1, p2)  # torch.manual_seed reproduces
+    _distinct(list(m1.named_parameters()))
+    # nn.Linear's reset_parameters, run through fastinit.torch seedless, from the same generator state
+    torch.manual_seed(0)
+    w, b = torch.empty(512, 256), torch.empty(512)
+    init.kaiming_uniform_(w, a=math.sqrt(5))
+    init.uniform_(b, -1 / math.sqrt(256), 1 / math.sqrt(256))
+    assert torch.equal(m1[0].weight, w) and torch.equal(m1[0].bias, b)
+    _ks(m1[1].weight, stats.norm(0, 1).cdf)
+    with pytest.raises(RuntimeError, match="not installed"):
+        init.uninstall()
+
+
+def test_installed_tensor_methods_and_what_stays_with_torch():
+    with init.installed():
+        torch.manual_seed(3)
+        x = torch.empty(2000).normal_(1.0, 2.0)
+        u = torch.empty(2000).uniform_(-1, 1)
+        torch.manual_seed(3)
+        assert torch.equal(x, init.normal_(torch.empty(2000), 1.0, 2.0))
+        assert torch.equal(u, init.uniform_(torch.empty(2000), -1.0, 1.0))
+        p = torch.nn.Parameter(torch.empty(3))
+        with pytest.raises(RuntimeError, match="leaf Variable"):  # autograd's own refusal, as in torch
+            p.normal_()
+        i = torch.empty(10, dtype=torch.float32, device="meta").normal_()
+        assert i.is_meta
+        c = torch.empty(100, dtype=torch.complex64).normal_()  # torch's own complex normal
+        assert c.dtype == torch.complex64 and c.abs().max() > 0
+        c = torch.nn.init.normal_(torch.empty(100, dtype=torch.complex64))
+        assert c.abs().max() > 0
+        assert (torch.nn.init.ones_(torch.empty(3, dtype=torch.int32)) == 1).all()
+        with pytest.warns(UserWarning, match="zero-element"):  # torch's warning, from nn.Linear's own init
+            torch.nn.Linear(4, 0)
+    _ks(x, stats.norm(1, 2).cdf)
+    _ks(u, stats.uniform(-1, 2).cdf)
+
+
+def test_install_stacks_and_from_config():
+    transformers = pytest.importorskip("transformers")
+    init.install()
+    try:
+        init.install()
+        init.uninstall()
+        assert init.is_installed()
+        cfg = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=500, n_positions=64)
+        torch.manual_seed(0)
+        m1 = transformers.GPT2LMHeadModel(cfg)
+        torch.manual_seed(0)
+        m2 = transformers.GPT2LMHeadModel(cfg)
+    finally:
+        init.uninstall()
+    assert not init.is_installed()
+    for (n, p1), p2 in zip(m1.named_parameters(), m2.parameters()):
+        assert torch.equal(p1, p2), n
+    _ks(m1.transformer.wte.weight, stats.norm(0, cfg.initializer_range).cdf)
+    _distinct([(n, p) for n, p in m1.named_parameters() if p.dim() == 2 and "wte" not in n])
