@@ -8,6 +8,9 @@
     fastinit probe | advise | gains | coord-check    (signal propagation: fastinit.cli_signal)
 
 SPEC is a spec file (TOML or JSON), an HF config.json, or a preset name (``fastinit presets``).
+With transformers installed (the ``hf`` extra), a config.json is any model transformers
+builds from a config, initialized as its own init code does (``fastinit.torch.hf``), and
+``fill`` writes the config.json beside the weights.
 Exit status: 0 success, 1 verification failed, 2 bad spec or arguments, 3 the files could
 not be written (disk full, file size limit, unwritable directory: nothing looks complete),
 4 refused: the output exists (``--overwrite``), another process is filling it, or
@@ -16,6 +19,7 @@ be resumed).  The library's errors never name flags: this module maps them to th
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -48,9 +52,49 @@ def _size(n):
         n /= 1024
 
 
+def _config(path):
+    """The dict of an HF config.json at ``path``, else None."""
+    import json
+
+    if not (isinstance(path, str) and os.path.isfile(path)):
+        return None
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if presets.is_config(data) else None
+
+
 def _spec(args):
-    spec = load(args.spec)
+    import importlib.util
+
+    config = _config(args.spec)
+    args.hf_config = config
+    if config is not None and importlib.util.find_spec("transformers") and importlib.util.find_spec("torch"):
+        from .torch.hf import spec_from_config  # the model transformers builds, its own init recorded
+
+        return spec_from_config(config, dtype=args.dtype).with_options(seed=getattr(args, "seed", None))
+    spec = load(args.spec)   # presets: no transformers needed
     return spec.with_options(seed=getattr(args, "seed", None), dtype=args.dtype)
+
+
+def _write_config(args, spec):
+    """config.json beside the weights, its dtype the file's, so from_pretrained(DIR) loads them."""
+    import json
+
+    config = dict(getattr(args, "hf_config", None) or {})
+    if not config:
+        return
+    dtypes = {t.dtype for t in spec.tensors}
+    if len(dtypes) == 1:
+        config["dtype"] = dtypes.pop()
+        config.pop("torch_dtype", None)
+    path = os.path.join(args.output, "config.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
 
 
 def _positive(value):
@@ -90,6 +134,7 @@ def cmd_fill(args):
     start = time.perf_counter()
     filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume,
                   overwrite=args.overwrite, quiet=args.quiet, max_shard_size=args.max_shard_size)
+    _write_config(args, spec)
     elapsed = time.perf_counter() - start
     if not args.quiet:
         nbytes = sum(spec[name].nbytes for name in filled)
@@ -127,7 +172,8 @@ def cmd_presets(args):
         spec = presets.from_config(config)
         print(f"  {name:<12} {config['model_type']:<6} {spec.numel:>15,} parameters")
     print("config.json families (recognised by model_type/architectures): "
-          f"{', '.join(sorted(presets.LLAMA_TYPES | presets.GPT2_TYPES))}")
+          f"{', '.join(sorted(presets.LLAMA_TYPES | presets.GPT2_TYPES))}; with transformers installed "
+          "(the hf extra): any model_type transformers builds from a config")
     return 0
 
 

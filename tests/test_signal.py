@@ -31,6 +31,7 @@ import torch
 from scipy import integrate
 
 import fastinit
+import fastinit.torch
 from fastinit import signal
 from fastinit.schemes import activations
 from fastinit.schemes.moments import weight_second_moment
@@ -441,7 +442,7 @@ def test_docs_probe_transcripts_are_what_the_cli_prints(capsys):
     from fastinit.cli import main
 
     text = (pathlib.Path(__file__).parents[1] / "docs" / "probe.md").read_text()
-    transcripts = re.findall(r"```\n\$ fastinit (.*?)\n(.*?)```", text, re.DOTALL)
+    transcripts = re.findall(r"```console\n\$ fastinit (.*?)\n(.*?)```", text, re.DOTALL)
     assert [t[0] for t in transcripts] == ["gains", "advise --activation relu --depth 50"]
     for command, expected in transcripts:
         assert main(command.split()) == 0
