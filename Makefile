@@ -12,7 +12,7 @@ $(BIN)/python:
 
 # (re)install when the build inputs change: the C kernels are compiled by pip via cffi.
 # torch==2.13.0 (CPU wheel on this machine kind), JAX (with flax, a test extra) and Dask let the
-# tests check every front end against its library.
+# tests check every front end against its library; matplotlib draws the signal-propagation figures.
 $(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard csrc/*) fastinit/kernels/_ffi_build.py
 	$(BIN)/python -m pip install -q -e ".[test,bench,torch,jax,dask,docs,plot,keras,hf]"
 	touch $(STAMP)

@@ -5,6 +5,7 @@
     fastinit plan SPEC [--dtype ...]
     fastinit verify SPEC DIR [--seed N] [--dtype ...] [--full] [--samples K]
     fastinit presets
+    fastinit probe | advise | gains | coord-check    (signal propagation: fastinit.cli_signal)
 
 SPEC is a spec file (TOML or JSON), an HF config.json, or a preset name (``fastinit presets``).
 With transformers installed (the ``hf`` extra), a config.json is any model transformers
@@ -218,6 +219,9 @@ def parser():
 
     pr = sub.add_parser("presets", help="list presets")
     pr.set_defaults(run=cmd_presets)
+
+    from .cli_signal import add_parsers  # probe, advise, gains, coord-check (docs/probe.md)
+    add_parsers(sub)
     return p
 
 

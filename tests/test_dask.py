@@ -35,6 +35,7 @@ CASES = {
     "looks_linear": ((40, 36), {"base": "kaiming_uniform(a=2.236)"}),
     "kaiming_normal": ((40, 36, 3), {"mode": "fan_out", "nonlinearity": "relu"}),
     "trunc_normal": ((40, 36), {"std": 0.5, "a": -0.3, "b": 0.9}),
+    "mup_normal": ((40, 36), {"role": "readout", "base_width": 12}),
 }
 SEED, STREAM = 2**64 - 5, "model.layers.0.mlp.up_proj.weight"
 

@@ -19,10 +19,10 @@ LAYERS = [
     ("fastinit._rounding", 1), ("fastinit._validate", 1),  # every argument check: used from the RNG up
     ("fastinit._buffers", 2), ("fastinit.fills", 2), ("fastinit.config", 2),
     ("fastinit.schemes", 3), ("fastinit.orthogonal", 3),
-    ("fastinit.model", 4),
+    ("fastinit.model", 4), ("fastinit.signal", 4), ("fastinit.plot", 4),  # predictions and pictures: no front end
     ("fastinit.torch", 5), ("fastinit.jax", 5), ("fastinit.keras", 5), ("fastinit.dask", 5),
     ("fastinit.numba", 5),
-    ("fastinit.cli", 6), ("fastinit.__main__", 6),
+    ("fastinit.cli", 6), ("fastinit.cli_signal", 6), ("fastinit.__main__", 6),
 ]
 
 

@@ -541,7 +541,7 @@ def test_registry_lists_every_scheme_with_its_parameters():
                 "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "selu_normal",
                 "simple_xavier_uniform", "random_walk_normal", "eye", "identity", "dirac", "looks_linear",
                 "bias_uniform", "lstm_forget_bias", "relu_bias", "linear_default", "conv_default", "rnn_default",
-                "embedding_default", "hf_normal"}
+                "embedding_default", "hf_normal", "mup_normal"}
     assert expected <= set(reg) <= expected | {"sparse"}
 
 

@@ -59,6 +59,8 @@ CASES = [
     ("embedding_default", "embedding_default", {}, FAN),
     ("hf_normal", "hf_normal", dict(initializer_range=0.05), FAN),
     ("sparse", "sparse", dict(sparsity=0.5), [(37, 54)]),
+    ("mup_normal", "mup_normal", dict(role="hidden", base_width=16), FAN),
+    ("mup_normal[readout]", "mup_normal", dict(role="readout", base_width=16, std=0.02, distribution="uniform"), FAN),
 ]
 CASES = [c for c in CASES if c[1] in schemes.REGISTRY]  # sparse only where its module imports
 IDS = [c[0] for c in CASES]

@@ -19,6 +19,9 @@ A spec is a TOML (``tomllib``) or JSON file, or the same structure as a dict::
     [metadata]                    # optional, str -> str, copied into the file's metadata
     note = "..."
 
+and, before the tables, ``base_width = 256``: muP's base width (optional), given to every
+``mup_normal`` scheme that names none and recorded as the metadata ``fastinit.mup_base_width``.
+
 Every tensor is filled with stream = its name, so its bytes depend only on (seed, name,
 shape, dtype, scheme) -- never on which other tensors the spec lists or in which order.
 Errors are ``SpecError`` (a ValueError) naming the tensor and the field.
@@ -42,7 +45,8 @@ DTYPES = {
 }
 NUMPY_DTYPES = {"bfloat16": np.dtype(ml_dtypes.bfloat16), "float16": np.dtype(np.float16),
                 "float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
-_TOP_KEYS = {"seed", "dtype", "defaults", "tensors", "metadata"}
+_TOP_KEYS = {"seed", "dtype", "defaults", "tensors", "metadata", "base_width"}
+BASE_WIDTH_KEY = "fastinit.mup_base_width"  # the file metadata that records a spec's muP base width
 _TENSOR_KEYS = {"name", "shape", "dtype", "scheme"}
 
 
@@ -147,8 +151,9 @@ def _shape(value, name):
     return tuple(value)
 
 
-def tensor(name, shape, scheme, dtype="float32") -> TensorSpec:
-    """A validated TensorSpec (the scheme spec is parsed against the registry)."""
+def tensor(name, shape, scheme, dtype="float32", base_width=None) -> TensorSpec:
+    """A validated TensorSpec (the scheme spec is parsed against the registry); ``base_width``
+    is given to a ``mup_normal`` scheme that does not set its own."""
     if not isinstance(name, str) or not name:
         raise SpecError(f"tensor name: expected a non-empty str; got {name!r}")
     shape = _shape(shape, name)
@@ -157,6 +162,11 @@ def tensor(name, shape, scheme, dtype="float32") -> TensorSpec:
         fn, kwargs = schemes.parse(scheme)
     except (TypeError, ValueError) as exc:
         raise SpecError(f"tensor {name!r}: field 'scheme': {exc}") from None
+    if fn is schemes.mup_normal_ and kwargs.get("base_width") is None:
+        if base_width is None:
+            raise SpecError(f"tensor {name!r}: scheme {scheme!r} needs base_width: set it in the scheme or "
+                            f"'base_width' at the top of the spec")
+        kwargs["base_width"] = base_width
     return TensorSpec(name, shape, dtype, scheme, fn, kwargs)
 
 
@@ -184,6 +194,14 @@ def from_dict(data, source="spec") -> ModelSpec:
     if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                  for k, v in metadata.items()):
         raise SpecError("field 'metadata': expected a table of str = \"str\"")
+    base_width = data.get("base_width")
+    if base_width is not None:
+        if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
+            raise SpecError(f"field 'base_width': expected an int >= 1 (muP's base width); got {base_width!r}")
+        if metadata.get(BASE_WIDTH_KEY, str(base_width)) != str(base_width):
+            raise SpecError(f"field 'metadata': {BASE_WIDTH_KEY} = {metadata[BASE_WIDTH_KEY]!r} contradicts "
+                            f"base_width = {base_width}")
+        metadata = {**metadata, BASE_WIDTH_KEY: str(base_width)}
     entries = data.get("tensors")
     if not isinstance(entries, list) or not entries:
         raise SpecError(f"{source}: field 'tensors': expected a non-empty list of tensors")
@@ -204,7 +222,7 @@ def from_dict(data, source="spec") -> ModelSpec:
         if scheme is None:
             raise SpecError(f"tensor {name!r}: field 'scheme' is missing and no pattern in 'defaults' "
                             f"matches the name")
-        tensors.append(tensor(name, entry["shape"], scheme, entry.get("dtype", default_dtype)))
+        tensors.append(tensor(name, entry["shape"], scheme, entry.get("dtype", default_dtype), base_width))
     return ModelSpec(tuple(tensors), seed, dict(metadata))
 
 

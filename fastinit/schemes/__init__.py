@@ -24,6 +24,7 @@ from ._common import COMMON
 from .defaults import (bias_uniform_, constant_, conv_default_, embedding_default_, hf_normal_,
                        linear_default_, lstm_forget_bias_, ones_, relu_bias_, rnn_default_, zeros_)
 from .fans import LAYOUTS, calculate_gain, compute_fans
+from .mup import mup_normal_
 from .sparse import sparse_
 from .structured import dirac_, eye_, identity_, looks_linear_
 from .variance import (glorot_normal_, glorot_uniform_, he_normal_, he_uniform_, kaiming_normal_,
@@ -83,6 +84,8 @@ _SCHEMES = [
     ("embedding_default", embedding_default_), ("hf_normal", hf_normal_),
     # sparse
     ("sparse", sparse_),
+    # width-dependent (muP, Tensor Programs V)
+    ("mup_normal", mup_normal_),
 ]
 
 REGISTRY = types.MappingProxyType({name: Scheme.of(name, fn) for name, fn in _SCHEMES})

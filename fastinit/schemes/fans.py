@@ -3,7 +3,7 @@
 ``compute_fans`` gives a weight's ``(fan_in, fan_out)`` for a layout: ``"torch"``
 (``(out, in, *kernel)``, OIHW, fastinit's default), ``"jax"`` (``(*kernel, in, out)``,
 HWIO, also Keras' layout) or explicit ``in_axis``/``out_axis``/``batch_axis`` as in
-``jax.nn.initializers.variance_scaling``.  ``calculate_gain`` is torch's table.
+``jax.nn.initializers.variance_scaling``.  ``calculate_gain`` is torch's table, extended to GELU and SiLU by quadrature.
 
 Nothing here touches a buffer; the schemes pass the **global** shape (``global_shape``
 when filling a shard), so a shard's fans are those of the whole tensor.
@@ -19,11 +19,13 @@ LAYOUTS = {"torch": (1, 0), "jax": (-2, -1)}
 
 _LINEAR_FNS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                "conv_transpose3d")
-NONLINEARITIES = _LINEAR_FNS + ("sigmoid", "tanh", "relu", "leaky_relu", "selu")
+TORCH_NONLINEARITIES = _LINEAR_FNS + ("sigmoid", "tanh", "relu", "leaky_relu", "selu")
+QUADRATURE_NONLINEARITIES = ("gelu", "silu")  # no torch entry: 1 / sqrt(E[phi(z)^2]), z ~ N(0, 1)
+NONLINEARITIES = TORCH_NONLINEARITIES + QUADRATURE_NONLINEARITIES
 
 
 def calculate_gain(nonlinearity, param=None):
-    """The recommended gain for ``nonlinearity``: exactly ``torch.nn.init.calculate_gain``.
+    """The recommended gain for ``nonlinearity``: ``torch.nn.init.calculate_gain``, plus GELU and SiLU.
 
     ============================================  ==================================
     nonlinearity                                  gain
@@ -37,10 +39,15 @@ def calculate_gain(nonlinearity, param=None):
     selu                                          3/4 (torch's empirical choice; the
                                                   self-normalizing setting is LeCun
                                                   normal, see ``selu_normal_``)
+    gelu (exact, erf), silu                       1 / sqrt(E[phi(z)^2]), z ~ N(0, 1), by
+                                                  quadrature: 1.5335, 1.6765 (not in
+                                                  torch; He et al.'s rule, which gives
+                                                  relu's sqrt(2))
     ============================================  ==================================
 
-    Same values (an int 1 for the linear ones), same acceptance of ``param`` (an int or a
-    float; ignored unless ``leaky_relu``) and same errors as torch 2.13:
+    For torch's nonlinearities: the same values (an int 1 for the linear ones), the same
+    acceptance of ``param`` (an int or a float; ignored unless ``leaky_relu``) and the same
+    errors as torch 2.13:
     ``Unsupported nonlinearity {nonlinearity}``, ``negative_slope {param} not a valid number``.
     Gains from He et al. 2015 ("Delving deep into rectifiers") and LeCun et al. 1998.
 
@@ -66,6 +73,10 @@ def calculate_gain(nonlinearity, param=None):
             return math.sqrt(2.0) / abs(_validate.real(negative_slope, "negative_slope"))
     if nonlinearity == "selu":
         return 3.0 / 4
+    if nonlinearity in QUADRATURE_NONLINEARITIES:
+        from .activations import second_moment_gain  # SciPy's special functions: on first use
+
+        return second_moment_gain(nonlinearity)
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 

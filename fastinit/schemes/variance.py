@@ -225,7 +225,9 @@ def _preset(name, scale, mode, distribution, doc):
 
     scheme.__name__ = scheme.__qualname__ = name
     scheme.__doc__ = doc
-    return accepts_tensors(forwards(variance_scaling_)(scheme))
+    scheme = accepts_tensors(forwards(variance_scaling_)(scheme))
+    scheme.variance_scaling = (scale, mode, distribution)  # for schemes.moments: one home for the numbers
+    return scheme
 
 
 glorot_uniform_ = _preset("glorot_uniform_", 1.0, "fan_avg", "uniform", """\

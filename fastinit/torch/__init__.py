@@ -10,7 +10,8 @@ constructor under ``recording()``); ``materialize(model, seed)`` replays that pl
 memory for a model built on the meta device (and returns it), ``init_module(module, seed)``
 into a module's own tensors, each tensor's name as its stream; ``fastinit.torch.hf`` turns a
 transformers config into the same plan as a model-file spec.  ``lsuv_``, ``fixup_`` and
-``t_fixup_`` are the data- and architecture-dependent schemes.
+``t_fixup_`` are the data- and architecture-dependent schemes; ``probe`` measures each
+layer's activation and gradient scale at initialization (docs/probe.md).
 docs/torch.md and docs/torch_datadep.md describe the rules and what is not covered.
 """
 
@@ -28,10 +29,11 @@ from .init import (InitArgumentError, _calculate_correct_fan, _calculate_fan_in_
                    zeros_)
 from .install import install, installed, is_installed, uninstall
 from .module import InitReport, Plan, init_module, materialize, plan
+from .probe import ProbeResult, probe
 from .recorder import recording
 from .tensors import as_numpy
 
 __all__ = (["InitArgumentError", "InitReport", "LSUVLayer", "as_numpy", "fixup_", "fixup_branches", "init_module",
-            "install", "installed", "is_installed", "lsuv_", "materialize", "Plan", "plan",
+            "install", "installed", "is_installed", "lsuv_", "materialize", "Plan", "plan", "ProbeResult", "probe",
             "recording", "t_fixup_", "uninstall"]
            + list(_init.PUBLIC) + list(_init.DEPRECATED))

@@ -31,10 +31,28 @@ import torch
 
 from .. import fills as _fills
 from .. import schemes as _schemes
-from ..schemes import calculate_gain  # noqa: F401 (torch.nn.init.calculate_gain, same semantics)
+from ..schemes.fans import QUADRATURE_NONLINEARITIES as _QUADRATURE, TORCH_NONLINEARITIES as _TORCH_TABLE
 from .tensors import _FLOAT, as_numpy
 
 _DRAW_HIGH = 2**63 - 1  # a seedless key: torch.randint(0, 2**63 - 1) from the generator
+
+
+def calculate_gain(nonlinearity, param=None):
+    """``torch.nn.init.calculate_gain``: torch's table, values, types and errors.
+
+    ``fastinit.calculate_gain`` also answers "gelu" and "silu" (by quadrature, docs/probe.md);
+    the drop-in keeps torch's ``Unsupported nonlinearity`` for them.
+    """
+    if nonlinearity not in _TORCH_TABLE:
+        raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+    return _schemes.calculate_gain(nonlinearity, param)
+
+
+def _torch_nonlinearity(a, mode, nonlinearity):
+    """torch's refusal of a nonlinearity its table lacks, after its mode check (torch's order)."""
+    if isinstance(nonlinearity, str) and nonlinearity in _QUADRATURE:
+        _schemes.variance._kaiming_args(a, mode, "linear")
+        raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
 class InitArgumentError(ValueError, RuntimeError):
@@ -273,6 +291,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
     _check_tensor(tensor)
     if _zero_element_warning(tensor):
         return tensor
+    _torch_nonlinearity(a, mode, nonlinearity)
     return _random(tensor, _schemes.kaiming_uniform_, a, mode, nonlinearity, seed=seed, stream=stream,
                    generator=generator, backend=backend, threads=threads, what="kaiming_uniform_")
 
@@ -286,6 +305,7 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
     _check_tensor(tensor)
     if _zero_element_warning(tensor):
         return tensor
+    _torch_nonlinearity(a, mode, nonlinearity)
     return _random(tensor, _schemes.kaiming_normal_, a, mode, nonlinearity, seed=seed, stream=stream,
                    generator=generator, backend=backend, threads=threads, what="kaiming_normal_")
 
