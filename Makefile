@@ -44,8 +44,8 @@ test: $(STAMP)
 # included; 14 minutes of wall time on a 2-core machine shared by other jobs at load 10).
 SAN_DIR   := build/sanitize
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-SAN_TESTS := tests/test_rng.py tests/test_contract.py tests/test_masked.py tests/test_sparse.py \
-             tests/test_golden.py tests/test_properties.py
+SAN_TESTS := tests/core/test_rng.py tests/core/test_contract.py tests/kernels/test_masked.py tests/schemes/test_sparse.py \
+             tests/core/test_golden.py tests/core/test_properties.py
 SAN_PRELOAD = $(shell gcc -print-file-name=libasan.so) $(shell gcc -print-file-name=libubsan.so) \
               $(shell gcc -print-file-name=libstdc++.so)
 
@@ -71,7 +71,7 @@ compare: $(STAMP)
 	$(BIN)/python -m bench.torch_init
 	$(BIN)/python -m bench.hf_models
 
-# the API reference from the docstrings (make test builds it too, tests/test_api_reference.py)
+# the API reference from the docstrings (make test builds it too, tests/project/test_api_reference.py)
 docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs/api build/docs/html
 

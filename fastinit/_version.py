@@ -2,7 +2,7 @@
 
 ``STREAM_LAYOUT`` numbers the layout of docs/streams.md (how seed, stream and element index
 become bits).  Any change of bits raises it, is announced in CHANGELOG.md and regenerates the
-golden values (tests/test_golden.py); files record it (``fastinit.stream_layout``) and Dask
+golden values (tests/core/test_golden.py); files record it (``fastinit.stream_layout``) and Dask
 graph keys include it, so bits from different layouts are never mixed up.
 """
 

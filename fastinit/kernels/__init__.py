@@ -22,7 +22,7 @@ A backend is a pair of counter-based fill kernels and a raw Philox kernel:
     (``fmt`` None, ``p`` float64) writes it; only the kept elements are computed.
 
 Kernels never validate user input; fastinit's public functions do, once.  Both
-backends give identical bits (tests/test_contract.py).
+backends give identical bits (tests/core/test_contract.py).
 """
 
 import functools

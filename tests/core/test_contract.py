@@ -1,0 +1,212 @@
+"""The contract: element i depends only on (seed, stream, i, parameters, dtype).
+
+Never on thread count, backend (C at every instruction set, Numba), chunking, or
+whether the tensor is filled whole or as a shard; every element is written and no
+byte outside ``out`` is touched.
+"""
+
+import numpy as np
+import pytest
+
+import fastinit
+
+from .. import naive
+from ..conftest import BACKENDS, DTYPES, FILLS, POISON, bits, each_c_isa, poisoned
+
+SIZES = [0, 1, 3, 17, 63, 64, 65, 1023, 2**20 + 5]
+
+
+def fill(name, out, **kw):
+    fn, params = FILLS[name]
+    return fn(out, **params, seed=kw.pop("seed", 42), stream=kw.pop("stream", "contract"), **kw)
+
+
+@pytest.mark.parametrize("name", FILLS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("n", SIZES)
+def test_threads_backends_and_guards(name, dtype, n):
+    reference = None
+    for backend in BACKENDS:
+        for threads in (1, 2, 3, 4):
+            whole, out = poisoned((n,), dtype)
+            assert fill(name, out, backend=backend, threads=threads) is out
+            guard = bits(whole)
+            assert (whole[:64].view(np.uint8) == POISON).all() and (whole[64 + n:].view(np.uint8) == POISON).all(), \
+                f"{backend} threads={threads} wrote outside out"
+            poison = bits(np.frombuffer(bytes([POISON]) * dtype.itemsize, dtype))[0]
+            assert not (guard[64:64 + n] == poison).any(), f"{backend} threads={threads} left elements unwritten"
+            if reference is None:
+                reference = bits(out).copy()
+            else:
+                assert np.array_equal(bits(out), reference), f"{backend} threads={threads} changed the bits"
+
+
+@pytest.mark.parametrize("name", FILLS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_every_c_instruction_set_gives_the_same_bits(name, dtype):
+    outs = {isa: bits(fill(name, np.empty(4099, dtype), backend="c", threads=1)).copy() for isa in each_c_isa()}
+    first = next(iter(outs.values()))
+    for isa, b in outs.items():
+        assert np.array_equal(b, first), f"C kernels at {isa} differ"
+
+
+SHAPES = [(1000,), (37, 53), (6, 7, 35), (3, 4, 5, 67)]
+
+
+def shard_cases(shape, rng):
+    """(offset, block shape) pairs at odd places: rows, columns, interior boxes, single elements."""
+    nd = len(shape)
+    cases = [((0,) * nd, shape), ((shape[0] - 1,) + (0,) * (nd - 1), (1,) + shape[1:])]
+    for _ in range(6):
+        lo = [int(rng.integers(0, s)) for s in shape]
+        hi = [int(rng.integers(l + 1, s + 1)) for l, s in zip(lo, shape)]
+        cases.append((tuple(lo), tuple(h - l for l, h in zip(lo, hi))))
+    return cases
+
+
+@pytest.mark.parametrize("name", FILLS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_shards_equal_the_block_of_the_whole(name, dtype, shape):
+    whole = fill(name, np.empty(shape, dtype))
+    rng = np.random.default_rng(hash((name, str(dtype), shape)) % 2**32)
+    for backend in BACKENDS:
+        for offset, block in shard_cases(shape, rng):
+            guarded, out = poisoned(block, dtype)
+            fill(name, out, global_shape=shape, offset=offset, backend=backend, threads=2)
+            sl = tuple(slice(o, o + b) for o, b in zip(offset, block))
+            assert np.array_equal(bits(out), bits(whole[sl])), f"shard at {offset} of {block} ({backend})"
+            assert (guarded[:64].view(np.uint8) == POISON).all()
+            assert (guarded[-64:].view(np.uint8) == POISON).all()
+
+
+def test_shard_of_a_large_tensor_at_a_far_offset():
+    # a 70B-parameter-style index: element 2^36 + 7 onwards, as a 1-D slice of a 2-D tensor
+    g = (2**20, 2**16 + 3)
+    out = np.empty((2, 2**16 + 3), np.float32)
+    fastinit.normal_(out, seed=7, stream="big", global_shape=g, offset=(2**20 - 2, 0))
+    idx = np.arange((2**20 - 2) * g[1], 2**20 * g[1], dtype=np.uint64)
+    ref = naive.normal(7, "big", idx, 0.0, 1.0, np.float32)
+    np.testing.assert_allclose(out.reshape(-1), ref, rtol=0, atol=2e-5)
+
+
+def test_multi_dim_shape_is_the_flat_tensor():
+    a = fill("normal", np.empty((4, 5, 6, 7), np.float32))
+    b = fill("normal", np.empty(4 * 5 * 6 * 7, np.float32))
+    assert np.array_equal(bits(a).reshape(-1), bits(b))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_uniform_matches_the_naive_reference_exactly(backend, dtype):
+    idx = np.arange(5000, dtype=np.uint64) + np.uint64(2**33 + 11)
+    out = np.empty(5000, dtype)
+    fastinit.uniform_(out, -0.5, 1.5, seed=3, stream=9, global_shape=(2**34,), offset=(2**33 + 11,),
+                      backend=backend)
+    assert np.array_equal(out, naive.uniform(3, 9, idx, -0.5, 1.5, np.dtype(dtype)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype, atol", [(np.float32, 1e-5), (np.float64, 1e-13)])
+def test_normal_and_trunc_normal_match_the_naive_reference(backend, dtype, atol):
+    n = 20000
+    idx = np.arange(n, dtype=np.uint64)
+    out = fastinit.normal_(np.empty(n, dtype), 0.5, 2.0, seed=11, stream="x", backend=backend)
+    np.testing.assert_allclose(out, naive.normal(11, "x", idx, 0.5, 2.0, np.dtype(dtype)), rtol=0, atol=2 * atol)
+    out = fastinit.trunc_normal_(np.empty(n, dtype), 0.5, 2.0, -1.0, 4.0, seed=11, stream="x", backend=backend)
+    np.testing.assert_allclose(out, naive.trunc_normal(11, "x", idx, 0.5, 2.0, -1.0, 4.0, np.dtype(dtype)),
+                               rtol=0, atol=2 * atol)
+
+
+@pytest.mark.parametrize("name", FILLS)
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+def test_half_precision_is_float32_rounded_once(name, half):
+    from fastinit._buffers import BFLOAT16
+    dtype = BFLOAT16 if half == "bfloat16" else np.dtype(np.float16)
+    f32 = fill(name, np.empty(100003, np.float32))
+    h = fill(name, np.empty(100003, dtype))
+    expected = f32.astype(dtype)
+    fn, params = FILLS[name]
+    if "a" in params or name == "uniform":  # bounds clamp inward in the narrow dtype too
+        lo, hi = (params["a"], params["b"]) if "a" in params else (params["low"], params["high"])
+        assert float(h.min()) >= lo and float(h.max()) <= hi
+        inside = (expected.astype(np.float64) >= lo) & (expected.astype(np.float64) <= hi)
+        assert np.array_equal(bits(h)[inside], bits(expected)[inside])
+    else:
+        assert np.array_equal(bits(h), bits(expected))
+
+
+def test_memmap_and_open_memmap_fill_in_place(tmp_path):
+    from numpy.lib.format import open_memmap
+    ref = fill("normal", np.empty((300, 70), np.float32))
+    mm = open_memmap(tmp_path / "w.npy", mode="w+", dtype=np.float32, shape=(300, 70))
+    fill("normal", mm)
+    mm.flush()
+    assert np.array_equal(bits(np.load(tmp_path / "w.npy")), bits(ref))
+    raw = np.memmap(tmp_path / "w.bin", mode="w+", dtype=np.float32, shape=(300, 70))
+    fill("normal", raw)
+    assert np.array_equal(bits(np.asarray(raw)), bits(ref))
+
+
+def test_seeds_and_streams_select_different_values():
+    base = fill("uniform", np.empty(1000, np.float32))
+    assert not np.array_equal(base, fill("uniform", np.empty(1000, np.float32), seed=43, stream=0))
+    assert not np.array_equal(base, fill("uniform", np.empty(1000, np.float32), stream="other"))
+    assert np.array_equal(fill("uniform", np.empty(1000, np.float32), stream=12),
+                          fill("uniform", np.empty(1000, np.float32), stream=12))
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # Python >= 3.12
+def test_fills_work_in_a_forked_child_after_the_pool_started():
+    import multiprocessing as mp
+    fill("normal", np.empty(1 << 20, np.float32), threads=2)  # the parent's pool exists now
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_child_fill).get(timeout=60)
+    assert np.array_equal(bits(child), bits(fill("normal", np.empty(1 << 20, np.float32), threads=1)))
+
+
+def _child_fill():
+    return fill("normal", np.empty(1 << 20, np.float32), threads=2)
+
+
+@pytest.mark.parametrize("bounds, a, b", [("std", -2.0, 2.0), ("absolute", -1.0, 1.0), ("absolute", 1.0, 3.0)])
+def test_trunc_normal_at_zero_std_is_the_mean_clamped_into_the_bounds(bounds, a, b):
+    out = fastinit.trunc_normal_(np.empty(1000, np.float32), 0.5, 0.0, a, b, bounds=bounds, seed=0, stream=0)
+    assert (out == np.float32(min(max(0.5, a), b))).all()
+
+
+def test_the_codes_have_one_meaning_in_c_numba_and_python():
+    # distribution and format codes: csrc/fastinit.h's FI_* (read through cffi), the Numba
+    # kernels' and the Python layer's (fastinit.kernels) must agree
+    from fastinit import kernels
+    from fastinit.kernels import _c
+    from fastinit.kernels import _numba as nb
+    for name in ("UNIFORM", "NORMAL", "TRUNCNORMAL", "F32", "F16", "BF16"):
+        assert getattr(_c.lib, f"FI_{name}") == getattr(nb, name) == getattr(kernels, name), name
+    assert (kernels.GROUP32, kernels.GROUP64) == (nb.G32, nb.G64)
+
+
+def test_the_kernel_tables_are_the_same_numbers_in_c_and_numba():
+    # csrc/fitables.h and csrc/philox.h are the C side of every constant the Numba twins copy
+    # (fastinit/kernels/_numba.py): parse the C definitions and compare value for value
+    import re
+    from pathlib import Path
+
+    from fastinit.kernels import _numba as nb
+    csrc = Path(__file__).resolve().parents[2] / "csrc"
+    tables = re.findall(r"static const (double|float) (\w+)\[(\d+)\] = \{([^}]*)\};", (csrc / "fitables.h").read_text())
+    assert {name for _, name, _, _ in tables} == {"AS241_A", "AS241_B", "AS241_C_MID", "AS241_C_FAR", "AS241_D_MID",
+                                                 "AS241_D_FAR", "NDTRI32_CENTRAL", "NDTRI32_TAIL_MID",
+                                                 "NDTRI32_TAIL_FAR", "LOGT_INVC", "LOGT_LOGC", "LOGT_A"}
+    for ctype, name, n, body in tables:
+        c = np.array([float(v.strip().rstrip("f")) for v in body.split(",") if v.strip()])
+        assert c.size == int(n), name
+        # C parses "1.5f" straight to float; the kernels use every double table through F(),
+        # decimal -> double -> float, as NumPy's float32(python float) does
+        assert np.array_equal(np.float32(c), np.float32(getattr(nb, name))), name
+        if ctype == "double" and not name.startswith(("NDTRI32", "LOGT")):  # float64 kernels use them as is
+            assert np.array_equal(c, getattr(nb, name)), name
+    philox = dict(re.findall(r"#define (PHILOX_[MW][01]) (0x[0-9A-F]+)u", (csrc / "philox.h").read_text()))
+    assert {k: int(v, 16) for k, v in philox.items()} == {"PHILOX_M0": int(nb.M0), "PHILOX_M1": int(nb.M1),
+                                                         "PHILOX_W0": int(nb.W0), "PHILOX_W1": int(nb.W1)}
