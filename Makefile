@@ -67,6 +67,7 @@ bench: $(STAMP)
 compare: $(STAMP)
 	$(BIN)/python -m bench.compare
 	$(BIN)/python -m bench.report
+	$(BIN)/python -m bench.test_orthogonal
 	$(BIN)/python -m bench.torch_init
 
 # the API reference from the docstrings (make test builds it too, tests/test_api_reference.py)

@@ -176,8 +176,8 @@ def main():
                     r = med[impl] / med["fastinit"]
                     verdicts.append(f"orthogonal_ 4096^2 float32 >= 2x faster than {impl}: "
                                     f"{'PASS' if r >= 2 else 'MISS'} ({r:.2f}x)")
-                verdicts.append(f"orthogonal_ 4096^2 >= 0.5x sgemm rate on Q-formation flops: "
-                                f"{'PASS' if rate >= 0.5 * gemm else 'MISS'} ({rate:.1f} / {gemm:.1f} = "
+                verdicts.append(f"orthogonal_ 4096^2 >= 0.7x sgemm rate on Q-formation flops: "
+                                f"{'PASS' if rate >= 0.7 * gemm else 'MISS'} ({rate:.1f} / {gemm:.1f} = "
                                 f"{rate / gemm:.2f}x)")
             sys.stdout.flush()
         if LARGE:

@@ -70,7 +70,11 @@ int fi_zero_where(void *out, int itemsize, int64_t ld, int64_t nr, int64_t nc, c
 int fi_philox4x32(const uint32_t *ctr, const uint32_t *key, int64_t key_stride,
                   uint32_t *out, int64_t n, int rounds);
 
-/* Instruction set the fill kernels run with: "avx512", "avx2" or "baseline". */
+/* out[i] <- x[i] rounded to bfloat16 bits exactly as the bfloat16 fills round (round to nearest
+ * even, NaN kept quiet), by the current instruction set's code: for tests. */
+int fi_to_bf16(const float *x, uint16_t *out, int64_t n);
+
+/* Instruction set the fill kernels run with: "avx512bf16", "avx512", "avx2" or "baseline". */
 const char *fi_isa(void);
 /* Force an instruction set (one the CPU supports); returns 0, or -1 if unknown/unsupported. */
 int fi_set_isa(const char *name);

@@ -1,8 +1,8 @@
 /* fastinit fill kernels with runtime instruction-set dispatch.
  *
  * The kernel source (fimath.h, fill_impl.h) is C with GCC vector extensions, compiled here
- * three times at each target's native vector width:
- * baseline x86-64 (SSE2), AVX2 and AVX-512, each under its own target pragma, and
+ * once per target at its native vector width:
+ * baseline x86-64 (SSE2), AVX2, AVX-512 and AVX-512 with BF16, each under its own target pragma, and
  * chosen at first use from CPUID.  So one build runs on any x86-64 CPU and uses the
  * widest vectors the CPU has; FASTINIT_ISA (read by the Python layer) overrides.
  * All copies give the same bits: only IEEE arithmetic, no contraction (-ffp-contract=off).
@@ -11,82 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch.h"
 #include "fastinit.h"
-
-/* float32 constant from a decimal literal, rounded decimal -> double -> float as NumPy does */
-#define F(x) ((float)(x))
-#define FI_INLINE static inline __attribute__((always_inline))
-
-/* Wichura's AS241 (PPND16) rationals, highest degree first, shared by the float32 (rounded
- * once to float, as F() does) and float64 kernels; fastinit/kernels/_numba.py has the same
- * tables.  Central: Phi^-1(1/2 + q) = q A(r) / B(r), r = 0.180625 - q^2 (B's constant term 1).
- * Tails: -Phi^-1(p) = C(s) / D(s), s = sqrt(-log p) - 1.6 (s <= 5, "mid") or - 5 ("far"). */
-static const double AS241_A[8] = {2509.0809287301226727, 33430.575583588128105, 67265.770927008700853,
-                                  45921.953931549871457, 13731.693765509461125, 1971.5909503065514427,
-                                  133.14166789178437745, 3.3871328727963666080};
-static const double AS241_B[7] = {5226.4952788528545610, 28729.085735721942674, 39307.895800092710610,
-                                  21213.794301586595867, 5394.1960214247511077, 687.18700749205790830,
-                                  42.313330701600911252};
-static const double AS241_C_MID[8] = {7.74545014278341407640e-4, 2.27238449892691845833e-2,
-                                      2.41780725177450611770e-1, 1.27045825245236838258e+0,
-                                      3.64784832476320460504e+0, 5.76949722146069140550e+0,
-                                      4.63033784615654529590e+0, 1.42343711074968357734e+0};
-static const double AS241_C_FAR[8] = {2.01033439929228813265e-7, 2.71155556874348757815e-5,
-                                      1.24266094738807843860e-3, 2.65321895265761230930e-2,
-                                      2.96560571828504891230e-1, 1.78482653991729133580e+0,
-                                      5.46378491116411436990e+0, 6.65790464350110377720e+0};
-static const double AS241_D_MID[7] = {1.05075007164441684324e-9, 5.47593808499534494600e-4,
-                                      1.51986665636164571966e-2, 1.48103976427480074590e-1,
-                                      6.89767334985100004550e-1, 1.67638483018380384940e+0,
-                                      2.05319162663775882187e+0};
-static const double AS241_D_FAR[7] = {2.04426310338993978564e-15, 1.42151175831644588870e-7,
-                                      1.84631831751005468180e-5, 7.86869131145613259100e-4,
-                                      1.48753612908506148525e-2, 1.36929880922735805310e-1,
-                                      5.99832206555887937690e-1};
-
-/* Philox4x32 constants (Salmon et al. 2011; Random123 philox.h) */
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u /* golden ratio */
-#define PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
-
-/* Scalar Philox4x32-R of counter c[0..3] under key (k0, k1), in place (Random123 philox4x32_R):
- * the reference for fi_philox4x32 and the portable fill path. */
-static inline void fi_philox_scalar(uint32_t c[4], uint32_t k0, uint32_t k1, int rounds)
-{
-    for (int r = 0; r < rounds; r++) {
-        uint64_t p0 = (uint64_t)PHILOX_M0 * c[0], p1 = (uint64_t)PHILOX_M1 * c[2];
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1;
-        c[1] = (uint32_t)p1;
-        c[3] = (uint32_t)p0;
-        c[0] = n0;
-        c[2] = n2;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-}
-
-/* A uniform integer in [0, bound) from up to four words (Lemire's multiply-shift with rejection;
- * if all four are rejected, which happens with probability < 2^-96, the last one is used). */
-static inline uint32_t uniform_below(const uint32_t *w4, uint32_t bound)
-{
-    uint64_t m = 0;
-    for (int a = 0; a < 4; a++) {
-        m = (uint64_t)w4[a] * bound;
-        uint32_t lo = (uint32_t)m;
-        if (lo >= bound || lo >= (uint32_t)(-bound) % bound) break;
-    }
-    return (uint32_t)(m >> 32);
-}
-
-/* lane select by a comparison mask (all ones / all zeros): bitwise, rounds nothing */
-#define SEL(m, a, b) ((vf)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
-#define SELU(m, a, b) ((vu)(((vi)(m) & (vi)(a)) | (~(vi)(m) & (vi)(b))))
-#define SELD(m, a, b) ((vd)(((vl)(m) & (vl)(a)) | (~(vl)(m) & (vl)(b))))
-/* broadcasts (the float ones through their bits: fill_impl.h) */
-#define SPLATF(x) NAME(splatf)((float)(x))
-#define SPLATU(x) ((vu){} + (uint32_t)(x))
-#define SPLATD(x) NAME(splatd)((double)(x))
+#include "fitables.h"
+#include "philox.h"
+#include "simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(FASTINIT_NO_DISPATCH)
 #define FI_X86 1
@@ -106,6 +35,7 @@ static inline uint32_t uniform_below(const uint32_t *w4, uint32_t bound)
 #ifdef FI_X86
 #define VSQRTF(x) ((vf)_mm_sqrt_ps((__m128)(x)))
 #define VSQRTD(x) ((vd)_mm_sqrt_pd((__m128d)(x)))
+#define VANY(m) _mm_movemask_ps((__m128)(m)) /* any lane of the comparison mask m set */
 #define VMAXF(a, b) ((vf)_mm_max_ps((__m128)(a), (__m128)(b))) /* a > b ? a : b */
 #define VMINF(a, b) ((vf)_mm_min_ps((__m128)(a), (__m128)(b))) /* a < b ? a : b */
 #define VMAXD(a, b) ((vd)_mm_max_pd((__m128d)(a), (__m128d)(b)))
@@ -190,19 +120,7 @@ static inline void stream_copy_sse2(char *d, const char *s, size_t n)
 #define STREAM_FENCE() _mm_sfence()
 #endif
 #include "fill_impl.h"
-#undef NAME
-#undef VBYTES
-#undef VSQRTF
-#undef VSQRTD
-#undef VFMAF
-#undef VMAXF
-#undef VMINF
-#undef VMAXD
-#undef VMIND
-#undef PHILOX32
-#undef PHILOX_LANES
-#undef STREAM_COPY
-#undef STREAM_FENCE
+#include "target_end.h"
 
 #ifdef FI_X86
 /* ---- AVX2 -------------------------------------------------------------------- */
@@ -213,6 +131,7 @@ static inline void stream_copy_sse2(char *d, const char *s, size_t n)
 #define VSQRTF(x) ((vf)_mm256_sqrt_ps((__m256)(x)))
 #define VSQRTD(x) ((vd)_mm256_sqrt_pd((__m256d)(x)))
 #define VFMAF(a, b, c) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define VANY(m) _mm256_movemask_ps((__m256)(m))
 #define VMAXF(a, b) ((vf)_mm256_max_ps((__m256)(a), (__m256)(b)))
 #define VMINF(a, b) ((vf)_mm256_min_ps((__m256)(a), (__m256)(b)))
 #define VMAXD(a, b) ((vd)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
@@ -264,19 +183,7 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #define STREAM_COPY stream_copy_sse2
 #define STREAM_FENCE() _mm_sfence()
 #include "fill_impl.h"
-#undef NAME
-#undef VBYTES
-#undef VSQRTF
-#undef VSQRTD
-#undef VFMAF
-#undef VMAXF
-#undef VMINF
-#undef VMAXD
-#undef VMIND
-#undef PHILOX32
-#undef PHILOX_LANES
-#undef STREAM_COPY
-#undef STREAM_FENCE
+#include "target_end.h"
 #pragma GCC pop_options
 
 /* ---- AVX-512 ----------------------------------------------------------------- */
@@ -287,6 +194,8 @@ FI_INLINE void philox32_avx2(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16
 #define VSQRTF(x) ((vf)_mm512_sqrt_ps((__m512)(x)))
 #define VSQRTD(x) ((vd)_mm512_sqrt_pd((__m512d)(x)))
 #define VFMAF(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define VANY(m) _mm512_movepi32_mask((__m512i)(m))
+#define VPERMF(table, i) ((vf)_mm512_permutexvar_ps((__m512i)(i), _mm512_loadu_ps(table)))
 #define VMAXF(a, b) ((vf)_mm512_max_ps((__m512)(a), (__m512)(b)))
 #define VMINF(a, b) ((vf)_mm512_min_ps((__m512)(a), (__m512)(b)))
 #define VMAXD(a, b) ((vd)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
@@ -461,90 +370,79 @@ static void tile_rows_avx512(const uint32_t *sets, int64_t W, int64_t q, uint32_
 #define PHILOX_LANES philox_lanes_avx512
 #include "fill_impl.h"
 #undef NAME
-#undef VBYTES
-#undef VSQRTF
-#undef VSQRTD
-#undef VFMAF
-#undef VMAXF
-#undef VMINF
-#undef VMAXD
-#undef VMIND
-#undef PHILOX32
-#undef PHILOX_LANES
-#undef COLLECT
-#undef STREAM_COPY
-#undef STREAM_FENCE
+
+/* ---- AVX-512 with BF16 (AMD Zen 4/5, Intel Cooper Lake, Sapphire Rapids): as AVX-512, and the
+ * bfloat16 rounding by VCVTNE2PS2BF16.  It rounds to nearest even and quiets a NaN exactly as
+ * to_bf16 (bits 31..16, bit 6 set), but flushes denormal inputs to a signed zero whatever
+ * MXCSR says (Intel SDM, convert_fp32_to_bfloat16): a pair of vectors with a denormal lane
+ * takes the portable rounding, so the bits never depend on the CPU. */
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,avx2,fma,bmi2,prefer-vector-width=512")
+#define NAME(x) x##_avx512bf16
+#define VDENORMAL2(a, b) (_mm512_fpclass_ps_mask((__m512)(a), 0x20) | _mm512_fpclass_ps_mask((__m512)(b), 0x20))
+#define VTOBF16X2(a, b) ((vh2)_mm512_cvtne2ps_pbh((__m512)(b), (__m512)(a))) /* a's lanes first */
+#include "fill_impl.h"
+#undef VDENORMAL2
+#undef VTOBF16X2
+#pragma GCC pop_options
+#include "target_end.h"
 #pragma GCC pop_options
 #endif /* FI_X86 */
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-typedef void (*fill32_fn)(int, int, const uint32_t *, const float *, void *, int64_t, int64_t,
-                          uint64_t, uint64_t);
-typedef void (*fill64_fn)(int, const uint32_t *, const double *, double *, int64_t, int64_t,
-                          uint64_t, uint64_t);
-
-typedef void (*philox_fn)(const uint32_t *, uint64_t, uint32_t (*)[16]);
-typedef void (*zero_bits_fn)(char *, uint32_t, int64_t, int);
-typedef void (*masked_fn)(int, int, const uint32_t *, const void *, void *, int64_t, int64_t, int64_t,
-                          const uint32_t *, int64_t, uint64_t, uint64_t);
-typedef void (*draws_fn)(const uint32_t *, uint64_t, uint64_t, int, uint32_t, uint32_t, uint32_t *, int64_t);
-typedef void (*tile_rows_fn)(const uint32_t *, int64_t, int64_t, uint32_t *);
-
-static const struct isa {
-    const char *name;
-    fill32_fn f32;
-    fill64_fn f64;
-    philox_fn philox;
-    zero_bits_fn zero_bits;
-    masked_fn masked;
-    draws_fn draws;         /* NULL: draws_scalar */
-    tile_rows_fn tile_rows; /* NULL: draws_scalar keeps a row mask */
-} isas[] = {
-    {"baseline", fill32_base, fill64_base, philox_blocks_base, zero_bits_base, masked_base, NULL, NULL},
+/* what each instruction set needs from the CPU (x86 feature names of __builtin_cpu_supports) */
+static int always(void) { return 1; }
 #ifdef FI_X86
-    {"avx2", fill32_avx2, fill64_avx2, philox_blocks_avx2, zero_bits_avx2, masked_avx2, NULL, NULL},
-    {"avx512", fill32_avx512, fill64_avx512, philox_blocks_avx512, zero_bits_avx512, masked_avx512, draws_avx512,
-     tile_rows_avx512},
+static int has_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
+}
+
+static int has_avx512(void)
+{
+    return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+
+static int has_avx512bf16(void) { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
+#endif
+
+static const struct isa isas[] = { /* in order of preference: the last one the CPU supports is the default */
+    {"baseline", always, fill32_base, fill64_base, philox_blocks_base, zero_bits_base, masked_base, NULL, NULL,
+     bf16_base},
+#ifdef FI_X86
+    {"avx2", has_avx2, fill32_avx2, fill64_avx2, philox_blocks_avx2, zero_bits_avx2, masked_avx2, NULL, NULL,
+     bf16_avx2},
+    {"avx512", has_avx512, fill32_avx512, fill64_avx512, philox_blocks_avx512, zero_bits_avx512, masked_avx512,
+     draws_avx512, tile_rows_avx512, bf16_avx512},
+    {"avx512bf16", has_avx512bf16, fill32_avx512bf16, fill64_avx512bf16, philox_blocks_avx512bf16,
+     zero_bits_avx512bf16, masked_avx512bf16, draws_avx512, tile_rows_avx512, bf16_avx512bf16},
 #endif
 };
 #define N_ISAS ((int)(sizeof(isas) / sizeof(isas[0])))
 
-static int supported(int i)
-{
-#ifdef FI_X86
-    __builtin_cpu_init();
-    if (i == 2)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("bmi2");
-    if (i == 1)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("bmi2");
-#endif
-    return i == 0;
-}
-
 static int current = -1;
 
-static const struct isa *pick(void)
+const struct isa *fi_pick(void)
 {
     if (current < 0) {
         int best = 0;
         for (int i = 0; i < N_ISAS; i++)
-            if (supported(i)) best = i;
+            if (isas[i].supported()) best = i;
         current = best;
     }
     return &isas[current];
 }
 
-const char *fi_isa(void) { return pick()->name; }
+const char *fi_isa(void) { return fi_pick()->name; }
 
 int fi_set_isa(const char *name)
 {
     if (!name) return -1;
     for (int i = 0; i < N_ISAS; i++)
-        if (strcmp(name, isas[i].name) == 0 && supported(i)) {
+        if (strcmp(name, isas[i].name) == 0 && isas[i].supported()) {
             current = i;
             return 0;
         }
@@ -565,7 +463,7 @@ int fi_fill32(int dist, int fmt, const uint32_t key[2], const uint32_t stream[2]
     if (dist < FI_UNIFORM || dist > FI_TRUNCNORMAL || fmt < FI_F32 || fmt > FI_BF16) return -1;
     if (!key || !stream || !p || bad_layout(out, n_runs, run_len)) return -1;
     const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};
-    pick()->f32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride);
+    fi_pick()->f32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride);
     return 0;
 }
 
@@ -575,7 +473,7 @@ int fi_fill64(int dist, const uint32_t key[2], const uint32_t stream[2], const d
     if (dist < FI_UNIFORM || dist > FI_TRUNCNORMAL) return -1;
     if (!key || !stream || !p || bad_layout(out, n_runs, run_len)) return -1;
     const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};
-    pick()->f64(dist, kw, p, out, n_runs, run_len, first, run_stride);
+    fi_pick()->f64(dist, kw, p, out, n_runs, run_len, first, run_stride);
     return 0;
 }
 
@@ -590,137 +488,7 @@ int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stre
     if (nr == 0 || nc == 0) return 0;
     if (!out || !bits) return -1;
     const uint32_t kw[4] = {key[0], key[1], stream[0], stream[1]};
-    pick()->masked(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride);
-    return 0;
-}
-
-/* ---- sparse pattern: Floyd's exact random subsets, 64 units in lockstep ------------ */
-
-#define UNITS 64 /* units (columns in mode 0, rows in mode 1) drawn together: two Philox32 calls */
-#define TILES 16 /* mode 0: tiles of 32 columns (a word of bits) whose row words are written together */
-
-/* draws_avx512, one unit at a time.  With rowmask (mode 0) the sets are bit u of rowmask[x]
- * instead (one word per row for all the units: n words, in L1 or L2), so that a tile's row words need no
- * transpose; sets is then untouched. */
-static void draws_scalar(const struct isa *impl, const uint32_t kw[4], uint64_t units, uint64_t ua, int t,
-                         uint32_t n, uint32_t nd, uint32_t *sets, int64_t W, uint64_t *rowmask)
-{
-    uint32_t w[8][16] __attribute__((aligned(64)));
-    for (uint32_t d = 0; d < nd; d++) {
-        const uint32_t j = n - nd + d;
-        for (int s = 0; s < t; s += 32) { /* 32 units per Philox call */
-            impl->philox(kw, (uint64_t)d * units + ua + (uint64_t)s, w);
-            for (int u = s; u < t && u < s + 32; u++) {
-                const int h = (u - s) / 16, L = (u - s) % 16;
-                const uint32_t w4[4] = {w[4 * h][L], w[4 * h + 1][L], w[4 * h + 2][L], w[4 * h + 3][L]};
-                uint32_t x = uniform_below(w4, j + 1);
-                if (rowmask) {
-                    if ((rowmask[x] >> u) & 1) x = j;
-                    rowmask[x] |= 1ull << u;
-                } else {
-                    uint32_t *set = sets + u * W;
-                    if ((set[x >> 5] >> (x & 31)) & 1) x = j;
-                    set[x >> 5] |= 1u << (x & 31);
-                }
-            }
-        }
-    }
-}
-
-int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols, int64_t k,
-                     int64_t r0, int64_t nr, int64_t c0, int64_t nc, uint32_t *bits, int64_t bits_ld)
-{
-    if ((mode != 0 && mode != 1) || !kw || rows < 1 || cols < 1 || k < 0) return -1;
-    if (r0 < 0 || nr < 0 || c0 < 0 || nc < 0 || r0 + nr > rows || c0 + nc > cols) return -1;
-    if (rows >= (1ll << 31) || cols >= (1ll << 31) || k > (mode == 0 ? rows : cols)) return -1;
-    if (bits_ld < (nc + 31) / 32) return -1;
-    if (nr == 0 || nc == 0) return 0;
-    if (!bits) return -1;
-    const struct isa *impl = pick();
-    /* units: columns (mode 0: each gets k zero rows) or rows (mode 1: each keeps k columns) */
-    int64_t n = mode == 0 ? rows : cols, units = mode == 0 ? cols : rows;
-    int64_t u_first = mode == 0 ? c0 : r0, u_count = mode == 0 ? nc : nr;
-    int64_t chosen = mode == 0 ? k : n - k; /* elements to zero in each unit */
-    int complement = chosen > n / 2;       /* draw the smaller side: the non-zeros */
-    int64_t draws = complement ? n - chosen : chosen;
-    int64_t W = (n + 31) / 32; /* words of a unit's set; 16 W < 2^30: 32-bit gather indices */
-    /* the units' sets: bitmaps (AVX-512, and mode 1), or rowmask (below) */
-    const int use_sets = mode == 1 || impl->tile_rows;
-    uint32_t *sets = use_sets ? malloc((size_t)(UNITS * W) * sizeof *sets) : NULL;
-    /* mode 0: the row words of TILES tiles side by side, column by column (tile k's row i at
-     * colw[k * nr + i]), then written a row (TILES words, a cache line) at a time: stores one
-     * word per row and tile would each touch another line of bits */
-    const int64_t words = (nc + 31) / 32, group = words < TILES ? words : TILES;
-    uint32_t *colw = mode == 0 ? malloc((size_t)(group * nr) * sizeof *colw) : NULL;
-    /* mode 0 without a vector tile_rows: bit u of rowmask[x] <- unit u drew x */
-    uint64_t *rowmask = mode == 0 && !impl->tile_rows ? malloc((size_t)n * sizeof *rowmask) : NULL;
-    if ((use_sets && !sets) || (mode == 0 && !colw) || (mode == 0 && !impl->tile_rows && !rowmask)) {
-        free(sets);
-        free(colw);
-        free(rowmask);
-        return -2;
-    }
-    for (int64_t ua = u_first; ua < u_first + u_count; ua += UNITS) {
-        int t = (int)(u_first + u_count - ua < UNITS ? u_first + u_count - ua : UNITS);
-        if (rowmask) memset(rowmask, 0, (size_t)n * sizeof *rowmask);
-        else memset(sets, 0, (size_t)(UNITS * W) * sizeof *sets);
-        /* Floyd (Bentley & Floyd 1987): for j = n-draws .. n-1, x = uniform in [0, j]; add x,
-         * or j if x is taken.  Draw d of unit u uses Philox block d * units + u (4 words). */
-        if (impl->draws) impl->draws(kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W);
-        else draws_scalar(impl, kw, (uint64_t)units, (uint64_t)ua, t, (uint32_t)n, (uint32_t)draws, sets, W, rowmask);
-        /* the zeros: the set's elements, or (complement) the others */
-        if (mode == 0) { /* tiles of <= 32 columns, starting at multiples of 32 in the block */
-            for (int s = 0; s < t; s += 32) {
-                const int64_t tile = (ua + s - c0) / 32, tk = tile % TILES;
-                const int tt = t - s < 32 ? t - s : 32;
-                uint32_t all = tt == 32 ? 0xffffffffu : (1u << tt) - 1u, a[32];
-                for (int64_t q = r0 / 32; q <= (r0 + nr - 1) / 32; q++) {
-                    if (impl->tile_rows) impl->tile_rows(sets + s * W, W, q, a);
-                    else
-                        for (int r = 0; r < 32; r++) a[r] = 32 * q + r < n ? (uint32_t)(rowmask[32 * q + r] >> s) : 0;
-                    for (int64_t r = 32 * q < r0 ? r0 - 32 * q : 0; r < 32 && 32 * q + r < r0 + nr; r++)
-                        colw[tk * nr + 32 * q + r - r0] = complement ? ~a[r] & all : a[r];
-                }
-                if (tk == TILES - 1 || tile == words - 1) /* tiles tile - tk .. tile done */
-                    for (int64_t i = 0; i < nr; i++)
-                        for (int64_t g = 0; g <= tk; g++) bits[i * bits_ld + tile - tk + g] = colw[g * nr + i];
-            }
-        } else {
-            /* all bits of the row set (complement) or clear, then each drawn element of the
-             * block toggled: O(n / 32 + draws) per unit, not O(n) */
-            int64_t nw = (nc + 31) / 32;
-            for (int u = 0; u < t; u++) {
-                const uint32_t *set = sets + u * W;
-                uint32_t *row = bits + (ua - r0 + u) * bits_ld;
-                for (int64_t q = 0; q < nw; q++) row[q] = complement ? 0xffffffffu : 0u;
-                if (complement && nc % 32) row[nw - 1] = (1u << (nc % 32)) - 1u;
-                for (int64_t q = c0 >> 5; q <= (c0 + nc - 1) >> 5; q++) {
-                    for (uint32_t m = set[q]; m; m &= m - 1u) {
-                        int64_t e = 32 * q + __builtin_ctz(m);
-                        if (e >= c0 && e < c0 + nc) row[(e - c0) >> 5] ^= 1u << ((e - c0) & 31);
-                    }
-                }
-            }
-        }
-    }
-    free(sets);
-    free(colw);
-    free(rowmask);
-    return 0;
-}
-
-int fi_zero_where(void *out, int itemsize, int64_t ld, int64_t nr, int64_t nc, const uint32_t *bits,
-                  int64_t bits_ld)
-{
-    if ((itemsize != 2 && itemsize != 4 && itemsize != 8) || nr < 0 || nc < 0 || ld < nc) return -1;
-    if (bits_ld < (nc + 31) / 32) return -1;
-    if (nr == 0 || nc == 0) return 0;
-    if (!out || !bits) return -1;
-    const struct isa *impl = pick();
-    for (int64_t i = 0; i < nr; i++)
-        for (int64_t q = 0; q < (nc + 31) / 32; q++)
-            impl->zero_bits((char *)out + (i * ld + 32 * q) * itemsize, bits[i * bits_ld + q],
-                            nc - 32 * q < 32 ? nc - 32 * q : 32, itemsize);
+    fi_pick()->masked(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride);
     return 0;
 }
 

@@ -1,4 +1,5 @@
-/* Fill kernels, compiled once per instruction set by fill.c, which defines NAME() (the
+/* Fill kernels, compiled once per instruction set by fill.c (after fitables.h, philox.h and
+ * simd.h; target_end.h forgets the target's macros afterwards), which defines NAME() (the
  * suffix), VBYTES (native vector width), VSQRTF/VSQRTD and, on x86, PHILOX32, PHILOX_LANES,
  * STREAM_COPY/STREAM_FENCE and (AVX-512) COLLECT.
  *
@@ -17,6 +18,7 @@ typedef float NAME(vf_t) __attribute__((vector_size(VBYTES)));
 typedef int32_t NAME(vi_t) __attribute__((vector_size(VBYTES)));
 typedef uint32_t NAME(vu_t) __attribute__((vector_size(VBYTES)));
 typedef uint16_t NAME(vh_t) __attribute__((vector_size(VBYTES / 2)));
+typedef uint16_t NAME(vh2_t) __attribute__((vector_size(VBYTES)));
 typedef double NAME(vd_t) __attribute__((vector_size(VBYTES)));
 typedef int64_t NAME(vl_t) __attribute__((vector_size(VBYTES)));
 typedef uint64_t NAME(vul_t) __attribute__((vector_size(VBYTES)));
@@ -25,6 +27,7 @@ typedef uint32_t NAME(vu2_t) __attribute__((vector_size(VBYTES / 2)));
 #define vi NAME(vi_t)
 #define vu NAME(vu_t)
 #define vh NAME(vh_t)
+#define vh2 NAME(vh2_t)
 #define vd NAME(vd_t)
 #define vl NAME(vl_t)
 #define vul NAME(vul_t)
@@ -63,6 +66,27 @@ FI_INLINE vf NAME(vfmaf)(vf a, vf b, vf c)
 #define FI_SOFT_FMA 1
 #endif
 #define FMAF(a, b, c) VFMAF(a, b, c) /* a * b + c rounded once, on vectors */
+
+#ifndef VANY /* no mask-to-bits instruction known here: lane by lane */
+FI_INLINE int NAME(vany)(vi m)
+{
+    int any = 0;
+    for (int i = 0; i < NF; i++) any |= m[i] != 0;
+    return any;
+}
+#define VANY NAME(vany)
+#define FI_ANY_LOCAL 1
+#endif
+#ifndef VPERMF /* table[i] lane by lane */
+FI_INLINE vf NAME(vpermf)(const float *table, vi i)
+{
+    vf v;
+    for (int l = 0; l < NF; l++) v[l] = table[i[l] & 15];
+    return v;
+}
+#define VPERMF NAME(vpermf)
+#define FI_PERMF_LOCAL 1
+#endif
 #include "fimath.h"
 
 #define G32 64
@@ -106,17 +130,17 @@ FI_INLINE vf NAME(clampf)(vf v, float lo, float hi)
 FI_INLINE vf NAME(unitf)(vu w) { return __builtin_convertvector((vi)(w >> 8), vf) * 0x1p-24f; }
 
 /* The per-lane transforms of the 32-bit family: NF lanes at a time, each lane's value a
- * function of its own words only.  The dense fill (transform32) and the masked fill
+ * function of its own words only.  The dense fill (group32) and the masked fill
  * (pick32) both call these, so they give the same bits. */
 
 /* U(low, high) from word w: p[0] = high - low, p[1] = low, clamped into [p[2], p[3]] */
-FI_INLINE vf NAME(uniformf)(vu w, const float *p)
+FI_INLINE vf NAME(uniform32)(vu w, const float *p)
 {
     return NAME(clampf)(NAME(unitf)(w) * p[0] + p[1], p[2], p[3]);
 }
 
 /* Box-Muller of the pair (we, wo): *c the cos value, *si the sin value, each * std + mean */
-FI_INLINE void NAME(boxmullerf)(vu we, vu wo, const float *p, vf *c, vf *si)
+FI_INLINE void NAME(boxmuller32)(vu we, vu wo, const float *p, vf *c, vf *si)
 {
     vf u1 = __builtin_convertvector((vi)((we >> 8) + 1u), vf) * 0x1p-24f; /* (0, 1] */
     vf r = VSQRTF(-2.0f * NAME(logf)(u1));
@@ -133,44 +157,45 @@ FI_INLINE void NAME(boxmullerf)(vu we, vu wo, const float *p, vf *c, vf *si)
     *si = FMAF(r * sq, SPLATF(p[0]), SPLATF(p[1]));
 }
 
-/* inverse CDF of the mass [Phi(alpha), Phi(beta)]: the central rational from
- * q = p - 1/2 = (Phi(alpha) - 1/2) + u m, the tails from the smaller tail probability */
-FI_INLINE vf NAME(truncnormalf)(vu w, const float *p)
+/* inverse CDF of the mass [Phi(alpha), Phi(beta)]: q = p - 1/2 = (Phi(alpha) - 1/2) + u m
+ * (resolution near the mean), and the smaller of p = Phi(alpha) + u m and 1 - p = Phi(-beta)
+ * + (1 - u) m (resolution far into either tail) */
+FI_INLINE vf NAME(truncnormal32)(vu w, const float *p)
 {
-    vi k2 = (vi)((w >> 9) << 1) + 1;                                 /* odd, < 2^24 */
-    vf u = __builtin_convertvector(k2, vf) * 0x1p-24f;              /* (0, 1) */
-    vf v1 = __builtin_convertvector(0x1000000 - k2, vf) * 0x1p-24f; /* 1 - u, exact */
-    vf q = FMAF(u, SPLATF(p[6]), SPLATF(p[7]));
-    vf plo = FMAF(u, SPLATF(p[6]), SPLATF(p[4]));
-    vf phi_ = FMAF(v1, SPLATF(p[6]), SPLATF(p[5]));
-    vi lower = plo <= phi_;
-    vf tail = NAME(ndtri_tailf)(SEL(lower, plo, phi_));
-    vf z = SEL((q <= F(0.425)) & (q >= -F(0.425)), NAME(ndtri_centralf)(q), SEL(lower, -tail, tail));
+    /* u = k2 2^-24 and 1 - u, both exact; u m = k2 (m 2^-24), exact scalings (m >= 1e-30 keeps
+     * m 2^-24 a normal float), so each FMA below rounds u m + c once, as written in streams.md */
+    vi k2 = (vi)((w >> 9) << 1) + 1; /* odd, < 2^24 */
+    vf k = __builtin_convertvector(k2, vf), k1 = __builtin_convertvector(0x1000000 - k2, vf);
+    vf m = SPLATF(p[6] * 0x1p-24f);
+    vf q = FMAF(k, m, SPLATF(p[7]));
+    vf plo = FMAF(k, m, SPLATF(p[4]));
+    vf phi_ = FMAF(k1, m, SPLATF(p[5]));
+    vf z = NAME(ndtrif)(q, SEL(plo <= phi_, plo, phi_));
     return NAME(clampf)(FMAF(z, SPLATF(p[0]), SPLATF(p[1])), p[2], p[3]);
 }
 
 /* the 64 values of one group from its words w[0..3][0..15] into o[0..63] */
-FI_INLINE void NAME(transform32)(int dist, const uint32_t (*w)[16], const float *p, float *o)
+FI_INLINE void NAME(group32)(int dist, const uint32_t (*w)[16], const float *p, float *o)
 {
     if (dist == FI_UNIFORM) {
         for (int j = 0; j < 4; j++)
-            for (int s = 0; s < 16; s += NF) NAME(stf)(o + 16 * j + s, NAME(uniformf)(NAME(ldu)(&w[j][s]), p));
+            for (int s = 0; s < 16; s += NF) NAME(stf)(o + 16 * j + s, NAME(uniform32)(NAME(ldu)(&w[j][s]), p));
     } else if (dist == FI_NORMAL) {
         /* the pairs (w0, w1) and (w2, w3): cos to j even, sin to j odd */
         for (int pair = 0; pair < 2; pair++)
             for (int s = 0; s < 16; s += NF) {
                 vf c, si;
-                NAME(boxmullerf)(NAME(ldu)(&w[2 * pair][s]), NAME(ldu)(&w[2 * pair + 1][s]), p, &c, &si);
+                NAME(boxmuller32)(NAME(ldu)(&w[2 * pair][s]), NAME(ldu)(&w[2 * pair + 1][s]), p, &c, &si);
                 NAME(stf)(o + 32 * pair + s, c);
                 NAME(stf)(o + 32 * pair + 16 + s, si);
             }
     } else {
         for (int j = 0; j < 4; j++)
-            for (int s = 0; s < 16; s += NF) NAME(stf)(o + 16 * j + s, NAME(truncnormalf)(NAME(ldu)(&w[j][s]), p));
+            for (int s = 0; s < 16; s += NF) NAME(stf)(o + 16 * j + s, NAME(truncnormal32)(NAME(ldu)(&w[j][s]), p));
     }
 }
 
-/* one value per lane: o[L] <- the value transform32 gives word js[L] (0..3) of lane L */
+/* one value per lane: o[L] <- the value group32 gives word js[L] (0..3) of lane L */
 FI_INLINE void NAME(pick32)(int dist, const uint32_t (*w)[16], const uint32_t *js, const float *p, float *o)
 {
     for (int s = 0; s < 16; s += NF) {
@@ -179,11 +204,11 @@ FI_INLINE void NAME(pick32)(int dist, const uint32_t (*w)[16], const uint32_t *j
         vu w0 = NAME(ldu)(&w[0][s]), w1 = NAME(ldu)(&w[1][s]), w2 = NAME(ldu)(&w[2][s]), w3 = NAME(ldu)(&w[3][s]);
         if (dist == FI_NORMAL) {
             vf c, si;
-            NAME(boxmullerf)(SELU(upper, w2, w0), SELU(upper, w3, w1), p, &c, &si);
+            NAME(boxmuller32)(SELU(upper, w2, w0), SELU(upper, w3, w1), p, &c, &si);
             NAME(stf)(o + s, SEL(odd, si, c));
         } else {
             vu wj = SELU(upper, SELU(odd, w3, w2), SELU(odd, w1, w0));
-            NAME(stf)(o + s, dist == FI_UNIFORM ? NAME(uniformf)(wj, p) : NAME(truncnormalf)(wj, p));
+            NAME(stf)(o + s, dist == FI_UNIFORM ? NAME(uniform32)(wj, p) : NAME(truncnormal32)(wj, p));
         }
     }
 }
@@ -196,7 +221,16 @@ FI_INLINE void NAME(store32)(int fmt, const float *src, void *dst, int64_t at, i
         return;
     }
     uint16_t *d = (uint16_t *)dst + at;
-    for (int64_t j = 0; j < n; j += NF) {
+    int64_t j = 0;
+    if (fmt == FI_BF16)
+        for (; j + 2 * NF <= n; j += 2 * NF) { /* two vectors into one */
+            vf a, b;
+            memcpy(&a, src + j, sizeof a);
+            memcpy(&b, src + j + NF, sizeof b);
+            vh2 h = NAME(to_bf16x2)(a, b);
+            memcpy(d + j, &h, sizeof h);
+        }
+    for (; j < n; j += NF) {
         vf v;
         memcpy(&v, src + j, sizeof v);
         vh b = fmt == FI_F16 ? NAME(to_f16)(v) : NAME(to_bf16)(v);
@@ -216,9 +250,14 @@ static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p,
         int64_t take = 2 * G32 - e0 < n ? 2 * G32 - e0 : n;
         PHILOX32(kw, g * 16u, w);
         float *o = (e0 == 0 && take == 2 * G32 && fmt == FI_F32) ? (float *)out + at : tmp;
-        NAME(transform32)(dist, w, p, o);
-        NAME(transform32)(dist, w + 4, p, o + G32);
-        if (o == tmp) NAME(store32)(fmt, tmp + e0, out, at, take);
+        NAME(group32)(dist, w, p, o);
+        NAME(group32)(dist, w + 4, p, o + G32);
+        if (o != tmp) {
+        } else if (take == 2 * G32) {
+            NAME(store32)(fmt, tmp, out, at, 2 * G32); /* a constant count: unrolled, no tail */
+        } else {
+            NAME(store32)(fmt, tmp + e0, out, at, take);
+        }
         at += take;
         n -= take;
         gi += (uint64_t)take;
@@ -238,29 +277,30 @@ FI_INLINE vd NAME(clampd)(vd v, double lo, double hi)
 {
 #ifdef VMAXD
     return VMIND(SPLATD(hi), VMAXD(SPLATD(lo), v));
-#endif
+#else
     v = SELD(v < lo, SPLATD(lo), v);
     return SELD(v > hi, SPLATD(hi), v);
+#endif
 }
 
 /* ((hi << 32) | lo) >> shift of ND lanes from two word rows */
-FI_INLINE vul NAME(join)(const uint32_t *lo, const uint32_t *hi, int shift)
+FI_INLINE vul NAME(join53)(const uint32_t *lo, const uint32_t *hi, int shift)
 {
     return ((__builtin_convertvector(NAME(ldu2)(hi), vul) << 32) | __builtin_convertvector(NAME(ldu2)(lo), vul)) >> shift;
 }
 
-/* The per-lane transforms of float64, shared by transform64 and pick64 as for float32;
- * x, a, b are word pairs joined by NAME(join). */
+/* The per-lane transforms of float64, shared by group64 and pick64 as for float32;
+ * x, a, b are word pairs joined by NAME(join53). */
 
 /* U(low, high) from 53 bits x: p[0] = high - low, p[1] = low, clamped into [p[2], p[3]] */
-FI_INLINE vd NAME(uniformd)(vul x, const double *p)
+FI_INLINE vd NAME(uniform64)(vul x, const double *p)
 {
     vd u = __builtin_convertvector((vl)x, vd) * 0x1p-53;
     return NAME(clampd)(u * p[0] + p[1], p[2], p[3]);
 }
 
 /* Box-Muller of the 53-bit pair (a, x): *c the cos value, *si the sin value, each * std + mean */
-FI_INLINE void NAME(boxmullerd)(vul a, vul x, const double *p, vd *c, vd *si)
+FI_INLINE void NAME(boxmuller64)(vul a, vul x, const double *p, vd *c, vd *si)
 {
     vd u1 = (__builtin_convertvector((vl)a, vd) + 1.0) * 0x1p-53; /* (0, 1]; the +1 is exact below 2^53 */
     vd r = VSQRTD(-2.0 * NAME(log)(u1));
@@ -275,8 +315,8 @@ FI_INLINE void NAME(boxmullerd)(vul a, vul x, const double *p, vd *c, vd *si)
     *si = (r * sq) * p[0] + p[1];
 }
 
-/* the truncated normal from 52 bits x, as truncnormalf */
-FI_INLINE vd NAME(truncnormald)(vul x, const double *p)
+/* the truncated normal from 52 bits x, as truncnormal32 */
+FI_INLINE vd NAME(truncnormal64)(vul x, const double *p)
 {
     vl k2 = (vl)(x << 1) + 1; /* odd, < 2^53 */
     vd u = __builtin_convertvector(k2, vd) * 0x1p-53;
@@ -291,33 +331,33 @@ FI_INLINE vd NAME(truncnormald)(vul x, const double *p)
 }
 
 /* the 32 values of one group from its words w[0..3][0..15] into o[0..31] */
-FI_INLINE void NAME(transform64)(int dist, const uint32_t (*w)[16], const double *p, double *o)
+FI_INLINE void NAME(group64)(int dist, const uint32_t (*w)[16], const double *p, double *o)
 {
     if (dist == FI_UNIFORM) {
         for (int h = 0; h < 2; h++)
             for (int s = 0; s < 16; s += ND)
-                NAME(std)(o + 16 * h + s, NAME(uniformd)(NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 11), p));
+                NAME(std)(o + 16 * h + s, NAME(uniform64)(NAME(join53)(&w[2 * h][s], &w[2 * h + 1][s], 11), p));
     } else if (dist == FI_NORMAL) {
         for (int s = 0; s < 16; s += ND) {
             vd c, si;
-            NAME(boxmullerd)(NAME(join)(&w[0][s], &w[1][s], 11), NAME(join)(&w[2][s], &w[3][s], 11), p, &c, &si);
+            NAME(boxmuller64)(NAME(join53)(&w[0][s], &w[1][s], 11), NAME(join53)(&w[2][s], &w[3][s], 11), p, &c, &si);
             NAME(std)(o + s, c);
             NAME(std)(o + 16 + s, si);
         }
     } else {
         for (int h = 0; h < 2; h++)
             for (int s = 0; s < 16; s += ND)
-                NAME(std)(o + 16 * h + s, NAME(truncnormald)(NAME(join)(&w[2 * h][s], &w[2 * h + 1][s], 12), p));
+                NAME(std)(o + 16 * h + s, NAME(truncnormal64)(NAME(join53)(&w[2 * h][s], &w[2 * h + 1][s], 12), p));
     }
 }
 
-/* one value per lane: o[L] <- the value transform64 gives half hs[L] (0, 1) of lane L */
+/* one value per lane: o[L] <- the value group64 gives half hs[L] (0, 1) of lane L */
 FI_INLINE void NAME(pick64)(int dist, const uint32_t (*w)[16], const uint32_t *hs, const double *p, double *o)
 {
     if (dist == FI_NORMAL) { /* both halves come from all four words: cos or sin by lane */
         for (int s = 0; s < 16; s += ND) {
             vd c, si;
-            NAME(boxmullerd)(NAME(join)(&w[0][s], &w[1][s], 11), NAME(join)(&w[2][s], &w[3][s], 11), p, &c, &si);
+            NAME(boxmuller64)(NAME(join53)(&w[0][s], &w[1][s], 11), NAME(join53)(&w[2][s], &w[3][s], 11), p, &c, &si);
             NAME(std)(o + s, SELD(__builtin_convertvector(NAME(ldu2)(hs + s), vl) != 0, si, c));
         }
         return;
@@ -328,8 +368,8 @@ FI_INLINE void NAME(pick64)(int dist, const uint32_t (*w)[16], const uint32_t *h
         hi[L] = hs[L] ? w[3][L] : w[1][L];
     }
     for (int s = 0; s < 16; s += ND)
-        NAME(std)(o + s, dist == FI_UNIFORM ? NAME(uniformd)(NAME(join)(lo + s, hi + s, 11), p)
-                                            : NAME(truncnormald)(NAME(join)(lo + s, hi + s, 12), p));
+        NAME(std)(o + s, dist == FI_UNIFORM ? NAME(uniform64)(NAME(join53)(lo + s, hi + s, 11), p)
+                                            : NAME(truncnormal64)(NAME(join53)(lo + s, hi + s, 12), p));
 }
 
 static void NAME(run64)(int dist, const uint32_t kw[4], const double *p, double *out,
@@ -343,8 +383,8 @@ static void NAME(run64)(int dist, const uint32_t kw[4], const double *p, double 
         int64_t take = 2 * G64 - e0 < n ? 2 * G64 - e0 : n;
         PHILOX32(kw, g * 16u, w);
         double *o = (e0 == 0 && take == 2 * G64) ? out + at : tmp;
-        NAME(transform64)(dist, w, p, o);
-        NAME(transform64)(dist, w + 4, p, o + G64);
+        NAME(group64)(dist, w, p, o);
+        NAME(group64)(dist, w + 4, p, o + G64);
         if (o == tmp) memcpy(out + at, tmp + e0, (size_t)take * sizeof(double));
         at += take;
         n -= take;
@@ -510,6 +550,17 @@ static void NAME(zero_bits)(char *row, uint32_t m, int64_t t, int itemsize)
     }
 }
 
+/* out[0 .. n) <- x[0 .. n) rounded to bfloat16 bits as the 16-bit fills round (fi_to_bf16) */
+static void NAME(bf16)(const float *x, uint16_t *out, int64_t n)
+{
+    float tmp[2 * G32 + 16] __attribute__((aligned(64)));
+    for (int64_t i = 0; i < n; i += 2 * G32) {
+        const int64_t k = n - i < 2 * G32 ? n - i : 2 * G32;
+        memcpy(tmp, x + i, (size_t)k * sizeof(float));
+        NAME(store32)(FI_BF16, tmp, out, i, k);
+    }
+}
+
 /* Philox4x32-10 of blocks b0 .. b0+31 (w[4h + j][L]: word j of block b0 + 16h + L), callable */
 static void NAME(philox_blocks)(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16]) { PHILOX32(kw, b0, w); }
 
@@ -517,6 +568,7 @@ static void NAME(philox_blocks)(const uint32_t kw[4], uint64_t b0, uint32_t w[8]
 #undef vi
 #undef vu
 #undef vh
+#undef vh2
 #undef vd
 #undef vl
 #undef vul
@@ -544,6 +596,14 @@ static void NAME(philox_blocks)(const uint32_t kw[4], uint64_t b0, uint32_t w[8]
 #endif
 
 #undef FMAF
+#ifdef FI_PERMF_LOCAL
+#undef VPERMF
+#undef FI_PERMF_LOCAL
+#endif
+#ifdef FI_ANY_LOCAL
+#undef VANY
+#undef FI_ANY_LOCAL
+#endif
 #ifdef FI_SOFT_FMA
 #undef VFMAF
 #undef FI_SOFT_FMA

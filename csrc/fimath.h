@@ -39,6 +39,28 @@ FI_INLINE vf NAME(logf)(vf x)
     return FMAF(SPLATF(0.693359375f), fe, r);
 }
 
+/* Natural log of normal float32 x > 0 by a 16-entry table (the reduction of Szabolcs Nagy's
+ * logf, ARM optimized-routines / glibc 2.28): x = 2^k z, z in [0.7, 1.4), z ~ c_i, so
+ * log x = k ln 2 - log(1/c_i) + log1p(r), r = z / c_i - 1 (|r| < 0.031, one FMA with the
+ * float32 1/c_i, exact up to one rounding), log1p(r) = r + r^2 (A0 + A1 r + A2 r^2).
+ * LOGT_* in fitables.h; the table lookups are VPERMF (a 16-lane permute) where the target has it. */
+FI_INLINE vf NAME(logtf)(vf x)
+{
+    vu ix = (vu)x;
+    vu tmp = ix - 0x3f330000u;
+    vi i = (vi)((tmp >> 19) & 15u);
+    vi k = (vi)tmp >> 23;
+    vf z = (vf)(ix - (tmp & 0xff800000u));
+    vf invc = VPERMF(LOGT_INVC, i), logc = VPERMF(LOGT_LOGC, i);
+    vf r = FMAF(z, invc, SPLATF(-1.0f));
+    vf fk = __builtin_convertvector(k, vf);
+    vf hi = FMAF(fk, SPLATF(0.693359375f), logc); /* k ln2_hi exact (9 + 7 bits) */
+    vf lo = FMAF(fk, SPLATF(-F(2.12194440e-4)), r);
+    vf p = FMAF(SPLATF(F(LOGT_A[2])), r, SPLATF(F(LOGT_A[1])));
+    p = FMAF(p, r, SPLATF(F(LOGT_A[0])));
+    return FMAF(p, r * r, lo) + hi;
+}
+
 /* sin and cos on [-pi/4, pi/4] (Cephes sinf/cosf polynomials), Horner steps fused. */
 FI_INLINE vf NAME(sinpf)(vf x)
 {
@@ -56,34 +78,31 @@ FI_INLINE vf NAME(cospf)(vf x)
     return FMAF(y * z, z, -0.5f * z) + 1.0f;
 }
 
-/* Phi^-1(1/2 + q) for |q| <= 0.425: the central rational of Wichura's AS241 (PPND16),
- * taken from q itself so that intervals narrow around the mean keep their resolution. */
-FI_INLINE vf NAME(ndtri_centralf)(vf q)
+/* Phi^-1(1/2 + q) = q R(w) from q and the smaller tail probability p = 1/2 - |q|, with
+ * w = -log(4 p (1 - p)) = -log(1 - 4 q^2), the variable of Giles' erfinv (GPU Computing Gems
+ * Jade, 2011): p keeps 1 - 4 q^2 relatively exact far into either tail, q keeps the
+ * resolution near the mean.  One log; R is a polynomial in w - 2.5 (w < 5) or in
+ * sqrt(w) - 3.125 (w <= 16) / - 6.625 (w > 16), coefficients NDTRI32_* (fitables.h), Horner steps
+ * fused.  The tail's sqrt and polynomial run only for vectors with a lane in the tail
+ * (p < 0.0017); each lane's value is the same either way. */
+FI_INLINE vf NAME(ndtrif)(vf q, vf p)
 {
-    vf r = FMAF(-q, q, SPLATF(F(0.180625)));
-    vf a = FMAF(SPLATF(F(AS241_A[0])), r, SPLATF(F(AS241_A[1])));
-    for (int i = 2; i < 8; i++) a = FMAF(a, r, SPLATF(F(AS241_A[i])));
-    vf b = FMAF(SPLATF(F(AS241_B[0])), r, SPLATF(F(AS241_B[1])));
-    for (int i = 2; i < 7; i++) b = FMAF(b, r, SPLATF(F(AS241_B[i])));
-    b = FMAF(b, r, SPLATF(1.0f));
-    return (q * a) / b;
-}
-
-/* -Phi^-1(p) for a tail probability 0 < p < 0.075: AS241's two tail rationals, chosen per
- * lane by coefficient selects, so a vector evaluates one rational. */
-FI_INLINE vf NAME(ndtri_tailf)(vf p)
-{
-    vf t = VSQRTF(-NAME(logf)(p));
-    vi mid = t <= 5.0f;
-#define C2(tab, i) SEL(mid, SPLATF(F(tab##_MID[i])), SPLATF(F(tab##_FAR[i])))
-    vf s = SEL(mid, t - F(1.6), t - 5.0f);
-    vf c = C2(AS241_C, 0);
-    for (int i = 1; i < 8; i++) c = FMAF(c, s, C2(AS241_C, i));
-    vf d = C2(AS241_D, 0);
-    for (int i = 1; i < 7; i++) d = FMAF(d, s, C2(AS241_D, i));
-    d = FMAF(d, s, SPLATF(1.0f));
+    vf p4 = p * 4.0f;
+    vf w = -NAME(logtf)(FMAF(-p4, p, p4));
+    vf v = w - 2.5f;
+    vf r = FMAF(SPLATF(F(NDTRI32_CENTRAL[0])), v, SPLATF(F(NDTRI32_CENTRAL[1])));
+    for (int i = 2; i < 10; i++) r = FMAF(r, v, SPLATF(F(NDTRI32_CENTRAL[i])));
+    vi tail = w >= 5.0f;
+    if (VANY(tail)) {
+        vi mid = w <= 16.0f;
+#define C2(i) SEL(mid, SPLATF(F(NDTRI32_TAIL_MID[i])), SPLATF(F(NDTRI32_TAIL_FAR[i])))
+        vf s = VSQRTF(w) - SEL(mid, SPLATF(3.125f), SPLATF(6.625f));
+        vf rt = FMAF(C2(0), s, C2(1));
+        for (int i = 2; i < 10; i++) rt = FMAF(rt, s, C2(i));
 #undef C2
-    return c / d;
+        r = SEL(tail, rt, r);
+    }
+    return q * r;
 }
 
 /* float32 -> bfloat16 bits, round to nearest even; NaN stays a quiet NaN. */
@@ -93,6 +112,22 @@ FI_INLINE vh NAME(to_bf16)(vf x)
     vu rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
     vu nan = (u >> 16) | 0x40u;
     return __builtin_convertvector(SELU((u & 0x7fffffffu) > 0x7f800000u, nan, rounded), vh);
+}
+
+/* to_bf16 of the 2 NF lanes of a then b: the rounded (or quieted) bits' high halves, picked
+ * from both vectors by one two-source shuffle (VPERMT2W with AVX-512) instead of a shift and a
+ * narrowing per vector; VTOBF16X2 where the CPU converts in one instruction (same bits). */
+FI_INLINE vh2 NAME(to_bf16x2)(vf a, vf b)
+{
+#ifdef VTOBF16X2
+    if (__builtin_expect(!VDENORMAL2(a, b), 1)) return VTOBF16X2(a, b);
+#endif
+    vu ua = (vu)a, ub = (vu)b;
+    vu ra = SELU((ua & 0x7fffffffu) > 0x7f800000u, ua | 0x400000u, ua + 0x7fffu + ((ua >> 16) & 1u));
+    vu rb = SELU((ub & 0x7fffffffu) > 0x7f800000u, ub | 0x400000u, ub + 0x7fffu + ((ub >> 16) & 1u));
+    vh2 odd;
+    for (int i = 0; i < 2 * NF; i++) odd[i] = (uint16_t)(2 * i + 1); /* high halves, little-endian */
+    return __builtin_shuffle((vh2)ra, (vh2)rb, odd);
 }
 
 /* float32 -> float16 bits, round to nearest even (Giesen's float_to_half_fast3_rtne). */

@@ -20,7 +20,7 @@ def show_config(file=None):
             print(f"  backend {name:6s} available ({be.detail})", file=file)
     try:
         from .kernels import _c
-        print(f"  C kernels instruction set: {_c.isa()} (override: FASTINIT_ISA=baseline|avx2|avx512)", file=file)
+        print(f"  C kernels instruction set: {_c.isa()} (override: FASTINIT_ISA=baseline|avx2|avx512|avx512bf16)", file=file)
     except ImportError:
         pass
     print(f"  default backend: {kernels.get().name}", file=file)

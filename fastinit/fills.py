@@ -139,7 +139,8 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
 
     Inverse CDF of one uniform per element, drawn from the nearer tail so that it stays
     exact at any std: ``z = Phi^-1(Phi(alpha) + u (Phi(beta) - Phi(alpha)))`` with
-    ``alpha = (a - mean)/std``, ``beta = (b - mean)/std`` (AS241), ``x = z * std + mean``,
+    ``alpha = (a - mean)/std``, ``beta = (b - mean)/std`` (Phi^-1: Giles' erfinv variable with
+    fitted polynomials for float32, AS241 for float64; docs/streams.md), ``x = z * std + mean``,
     and no sample ever lies outside [a, b] in the output dtype (torch emits 1000-sigma
     outliers at tiny std; fastinit does not).  Intervals with probability below 1e-30
     (float32) or 1e-290 (float64) under N(mean, std) are refused.

@@ -7,8 +7,10 @@ Every sampler returns exactly element ``i`` of the matching fill, bit for bit::
 
 for any ``i`` (``i`` is the element's row-major index in its global tensor, as in
 docs/streams.md), so a kernel can draw fastinit's values in any order, into any layout, from
-any thread.  Each call computes one Philox block and only the words element ``i`` needs (a
-normal computes the log and the one of sin/cos its element uses, not its Box-Muller partner).
+any thread.  Each call computes one Philox block and transforms the words element ``i`` needs
+with the fill kernels' own per-lane functions (fastinit/kernels/_numba.py: ``uniform32``,
+``boxmuller32``, ``truncnormal32``, ... and ``block_of`` for the element's block), so there is
+one copy of the arithmetic; a normal computes its Box-Muller pair and returns its half.
 
 * ``key(seed, stream)`` (plain Python: a str stream is hashed with BLAKE2b, which njit
   code cannot do) -> ``(key0, key1, stream0, stream1)``, four ``np.uint32``.
@@ -36,30 +38,20 @@ from numba import njit
 
 from . import _rounding
 from ._rounding import DOWN, NEAREST, UP
-
 from .kernels._numba import (
-    PI2_22,
-    PI2_51,
-    TWO_M24,
-    TWO_M53,
-    cosp,
-    cospf,
+    block_of,
+    boxmuller32,
+    boxmuller64,
     d2u,
-    f2u,
-    fmaf,
     join53,
-    log,
-    logf,
-    ndtri_central,
-    ndtri_centralf,
-    ndtri_tail,
-    ndtri_tailf,
     philox,
-    sinp,
-    sinpf,
     to_bf16,
     to_f16,
+    truncnormal32,
+    truncnormal64,
     u2f,
+    uniform32,
+    uniform64,
 )
 
 __all__ = ["block", "key", "normal_bf16", "normal_f16", "normal_f32", "normal_f64", "philox4x32",
@@ -67,7 +59,7 @@ __all__ = ["block", "key", "normal_bf16", "normal_f16", "normal_f32", "normal_f6
            "trunc_normal_params", "uniform_bf16", "uniform_f16", "uniform_f32", "uniform_f64"]
 
 u16, u32, u64 = np.uint16, np.uint32, np.uint64
-i32, i64 = np.int32, np.int64
+i64 = np.int64
 f32, f64 = np.float32, np.float64
 
 _ROUNDS = 10  # Philox4x32-10, the stream's generator (docs/streams.md)
@@ -119,18 +111,16 @@ def block(key, b):
 @_inline
 def _word32(key, i):
     """float32 family: element i is word (i mod 64) div 16 of block 16 (i div 64) + i mod 16."""
-    i = u64(i)
-    w = block(key, (i >> u64(6)) * u64(16) + (i & u64(15)))
-    j = (i >> u64(4)) & u64(3)
+    b, j = block_of(i, u64(6))
+    w = block(key, b)
     return w[0] if j == u64(0) else (w[1] if j == u64(1) else (w[2] if j == u64(2) else w[3]))
 
 
 @_inline
 def _words64(key, i):
     """float64: element i is words 2h, 2h+1 (h = (i mod 32) div 16) of block 16 (i div 32) + i mod 16."""
-    i = u64(i)
-    w = block(key, (i >> u64(5)) * u64(16) + (i & u64(15)))
-    h = (i >> u64(4)) & u64(1)
+    b, h = block_of(i, u64(5))
+    w = block(key, b)
     return (w[0], w[1]) if h == u64(0) else (w[2], w[3])
 
 
@@ -171,20 +161,11 @@ def _round32(x, mode):
     return u2f(u32(_rounded(x, 24, 8, mode)))
 
 
-@_inline
-def _clamp(v, lo, hi):
-    """The kernels' clamp, select for select: min/max could pick the other zero of -0.0 == +0.0."""
-    v = lo if v < lo else v  # noqa: FURB136
-    return hi if v > hi else v  # noqa: FURB136
-
-
 # ---- uniform -----------------------------------------------------------------------
 
 @_api
 def _uniform32(key, i, scale, shift, lo, hi):
-    u = f32(i32(_word32(key, i) >> u32(8))) * TWO_M24
-    v = u * scale + shift
-    return _clamp(v, lo, hi)
+    return uniform32(_word32(key, i), scale, shift, lo, hi)
 
 
 @_inline
@@ -236,41 +217,27 @@ def uniform_f64(key, i, low, high):
     low = f64(low)
     high = f64(high)
     w0, w1 = _words64(key, i)
-    u = f64(i64(join53(w0, w1, 11))) * TWO_M53
-    v = u * (high - low) + low
-    return _clamp(v, low, high)
+    return uniform64(join53(w0, w1, 11), high - low, low, low, high)
 
 
 # ---- normal (Box-Muller, one output of the pair) -------------------------------------
 
 @_api
 def _normal32(key, i, mean, std):
-    i = u64(i)
-    w = block(key, (i >> u64(6)) * u64(16) + (i & u64(15)))
-    j = (i >> u64(4)) & u64(3)
+    b, j = block_of(i, u64(6))
+    w = block(key, b)
     pair_hi = j >= u64(2)
-    w_even = w[2] if pair_hi else w[0]
-    w_odd = w[3] if pair_hi else w[1]
-    u1 = f32(i32(u32((w_even >> u32(8)) + u32(1)))) * TWO_M24
-    r = np.sqrt(f32(-2.0) * logf(u1))
-    x = u32(w_odd >> u32(8))
-    q = u32((x + u32(0x200000)) >> u32(22))
-    phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
-    if (j & u64(1)) == u64(0):  # cos(angle) = +-(cos | sin)(phi) by quadrant
-        t = sinpf(phi) if (q & u32(1)) != u32(0) else cospf(phi)
-        t = -t if ((q + u32(1)) & u32(2)) != u32(0) else t
-    else:  # sin(angle)
-        t = cospf(phi) if (q & u32(1)) != u32(0) else sinpf(phi)
-        t = -t if (q & u32(2)) != u32(0) else t
-    return fmaf(r * t, f32(std), f32(mean))
+    co, si = boxmuller32(w[2] if pair_hi else w[0], w[3] if pair_hi else w[1], f32(std), f32(mean))
+    return si if (j & u64(1)) != u64(0) else co
 
 
 @_api
 def normal_f32(key, i, mean, std):
     """Element ``i`` of ``normal_(out, mean, std, seed=, stream=)`` for a float32 ``out``.
 
-    Box-Muller on the word pair of element ``i``'s block (docs/streams.md); only the cos or
-    sin that element ``i`` takes is computed.  ``x = (r * trig) * float32(std) + float32(mean)``.
+    Box-Muller on the word pair of element ``i``'s block (docs/streams.md), by the fills' own
+    ``boxmuller32``; element ``i`` takes the cos or the sin value.
+    ``x = (r * trig) * float32(std) + float32(mean)``.
     """
     return _normal32(key, i, f64(mean), f64(std))
 
@@ -294,20 +261,10 @@ def normal_f64(key, i, mean, std):
     Each block gives two outputs, ``h = 0`` (cos) and ``h = 1`` (sin); only element ``i``'s
     is computed.
     """
-    i = u64(i)
-    w = block(key, (i >> u64(5)) * u64(16) + (i & u64(15)))
-    u1 = f64(i64(join53(w[0], w[1], 11) + u64(1))) * TWO_M53
-    r = np.sqrt(-2.0 * log(u1))
-    x = join53(w[2], w[3], 11)
-    q = (x + u64(0x4000000000000)) >> u64(51)
-    phi = f64(i64(x) - i64(q << u64(51))) * PI2_51
-    if ((i >> u64(4)) & u64(1)) == u64(0):
-        t = sinp(phi) if (q & u64(1)) != u64(0) else cosp(phi)
-        t = -t if ((q + u64(1)) & u64(2)) != u64(0) else t
-    else:
-        t = cosp(phi) if (q & u64(1)) != u64(0) else sinp(phi)
-        t = -t if (q & u64(2)) != u64(0) else t
-    return (r * t) * f64(std) + f64(mean)
+    b, h = block_of(i, u64(5))
+    w = block(key, b)
+    co, si = boxmuller64(join53(w[0], w[1], 11), join53(w[2], w[3], 11), f64(std), f64(mean))
+    return si if h != u64(0) else co
 
 
 # ---- truncated normal (inverse CDF; constants from SciPy in Python) ---------------------
@@ -346,20 +303,8 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
 
 @_api
 def _trunc_normal32(key, i, p):
-    sd, mean, lo, hi = f32(p[0]), f32(p[1]), f32(p[2]), f32(p[3])
-    phia, phicb, mass, qa = f32(p[4]), f32(p[5]), f32(p[6]), f32(p[7])
-    k2 = i32(i32((_word32(key, i) >> u32(9)) << u32(1)) + i32(1))
-    u = f32(k2) * TWO_M24
-    v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
-    q = fmaf(u, mass, qa)
-    if (q <= f32(0.425)) & (q >= -f32(0.425)):
-        z = ndtri_centralf(q)
-    else:
-        plo = fmaf(u, mass, phia)
-        phi_ = fmaf(v1, mass, phicb)
-        z = -ndtri_tailf(plo) if plo <= phi_ else ndtri_tailf(phi_)
-    v = fmaf(z, sd, mean)
-    return _clamp(v, lo, hi)
+    p = (f32(p[0]), f32(p[1]), f32(p[2]), f32(p[3]), f32(p[4]), f32(p[5]), f32(p[6]), f32(p[7]))
+    return truncnormal32(_word32(key, i), p)
 
 
 @_api
@@ -384,19 +329,7 @@ def trunc_normal_bf16(key, i, params):
 @_api
 def trunc_normal_f64(key, i, params):
     """Element ``i`` of ``trunc_normal_`` for a float64 ``out``, with params for dtype=float64."""
-    sd, mean, lo, hi = f64(params[0]), f64(params[1]), f64(params[2]), f64(params[3])
-    phia, phicb, mass, qa = f64(params[4]), f64(params[5]), f64(params[6]), f64(params[7])
+    p = (f64(params[0]), f64(params[1]), f64(params[2]), f64(params[3]),
+         f64(params[4]), f64(params[5]), f64(params[6]), f64(params[7]))
     w0, w1 = _words64(key, i)
-    k2 = i64(join53(w0, w1, 12) << u64(1)) + i64(1)
-    u = f64(k2) * TWO_M53
-    v1 = f64(i64(0x20000000000000) - k2) * TWO_M53
-    q = qa + u * mass
-    if (q <= 0.425) & (q >= -0.425):
-        z = ndtri_central(q)
-    else:
-        plo = phia + u * mass
-        phi_ = phicb + v1 * mass
-        z = -ndtri_tail(plo) if plo <= phi_ else ndtri_tail(phi_)
-    v = z * sd + mean
-    return _clamp(v, lo, hi)
-
+    return truncnormal64(join53(w0, w1, 12), p)

@@ -33,7 +33,7 @@ def test_fastinit_isa_overrides_the_dispatch():
 def test_unknown_fastinit_isa_is_a_clear_error():
     r = run("import numpy as np, fastinit; fastinit.normal_(np.empty(4, np.float32), seed=0, stream=0)", FASTINIT_ISA="sse9")
     assert r.returncode != 0
-    assert "isa must be one of ('baseline', 'avx2', 'avx512') and supported by this CPU; got 'sse9'" in r.stderr
+    assert "isa must be one of ('baseline', 'avx2', 'avx512', 'avx512bf16') and supported by this CPU; got 'sse9'" in r.stderr
 
 
 def test_the_default_path_never_loads_numba():

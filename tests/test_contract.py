@@ -174,3 +174,39 @@ def _child_fill():
 def test_trunc_normal_at_zero_std_is_the_mean_clamped_into_the_bounds(bounds, a, b):
     out = fastinit.trunc_normal_(np.empty(1000, np.float32), 0.5, 0.0, a, b, bounds=bounds, seed=0, stream=0)
     assert (out == np.float32(min(max(0.5, a), b))).all()
+
+
+def test_the_codes_have_one_meaning_in_c_numba_and_python():
+    # distribution and format codes: csrc/fastinit.h's FI_* (read through cffi), the Numba
+    # kernels' and the Python layer's (fastinit.kernels) must agree
+    from fastinit import kernels
+    from fastinit.kernels import _c
+    from fastinit.kernels import _numba as nb
+    for name in ("UNIFORM", "NORMAL", "TRUNCNORMAL", "F32", "F16", "BF16"):
+        assert getattr(_c.lib, f"FI_{name}") == getattr(nb, name) == getattr(kernels, name), name
+    assert (kernels.GROUP32, kernels.GROUP64) == (nb.G32, nb.G64)
+
+
+def test_the_kernel_tables_are_the_same_numbers_in_c_and_numba():
+    # csrc/fitables.h and csrc/philox.h are the C side of every constant the Numba twins copy
+    # (fastinit/kernels/_numba.py): parse the C definitions and compare value for value
+    import re
+    from pathlib import Path
+
+    from fastinit.kernels import _numba as nb
+    csrc = Path(__file__).resolve().parents[1] / "csrc"
+    tables = re.findall(r"static const (double|float) (\w+)\[(\d+)\] = \{([^}]*)\};", (csrc / "fitables.h").read_text())
+    assert {name for _, name, _, _ in tables} == {"AS241_A", "AS241_B", "AS241_C_MID", "AS241_C_FAR", "AS241_D_MID",
+                                                 "AS241_D_FAR", "NDTRI32_CENTRAL", "NDTRI32_TAIL_MID",
+                                                 "NDTRI32_TAIL_FAR", "LOGT_INVC", "LOGT_LOGC", "LOGT_A"}
+    for ctype, name, n, body in tables:
+        c = np.array([float(v.strip().rstrip("f")) for v in body.split(",") if v.strip()])
+        assert c.size == int(n), name
+        # C parses "1.5f" straight to float; the kernels use every double table through F(),
+        # decimal -> double -> float, as NumPy's float32(python float) does
+        assert np.array_equal(np.float32(c), np.float32(getattr(nb, name))), name
+        if ctype == "double" and not name.startswith(("NDTRI32", "LOGT")):  # float64 kernels use them as is
+            assert np.array_equal(c, getattr(nb, name)), name
+    philox = dict(re.findall(r"#define (PHILOX_[MW][01]) (0x[0-9A-F]+)u", (csrc / "philox.h").read_text()))
+    assert {k: int(v, 16) for k, v in philox.items()} == {"PHILOX_M0": int(nb.M0), "PHILOX_M1": int(nb.M1),
+                                                         "PHILOX_W0": int(nb.W0), "PHILOX_W1": int(nb.W1)}

@@ -1,6 +1,6 @@
 """Golden values of the two streams schemes draw beside the core fills (docs/streams.md
-version 2): the sparse pattern (Floyd's draws on the mask stream) and orthogonal's reflector
-stream, with their slow references in tests/naive.py.
+versions 2 and 3, which left them unchanged): the sparse pattern (Floyd's draws on the mask
+stream) and orthogonal's reflector stream, with their slow references in tests/naive.py.
 
 Generated once (fastinit 0.1.0, stream layout 2) and pasted here.  A change is a stream
 change: bump fastinit.STREAM_LAYOUT, announce it, regenerate; never paste silently.

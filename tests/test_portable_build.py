@@ -25,7 +25,7 @@ def portable(tmp_path_factory):
         pytest.skip("no C compiler")
     so = tmp_path_factory.mktemp("portable") / "libfill.so"
     subprocess.run([cc, "-O2", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-std=gnu11",
-                    "-DFASTINIT_NO_DISPATCH", "-shared", "-fPIC", "-I", str(CSRC), str(CSRC / "fill.c"),
+                    "-DFASTINIT_NO_DISPATCH", "-shared", "-fPIC", "-I", str(CSRC), *map(str, sorted(CSRC.glob("*.c"))),
                     "-o", str(so), "-lm"], check=True)
     lib = ctypes.CDLL(str(so))
     lib.fi_isa.restype = ctypes.c_char_p

@@ -5,11 +5,11 @@ import os
 from . import Backend
 from ._cfill import ffi, lib
 
-ISAS = ("baseline", "avx2", "avx512")
+ISAS = ("baseline", "avx2", "avx512", "avx512bf16")
 
 
 def isa() -> str:
-    """Instruction set the C fill kernels use: "baseline", "avx2" or "avx512"."""
+    """Instruction set the C fill kernels use: one of ISAS."""
     return ffi.string(lib.fi_isa()).decode()
 
 

@@ -35,7 +35,35 @@ PI2_51 = float.fromhex("0x1.921fb54442d18p-51")  # float64(pi/2) * 2^-51, exact
 TWO_M24 = f32(2.0**-24)
 TWO_M53 = 2.0**-53
 
-# Wichura's AS241 (PPND16) rationals, highest degree first: the tables of csrc/fill.c
+# The float32 inverse normal CDF's polynomials, highest degree first: the tables of csrc/fitables.h
+# (fitted by tools/fit_ndtri32.py; exact float32 values)
+NDTRI32_CENTRAL = np.array([
+    -2.4900867146016026e-08, 6.576180311412827e-08, 1.3189650189815438e-06, -9.794538527785335e-06,
+    -1.4040183486940805e-05, 0.0006175730377435684, -0.003543286584317684, -0.01181543618440628,
+    0.6976040601730347, 4.246626853942871])
+NDTRI32_TAIL_MID = np.array([
+    0.00036476762033998966, -0.0004911251598969102, -0.0009130212129093707, 0.0037067439407110214,
+    -0.007130827289074659, 0.010696284472942352, -0.01499354001134634, 0.019937699660658836,
+    2.838945150375366, 8.367392539978027])
+NDTRI32_TAIL_FAR = np.array([
+    -1.3048008895566454e-08, 6.621805681561455e-08, -1.8309025051621575e-07, 1.239201083080843e-06,
+    -7.388951416942291e-06, 2.8334190574241802e-05, -1.4946657756809145e-05, -0.001453221426345408,
+    2.853829860687256, 18.358539581298828])
+
+# logtf's table and log1p polynomial (csrc/fitables.h: LOGT_*), exact float32 values
+LOGT_INVC = np.array([
+    1.3992414474487305, 1.3406081199645996, 1.2866921424865723, 1.2369459867477417, 1.1909037828445435,
+    1.1481667757034302, 1.108391284942627, 1.071279764175415, 1.0365731716156006, 1.0, 0.9485646486282349,
+    0.8954553008079529, 0.847979724407196, 0.8052862882614136, 0.7666870355606079, 0.7316197156906128],
+    np.float32)
+LOGT_LOGC = np.array([
+    -0.3359302580356598, -0.293123334646225, -0.2520746886730194, -0.21264542639255524, -0.17471249401569366,
+    -0.13816656172275543, -0.10290966928005219, -0.06885397434234619, -0.035920243710279465, 0.0,
+    0.0528053343296051, 0.11042297631502151, 0.1648985594511032, 0.21655742824077606, 0.2656765878200531,
+    0.3124944269657135], np.float32)
+LOGT_A = np.array([-0.4999999701976776, 0.3334691822528839, -0.2501509487628937])
+
+# Wichura's AS241 (PPND16) rationals for float64, highest degree first: the tables of csrc/fitables.h
 AS241_A = np.array([2509.0809287301226727, 33430.575583588128105, 67265.770927008700853, 45921.953931549871457,
                     13731.693765509461125, 1971.5909503065514427, 133.14166789178437745, 3.3871328727963666080])
 AS241_B = np.array([5226.4952788528545610, 28729.085735721942674, 39307.895800092710610, 21213.794301586595867,
@@ -121,6 +149,23 @@ def logf(x):
 
 
 @jit
+def logtf(x):
+    """Natural log of normal float32 x > 0 by a 16-entry table (csrc/fimath.h: logtf)."""
+    ix = f2u(x)
+    tmp = u32(ix - u32(0x3F330000))
+    i = i64((tmp >> u32(19)) & u32(15))
+    k = i32(tmp) >> i32(23)
+    z = u2f(u32(ix - (tmp & u32(0xFF800000))))
+    r = fmaf(z, LOGT_INVC[i], f32(-1.0))
+    fk = f32(k)
+    hi = fmaf(fk, f32(0.693359375), LOGT_LOGC[i])
+    lo = fmaf(fk, -f32(2.12194440e-4), r)
+    p = fmaf(f32(LOGT_A[2]), r, f32(LOGT_A[1]))
+    p = fmaf(p, r, f32(LOGT_A[0]))
+    return fmaf(p, r * r, lo) + hi
+
+
+@jit
 def sinpf(x):
     z = x * x
     y = fmaf(-f32(1.9515295891e-4), z, f32(8.3321608736e-3))
@@ -137,33 +182,23 @@ def cospf(x):
 
 
 @jit
-def ndtri_centralf(q):
-    """Phi^-1(1/2 + q) for |q| <= 0.425 (AS241 central rational; csrc/fimath.h)."""
-    r = fmaf(-q, q, f32(0.180625))
-    a = fmaf(f32(AS241_A[0]), r, f32(AS241_A[1]))
-    for i in range(2, 8):
-        a = fmaf(a, r, f32(AS241_A[i]))
-    b = fmaf(f32(AS241_B[0]), r, f32(AS241_B[1]))
-    for i in range(2, 7):
-        b = fmaf(b, r, f32(AS241_B[i]))
-    b = fmaf(b, r, f32(1.0))
-    return (q * a) / b
-
-
-@jit
-def ndtri_tailf(p):
-    """-Phi^-1(p) for a tail probability 0 < p < 0.075 (AS241 tail rationals)."""
-    t = np.sqrt(-logf(p))
-    mid = t <= f32(5.0)
-    s = (t - f32(1.6)) if mid else (t - f32(5.0))
-    c = f32(AS241_C_MID[0]) if mid else f32(AS241_C_FAR[0])
-    for i in range(1, 8):
-        c = fmaf(c, s, f32(AS241_C_MID[i]) if mid else f32(AS241_C_FAR[i]))
-    d = f32(AS241_D_MID[0]) if mid else f32(AS241_D_FAR[0])
-    for i in range(1, 7):
-        d = fmaf(d, s, f32(AS241_D_MID[i]) if mid else f32(AS241_D_FAR[i]))
-    d = fmaf(d, s, f32(1.0))
-    return c / d
+def ndtrif(q, p):
+    """Phi^-1(1/2 + q) = q R(w), w = -log(4 p (1 - p)), p = 1/2 - |q| the smaller tail
+    probability (csrc/fimath.h: ndtrif).  Both the centre's and the tail's polynomial are
+    computed, then selected (selects vectorize; C skips the tail for vectors without one)."""
+    p4 = p * f32(4.0)
+    w = -logtf(fmaf(-p4, p, p4))
+    v = w - f32(2.5)
+    r = fmaf(f32(NDTRI32_CENTRAL[0]), v, f32(NDTRI32_CENTRAL[1]))
+    for i in range(2, 10):
+        r = fmaf(r, v, f32(NDTRI32_CENTRAL[i]))
+    mid = w <= f32(16.0)
+    s = np.sqrt(w) - (f32(3.125) if mid else f32(6.625))
+    rt = fmaf(f32(NDTRI32_TAIL_MID[0]) if mid else f32(NDTRI32_TAIL_FAR[0]), s,
+              f32(NDTRI32_TAIL_MID[1]) if mid else f32(NDTRI32_TAIL_FAR[1]))
+    for i in range(2, 10):
+        rt = fmaf(rt, s, f32(NDTRI32_TAIL_MID[i]) if mid else f32(NDTRI32_TAIL_FAR[i]))
+    return q * (rt if w >= f32(5.0) else r)
 
 
 @jit
@@ -416,7 +451,7 @@ def ctz32(typingctx, x):
     return types.uint32(x), codegen
 
 
-# ---- the per-lane transforms (csrc/fill_impl.h: uniformf, boxmullerf, truncnormalf, ...) ----
+# ---- the per-lane transforms (csrc/fill_impl.h, same names: uniform32, boxmuller32, ...) ----
 # shared by the dense groups and the masked fill's picks, so that both give the same bits
 
 @jit
@@ -450,16 +485,13 @@ def truncnormal32(w, p):
     sd, mean, lo, hi = p[0], p[1], p[2], p[3]
     phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
     k2 = i32(i32((w >> u32(9)) << u32(1)) + i32(1))
-    u = f32(k2) * TWO_M24
-    v1 = f32(i32(i32(0x1000000) - k2)) * TWO_M24
-    q = fmaf(u, mass, qa)
-    plo = fmaf(u, mass, phia)
-    phi_ = fmaf(v1, mass, phicb)
-    lower = plo <= phi_
-    tail = ndtri_tailf(plo if lower else phi_)
-    central = ndtri_centralf(q)  # both computed, then selected: LLVM vectorizes selects
-    tail = -tail if lower else tail
-    z = central if (q <= f32(0.425)) & (q >= -f32(0.425)) else tail
+    k = f32(k2)
+    k1 = f32(i32(i32(0x1000000) - k2))
+    m = mass * TWO_M24  # u m = k2 (m 2^-24): exact scalings (csrc/fill_impl.h)
+    q = fmaf(k, m, qa)
+    plo = fmaf(k, m, phia)
+    phi_ = fmaf(k1, m, phicb)
+    z = ndtrif(q, plo if plo <= phi_ else phi_)
     v = fmaf(z, sd, mean)
     v = lo if v < lo else v
     return hi if v > hi else v
@@ -689,15 +721,23 @@ def pick64(dist, p, c, js, o):
 
 
 @jit
+def block_of(e, shift):
+    """Global element e's Philox block (e >> shift) * 16 + e % 16 and its word (float32 family,
+    shift 6: a group of 64) or word pair (float64, shift 5: a group of 32) in that block,
+    (e % group) div 16: the layout of docs/streams.md (csrc: masked_batch)."""
+    e = u64(e)
+    return ((e >> shift) << u64(4)) | (e & u64(15)), (e >> u64(4)) & ((u64(1) << (shift - u64(4))) - u64(1))
+
+
+@jit
 def blocks_of(row, cols, m, shift, lo, hi, js):
-    """Lane L < m is global element e = row + cols[L]: Philox block (e >> shift) * 16 + e % 16
-    into (lo[L], hi[L]), its word (pair) in the block into js[L] (csrc: masked_batch)."""
+    """Lane L < m is global element e = row + cols[L]: its block into (lo[L], hi[L]), its word
+    (pair) in the block into js[L] (block_of; csrc: masked_batch)."""
     for L in range(32):
-        e = u64(row) + (u64(cols[L]) if L < m else u64(0))
-        b = ((e >> shift) << u64(4)) | (e & u64(15))
+        b, j = block_of(u64(row) + (u64(cols[L]) if L < m else u64(0)), shift)
         lo[L] = u32(b & u64(0xFFFFFFFF))
         hi[L] = u32(b >> u64(32))
-        js[L] = u32((e >> u64(4)) & ((u64(1) << (shift - u64(4))) - u64(1)))
+        js[L] = u32(j)
 
 
 @jit
@@ -769,11 +809,11 @@ def fill_masked64(dist, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride
             np.empty(32, np.float64))
 
 
-# ---- sparse pattern (csrc/fill.c: fi_sparse_bitmap, fi_zero_where) ----------------
+# ---- sparse pattern (csrc/sparse.c: fi_sparse_bitmap, fi_zero_where) ----------------
 
 @jit
 def uniform_below(w0, w1, w2, w3, bound):
-    """A uniform integer in [0, bound) from up to four words (csrc/fill.c: uniform_below)."""
+    """A uniform integer in [0, bound) from up to four words (csrc/philox.h: uniform_below)."""
     b = u64(bound)
     m = u64(0)
     for w in (w0, w1, w2, w3):
@@ -784,14 +824,14 @@ def uniform_below(w0, w1, w2, w3, bound):
     return u32(m >> u64(32))
 
 
-UNITS = 64  # units drawn together, 32 per philox32 call (csrc/fill.c: UNITS)
-TILES = 16  # mode 0: tiles of 32 columns whose row words are written together (csrc/fill.c: TILES)
+UNITS = 64  # units drawn together, 32 per philox32 call (csrc/sparse.c: UNITS)
+TILES = 16  # mode 0: tiles of 32 columns whose row words are written together (csrc/sparse.c: TILES)
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
     """The block's zeros as bits (csrc/fastinit.h: fi_sparse_bitmap): Floyd's exact random
-    subset per unit, draw d of unit u from Philox block d * units + u (csrc/fill.c:
+    subset per unit, draw d of unit u from Philox block d * units + u (csrc/sparse.c:
     draws_scalar).  Mode 0's sets are bit u of rowmask[x] (also the tiles' row words, written
     a cache line of TILES words at a time); mode 1's are the bitmaps sets[u * W ..]."""
     if nr == 0 or nc == 0:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .._buffers import _shape_tuple
+from .._validate import shape_tuple as _shape_tuple
 from ..fills import _real, normal_, uniform_
 from .fans import compute_fans
 from .variance import DISTRIBUTIONS, MODES

@@ -1,0 +1,37 @@
+/* The instruction sets' kernel table, shared by fill.c (which builds it and the fill entry
+ * points) and sparse.c (the sparse patterns).  Internal: not part of fastinit.h's interface. */
+#ifndef DISPATCH_H
+#define DISPATCH_H
+
+#include <stdint.h>
+
+typedef void (*fill32_fn)(int, int, const uint32_t *, const float *, void *, int64_t, int64_t,
+                          uint64_t, uint64_t);
+typedef void (*fill64_fn)(int, const uint32_t *, const double *, double *, int64_t, int64_t,
+                          uint64_t, uint64_t);
+
+typedef void (*philox_fn)(const uint32_t *, uint64_t, uint32_t (*)[16]);
+typedef void (*zero_bits_fn)(char *, uint32_t, int64_t, int);
+typedef void (*masked_fn)(int, int, const uint32_t *, const void *, void *, int64_t, int64_t, int64_t,
+                          const uint32_t *, int64_t, uint64_t, uint64_t);
+typedef void (*draws_fn)(const uint32_t *, uint64_t, uint64_t, int, uint32_t, uint32_t, uint32_t *, int64_t);
+typedef void (*tile_rows_fn)(const uint32_t *, int64_t, int64_t, uint32_t *);
+typedef void (*bf16_fn)(const float *, uint16_t *, int64_t);
+
+struct isa {
+    const char *name;
+    int (*supported)(void);
+    fill32_fn f32;
+    fill64_fn f64;
+    philox_fn philox;
+    zero_bits_fn zero_bits;
+    masked_fn masked;
+    draws_fn draws;         /* NULL: draws_scalar */
+    tile_rows_fn tile_rows; /* NULL: draws_scalar keeps a row mask */
+    bf16_fn bf16;
+};
+
+/* the instruction set in use: the best the CPU supports, or the one fi_set_isa chose */
+const struct isa *fi_pick(void);
+
+#endif

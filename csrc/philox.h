@@ -1,0 +1,45 @@
+/* Philox4x32 (Salmon, Moraes, Dror, Shaw, SC'11; Random123 philox.h) in scalar C, and the
+ * bounded integers the sparse patterns draw from its words.  The vector Philox of each
+ * instruction set is in fill.c; this is the reference they are tested against.
+ * Self-contained: include anywhere. */
+#ifndef PHILOX_H
+#define PHILOX_H
+
+#include <stdint.h>
+
+/* Philox4x32 constants (Salmon et al. 2011; Random123 philox.h) */
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u /* golden ratio */
+#define PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
+
+/* Scalar Philox4x32-R of counter c[0..3] under key (k0, k1), in place (Random123 philox4x32_R):
+ * the reference for fi_philox4x32 and the portable fill path. */
+static inline void fi_philox_scalar(uint32_t c[4], uint32_t k0, uint32_t k1, int rounds)
+{
+    for (int r = 0; r < rounds; r++) {
+        uint64_t p0 = (uint64_t)PHILOX_M0 * c[0], p1 = (uint64_t)PHILOX_M1 * c[2];
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1;
+        c[1] = (uint32_t)p1;
+        c[3] = (uint32_t)p0;
+        c[0] = n0;
+        c[2] = n2;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+}
+
+/* A uniform integer in [0, bound) from up to four words (Lemire's multiply-shift with rejection;
+ * if all four are rejected, which happens with probability < 2^-96, the last one is used). */
+static inline uint32_t uniform_below(const uint32_t *w4, uint32_t bound)
+{
+    uint64_t m = 0;
+    for (int a = 0; a < 4; a++) {
+        m = (uint64_t)w4[a] * bound;
+        uint32_t lo = (uint32_t)m;
+        if (lo >= bound || lo >= (uint32_t)(-bound) % bound) break;
+    }
+    return (uint32_t)(m >> 32);
+}
+
+#endif
