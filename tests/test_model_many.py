@@ -61,6 +61,8 @@ def test_job_array_in_any_order_equals_the_one_process_fill(reference, tmp_path,
         assert (INDEX in os.listdir(tmp_path)) == (i == order[-1])      # the last one writes the index
     same_directory(reference, tmp_path)
     assert verify(tiny(), tmp_path, full=True) == []
+    assert main(["fill", *ARGS, "-o", str(tmp_path), "--shard-index", "3", "--num-shards", "4"]) == 0  # no file
+    same_directory(reference, tmp_path)                                  # and the index is left alone
 
 
 def test_separate_processes_at_once_equal_the_one_process_fill(reference, tmp_path):

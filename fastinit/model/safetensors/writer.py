@@ -296,6 +296,8 @@ def write(spec: ModelSpec, directory, *, threads=None, resume=False, overwrite=F
     if spec.seed is None:
         raise SpecError("seed: not set; set it in the spec or with ModelSpec.with_options(seed=...)")
     planned, plan = _plan(spec, max_shard_size, only)
+    if plan is not None and not planned:           # more processes than files: nothing is this one's
+        return []
     step = on_step or _no_step
     directory = os.fspath(directory)
     created = make_directory(directory)
