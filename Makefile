@@ -69,6 +69,7 @@ compare: $(STAMP)
 	$(BIN)/python -m bench.report
 	$(BIN)/python -m bench.test_orthogonal
 	$(BIN)/python -m bench.torch_init
+	$(BIN)/python -m bench.hf_models
 
 # the API reference from the docstrings (make test builds it too, tests/test_api_reference.py)
 docs: $(STAMP)

@@ -7,7 +7,7 @@
 2. A whole Llama-shaped model in bfloat16, from nothing to initialized parameters:
    torch's way constructs it on the CPU (allocation, then each module's reset_parameters);
    fastinit's constructs it on the meta device and calls ``fastinit.torch.materialize``
-   (allocation, then ``init_module`` with torch's conventions).  Both include allocating and
+   (allocation, then the modules' recorded ``reset_parameters`` replayed by fastinit).  Both include allocating and
    page-faulting the 2.5 GB; the model is freed between runs.  Rows alternate, medians.
 3. The same model built unmodified on the CPU (torch's way) inside ``fastinit.torch.installed()``:
    torch's own ``reset_parameters`` calls, seedless, routed through fastinit.
@@ -29,7 +29,11 @@ from .common import MiB, THREADS, gbps, machine_facts
 class RMSNorm(torch.nn.Module):
     def __init__(self, d, dtype):
         super().__init__()
-        self.weight = torch.nn.Parameter(torch.ones(d, dtype=dtype))
+        self.weight = torch.nn.Parameter(torch.empty(d, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self):   # what materialize records (a value set in __init__ is not re-runnable)
+        torch.nn.init.ones_(self.weight)
 
 
 class Layer(torch.nn.Module):

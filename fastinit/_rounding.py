@@ -154,3 +154,25 @@ def f32_to_16(x, dtype):
     norm = (a + np.uint32(0xC8000FFF) + ((a >> np.uint32(13)) & np.uint32(1))) >> np.uint32(13)
     o = np.where(a >= np.uint32(0x47800000), big, np.where(a < np.uint32(0x38800000), sub, norm))
     return ((sign >> np.uint32(16)) | (o & np.uint32(0xFFFF))).astype(np.uint16)
+
+
+def round_array(x, dtype):
+    """float64 array ``x`` rounded to nearest even in ``dtype`` once, as an array of ``dtype``.
+
+    float32 and float64: IEEE conversion (the CPU's cvtsd2ss, rounding once).  float16 and
+    bfloat16: ``x`` is first rounded to float32 *to odd* (truncated, with the sticky bit in
+    the last place), which keeps enough bits that the kernels' float32 -> 16-bit rounding
+    then rounds ``x`` exactly once (Boldo & Melquiond, "When double rounding is odd", 2005);
+    no third-party conversion decides a bit.
+    """
+    x = np.asarray(x, np.float64)
+    dt = np.dtype(dtype)
+    with np.errstate(over="ignore"):
+        t = x.astype(np.float32)
+    if dt.itemsize != 2:
+        return t if dt == np.float32 else x.copy()
+    back = t.astype(np.float64)
+    inexact = (back != x) & np.isfinite(x)
+    t = np.where(inexact & (np.abs(back) > np.abs(x)), np.nextafter(t, np.float32(0)), t)
+    u = t.view(np.uint32) | inexact.astype(np.uint32)
+    return f32_to_16(u.view(np.float32), dt).view(dt)

@@ -133,10 +133,18 @@ def u64(value, name):
     return value
 
 
+MISSING_STREAM = ("stream= is required with seed=: name the tensor (stream='fc1.weight'; an int also works), "
+                  "or use fastinit.Streams(seed) to hand out one stream per tensor. Two tensors filled "
+                  "with the same seed and stream get the same numbers (docs/streams.md, 'One stream per tensor')")
+
+
 def check_stream(value):
     """A stream: an int in [0, 2**64) (returned as int) or a str, returned as its UTF-8 bytes
     (what rng.stream_id hashes).  A str that is not Unicode text (a lone surrogate such as
-    ``"\\ud800"``) has no UTF-8 encoding and is refused."""
+    ``"\\ud800"``) has no UTF-8 encoding and is refused; ``None`` (no stream given with a
+    seed) is the TypeError :data:`MISSING_STREAM`: the stream keeps two tensors apart."""
+    if value is None:
+        raise TypeError(MISSING_STREAM)
     if isinstance(value, str):
         try:
             return value.encode("utf-8")

@@ -9,6 +9,9 @@
     fastinit presets
 
 SPEC is a spec file (TOML or JSON), an HF config.json, or a preset name (``fastinit presets``).
+With transformers installed (the ``hf`` extra), a config.json is any model transformers
+builds from a config, initialized as its own init code does (``fastinit.torch.hf``), and
+``fill`` writes the config.json beside the weights.
 Exit status: 0 success, 1 verification failed, 2 bad spec or arguments, 3 the files could
 not be written (disk full, file size limit, unwritable directory: nothing looks complete),
 4 refused: the output exists (``--overwrite``), another process is filling it, or
@@ -50,9 +53,50 @@ def _size(n):
         n /= 1024
 
 
+def _config(path):
+    """The dict of an HF config.json at ``path``, else None."""
+    import json
+
+    if not (isinstance(path, str) and os.path.isfile(path)):
+        return None
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if presets.is_config(data) else None
+
+
 def _spec(args):
-    spec = load(args.spec)
+    import importlib.util
+
+    config = _config(args.spec)
+    args.hf_config = config
+    if config is not None and importlib.util.find_spec("transformers") and importlib.util.find_spec("torch"):
+        from .torch.hf import spec_from_config  # the model transformers builds, its own init recorded
+
+        return spec_from_config(config, dtype=args.dtype).with_options(seed=getattr(args, "seed", None))
+    spec = load(args.spec)   # presets: no transformers needed
     return spec.with_options(seed=getattr(args, "seed", None), dtype=args.dtype)
+
+
+def _write_config(args, spec):
+    """config.json beside the weights, its dtype the file's, so from_pretrained(DIR) loads them."""
+    import json
+
+    config = dict(getattr(args, "hf_config", None) or {})
+    if not config or not os.path.isdir(args.output):   # a process of a sharded fill with no file of its own
+        return
+    dtypes = {t.dtype for t in spec.tensors}
+    if len(dtypes) == 1:
+        config["dtype"] = dtypes.pop()
+        config.pop("torch_dtype", None)
+    path = os.path.join(args.output, "config.json")
+    tmp = f"{path}.{os.getpid()}.tmp"                # processes of one sharded fill write it at once
+    with open(tmp, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
 
 
 def _positive(value):
@@ -139,6 +183,7 @@ def cmd_fill(args):
         return 0
     if args.finalize:
         finalize(spec, args.output, args.max_shard_size)
+        _write_config(args, spec)
         if not args.quiet:
             print(f"wrote the index of {len(shard_files(spec, args.max_shard_size))} shards -> {args.output}",
                   file=sys.stderr)
@@ -151,6 +196,7 @@ def cmd_fill(args):
     else:
         filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume,
                       overwrite=args.overwrite, quiet=args.quiet, max_shard_size=args.max_shard_size, only=only)
+    _write_config(args, spec)
     elapsed = time.perf_counter() - start
     if not args.quiet:
         nbytes = sum(spec[name].nbytes for name in filled)
@@ -199,7 +245,8 @@ def cmd_presets(args):
         spec = presets.from_config(config)
         print(f"  {name:<12} {config['model_type']:<6} {spec.numel:>15,} parameters")
     print("config.json families (recognised by model_type/architectures): "
-          f"{', '.join(sorted(presets.LLAMA_TYPES | presets.GPT2_TYPES))}")
+          f"{', '.join(sorted(presets.LLAMA_TYPES | presets.GPT2_TYPES))}; with transformers installed "
+          "(the hf extra): any model_type transformers builds from a config")
     return 0
 
 

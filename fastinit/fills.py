@@ -244,7 +244,7 @@ def ones_(out, **common):
 MASKED_COST = 4  # a kept value computed alone (fill_masked) costs about 4 values of the dense fill
 
 
-def normal_masked_(out, zeros, mean=0.0, std=1.0, *, words, kept, seed, stream=0, global_shape=None, offset=None,
+def normal_masked_(out, zeros, mean=0.0, std=1.0, *, words, kept, seed, stream=None, global_shape=None, offset=None,
                    backend=None, threads=None):
     """``normal_(out, mean, std)`` where bit ``j % 32`` of ``zeros[i * words + j // 32]`` is clear,
     +0.0 where it is set, in place; returns ``out`` (2-D, a block of a 2-D global tensor).
@@ -283,7 +283,7 @@ def normal_masked_(out, zeros, mean=0.0, std=1.0, *, words, kept, seed, stream=0
     lanes = 32 * math.ceil(kept * nc / 32)  # the batch lanes of a row
     band = max(1, (1 << 20) // max(1, nc * out.dtype.itemsize))  # about 1 MiB of out
     if MASKED_COST * lanes <= nc:
-        p = np.asarray(_pad([std, mean]), np.float64 if fmt is None else np.float32)
+        p = np.asarray(_pad([std, mean]), np.float64) if fmt is None else _rounding.float32_array(_pad([std, mean]))
 
         def values(i0):
             i1 = min(nr, i0 + band)

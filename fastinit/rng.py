@@ -27,9 +27,7 @@ def stream_id(stream) -> int:
     return value
 
 
-MISSING_STREAM = ("stream= is required with seed=: name the tensor (stream='fc1.weight'; an int also works), "
-                  "or use fastinit.Streams(seed) to hand out one stream per tensor. Two tensors filled "
-                  "with the same seed and stream get the same numbers (docs/streams.md, 'One stream per tensor')")
+MISSING_STREAM = _validate.MISSING_STREAM
 
 
 def key_words(seed, stream=None) -> np.ndarray:
@@ -39,8 +37,6 @@ def key_words(seed, stream=None) -> np.ndarray:
     so a missing stream is a TypeError (:data:`MISSING_STREAM`), never a silent 0.
     """
     s = _validate.u64(seed, "seed")
-    if stream is None:
-        raise TypeError(MISSING_STREAM)
     t = stream_id(stream)
     return np.array([s & 0xFFFFFFFF, s >> 32, t & 0xFFFFFFFF, t >> 32], dtype=np.uint32)
 

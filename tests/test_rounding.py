@@ -217,3 +217,15 @@ def test_float32_to_16_bit_equals_the_kernels(dt):
         m32 = np.float32(m)
         out = fastinit.normal_(np.empty(64, dt), float(m32), 0.0, seed=0, stream="m")
         assert (out.view(np.uint16) == _rounding.f32_to_16(np.array([m32]), dt)[0]).all(), float(m32)
+
+
+@pytest.mark.parametrize("fmt", FMT)
+def test_round_array_rounds_once(fmt):
+    """_rounding.round_array (float64 arrays: the plan's scaled and copied values) equals the
+    scalar rounding, ties after float32 included."""
+    dt, p, k = FMT[fmt]
+    xs = np.array([x for x in _inputs(fmt, n=400, seed=6) if abs(x) <= _rounding.largest(dt)])
+    got = _rounding.round_array(xs, dt).view(np.uint16 if dt.itemsize == 2 else np.uint32)
+    want = [_rounding.to_bits(x, dt) for x in xs]
+    assert [int(g) for g in got] == want
+    assert int(_rounding.round_array(np.array([TIE_AFTER_FLOAT32]), BF16).view(np.uint16)[0]) == 0x3F81

@@ -248,19 +248,20 @@ def test_init_module_order_independent_and_rules():
         assert torch.equal(p, sb[n]), n
     report = ft.init_module(a, seed=7, rules={"mlp.*.bias": "zeros", "mlp.2.weight": "normal(std=0.5)",
                                               "*.weight": "constant(value=3.0)"})
-    assert report["mlp.0.bias"] == "zeros" and (a.mlp[0].bias == 0).all()
+    assert report["mlp.0.bias"] == "zeros [rule 'mlp.*.bias']" and (a.mlp[0].bias == 0).all()
     ref = fastinit.normal_(np.empty((10, 64), np.float32), std=0.5, seed=7, stream="mlp.2.weight")
     assert np.array_equal(a.mlp[2].weight.detach().numpy(), ref)
     assert (a.norm.weight == 3).all() and (a.conv.weight == 3).all()   # first matching rule wins
-    assert report["conv.bias"].startswith("bias_uniform")
+    bound = 1 / math.sqrt(27)   # Conv2d.reset_parameters: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), recorded
+    assert report["conv.bias"] == f"uniform(high={bound!r}, low={-bound!r})"
 
 
-def test_init_module_hf_other_and_errors():
+def test_init_module_rules_only_other_modules_and_errors():
     net = Net()
-    report = ft.init_module(net, seed=0, convention="hf", initializer_range=0.05)
-    assert (net.mlp[0].bias == 0).all() and (net.emb.weight[0] == 0).all()
-    assert net.mlp[0].weight.std().item() == pytest.approx(0.05, rel=0.1)
-    assert report["conv.weight"].startswith("unchanged")
+    before = net.conv.weight.detach().clone()
+    report = ft.init_module(net, seed=0, rules={"*.weight": "normal(std=0.05)", "*.bias": "zeros"}, init=None)
+    assert (net.mlp[0].bias == 0).all() and net.mlp[0].weight.std().item() == pytest.approx(0.05, rel=0.1)
+    assert not torch.equal(net.conv.weight, before) and not report.unchanged
 
     m = torch.nn.Module()
     m.act = torch.nn.PReLU()
@@ -268,11 +269,11 @@ def test_init_module_hf_other_and_errors():
     m.attn.out_proj.bias.data.fill_(5.0)
     m.rnn = torch.nn.LSTM(8, 16)
     report = ft.init_module(m, seed=0)
-    assert report["act.weight"].startswith("unchanged") and (m.act.weight == 0.25).all()
-    assert report["attn.in_proj_weight"] == "xavier_uniform" and (m.attn.out_proj.bias == 0).all()
-    assert report["attn.out_proj.weight"].startswith("linear_default")
+    assert report["act.weight"] == "constant(value=0.25)" and (m.act.weight == 0.25).all()
+    assert report["attn.in_proj_weight"] == "xavier_uniform(gain=1.0)" and (m.attn.out_proj.bias == 0).all()
+    assert report["attn.out_proj.weight"].startswith("kaiming_uniform(a=2.236")
     for name, p in m.rnn.named_parameters():
-        assert report[f"rnn.{name}"] == "rnn_default(hidden_size=16)" and p.abs().max().item() <= 0.25
+        assert report[f"rnn.{name}"] == "uniform(high=0.25, low=-0.25)" and p.abs().max().item() <= 0.25
 
     with pytest.raises(ValueError, match="unknown scheme"):
         ft.init_module(net, seed=0, rules={"*": "nope"})
@@ -282,5 +283,5 @@ def test_init_module_hf_other_and_errors():
     with pytest.raises(ValueError, match="weight is not contiguous"):
         ft.init_module(half, seed=0)
     assert torch.equal(half.bias, before)
-    with pytest.raises(ValueError, match="convention"):
-        ft.init_module(net, seed=0, convention="jax")
+    with pytest.raises(ValueError, match="init must be"):
+        ft.init_module(net, seed=0, init="jax")

@@ -136,14 +136,13 @@ def run(rank, world, port, layouts):
                 assert any(isinstance(x, dtensor._StridedShard) for ps in placements for x in ps), placements
             got = first_step(model)
             assert got == pytest.approx(losses, rel=1e-5, abs=1e-6), (layout, got, losses)
-            if layout == "tp":                             # init_module: in place, into each local shard
-                for p in model.parameters():
-                    with torch.no_grad():
-                        (p.to_local() if isinstance(p, DTensor) else p).zero_()
-                ft.init_module(model, SEED)
-                for name, p in model.named_parameters():
-                    p = p.full_tensor() if isinstance(p, DTensor) else p.detach()
-                    assert torch.equal(p.view(torch.int32), want[name].view(torch.int32)), name
+            for p in model.parameters():                   # init_module: in place, into each local shard
+                with torch.no_grad():
+                    (p.to_local() if isinstance(p, DTensor) else p).zero_()
+            ft.init_module(model, SEED)
+            for name, p in model.named_parameters():
+                p = p.full_tensor() if isinstance(p, DTensor) else p.detach()
+                assert torch.equal(p.view(torch.int32), want[name].view(torch.int32)), (layout, name)
         if "tp" in layouts:                                # Partial is refused, naming the parameter
             mesh = init_device_mesh("cpu", (world,))
             with torch.device("meta"):

@@ -12,7 +12,10 @@ Supported families, recognised by ``model_type`` or ``architectures``:
 Initialization follows transformers' ``_init_weights``: Linear/Embedding weights
 ``normal(std=initializer_range)`` (default 0.02), norm weights ones, biases zeros; GPT-2 also
 scales ``c_proj.weight`` to ``initializer_range / sqrt(2 n_layer)`` as GPT2PreTrainedModel does.
-The dtype is the config's ``torch_dtype`` if given, else float32 (``--dtype`` overrides).
+The dtype is the config's ``dtype`` (transformers 5) or ``torch_dtype`` if given, else float32
+(``--dtype`` overrides).  With transformers installed, the CLI reads a config.json through
+``fastinit.torch.hf`` instead (every architecture, the model's own init recorded); these
+presets are the path without it.
 """
 
 import math
@@ -68,9 +71,15 @@ def from_config(config, dtype=None) -> ModelSpec:
     fam = family(config)
     if fam is None:
         raise SpecError(f"config.json: unsupported model_type {config.get('model_type')!r} / architectures "
-                        f"{config.get('architectures')!r}; supported: {', '.join(sorted(LLAMA_TYPES | GPT2_TYPES))}")
-    dtype = canonical_dtype(dtype or config.get("torch_dtype") or "float32", "config.json: torch_dtype")
+                        f"{config.get('architectures')!r}; supported without transformers: "
+                        f"{', '.join(sorted(LLAMA_TYPES | GPT2_TYPES))}; every model transformers builds with "
+                        f"transformers installed (pip install fastinit[hf])")
+    # transformers 5 writes "dtype", 4.x "torch_dtype"
+    dtype = canonical_dtype(dtype or config.get("dtype") or config.get("torch_dtype") or "float32",
+                            "config.json: dtype")
     std = config.get("initializer_range", 0.02)
+    if std == 0:   # transformers' _init_weights: `initializer_range or 0.02`
+        std = 0.02
     if isinstance(std, bool) or not isinstance(std, (int, float)) or not std >= 0:
         raise SpecError(f"config.json: field 'initializer_range': expected a number >= 0; got {std!r}")
     entries = _llama(config) if fam == "llama" else _gpt2(config)

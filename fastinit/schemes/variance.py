@@ -84,7 +84,7 @@ def variance_scaling_(out, scale=1.0, mode="fan_in", distribution="truncated_nor
 
 
 def _variance_scaling(out, scale, mode, distribution, blame, *, layout="torch", in_axis=None, out_axis=None,
-                      batch_axis=(), seed, stream=0, global_shape=None, offset=None, backend=None, threads=None):
+                      batch_axis=(), seed, stream=None, global_shape=None, offset=None, backend=None, threads=None):
     """variance_scaling_, with ``blame``: ``(name, value)`` of the parameter the caller passed that
     gave ``scale`` (``scale`` itself, or a preset's ``gain``), named when std is too large."""
     scale = _real(scale, "scale")

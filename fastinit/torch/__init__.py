@@ -4,9 +4,13 @@
 replaces ``torch.nn.init`` (``fastinit.torch.init``: torch's names, signatures, errors and
 seedless semantics, or fastinit's contract with ``seed=``/``stream=``), and ``install()``
 routes torch's own ``torch.nn.init`` and CPU ``Tensor.normal_``/``uniform_`` through it.
-``init_module(module, seed)`` initializes a whole ``nn.Module`` with each parameter's name
-as its stream, ``materialize`` does it for a model built on the meta device, and ``lsuv_``,
-``fixup_`` and ``t_fixup_`` are the data- and architecture-dependent schemes.
+``plan(module)`` records what the module's own init code writes (its modules'
+``reset_parameters``, transformers' ``_init_weights``, its ``init_weights()`` loop, or its
+constructor under ``recording()``); ``materialize(model, seed)`` replays that plan into new
+memory for a model built on the meta device (and returns it), ``init_module(module, seed)``
+into a module's own tensors, each tensor's name as its stream; ``fastinit.torch.hf`` turns a
+transformers config into the same plan as a model-file spec.  ``lsuv_``, ``fixup_`` and
+``t_fixup_`` are the data- and architecture-dependent schemes.
 docs/torch.md and docs/torch_datadep.md describe the rules and what is not covered.
 """
 
@@ -23,9 +27,11 @@ from .init import (InitArgumentError, _calculate_correct_fan, _calculate_fan_in_
                    trunc_normal_, uniform, uniform_, xavier_normal, xavier_normal_, xavier_uniform, xavier_uniform_,
                    zeros_)
 from .install import install, installed, is_installed, uninstall
-from .module import InitReport, init_module, materialize
+from .module import InitReport, Plan, init_module, materialize, plan
+from .recorder import recording
 from .tensors import as_numpy
 
 __all__ = (["InitArgumentError", "InitReport", "LSUVLayer", "as_numpy", "fixup_", "fixup_branches", "init_module",
-            "install", "installed", "is_installed", "lsuv_", "materialize", "t_fixup_", "uninstall"]
+            "install", "installed", "is_installed", "lsuv_", "materialize", "Plan", "plan",
+            "recording", "t_fixup_", "uninstall"]
            + list(_init.PUBLIC) + list(_init.DEPRECATED))

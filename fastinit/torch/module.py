@@ -1,5 +1,7 @@
-"""Whole modules: ``init_module`` by rules or a convention's module defaults, ``materialize``
-for modules built on the meta device, and ``pretrained=`` loading from safetensors."""
+"""Whole modules, one engine: ``plan`` records what a module's own init code writes
+(``fastinit.torch.recorder``), ``init_module`` replays it into a module's tensors,
+``materialize`` into new memory for a module built on the meta device; both take
+``rules`` and ``pretrained=`` (loading from safetensors)."""
 
 import fnmatch
 import json
@@ -9,72 +11,20 @@ import torch
 
 from .. import schemes as _schemes
 from .._extras import require
+from ..model import plan as _plan
+from . import recorder as _recorder
+from . import dtensor as _dtensor
 from .tensors import _FLOAT, as_numpy
-
-CONVENTIONS = ("torch", "hf", None)
-_NORMS = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._NormBase) + (
-    (torch.nn.RMSNorm,) if hasattr(torch.nn, "RMSNorm") else ())
-_EMBEDDINGS = (torch.nn.Embedding, torch.nn.EmbeddingBag)
-_CONVS = torch.nn.modules.conv._ConvNd
-
-
-def _fan_in(weight):
-    return _schemes.compute_fans(tuple(weight.shape))[0]
-
-
-def _defaults(module, mod_name, convention, initializer_range):
-    """{param name: (fn, kwargs, description, padding_idx)} of torch's (or HF's) module defaults."""
-    plan = {}
-
-    def put(attr, fn, kwargs, desc, padding_idx=None):
-        if getattr(module, attr, None) is not None and attr in module._parameters:
-            plan[f"{mod_name}.{attr}" if mod_name else attr] = (fn, kwargs, desc, padding_idx)
-
-    zeros = (_schemes.zeros_, {}, "zeros")
-    ones = (_schemes.ones_, {}, "ones")
-    if isinstance(module, _NORMS):  # _NormBase: BatchNorm, InstanceNorm, SyncBatchNorm
-        put("weight", *ones)
-        put("bias", *zeros)
-    elif convention == "torch":
-        if isinstance(module, (torch.nn.Linear, _CONVS)):
-            put("weight", _schemes.linear_default_, {}, "linear_default (kaiming_uniform(a=sqrt(5)))")
-            if isinstance(module.weight, torch.nn.Parameter):
-                fan_in = _fan_in(module.weight)
-                put("bias", _schemes.bias_uniform_, {"fan_in": fan_in}, f"bias_uniform(fan_in={fan_in})")
-        elif isinstance(module, _EMBEDDINGS):
-            put("weight", _schemes.embedding_default_, {}, "embedding_default (normal(0, 1))",
-                module.padding_idx)
-        elif isinstance(module, torch.nn.RNNBase):
-            h = module.hidden_size
-            for attr in module._parameters:
-                put(attr, _schemes.rnn_default_, {"hidden_size": h}, f"rnn_default(hidden_size={h})")
-        elif isinstance(module, torch.nn.MultiheadAttention):
-            for attr in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
-                put(attr, _schemes.xavier_uniform_, {}, "xavier_uniform")
-            put("in_proj_bias", *zeros)
-            for attr in ("bias_k", "bias_v"):
-                put(attr, _schemes.xavier_normal_, {}, "xavier_normal")
-            # MHA's _reset_parameters zeroes out_proj.bias (out_proj.weight keeps Linear's default)
-            if module.out_proj.bias is not None:
-                plan[f"{mod_name}.out_proj.bias" if mod_name else "out_proj.bias"] = (*zeros, None)
-    elif convention == "hf":
-        std = initializer_range
-        if isinstance(module, torch.nn.Linear):
-            put("weight", _schemes.hf_normal_, {"initializer_range": std}, f"hf_normal(initializer_range={std})")
-            put("bias", *zeros)
-        elif isinstance(module, _EMBEDDINGS):
-            put("weight", _schemes.hf_normal_, {"initializer_range": std}, f"hf_normal(initializer_range={std})",
-                module.padding_idx)
-    return plan
 
 
 class InitReport(dict):
-    """What ``init_module``/``materialize`` did: ``{parameter name: description}``, plus lists.
+    """What ``init_module``/``materialize`` did: ``{tensor name: description}`` (parameters and
+    buffers written, e.g. ``"normal(mean=0.0, std=0.02); zeros on rows 0:1"``), plus lists.
 
-    ``loaded`` (copied from the checkpoint), ``initialized`` (written by a scheme),
+    ``loaded`` (copied from the checkpoint), ``initialized`` (parameters written by the plan),
     ``mismatched`` (``{name: reason}``: in the checkpoint but not loadable -- shape or dtype
     -- so initialized instead), ``unexpected`` (checkpoint tensors that are no parameter of the
-    module), ``unchanged`` (no rule, no default, not in the checkpoint).
+    module), ``unchanged`` (real parameters no init code writes: kept), ``plan`` (the ``Plan``).
     """
 
     def __init__(self):
@@ -87,9 +37,7 @@ class InitReport(dict):
                 f"mismatched, {len(self.unchanged)} unchanged, {len(self.unexpected)} unexpected")
 
 
-def _parse_rules(rules, convention):
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {list(CONVENTIONS)}; got {convention!r}")
+def _parse_rules(rules):
     parsed = []
     for pattern, spec in dict(rules or {}).items():
         if not isinstance(pattern, str):
@@ -152,138 +100,316 @@ class _Checkpoint:
         return self.where[name][0]
 
 
-def init_module(module, seed, rules=None, convention="torch", *, pretrained=None, initializer_range=0.02,
-                backend=None, threads=None):
-    """Initialize every parameter of ``module`` in place, stream = the parameter's name; returns an
-    ``InitReport``.
+class Entry:
+    """One tensor of a plan: its canonical name, shape, dtype, ops, and whether it is a
+    parameter or a (persistent) buffer."""
 
-    With ``pretrained`` (a ``.safetensors`` file, or a directory with ``model.safetensors`` or
-    Hugging Face shards and their index), a parameter whose name is in the checkpoint with
-    the same shape (and a float dtype) is loaded from it, converted to the parameter's dtype;
-    the rest are initialized as below, and the report lists loaded / initialized /
-    mismatched / unexpected names.
+    __slots__ = ("name", "shape", "dtype", "ops", "kind", "persistent", "source")
 
-    Each parameter (as ``module.named_parameters()`` names it; a shared parameter once, under
-    its first name) gets the first ``rules`` entry whose fnmatch pattern matches its name
-    (a scheme spec for ``fastinit.schemes.parse``, e.g. ``{"*.bias": "zeros", "head.weight":
-    "normal(std=0.01)"}``), else the ``convention``'s module default:
+    def __init__(self, name, shape, dtype, ops, kind, persistent, source):
+        self.name, self.shape, self.dtype, self.ops = name, tuple(shape), dtype, tuple(ops)
+        self.kind, self.persistent, self.source = kind, persistent, source
 
-    - ``"torch"``: the modules' ``reset_parameters`` -- Linear/ConvNd weight
-      ``linear_default_``, bias ``bias_uniform_(fan_in of the weight)``; Embedding(Bag)
-      N(0, 1) with the ``padding_idx`` row 0; LayerNorm/GroupNorm/BatchNorm/InstanceNorm/
-      RMSNorm weight 1, bias 0; RNN/LSTM/GRU ``rnn_default_``; MultiheadAttention's
-      ``_reset_parameters``.
-    - ``"hf"``: Linear and Embedding weights N(0, initializer_range^2) (padding row 0),
-      Linear biases 0, norm weights 1 and biases 0.
-    - ``None``: rules only.
+    def describe(self):
+        return _plan.describe(self.ops)
 
-    Any other parameter is left unchanged.  The report maps every parameter name to the
-    scheme written, or to ``"unchanged (<Module> has no default rule)"``.  Every parameter
-    is checked (``as_numpy``) and every rule parsed before the first write; buffers
-    (BatchNorm running stats, ...) are not touched.
+    def __repr__(self):
+        return f"Entry({self.name!r}, {list(self.shape)}, {self.dtype}, {self.describe()!r}, {self.source})"
+
+
+class Plan:
+    """What a module's init code writes, per tensor: ``entries`` (``{canonical name: Entry}``,
+    parameters in ``named_parameters()`` order, then buffers), ``aliases`` (``{tied name:
+    canonical name}``), ``problems`` (``{name: [why it cannot be written]}``) and ``ran``
+    (the init code that was recorded).  ``check()`` raises the problems as one ValueError."""
+
+    def __init__(self, entries, aliases, problems, ran):
+        self.entries, self.aliases, self.problems, self.ran = entries, aliases, problems, ran
+
+    def check(self, skip=()):
+        problems = {n: why for n, why in self.problems.items() if n not in skip}
+        if problems:
+            lines = "\n".join(f"  {n}: {'; '.join(dict.fromkeys(why))}" for n, why in problems.items())
+            params = [n for n in problems if n not in self.entries or self.entries[n].kind == "parameter"]
+            bufs = [n for n in problems if n not in params]
+            hints = ([f"rules={{{params[0]!r}: 'normal(std=0.02)'}} (a scheme spec, fastinit.schemes.parse) for "
+                      f"parameters"] if params else []) + (
+                [f"buffers={{{bufs[0]!r}: tensor}} for buffers"] if bufs else [])
+            raise ValueError(
+                f"{len(problems)} tensor(s) cannot be initialized from the model's init code ({self.ran}):\n{lines}\n"
+                f"give each its value: {'; '.join(hints)}")
+        return self
+
+
+def _rule_op(spec):
+    fn, kwargs = _schemes.parse(spec)
+    name = spec.split("(")[0].strip()
+    return _plan.scheme_op(_schemes.get(name).name, **kwargs)
+
+
+def plan(module, rules=None, *, init="auto", buffers=None):
+    """The ``Plan`` of ``module``: its own init code recorded (``fastinit.torch.recorder``),
+    then ``rules`` (``{fnmatch pattern: scheme spec}`` for parameters, the first match wins,
+    on the whole tensor) and ``buffers`` (``{name: tensor}``, values for buffers) applied.
+
+    A tied parameter is one entry under its first name (``named_parameters()``); its ops are
+    that name's (transformers ties after initializing, so the embedding's init wins over
+    the head's), or the first alias's when the first name got none.  A parameter or a
+    meta-device buffer that no op covers entirely is a problem; so is any write the
+    recorder cannot express.  Buffers not on the meta device and not written keep their
+    values.  Nothing is written.
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
-    parsed = _parse_rules(rules, convention)
-    checkpoint = _Checkpoint(pretrained) if pretrained is not None else None
-    defaults, owner = {}, {}
-    # children first, so that a parent's rule wins (MultiheadAttention zeroes out_proj.bias
-    # after its Linear's reset_parameters, as torch does)
-    for mod_name, mod in reversed(list(module.named_modules())):
-        defaults.update(_defaults(mod, mod_name, convention, initializer_range))
-        for attr in mod._parameters:
-            owner[f"{mod_name}.{attr}" if mod_name else attr] = type(mod).__name__
-    jobs, loads, report = [], [], InitReport()
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            view = as_numpy(param, name)
-            if checkpoint is not None and name in checkpoint:
-                why = checkpoint.mismatch(name, param)
-                if why is None:
-                    loads.append((name, param))
-                    report[name] = f"loaded from {checkpoint.file(name)}"
-                    report.loaded.append(name)
-                    continue
-                report.mismatched[name] = why
-            rule = next((r for r in parsed if fnmatch.fnmatchcase(name, r[0])), None)
-            if rule is not None:
-                jobs.append((name, param, view, rule[1], rule[2], None))
-                report[name] = rule[3]
-            elif name in defaults:
-                fn, kwargs, desc, padding_idx = defaults[name]
-                jobs.append((name, param, view, fn, kwargs, padding_idx))
-                report[name] = desc
+    if not (isinstance(init, _recorder.Construction) or callable(init)
+            or (isinstance(init, str) or init is None) and init in ("auto", "reset_parameters", None)):
+        raise ValueError(f"init must be 'auto', 'reset_parameters', None, a callable(module) or a "
+                         f"fastinit.torch.recording(); got {init!r}")
+    parsed = [(pattern, _rule_op(spec), spec) for pattern, fn, kwargs, spec in _parse_rules(rules)]
+    buffers = dict(buffers or {})
+    for key, value in buffers.items():
+        if not isinstance(value, torch.Tensor) or value.is_meta:
+            raise TypeError(f"buffers[{key!r}] must be a CPU torch.Tensor; got {type(value).__name__}")
+    ops, problems, ran = _recorder.record(module, init)
+    problems = {n: list(w) for n, w in problems.items()}
+    groups = {}   # id(tensor) -> [slot names], first = canonical
+    persistent = {}
+    for mod_name, mod in module.named_modules(remove_duplicate=False):
+        for attr in mod._buffers:
+            persistent[f"{mod_name}.{attr}" if mod_name else attr] = attr not in mod._non_persistent_buffers_set
+    canonical = [n for n, _ in module.named_parameters()] + [n for n, _ in module.named_buffers()]
+    slots = _recorder._slots(module)
+    for name in canonical:
+        groups.setdefault(id(slots[name][3]), []).append(name)
+    for name, (_, _, _, t) in slots.items():
+        if name not in groups.get(id(t), ()):
+            groups[id(t)].append(name)
+    known = set(slots)
+    for key in buffers:
+        if key not in known:
+            raise ValueError(f"buffers: {key!r} is not a buffer of the module")
+    entries, aliases = {}, {}
+    for names in groups.values():
+        first = names[0]
+        t = slots[first][3]
+        for alias in names[1:]:
+            aliases[alias] = first
+        chosen = next((n for n in names if ops.get(n)), first)
+        mine = list(ops.get(chosen, ()))
+        why = [w for n in names for w in problems.pop(n, ())]
+        source = ran if mine else None
+        kind = "parameter" if isinstance(t, torch.nn.Parameter) else "buffer"
+        rule = None if kind == "buffer" else next(
+            (r for r in parsed if any(fnmatch.fnmatchcase(n, r[0]) for n in names)), None)
+        if first in buffers:
+            value = buffers[first].detach()
+            if tuple(value.shape) != tuple(t.shape):
+                raise ValueError(f"buffers[{first!r}]: shape {tuple(value.shape)}, the buffer's {tuple(t.shape)}")
+            mine = [_plan.Op("values", values=(value.float() if value.dtype in (torch.bfloat16, torch.float16)
+                                               else value).numpy().copy())]
+            why, source = [], "buffers="
+        elif rule is not None:
+            mine, why, source = [rule[1]], [], f"rule {rule[0]!r}"
+        if not why and t.is_meta:   # a real tensor nobody writes keeps its values
+            if not mine:
+                why = [f"not written by the init code ({ran})"]
+            elif t.ndim == 0 and any(o.rows is not None for o in mine):
+                why = ["row writes on a 0-d tensor"]
             else:
-                report[name] = f"unchanged ({owner.get(name, 'the module')} has no default rule)"
-                report.unchanged.append(name)
+                gaps = _plan.uncovered(mine, t.shape[0] if t.ndim else 1)
+                if gaps:
+                    why = [f"rows {', '.join(f'{a}:{b}' for a, b in gaps)} not written by the init code ({ran})"]
+        if why:
+            problems[first] = why
+        entries[first] = Entry(first, t.shape, t.dtype, mine, kind, persistent.get(first, True), source)
+    return Plan(entries, aliases, problems, ran)
+
+
+def _empty(shape, dtype):
+    """New CPU memory, untouched: its first write is the fill's."""
+    return torch.empty(shape, dtype=dtype)
+
+
+def _view(tensor, name):
+    return as_numpy(tensor, name) if tensor.dtype in _FLOAT else tensor.detach().numpy()
+
+
+def _write_shard(local, entry, index, seed, backend, threads):
+    """Fill the CPU tensor ``local``, the block of ``entry``'s whole tensor at global indices
+    ``index`` (``dtensor.local_indices``), with that block's bits of the whole-tensor fill."""
+    def fill(view, offset):
+        _plan.fill(_view(view, entry.name), entry.ops, seed=seed, stream=entry.name, global_shape=entry.shape,
+                   offset=offset, backend=backend, threads=threads)
+    _dtensor.fill_local(local, index, fill)
+
+
+def _write(tensor, entry, seed, backend, threads):
+    if _dtensor.is_dtensor(tensor):          # a module's own DTensor (init_module): its local shard in place
+        local = tensor.to_local()
+        index = _dtensor.local_indices(entry.name, entry.shape, tensor.device_mesh, tensor.placements)
+        staged = local if local.device.type == "cpu" else _dtensor.staging(local.shape, local.dtype, local.device)
+        _write_shard(staged, entry, index, seed, backend, threads)
+        if staged is not local:
+            local.copy_(staged, non_blocking=True)
+    else:
+        _plan.fill(_view(tensor, entry.name), entry.ops, seed=seed, stream=entry.name, backend=backend,
+                   threads=threads)
+    torch.autograd.graph.increment_version(tensor)
+
+
+def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
+    """Load or write every entry named in ``targets`` (``{name: tensor}``), recording it in ``report``."""
+    with torch.no_grad():
+        for name, t in targets.items():
+            e = p.entries[name]
+            if name in report.loaded:
+                checkpoint.load(name, t)
+                torch.autograd.graph.increment_version(t)
+                report[name] = f"loaded from {checkpoint.file(name)}"
                 continue
-            report.initialized.append(name)
-        if checkpoint is not None:
-            report.unexpected = sorted(set(checkpoint.where) - set(report))
-        for name, param in loads:
-            checkpoint.load(name, param)
-            torch.autograd.graph.increment_version(param)
-        for name, param, view, fn, kwargs, padding_idx in jobs:
-            fn(view, **kwargs, seed=seed, stream=name, backend=backend, threads=threads)
-            if padding_idx is not None:
-                view[padding_idx] = 0
-            torch.autograd.graph.increment_version(param)
+            if not e.ops:
+                report[name] = "unchanged (no init code writes it)"
+                if e.kind == "parameter":
+                    report.unchanged.append(name)
+                continue
+            _write(t, e, seed, backend, threads)
+            report[name] = e.describe() + (f" [{e.source}]" if e.source and e.source != p.ran else "")
+            if e.kind == "parameter":
+                report.initialized.append(name)
+    if checkpoint is not None:
+        report.unexpected = sorted(set(checkpoint.where) - set(p.entries) - set(p.aliases))
     return report
 
 
-def materialize(module, seed, rules=None, convention="torch", *, dtype=None, pretrained=None,
-                initializer_range=0.02, backend=None, threads=None):
-    """Give a module built on the meta device real CPU storage, initialized by fastinit; returns
-    ``init_module``'s ``InitReport``.
+def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads):
+    """Validate everything, record the plan, match the checkpoint: ``(plan, checkpoint, report)``."""
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+    from .._validate import check_threads
+    from ..kernels import get as _get_backend
+    from ..rng import key_words
 
-    The ``init_empty_weights`` / ``to_empty`` workflow without torch's own init ever running:
-    every parameter on the meta device is replaced by a new ``nn.Parameter`` of
-    uninitialized CPU memory (``dtype`` if given, for float parameters; tied parameters stay
-    tied), then ``init_module(module, seed, rules, convention, pretrained=...)`` writes every
-    parameter, each once.  Meta buffers of BatchNorm/InstanceNorm get their running statistics
-    reset (``reset_running_stats``); any other meta buffer (a value computed at construction,
-    such as rotary frequencies) cannot be recovered and is refused -- build the model with
-    buffers on the CPU (``accelerate.init_empty_weights(include_buffers=False)``, its default).
-    Rules, ``convention``, ``dtype``, ``pretrained`` and the buffers are checked before anything
-    is allocated.
+    key_words(seed, 0)   # TypeError/ValueError naming seed (the streams are the tensor names)
+    _get_backend(backend)
+    check_threads(threads)
+    checkpoint = _Checkpoint(pretrained) if pretrained is not None else None
+    p = plan(module, rules, init=init, buffers=buffers)
+    report = InitReport()
+    report.plan = p
+    if checkpoint is not None:
+        for name, e in p.entries.items():
+            if e.kind == "parameter" and name in checkpoint:
+                dt = dtype if dtype is not None and e.dtype in _FLOAT else e.dtype
+                why = checkpoint.mismatch(name, torch.empty(e.shape, dtype=dt, device="meta"))
+                if why is None:
+                    report.loaded.append(name)
+                else:
+                    report.mismatched[name] = why
+    p.check(skip=set(report.loaded))
+    return p, checkpoint, report
+
+
+def init_module(module, seed, rules=None, *, init="auto", buffers=None, pretrained=None, backend=None,
+                threads=None):
+    """Initialize ``module``'s parameters and buffers in place as its own init code would,
+    by fastinit; returns an ``InitReport``.
+
+    The same engine as ``materialize`` (``plan``, then each tensor filled with its name as
+    the stream), on a module whose tensors already have memory: a tensor no init code or
+    rule writes keeps its values (reported "unchanged").  ``init``, ``rules``, ``buffers``
+    and ``pretrained`` as for ``materialize``.  Every tensor to write is checked
+    (``as_numpy``) before the first write.
+    """
+    p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, None, backend, threads)
+    slots = _recorder._slots(module)
+    targets = {}
+    for name, e in p.entries.items():
+        t = slots[name][3]
+        if t.is_meta:
+            raise ValueError(f"{name} is on the meta device: use fastinit.torch.materialize(module, seed)")
+        if _dtensor.is_dtensor(t):       # refuse a placement or a checkpoint before the first write
+            if name in report.loaded:
+                raise ValueError(f"{name}: loading a checkpoint into a DTensor parameter is not supported; "
+                                 f"load it with torch.distributed.checkpoint")
+            if e.ops:
+                _dtensor.local_indices(name, e.shape, t.device_mesh, t.placements)
+            local = t.to_local()
+            if e.ops and t.dtype in _FLOAT and local.device.type == "cpu":
+                as_numpy(local.detach(), name)
+        elif (e.ops or name in report.loaded) and t.dtype in _FLOAT:
+            as_numpy(t.detach(), name)   # refuse before the first write
+        targets[name] = t
+    return _apply(module, p, seed, targets, checkpoint, report, backend, threads)
+
+
+def _sharded(module, name, e, old, dtype, p, report, seed, backend, threads):
+    """The new DTensor parameter for the meta DTensor ``old``: only this rank's shard allocated
+    (a pinned staging buffer, copied asynchronously, when the mesh is not on the CPU) and
+    filled with its block of the whole tensor's bits."""
+    if name in report.loaded:
+        raise ValueError(f"{name}: loading a checkpoint into a DTensor parameter is not supported; "
+                         f"materialize without pretrained=, then load with torch.distributed.checkpoint")
+    index = _dtensor.local_indices(name, e.shape, old.device_mesh, old.placements)
+    local = _dtensor.staging(tuple(len(ix) for ix in index), dtype, old.device_mesh.device_type)
+    with torch.no_grad():
+        if e.ops:
+            _write_shard(local, e, index, seed, backend, threads)
+    local = _dtensor.to_device(local, old.device_mesh.device_type)
+    value = _dtensor.from_local(local, old)
+    report[name] = e.describe() + (f" [{e.source}]" if e.source and e.source != p.ran else "") + \
+        f" (local shard {list(local.shape)} of {list(e.shape)})"
+    if e.kind == "parameter":
+        report.initialized.append(name)
+        return torch.nn.Parameter(value, requires_grad=old.requires_grad)
+    return value
+
+
+def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=None, pretrained=None, backend=None,
+                threads=None):
+    """Give a module built on the meta device real CPU memory, initialized as its own init
+    code would, by fastinit; returns the module (as ``Module.to_empty`` does), with the
+    ``InitReport`` as ``module.fastinit_report``.
+
+    The module's init code -- every submodule's ``reset_parameters``, then transformers'
+    ``initialize_weights`` (or the model's ``init_weights()`` / ``apply(_init_weights)``),
+    or ``init(module)`` -- is recorded on meta placeholders (``plan``), never run on memory;
+    the plan is replayed with fastinit's fills, each tensor's name as its stream, row
+    blocks as ``"name[lo:hi]"``.  Buffers the init code computes (rotary frequencies,
+    position ids) get its values; ties stay ties; ``rules`` (``{fnmatch pattern: scheme
+    spec}``) and ``buffers`` (``{name: tensor}``) override.  With ``pretrained``
+    (a safetensors file or a directory of shards), matching parameters are loaded.
+
+    Never garbage: every meta parameter and buffer is written by the plan, a rule, a buffer
+    value or the checkpoint -- or nothing is allocated and a ValueError lists what is
+    missing and how to give a rule.  ``dtype`` converts floating parameters (buffers keep
+    theirs).  Tensors not on the meta device are left as they are.
 
     >>> with torch.device("meta"):
     ...     model = MyModel()
-    >>> report = fastinit.torch.materialize(model, seed=0, dtype=torch.bfloat16)
+    >>> model = fastinit.torch.materialize(model, seed=0, dtype=torch.bfloat16)
     """
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
     if dtype is not None and dtype not in _FLOAT:
         raise TypeError(f"dtype must be torch.float16, torch.bfloat16, torch.float32, torch.float64 or None; "
                         f"got {dtype!r}")
-    _parse_rules(rules, convention)
-    if pretrained is not None:
-        _Checkpoint(pretrained)
-    stats = []
-    for mod_name, mod in module.named_modules():
-        for attr, buf in mod._buffers.items():
-            if buf is None or not buf.is_meta:
-                continue
-            if not isinstance(mod, torch.nn.modules.batchnorm._NormBase):
-                name = f"{mod_name}.{attr}" if mod_name else attr
-                raise ValueError(f"buffer {name!r} ({type(mod).__name__}) is on the meta device and its value "
-                                 f"cannot be recovered; create buffers on the CPU (e.g. "
-                                 f"accelerate.init_empty_weights(include_buffers=False))")
-            stats.append(mod)
-    new = {}
-    for mod in module.modules():
-        for attr, param in mod._parameters.items():
-            if param is None or not param.is_meta:
-                continue
-            if id(param) not in new:  # a tied parameter gets one tensor
-                dt = dtype if dtype is not None and param.is_floating_point() else param.dtype
-                new[id(param)] = torch.nn.Parameter(torch.empty(param.shape, dtype=dt),
-                                                    requires_grad=param.requires_grad)
-            mod._parameters[attr] = new[id(param)]
-    for mod in dict.fromkeys(stats):
-        for attr, buf in mod._buffers.items():
-            if buf is not None and buf.is_meta:
-                mod._buffers[attr] = torch.empty(buf.shape, dtype=buf.dtype)
-        mod.reset_running_stats()
-    return init_module(module, seed, rules, convention, pretrained=pretrained, initializer_range=initializer_range,
-                       backend=backend, threads=threads)
+    if _recorder._is_hf(module) and callable(getattr(module, "tie_weights", None)):
+        module.tie_weights()   # the ties the config declares (accelerate's empty weights can lose them)
+    p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads)
+    slots = _recorder._slots(module)
+    new, targets = {}, {}
+    for name, e in p.entries.items():
+        old = slots[name][3]
+        if not old.is_meta:
+            continue
+        dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
+        if _dtensor.is_dtensor(old):
+            new[id(old)] = _sharded(module, name, e, old, dt, p, report, seed, backend, threads)
+            continue
+        t = _empty(e.shape, dt)
+        new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
+        targets[name] = new[id(old)]
+    for mod, table, attr, t in slots.values():
+        if id(t) in new:
+            table[attr] = new[id(t)]
+    _apply(module, p, seed, targets, checkpoint, report, backend, threads)
+    module.fastinit_report = report
+    return module

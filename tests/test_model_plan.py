@@ -1,0 +1,48 @@
+"""fastinit.model.plan: ops replayed into whole tensors and into shards give the same bits."""
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import fastinit
+from fastinit.model import plan
+from fastinit.model.safetensors import flat_boxes
+
+OPS = [plan.scheme_op("normal", std=0.02),
+       plan.scheme_op("zeros", rows=(3, 4)),
+       plan.scheme_op("uniform", rows=(8, 12), low=-1.0, high=1.0),
+       plan.Op("scale", params=(("factor", 0.5),), rows=(8, 10)),
+       plan.Op("values", rows=(20, 22), values=np.arange(2 * 7, dtype=np.float64).reshape(2, 7))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])
+def test_shards_equal_the_whole(dtype):
+    shape = (30, 7)
+    whole = plan.fill(np.empty(shape, dtype), OPS, seed=5, stream="w")
+    assert (whole[3] == 0).all() and np.array_equal(whole[20:22].astype(np.float64), OPS[4].values)
+    ref = fastinit.uniform_(np.empty((4, 7), dtype), -1.0, 1.0, seed=5, stream="w[8:12]")
+    assert np.array_equal(whole[10:12], ref[2:]) and np.array_equal(whole[8:10], (ref[:2] * 0.5).astype(dtype))
+    rng = np.random.default_rng(0)
+    cuts = np.sort(rng.choice(np.arange(1, whole.size), 12, replace=False))
+    flat = np.empty(whole.size, dtype)
+    for e0, e1 in zip([0, *cuts], [*cuts, whole.size]):
+        at = e0
+        for offset, block in flat_boxes(shape, e0, e1):
+            n = int(np.prod(block))
+            plan.fill(flat[at:at + n].reshape(block), OPS, seed=5, stream="w", global_shape=shape, offset=offset)
+            at += n
+    assert np.array_equal(flat.reshape(shape).view(np.uint8), whole.view(np.uint8))
+
+
+def test_add_folds_and_replaces():
+    ops = []
+    plan.add(ops, plan.scheme_op("uniform", low=0.0, high=1.0))
+    plan.add(ops, plan.Op("scale", params=(("factor", -2.0),)))
+    assert ops == [plan.scheme_op("uniform", low=-2.0, high=0.0)]
+    plan.add(ops, plan.scheme_op("zeros", rows=(0, 1)))
+    plan.add(ops, plan.scheme_op("normal", std=1.0))      # covers everything before it
+    assert ops == [plan.scheme_op("normal", std=1.0)]
+    assert plan.uncovered([plan.scheme_op("zeros", rows=(0, 2)), plan.scheme_op("ones", rows=(3, 5))], 6) == [
+        (2, 3), (5, 6)]
+    with pytest.raises(ValueError, match="no parameter"):
+        plan.scheme_op("normal", sd=1.0)
