@@ -384,6 +384,11 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
     missing and how to give a rule.  ``dtype`` converts floating parameters (buffers keep
     theirs).  Tensors not on the meta device are left as they are.
 
+    DTensor parameters (FSDP2's ``fully_shard``, ``parallelize_module``, both on a 2-D mesh):
+    each rank allocates only its local shard and fills it with that block's bits of the
+    one-process fill (``fastinit.torch.dtensor``; global fans and indices, no communication);
+    on a mesh not on the CPU, through a pinned staging buffer copied asynchronously.
+
     >>> with torch.device("meta"):
     ...     model = MyModel()
     >>> model = fastinit.torch.materialize(model, seed=0, dtype=torch.bfloat16)
