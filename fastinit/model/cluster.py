@@ -10,6 +10,7 @@ finishes (Dask's own retries resume too: each task resumes its file).
 """
 
 import os
+import uuid
 
 from .._extras import require
 from . import safetensors
@@ -42,9 +43,9 @@ def fill(spec: ModelSpec, directory, max_shard_size, *, client=None, threads=Non
     elif not isinstance(client, distributed.Client):
         raise TypeError(f"client: expected a distributed.Client, a scheduler address or None; got {client!r}")
     try:
+        run = uuid.uuid4().hex                   # a task per file and call: never a cached result
         futures = [client.submit(_fill_file, spec, directory, size, name, threads, resume, overwrite,
-                                 key=f"fastinit-fill-{name}-{os.getpid()}-{id(spec):x}", pure=False)
-                   for name in names]
+                                 key=f"fastinit-fill-{name}-{run}") for name in names]
         filled = [n for part in client.gather(futures) for n in part]
     finally:
         if own is not None:

@@ -321,9 +321,9 @@ def write(spec: ModelSpec, directory, *, threads=None, resume=False, overwrite=F
             lock.release()
         remove_directories(created)                # only if the fill left nothing in them
     if plan is not None:
-        try:
-            finalize(spec, directory, max_shard_size, on_step=on_step, wait=False)
-        except (Incomplete, Locked):               # shards of other processes still missing
+        try:                                       # waits for a concurrent finisher: one of us sees all files
+            finalize(spec, directory, max_shard_size, on_step=on_step)
+        except (Incomplete, CorruptFile):          # other shards missing (or bad: finalize says which)
             pass
     return filled
 
