@@ -143,6 +143,15 @@ def run(rank, world, port, layouts):
             for name, p in model.named_parameters():
                 p = p.full_tensor() if isinstance(p, DTensor) else p.detach()
                 assert torch.equal(p.view(torch.int32), want[name].view(torch.int32)), (layout, name)
+        if world == 2:                                     # bfloat16: the kernels' rounding, shard by shard
+            with torch.device("meta"):
+                reference = Tiny()
+            reference = ft.materialize(reference, SEED, dtype=torch.bfloat16)
+            model = ft.materialize(build("tp", world), SEED, dtype=torch.bfloat16)
+            for name, p in model.named_parameters():
+                p = p.full_tensor() if isinstance(p, DTensor) else p.detach()
+                assert p.dtype == torch.bfloat16 and torch.equal(
+                    p.view(torch.int16), reference.get_parameter(name).detach().view(torch.int16)), name
         if "tp" in layouts:                                # Partial is refused, naming the parameter
             mesh = init_device_mesh("cpu", (world,))
             with torch.device("meta"):
