@@ -6,7 +6,7 @@ the shards' headers (``finalize``).  The directory must be storage every worker 
 (a shared file system).  The bytes are those of the one-process fill: the shard layout is a
 pure function of the spec and ``max_shard_size``, and each file's bytes depend only on its
 tensors.  A failed or lost task leaves a ``.partial`` that a rerun with ``resume=True``
-finishes (Dask's own retries resume too: each task resumes its file).
+finishes (with ``resume=True``, Dask's own retries of a task resume its file too).
 """
 
 import os
