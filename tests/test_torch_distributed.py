@@ -173,7 +173,7 @@ def free_port():
 @pytest.mark.parametrize("world, layouts", [(2, ("fsdp", "tp")), (4, ("fsdp", "tp", "fsdp+tp"))],
                          ids=["world2", "world4"])
 def test_every_layout_has_the_one_process_bits_and_loss(world, layouts):
-    mp.start_processes(run, args=(world, free_port(), layouts), nprocs=world, join=True, start_method="fork")
+    mp.start_processes(run, args=(world, free_port(), layouts), nprocs=world, join=True, start_method="spawn")
 
 
 def test_boxes_of_strided_and_uneven_shards():
