@@ -285,12 +285,10 @@ def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, thr
     """Validate everything, record the plan, match the checkpoint: ``(plan, checkpoint, report)``."""
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
-    from .._validate import check_threads
-    from ..kernels import get as _get_backend
-    from ..rng import key_words
+    from .._validate import check_backend, check_threads, u64
 
-    key_words(seed, 0)   # TypeError/ValueError naming seed (the streams are the tensor names)
-    _get_backend(backend)
+    u64(seed, "seed")  # the streams are the tensors' names
+    check_backend(backend)
     check_threads(threads)
     checkpoint = _Checkpoint(pretrained) if pretrained is not None else None
     p = plan(module, rules, init=init, buffers=buffers)
