@@ -2,8 +2,10 @@
 
     fastinit fill SPEC -o DIR [--format safetensors|npy] [--seed N] [--dtype bf16|f16|f32|f64]
                              [--threads N] [--resume | --overwrite] [--quiet] [--max-shard-size 5GB]
+                             [--shard-index I --num-shards N | --shards FILE,... | --finalize | --dask ADDRESS]
     fastinit plan SPEC [--dtype ...]
     fastinit verify SPEC DIR [--seed N] [--dtype ...] [--full] [--samples K]
+                             [--max-shard-size 5GB --shard-index I --num-shards N | --shards FILE,...]
     fastinit presets
     fastinit probe | advise | gains | coord-check    (signal propagation: fastinit.cli_signal)
 
@@ -29,7 +31,7 @@ from .model.errors import FileError, Incomplete, Locked, OutputExists, ResumeMis
 from .model.safetensors import parse_size
 from .model.sources import load
 from .model.spec import SpecError
-from .model.writer import FORMATS, fill, verify
+from .model.writer import FORMATS, fill, finalize, shard_files, verify
 
 # what to do about each refusal, in flags
 ADVICE = {
@@ -84,17 +86,18 @@ def _write_config(args, spec):
     import json
 
     config = dict(getattr(args, "hf_config", None) or {})
-    if not config:
+    if not config or not os.path.isdir(args.output):   # a process of a sharded fill with no file of its own
         return
     dtypes = {t.dtype for t in spec.tensors}
     if len(dtypes) == 1:
         config["dtype"] = dtypes.pop()
         config.pop("torch_dtype", None)
     path = os.path.join(args.output, "config.json")
-    with open(path + ".tmp", "w") as f:
+    tmp = f"{path}.{os.getpid()}.tmp"                # processes of one sharded fill write it at once
+    with open(tmp, "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
         f.write("\n")
-    os.replace(path + ".tmp", path)
+    os.replace(tmp, path)
 
 
 def _positive(value):
@@ -104,6 +107,16 @@ def _positive(value):
         n = None
     if n is None or n < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {value!r}")
+    return n
+
+
+def _index(value):
+    try:
+        n = int(value)
+    except ValueError:
+        n = None
+    if n is None or n < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value!r}")
     return n
 
 
@@ -125,20 +138,71 @@ def _shard_size(value):
         raise argparse.ArgumentTypeError(str(exc).removeprefix("max_shard_size: ")) from None
 
 
+def _files(args, spec):
+    """The shard files this process fills or checks (None: all), from --shard-index/--num-shards
+    or --shards; they need --max-shard-size."""
+    chosen = [flag for flag, value in (("--shard-index", args.shard_index), ("--num-shards", args.num_shards),
+                                       ("--shards", args.shards)) if value is not None]
+    if not chosen:
+        return None
+    if args.max_shard_size is None:
+        raise SpecError(f"{chosen[0]}: needs --max-shard-size (the shard layout is computed from it)")
+    if args.shards is not None:
+        if len(chosen) > 1:
+            raise SpecError("--shards: give either --shards or --shard-index/--num-shards, not both")
+        names = [n.strip() for n in args.shards.split(",") if n.strip()]
+        planned = shard_files(spec, args.max_shard_size)
+        unknown = [n for n in names if os.path.basename(n) not in planned]
+        if not names or unknown:
+            raise SpecError(f"--shards: {unknown[0] if unknown else repr(args.shards)} is not a file of this model at "
+                            f"--max-shard-size; its files are {planned[0]} ... {planned[-1]} "
+                            f"(see fastinit fill ... --max-shard-size SIZE --list-shards)")
+        return names
+    if args.shard_index is None or args.num_shards is None:
+        raise SpecError("--shard-index, --num-shards: give both")
+    if args.shard_index >= args.num_shards:
+        raise SpecError(f"--shard-index: must be less than --num-shards ({args.num_shards}); got {args.shard_index}")
+    return shard_files(spec, args.max_shard_size, args.shard_index, args.num_shards)
+
+
 def cmd_fill(args):
     spec = _spec(args)
     if spec.seed is None:
         raise SpecError("seed: not set; give 'seed' in the spec or --seed N")
     if args.max_shard_size is not None and args.format != "safetensors":
         raise SpecError(f"--max-shard-size: only for --format safetensors, not {args.format!r}")
+    only = _files(args, spec)
+    for flag, on in (("--finalize", args.finalize), ("--dask", args.dask is not None),
+                     ("--list-shards", args.list_shards)):
+        if on and args.max_shard_size is None:
+            raise SpecError(f"{flag}: needs --max-shard-size (the shard layout is computed from it)")
+        if on and only is not None:
+            raise SpecError(f"{flag}: not with --shard-index/--num-shards or --shards")
+    if args.list_shards:
+        for name in shard_files(spec, args.max_shard_size):
+            print(name)
+        return 0
+    if args.finalize:
+        finalize(spec, args.output, args.max_shard_size)
+        _write_config(args, spec)
+        if not args.quiet:
+            print(f"wrote the index of {len(shard_files(spec, args.max_shard_size))} shards -> {args.output}",
+                  file=sys.stderr)
+        return 0
     start = time.perf_counter()
-    filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume,
-                  overwrite=args.overwrite, quiet=args.quiet, max_shard_size=args.max_shard_size)
+    if args.dask is not None:
+        from .model import cluster
+        filled = cluster.fill(spec, args.output, args.max_shard_size, client=args.dask, threads=args.threads,
+                              resume=args.resume, overwrite=args.overwrite)
+    else:
+        filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume,
+                      overwrite=args.overwrite, quiet=args.quiet, max_shard_size=args.max_shard_size, only=only)
     _write_config(args, spec)
     elapsed = time.perf_counter() - start
     if not args.quiet:
         nbytes = sum(spec[name].nbytes for name in filled)
-        print(f"filled {len(filled)} of {len(spec.tensors)} tensors, {_size(nbytes)} in {elapsed:.2f} s "
+        total = len(spec.tensors) if only is None else len(_tensors_of(spec, args.max_shard_size, only))
+        print(f"filled {len(filled)} of {total} tensors, {_size(nbytes)} in {elapsed:.2f} s "
               f"({nbytes / max(elapsed, 1e-9) / 1e9:.2f} GB/s) -> {args.output}", file=sys.stderr)
     return 0
 
@@ -157,13 +221,23 @@ def cmd_verify(args):
     spec = _spec(args)
     if spec.seed is None:
         raise SpecError("seed: not set; give 'seed' in the spec or --seed N")
-    problems = verify(spec, args.dir, full=args.full, samples=args.samples, threads=args.threads)
+    only = _files(args, spec)
+    problems = verify(spec, args.dir, full=args.full, samples=args.samples, threads=args.threads, only=only,
+                      max_shard_size=args.max_shard_size)
     for p in problems:
         print(f"FAIL {p}", file=sys.stderr)
     if not problems:
-        print(f"OK {len(spec.tensors)} tensors match (seed {spec.seed}, "
+        count = len(spec.tensors) if only is None else \
+            sum(1 for t in spec.tensors if t.name in _tensors_of(spec, args.max_shard_size, only))
+        print(f"OK {count} tensors match (seed {spec.seed}, "
               f"{'every element' if args.full else f'digests, and {args.samples} random blocks per tensor'})")
     return 1 if problems else 0
+
+
+def _tensors_of(spec, max_shard_size, names):
+    from .model.safetensors import shards
+    wanted = {os.path.basename(n) for n in names}
+    return {t.name for name, sub in shards(spec, max_shard_size) if name in wanted for t in sub.tensors}
 
 
 def cmd_presets(args):
@@ -181,6 +255,12 @@ def parser():
     p = argparse.ArgumentParser(prog="fastinit", description="Fill model weight files in place, reproducibly.")
     p.add_argument("--version", action="version", version=f"fastinit {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+
+    def shard_flags(q):
+        q.add_argument("--shard-index", type=_index, metavar="I",
+                       help="this process's number, 0 <= I < N: it takes shard files I, I+N, I+2N, ...")
+        q.add_argument("--num-shards", type=_positive, metavar="N", help="how many processes share the shard files")
+        q.add_argument("--shards", metavar="FILE,...", help="the shard files this process takes, comma-separated")
 
     def common(q, seed=True):
         q.add_argument("spec", help="spec file (TOML/JSON), HF config.json, or preset name")
@@ -202,6 +282,13 @@ def parser():
     f.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     f.add_argument("--max-shard-size", metavar="SIZE", type=_shard_size,
                    help="safetensors shards of at most SIZE (bytes, 500MB, 5GB, 2GiB) plus model.safetensors.index.json")
+    many = f.add_argument_group("many processes (a sharded model; see docs/distributed.md)")
+    shard_flags(many)
+    many.add_argument("--finalize", action="store_true",
+                      help="write model.safetensors.index.json from the shards other processes filled, then stop")
+    many.add_argument("--list-shards", action="store_true", help="print the shard file names, one a line, then stop")
+    many.add_argument("--dask", metavar="ADDRESS",
+                      help="fill the shards as one task per file on the Dask scheduler at ADDRESS, then the index")
     f.set_defaults(run=cmd_fill)
 
     pl = sub.add_parser("plan", help="list tensors, bytes and schemes")
@@ -215,6 +302,9 @@ def parser():
     v.add_argument("--samples", type=_positive, default=8, metavar="K",
                    help="random row blocks recomputed per tensor, drawn afresh on each run (default 8)")
     v.add_argument("--threads", type=_positive, metavar="N", help="threads to recompute with (default: all cores)")
+    v.add_argument("--max-shard-size", metavar="SIZE", type=_shard_size,
+                   help="the fill's shard size: with the flags below, check only some shard files")
+    shard_flags(v)
     v.set_defaults(run=cmd_verify)
 
     pr = sub.add_parser("presets", help="list presets")

@@ -11,7 +11,8 @@ from .errors import CorruptFile, FileError, Incomplete, Locked, OutputExists, Re
 from .presets import NAMED as PRESETS, from_config
 from .sources import load
 from .spec import ModelSpec, SpecError, TensorSpec, from_dict, tensor
-from .writer import fill, verify
+from .writer import fill, finalize, shard_files, verify
 
 __all__ = ["PRESETS", "CorruptFile", "FileError", "Incomplete", "Locked", "ModelSpec", "OutputExists",
-           "ResumeMismatch", "SpecError", "TensorSpec", "fill", "from_config", "from_dict", "load", "tensor", "verify"]
+           "ResumeMismatch", "SpecError", "TensorSpec", "fill", "finalize", "from_config", "from_dict", "load", "shard_files",
+           "tensor", "verify"]

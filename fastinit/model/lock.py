@@ -19,9 +19,16 @@ from .errors import Locked
 NAME = ".fastinit.lock"
 
 
-def holder(directory):
-    """The pid of the process filling ``directory`` now (0 if it is not known yet), or None."""
-    path = os.path.join(os.fspath(directory), NAME)
+def file_lock_name(filename):
+    """The lock of one file of a sharded fill (``.fastinit.<file>.lock``): processes filling
+    different shards of one directory hold different locks."""
+    return f".fastinit.{filename}.lock"
+
+
+def holder(directory, name=NAME):
+    """The pid of the process filling ``directory`` now (0 if it is not known yet), or None;
+    ``name``: another lock file in it (``file_lock_name``)."""
+    path = os.path.join(os.fspath(directory), name)
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -39,8 +46,8 @@ def holder(directory):
 class DirectoryLock:
     """``with DirectoryLock(directory):`` -- raises ``Locked`` at once if another process holds it."""
 
-    def __init__(self, directory):
-        self.path = os.path.join(os.fspath(directory), NAME)
+    def __init__(self, directory, name=NAME):
+        self.path = os.path.join(os.fspath(directory), name)
         self.fd = None
 
     def acquire(self):

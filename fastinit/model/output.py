@@ -3,14 +3,16 @@ and the description of a spec that a resumed fill is checked against."""
 
 import json
 import os
+import secrets
 
 from .spec import ModelSpec
 
 
-def write_json(path, obj, what="the progress record"):
+def write_json(path, obj, what="the progress record", unique=False):
     """Write ``obj`` to ``path`` atomically (a temporary file, then rename); an OSError names
-    ``path`` and says it could not write ``what``."""
-    tmp = path + ".tmp"
+    ``path`` and says it could not write ``what``.  ``unique``: a temporary file of this
+    process's own, for a file several processes may write at once."""
+    tmp = path + (f".{os.getpid()}.{secrets.token_hex(4)}.tmp" if unique else ".tmp")
     try:
         with open(tmp, "w") as f:
             json.dump(obj, f, separators=(",", ":"))

@@ -22,14 +22,36 @@ SAMPLE_ELEMENTS = 4096        # elements per verified shard (rounded to whole ro
 FULL_ELEMENTS = 1 << 22       # elements per chunk when verifying every element
 
 
+def shard_files(spec: ModelSpec, max_shard_size, shard_index=None, num_shards=None):
+    """The file names of ``spec`` sharded at ``max_shard_size`` (bytes or ``"5GB"``): all of
+    them, or those process ``shard_index`` of ``num_shards`` fills (file ``j`` goes to process
+    ``j % num_shards``).  A pure function of the spec and the size: every process computes the
+    same plan."""
+    names = [name for name, _ in safetensors.shards(spec, safetensors.parse_size(max_shard_size))]
+    if shard_index is None and num_shards is None:
+        return names
+    if shard_index is None or num_shards is None:
+        raise SpecError("shard_index, num_shards: give both or neither")
+    return safetensors.assign(names, shard_index, num_shards)
+
+
+def finalize(spec: ModelSpec, directory, max_shard_size):
+    """Write ``model.safetensors.index.json`` of a model whose shards were filled by several
+    processes (``fill(..., only=...)``), from the digests in the shards' headers; the bytes of
+    the one-process fill's index.  ``Incomplete`` if a shard is missing or unfinished."""
+    safetensors.finalize(spec, directory, safetensors.parse_size(max_shard_size))
+
+
 def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=False, overwrite=False,
-         quiet=False, test_hook=None, on_step=None, max_shard_size=None):
+         quiet=False, test_hook=None, on_step=None, max_shard_size=None, only=None):
     """Write ``spec`` into ``directory`` in format ``fmt``; returns the names filled by this call.
 
     ``resume``: continue an interrupted fill of the same spec (``ResumeMismatch`` if it was of
     another).  An existing model or interrupted fill is replaced only with ``overwrite``
     (else ``OutputExists``); a second process filling the same directory gets ``Locked``.
-    ``max_shard_size`` (bytes, or a string like ``"5GB"``): safetensors shards and an index."""
+    ``max_shard_size`` (bytes, or a string like ``"5GB"``): safetensors shards and an index.
+    ``only`` (file names, see ``shard_files``): fill just those shards, as one of several
+    processes; the index is written by whichever finds all shards complete (``finalize``)."""
     if fmt not in FORMATS:
         raise SpecError(f"format: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     extra = {}
@@ -39,6 +61,14 @@ def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=
         if fmt != "safetensors":
             raise SpecError(f"max_shard_size: only for the safetensors format, not {fmt!r}")
         extra["max_shard_size"] = safetensors.parse_size(max_shard_size)
+    if only is not None:
+        if max_shard_size is None:
+            raise SpecError("only: filling some files of a model needs max_shard_size (a sharded model)")
+        extra["only"] = only
+    total = spec.nbytes
+    if only is not None:
+        total = sum(sub.nbytes for name, sub in safetensors.shards(spec, extra["max_shard_size"])
+                    if name in {os.path.basename(os.fspath(n)) for n in only})
     bar = tqdm = None
     if not quiet and sys.stderr.isatty():
         try:
@@ -46,7 +76,7 @@ def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=
         except ModuleNotFoundError as exc:  # a fill without a bar beats no fill
             print(f"fastinit: {exc} (or --quiet)", file=sys.stderr)
     if tqdm is not None:
-        bar = tqdm(total=spec.nbytes, unit="B", unit_scale=True, unit_divisor=1024, desc="fill",
+        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="fill",
                    file=sys.stderr, smoothing=0.1)
     try:
         return FORMATS[fmt].write(spec, directory, threads=threads, resume=resume, overwrite=overwrite,
@@ -104,7 +134,8 @@ def check_tensor(t, stored, seed, *, samples=8, rng=None, threads=None):
     return None
 
 
-def verify(spec: ModelSpec, directory, *, fmt=None, full=False, samples=8, sample_seed=None, threads=None):
+def verify(spec: ModelSpec, directory, *, fmt=None, full=False, samples=8, sample_seed=None, threads=None,
+           only=None, max_shard_size=None):
     """A list of problems (empty when ``directory`` matches ``spec``).
 
     Checks that the files are complete, well-formed and untruncated, that they hold exactly
@@ -112,15 +143,19 @@ def verify(spec: ModelSpec, directory, *, fmt=None, full=False, samples=8, sampl
     intact (its own digest) and the one the spec produces, and that every tensor's bytes
     match the digest recorded for it; then recomputes every element (``full``) or the
     first, last and ``samples`` random row blocks of each tensor, drawn afresh on every call
-    (``sample_seed`` fixes them, for tests).
+    (``sample_seed`` fixes them, for tests).  ``only`` (shard file names): check just those
+    files of a sharded model and their tensors, as the process that filled them can (with
+    ``max_shard_size``, the tensors the plan puts in them, so a file short of one is caught).
     """
     if spec.seed is None:
         raise SpecError("seed: not set; set it in the spec or with ModelSpec.with_options(seed=...)")
     problems = []
     try:
         fmt = fmt or detect_format(directory)
+        if only is not None and fmt != "safetensors":
+            raise SpecError(f"only: for sharded safetensors models, not {fmt!r}")
         if fmt == "safetensors":
-            problems, arrays = safetensors.check(spec, directory)
+            problems, arrays = safetensors.check(spec, directory, only=only)
             if arrays is None:
                 return problems
         else:
@@ -129,6 +164,12 @@ def verify(spec: ModelSpec, directory, *, fmt=None, full=False, samples=8, sampl
         return [str(exc)]
     problems += [f"tensor {name!r}: in the file but not in the spec"
                  for name in arrays if name not in {t.name for t in spec.tensors}]
+    if only is not None and max_shard_size is not None:
+        names = {os.path.basename(os.fspath(n)) for n in only}
+        spec = spec.subset([t.name for name, sub in safetensors.shards(spec, safetensors.parse_size(max_shard_size))
+                            if name in names for t in sub.tensors])
+    elif only is not None:
+        spec = spec.subset([t.name for t in spec.tensors if t.name in arrays])
     rng = np.random.default_rng(sample_seed)
     for t in spec.tensors:
         if t.name not in arrays:

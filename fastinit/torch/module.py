@@ -13,6 +13,7 @@ from .. import schemes as _schemes
 from .._extras import require
 from ..model import plan as _plan
 from . import recorder as _recorder
+from . import dtensor as _dtensor
 from .tensors import _FLOAT, as_numpy
 
 
@@ -229,12 +230,30 @@ def _empty(shape, dtype):
     return torch.empty(shape, dtype=dtype)
 
 
+def _view(tensor, name):
+    return as_numpy(tensor, name) if tensor.dtype in _FLOAT else tensor.detach().numpy()
+
+
+def _write_shard(local, entry, index, seed, backend, threads):
+    """Fill the CPU tensor ``local``, the block of ``entry``'s whole tensor at global indices
+    ``index`` (``dtensor.local_indices``), with that block's bits of the whole-tensor fill."""
+    def fill(view, offset):
+        _plan.fill(_view(view, entry.name), entry.ops, seed=seed, stream=entry.name, global_shape=entry.shape,
+                   offset=offset, backend=backend, threads=threads)
+    _dtensor.fill_local(local, index, fill)
+
+
 def _write(tensor, entry, seed, backend, threads):
-    if tensor.dtype in _FLOAT:
-        view = as_numpy(tensor, entry.name)
+    if _dtensor.is_dtensor(tensor):          # a module's own DTensor (init_module): its local shard in place
+        local = tensor.to_local()
+        index = _dtensor.local_indices(entry.name, entry.shape, tensor.device_mesh, tensor.placements)
+        staged = local if local.device.type == "cpu" else _dtensor.staging(local.shape, local.dtype, local.device)
+        _write_shard(staged, entry, index, seed, backend, threads)
+        if staged is not local:
+            local.copy_(staged, non_blocking=True)
     else:
-        view = tensor.detach().numpy()
-    _plan.fill(view, entry.ops, seed=seed, stream=entry.name, backend=backend, threads=threads)
+        _plan.fill(_view(tensor, entry.name), entry.ops, seed=seed, stream=entry.name, backend=backend,
+                   threads=threads)
     torch.autograd.graph.increment_version(tensor)
 
 
@@ -306,10 +325,41 @@ def init_module(module, seed, rules=None, *, init="auto", buffers=None, pretrain
         t = slots[name][3]
         if t.is_meta:
             raise ValueError(f"{name} is on the meta device: use fastinit.torch.materialize(module, seed)")
-        if (e.ops or name in report.loaded) and t.dtype in _FLOAT:
+        if _dtensor.is_dtensor(t):       # refuse a placement or a checkpoint before the first write
+            if name in report.loaded:
+                raise ValueError(f"{name}: loading a checkpoint into a DTensor parameter is not supported; "
+                                 f"load it with torch.distributed.checkpoint")
+            if e.ops:
+                _dtensor.local_indices(name, e.shape, t.device_mesh, t.placements)
+            local = t.to_local()
+            if e.ops and t.dtype in _FLOAT and local.device.type == "cpu":
+                as_numpy(local.detach(), name)
+        elif (e.ops or name in report.loaded) and t.dtype in _FLOAT:
             as_numpy(t.detach(), name)   # refuse before the first write
         targets[name] = t
     return _apply(module, p, seed, targets, checkpoint, report, backend, threads)
+
+
+def _sharded(module, name, e, old, dtype, p, report, seed, backend, threads):
+    """The new DTensor parameter for the meta DTensor ``old``: only this rank's shard allocated
+    (a pinned staging buffer, copied asynchronously, when the mesh is not on the CPU) and
+    filled with its block of the whole tensor's bits."""
+    if name in report.loaded:
+        raise ValueError(f"{name}: loading a checkpoint into a DTensor parameter is not supported; "
+                         f"materialize without pretrained=, then load with torch.distributed.checkpoint")
+    index = _dtensor.local_indices(name, e.shape, old.device_mesh, old.placements)
+    local = _dtensor.staging(tuple(len(ix) for ix in index), dtype, old.device_mesh.device_type)
+    with torch.no_grad():
+        if e.ops:
+            _write_shard(local, e, index, seed, backend, threads)
+    local = _dtensor.to_device(local, old.device_mesh.device_type)
+    value = _dtensor.from_local(local, old)
+    report[name] = e.describe() + (f" [{e.source}]" if e.source and e.source != p.ran else "") + \
+        f" (local shard {list(local.shape)} of {list(e.shape)})"
+    if e.kind == "parameter":
+        report.initialized.append(name)
+        return torch.nn.Parameter(value, requires_grad=old.requires_grad)
+    return value
 
 
 def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=None, pretrained=None, backend=None,
@@ -332,6 +382,11 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
     missing and how to give a rule.  ``dtype`` converts floating parameters (buffers keep
     theirs).  Tensors not on the meta device are left as they are.
 
+    DTensor parameters (FSDP2's ``fully_shard``, ``parallelize_module``, both on a 2-D mesh):
+    each rank allocates only its local shard and fills it with that block's bits of the
+    one-process fill (``fastinit.torch.dtensor``; global fans and indices, no communication);
+    on a mesh not on the CPU, through a pinned staging buffer copied asynchronously.
+
     >>> with torch.device("meta"):
     ...     model = MyModel()
     >>> model = fastinit.torch.materialize(model, seed=0, dtype=torch.bfloat16)
@@ -349,6 +404,9 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
         if not old.is_meta:
             continue
         dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
+        if _dtensor.is_dtensor(old):
+            new[id(old)] = _sharded(module, name, e, old, dt, p, report, seed, backend, threads)
+            continue
         t = _empty(e.shape, dt)
         new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
         targets[name] = new[id(old)]

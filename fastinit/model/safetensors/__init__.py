@@ -5,7 +5,8 @@
 - ``geometry``: a run of flat elements as shard-fill boxes (``flat_boxes``)
 - ``stream``: the chunked ``O_DIRECT`` writer thread
 - ``resume``: the progress record and what a resumed fill may trust
-- ``writer``: ``write`` -- the file protocol (lock, create, fill, digests, rename)
+- ``writer``: ``write`` -- the file protocol (lock, create, fill, digests, rename); ``finalize``,
+  the index of shards filled by several processes
 - ``reader``: ``read_header``/``open_tensors`` -- validation of files from anyone
 - ``integrity``: ``check`` -- digests and headers against a spec, at disk speed
 """
@@ -15,9 +16,9 @@ from .format import ALIGN, CODES, FILENAME, INDEX, SHARD, layout, shard_name
 from .geometry import flat_boxes
 from .integrity import check
 from .reader import incomplete, is_safetensors_dir, open_tensors, read_header
-from .sharding import parse_size, shards
-from .writer import write
+from .sharding import assign, parse_size, shards
+from .writer import finalize, write
 
-__all__ = ["ALIGN", "CODES", "FILENAME", "INDEX", "SHARD", "check", "flat_boxes", "incomplete",
+__all__ = ["ALIGN", "CODES", "FILENAME", "INDEX", "SHARD", "assign", "check", "finalize", "flat_boxes", "incomplete",
            "is_safetensors_dir", "layout", "open_tensors", "parse_size", "read_header", "reserve", "shard_name",
            "shards", "write"]

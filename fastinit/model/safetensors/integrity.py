@@ -75,13 +75,23 @@ def check_header(path, header, data_start, spec: ModelSpec):
     return []
 
 
-def check(spec: ModelSpec, directory, *, digests=True):
+def check(spec: ModelSpec, directory, *, digests=True, only=None):
     """``(problems, arrays)`` for a safetensors model in ``directory``: structure (``reader``),
     each header against ``spec``, the index's digests against the shards', and (``digests``)
     every tensor's bytes against its digest.  ``arrays`` (``{name: array}``) is None if the
-    files could not be opened."""
+    files could not be opened.  ``only`` (file names): check just those shard files, as the
+    process that filled them can, before the index exists."""
     try:
-        files, index = reader.files(directory)
+        if only is None:
+            files, index = reader.files(directory)
+        else:
+            files, index = [], None
+            for name in only:
+                path = os.path.join(os.fspath(directory), name)
+                if not os.path.exists(path) and os.path.exists(path + ".partial"):
+                    raise CorruptFile(path, "incomplete: the fill was interrupted, failed or is running; "
+                                            "resume the fill to finish it")
+                files.append((path, *reader.read_header(path)))
     except (ValueError, OSError) as exc:
         return [str(exc)], None
     problems, arrays = [], {}

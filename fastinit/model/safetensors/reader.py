@@ -20,7 +20,7 @@ import ml_dtypes
 import numpy as np
 
 from ..errors import CorruptFile, Incomplete
-from ..lock import holder
+from ..lock import file_lock_name, holder
 from .format import FILENAME, INDEX, SHARD
 
 MAX_HEADER = 100_000_000      # the official reader's limit
@@ -206,6 +206,9 @@ def files(directory):
     partial = incomplete(directory)
     if partial:
         pid = holder(directory)
+        if pid is None:                             # a process filling only some shards
+            own = partial[0].removesuffix(".progress.json").removesuffix(".partial")
+            pid = holder(directory, file_lock_name(own))
         if pid is not None:
             raise Incomplete(os.path.join(directory, partial[0]), f"incomplete: process {pid or '(starting)'} is "
                                                                   f"filling it now; wait for it to finish")

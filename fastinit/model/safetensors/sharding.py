@@ -36,3 +36,18 @@ def shards(spec: ModelSpec, max_bytes):
     if current or not groups:
         groups.append(current)
     return [(shard_name(i + 1, len(groups)), spec.subset(names)) for i, names in enumerate(groups)]
+
+
+def assign(names, shard_index, num_shards):
+    """The files of ``names`` (the shard files, in order) that process ``shard_index`` of
+    ``num_shards`` writes: file ``j`` (from 0) goes to process ``j % num_shards``, so neighbours
+    -- often the larger embedding and head shards at both ends -- go to different processes.
+    A process with no file gets ``[]`` (more processes than files)."""
+    for arg, value in (("num_shards", num_shards), ("shard_index", shard_index)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{arg}: expected an integer; got {value!r}")
+    if num_shards < 1:
+        raise SpecError(f"num_shards: must be at least 1; got {num_shards}")
+    if not 0 <= shard_index < num_shards:
+        raise SpecError(f"shard_index: must be in [0, {num_shards}) for num_shards={num_shards}; got {shard_index}")
+    return [name for j, name in enumerate(names) if j % num_shards == shard_index]

@@ -16,21 +16,33 @@ recorded (the bytes rewritten are the same bytes); a ``.partial`` of another spe
 Sharded (``max_shard_size``): Hugging Face's ``model-0000i-of-0000N.safetensors``, each laid
 out and completed like the single file (``sharding.shards``), renamed together at the end,
 then ``model.safetensors.index.json`` written last, with every tensor's digest.
+
+Many processes (``only``): the shard layout is a pure function of the spec and
+``max_shard_size``, so each process computes the same plan and fills only the files it is
+given, each under its own lock (``.fastinit.<file>.lock``; a whole fill holds every file's
+lock too), resumable and checkable file by file.  The index needs every shard's digests,
+which a process that did not fill a shard does not know -- but every complete shard carries
+them in its own header.  So the index is assembled from the shards' headers (``finalize``):
+each process tries it after its files are complete (the last to finish writes it), and any
+process can run it later; it checks every shard's header against the spec first, and its
+bytes are those of the one-process fill.
 """
 
 import os
+import time
 
 import numpy as np
 import xxhash
 
-from ..errors import CorruptFile, OutputExists, ResumeMismatch
-from ..lock import DirectoryLock
+from ..errors import CorruptFile, Incomplete, Locked, OutputExists, ResumeMismatch
+from ..lock import DirectoryLock, file_lock_name
 from ..output import describe, differences, make_directory, remove_directories, reserve, write_json
 from ..spec import ModelSpec, SpecError
 from . import resume as record
-from .format import ALIGN, FILENAME, INDEX, SHARD, describe_header, layout
+from .format import ALIGN, DIGEST_KEY, FILENAME, INDEX, SHARD, describe_header, layout, parse_digests
 from .geometry import fill_range
 from .reader import read_header
+from .integrity import check_header
 from .sharding import shards
 from .stream import Stream
 
@@ -210,13 +222,22 @@ def _ours(name):
     return name == INDEX or base == FILENAME or bool(SHARD.fullmatch(base))
 
 
-def _check_output(directory, files, resume, overwrite):
+def _check_output(directory, files, resume, overwrite, plan=None):
     """Refuse to replace a model or an interrupted fill unless ``overwrite`` (then remove them);
-    with ``resume``, refuse files of a fill laid out in other files."""
+    with ``resume``, refuse files of a fill laid out in other files.  ``plan`` (all the shard
+    names, when ``files`` are some of them): the other planned shards belong to other
+    processes and are left alone; files of another layout are still refused."""
     found = sorted(n for n in os.listdir(directory) if _ours(n))
+    if plan is not None:
+        mine = {os.path.basename(f.final) for f in files}
+        found = [n for n in found if n != INDEX and
+                 n.removesuffix(".progress.json").removesuffix(".partial") not in set(plan) - mine]
     if overwrite:
         for name in found:
-            os.remove(os.path.join(directory, name))
+            try:
+                os.remove(os.path.join(directory, name))
+            except FileNotFoundError:       # another process of the same fill removed it
+                pass
         return
     if not found:
         return
@@ -236,44 +257,144 @@ def _check_output(directory, files, resume, overwrite):
                               f"(another shard size)"])
 
 
+def _plan(spec, max_shard_size, only):
+    """``[(file name, sub-spec)]`` this call fills and the names of every file of the fill
+    (None unless ``only``)."""
+    if max_shard_size is None:
+        if only is not None:
+            raise SpecError("only: filling some files of a model needs max_shard_size (a sharded model)")
+        return [(FILENAME, spec)], None
+    planned = shards(spec, max_shard_size)
+    if only is None:
+        return planned, None
+    if isinstance(only, (str, bytes)) or not hasattr(only, "__iter__"):
+        raise SpecError(f"only: expected a list of shard file names; got {only!r}")
+    wanted = list(dict.fromkeys(os.path.basename(os.fspath(n)) for n in only))
+    names = [name for name, _ in planned]
+    unknown = [n for n in wanted if n not in names]
+    if unknown:
+        raise SpecError(f"only: {unknown[0]!r} is not a file of this model at this max_shard_size; its files are "
+                        f"{names[0]} ... {names[-1]}")
+    return [(name, sub) for name, sub in planned if name in wanted], names
+
+
 def write(spec: ModelSpec, directory, *, threads=None, resume=False, overwrite=False, on_tensor=None,
-          test_hook=None, on_step=None, sync=True, max_shard_size=None):
+          test_hook=None, on_step=None, sync=True, max_shard_size=None, only=None):
     """Fill ``directory/model.safetensors`` -- or, with ``max_shard_size`` (bytes), the shards
     ``model-0000i-of-0000N.safetensors`` and ``model.safetensors.index.json`` (written last).
 
-    ``on_tensor(t)`` is called after each tensor; ``on_step(step, path)`` at each step of the
+    ``only`` (shard file names, with ``max_shard_size``): fill just those files of the sharded
+    model, for one of many processes (``sharding.assign``); the index is written when this
+    call finds every shard complete (``finalize``).  ``on_tensor(t)`` is called after each
+    tensor; ``on_step(step, path)`` at each step of the
     file protocol (``STEPS``: tests stop the writer there).  Every file's space is reserved
     before any tensor is filled; the ``.partial`` files are renamed only when all are filled
     and fsync'ed.  Returns the names of the tensors filled by this call (fewer than all when
-    resuming).  Raises ``Locked`` if another process is filling ``directory``,
-    ``OutputExists`` or ``ResumeMismatch`` (see the module's docstring) before writing anything.
+    resuming).  Raises ``Locked`` if another process is filling ``directory`` (or one of the
+    files), ``OutputExists`` or ``ResumeMismatch`` (see the module's docstring) before writing anything.
     """
     if spec.seed is None:
         raise SpecError("seed: not set; set it in the spec or with ModelSpec.with_options(seed=...)")
+    planned, plan = _plan(spec, max_shard_size, only)
+    if plan is not None and not planned:           # more processes than files: nothing is this one's
+        return []
     step = on_step or _no_step
     directory = os.fspath(directory)
     created = make_directory(directory)
+    locks = []
     try:
-        lock = DirectoryLock(directory).acquire()
+        if plan is None:
+            locks.append(DirectoryLock(directory).acquire())
+        if max_shard_size is not None:
+            for name, _ in planned:
+                locks.append(DirectoryLock(directory, file_lock_name(name)).acquire())
     except BaseException:
+        for lock in reversed(locks):
+            lock.release()
         remove_directories(created)
         raise
     try:
-        return _write_locked(spec, directory, threads, resume, overwrite, on_tensor, test_hook, step, sync,
-                             max_shard_size)
+        filled = _write_locked(spec, directory, planned, plan, threads, resume, overwrite, on_tensor, test_hook,
+                               step, sync, max_shard_size)
+    finally:
+        for lock in reversed(locks):
+            lock.release()
+        remove_directories(created)                # only if the fill left nothing in them
+    if plan is not None:
+        try:                                       # waits for a concurrent finisher: one of us sees all files
+            finalize(spec, directory, max_shard_size, on_step=on_step)
+        except (Incomplete, CorruptFile):          # other shards missing (or bad: finalize says which)
+            pass
+    return filled
+
+
+def _write_index(spec, directory, files, step):
+    """The index, from each file's digests: the same bytes whichever process writes it."""
+    index = os.path.join(directory, INDEX)
+    write_json(index, {"metadata": {"total_size": spec.nbytes,
+                                    "fastinit.xxh3_64": dict(sorted((n, d) for _, sub, digests in files
+                                                                    for n, d in digests.items()))},
+                       "weight_map": dict(sorted((t.name, name) for name, sub, _ in files for t in sub.tensors))},
+               what="the index", unique=True)
+    step("index-written", index)
+
+
+def finalize(spec: ModelSpec, directory, max_shard_size, *, on_step=None, wait=True):
+    """Write ``model.safetensors.index.json`` of a sharded model whose shards were filled by
+    other processes (``write(..., only=...)``), from the digests in each shard's header.
+
+    Every shard of the plan must be complete (else ``Incomplete`` naming the first missing or
+    unfinished one) and its header exactly the one this spec writes (else ``CorruptFile``).
+    The index is byte for byte the one-process fill's; finalizing twice, or from two
+    processes at once, writes the same bytes.  ``wait``: wait for another process
+    finalizing now (else ``Locked``)."""
+    if spec.seed is None:
+        raise SpecError("seed: not set; set it in the spec or with ModelSpec.with_options(seed=...)")
+    planned = shards(spec, max_shard_size)
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise Incomplete(os.path.join(directory, planned[0][0]), "no such file: fill the shards first")
+    lock, tries = DirectoryLock(directory, file_lock_name(INDEX)), 0
+    while True:
+        try:
+            lock.acquire()
+            break
+        except Locked:
+            tries += 1
+            if not wait or tries > 3000:         # ~60 s: finalizing reads headers only
+                raise
+            time.sleep(0.02)
+    try:
+        files = []
+        for name, sub in planned:
+            path = os.path.join(directory, name)
+            if not os.path.exists(path):
+                busy = os.path.exists(path + ".partial")
+                raise Incomplete(path, "not complete yet: its fill is running or was interrupted; resume it"
+                                       if busy else "no such file: its process has not filled it yet")
+            header, data_start = read_header(path)
+            problems = check_header(path, header, data_start, sub)
+            names = sorted(n for n in header if n != "__metadata__")
+            if not problems and names != sorted(t.name for t in sub.tensors):
+                problems = [f"{path}: holds other tensors than this spec puts in it (another spec or shard size)"]
+            digests = parse_digests((header.get("__metadata__") or {}).get(DIGEST_KEY))
+            if not problems and digests is None:
+                problems = [f"{path}: no tensor digests: not written by this fastinit"]
+            if problems:
+                raise CorruptFile(path, problems[0].removeprefix(f"{path}: "))
+            files.append((name, sub, digests))
+        _write_index(spec, directory, files, on_step or _no_step)
     finally:
         lock.release()
-        remove_directories(created)                # only if the fill left nothing in them
 
 
-def _write_locked(spec, directory, threads, resume, overwrite, on_tensor, test_hook, step, sync, max_shard_size):
+def _write_locked(spec, directory, planned, plan, threads, resume, overwrite, on_tensor, test_hook, step, sync,
+                  max_shard_size):
     index = os.path.join(directory, INDEX)
-    if max_shard_size is None:
-        files = [_File(directory, FILENAME, spec, step)]
-    else:
-        files = [_File(directory, name, sub, step) for name, sub in shards(spec, max_shard_size)]
-    _check_output(directory, files, resume, overwrite)
-    if os.path.exists(index):                      # an index marks a complete fill: not until this one is
+    files = [_File(directory, name, sub, step) for name, sub in planned]
+    _check_output(directory, files, resume, overwrite, plan)
+    untouched = resume and all(os.path.exists(f.final) and not os.path.exists(f.partial) for f in files)
+    if os.path.exists(index) and not untouched:    # an index marks a complete fill: not until this one is
         os.remove(index)
     try:
         for f in files:
@@ -311,12 +432,6 @@ def _write_locked(spec, directory, threads, resume, overwrite, on_tensor, test_h
             f.close(False)
     for f in files:
         f.finish()
-    if max_shard_size is not None:
-        write_json(index, {"metadata": {"total_size": spec.nbytes,
-                                        "fastinit.xxh3_64": dict(sorted((n, d) for f in files
-                                                                        for n, d in f.done.items()))},
-                           "weight_map": dict(sorted((t.name, os.path.basename(f.final))
-                                                     for f in files for t in f.spec.tensors))},
-                   what="the index")
-        step("index-written", index)
+    if max_shard_size is not None and plan is None:
+        _write_index(spec, directory, [(os.path.basename(f.final), f.spec, f.done) for f in files], step)
     return filled

@@ -1,0 +1,115 @@
+"""DTensor parameters (FSDP2's ``fully_shard``, tensor parallel's ``parallelize_module``, or both
+on a 2-D mesh): which elements of the whole tensor a rank holds, and filling only those.
+
+By fastinit's contract element *i* of a tensor depends only on (seed, stream, i, scheme,
+dtype), so a rank fills its local shard by the shard path (``global_shape``/``offset`` of
+every fill) and gets exactly the bits that block has in the one-process fill, with no
+communication: fans come from the global shape, indices are global.  ``Shard(d)`` (even or
+uneven, ``torch.chunk`` sizes), ``Replicate`` (every rank fills the whole tensor, the same
+bits) and ``_StridedShard`` (FSDP2 over a tensor-parallel dim: a rank's rows are not
+contiguous) are filled locally; a placement whose local values are not a block of the
+whole tensor (``Partial``: a sum still to be reduced) is refused, naming the parameter.
+
+GPU meshes: fastinit fills CPU memory, so the local shard is filled in a pinned CPU staging
+buffer of the local shape and copied to the device with ``non_blocking=True`` (``to_device``).
+"""
+
+import itertools
+
+import torch
+
+try:
+    from torch.distributed.tensor import DTensor, Replicate, Shard
+    from torch.distributed.tensor.placement_types import _StridedShard, _StridedShardOffsetMode
+except ImportError:                                  # torch without distributed
+    DTensor = None
+
+
+def is_dtensor(t):
+    return DTensor is not None and isinstance(t, DTensor)
+
+
+def _indices(size, placement, num_chunks, coordinate):
+    """The positions (into the current local index list of one dim) this coordinate keeps."""
+    if isinstance(placement, _StridedShard):
+        n, offsets = placement.local_shard_size_and_offset(size, num_chunks, coordinate, _StridedShardOffsetMode.ALL)
+        return list(offsets) if n else []
+    n, start = Shard.local_shard_size_and_offset(size, num_chunks, coordinate)
+    return list(range(start, start + n))
+
+
+def local_indices(name, shape, mesh, placements):
+    """``[global indices along dim d]`` of the local shard of the DTensor ``name`` (its
+    ``shape``, ``mesh`` and ``placements``), sharding left to right over the mesh dims as
+    DTensor does.  ``ValueError`` naming ``name`` for a placement that cannot be filled locally."""
+    coordinate = mesh.get_coordinate()
+    if coordinate is None:
+        raise ValueError(f"{name}: this rank is not part of the parameter's device mesh")
+    index = [list(range(n)) for n in shape]
+    for mesh_dim, placement in enumerate(placements):
+        if isinstance(placement, Replicate):
+            continue
+        if not isinstance(placement, (Shard, _StridedShard)):
+            raise ValueError(f"{name}: placement {placement!r} on mesh dim {mesh_dim} cannot be filled locally "
+                             f"(only Shard(dim) and Replicate: the local values of {placement!r} are not a block of "
+                             f"the whole tensor); initialize it as Replicate and redistribute")
+        d = placement.dim
+        keep = _indices(len(index[d]), placement, mesh.size(mesh_dim), coordinate[mesh_dim])
+        index[d] = [index[d][k] for k in keep]
+    return index
+
+
+def _runs(index):
+    """``[(local start, global start, length)]``: the index list cut into consecutive runs."""
+    runs = []
+    for local, g in enumerate(index):
+        if runs and runs[-1][1] + runs[-1][2] == g:
+            runs[-1][2] += 1
+        else:
+            runs.append([local, g, 1])
+    return [tuple(r) for r in runs]
+
+
+def boxes(index):
+    """``[(local slices, global offset)]``: the local shard as boxes of the whole tensor, one
+    per combination of consecutive runs (one box unless a dim is ``_StridedShard``)."""
+    per_dim = [_runs(ix) for ix in index]
+    if any(not r for r in per_dim):
+        return []
+    return [(tuple(slice(lo, lo + n) for lo, _, n in combo), tuple(g for _, g, _ in combo))
+            for combo in itertools.product(*per_dim)]
+
+
+def fill_local(local, index, fill):
+    """Fill the CPU tensor ``local`` (the shard whose global indices are ``index``) by calling
+    ``fill(view, offset)`` for each box (``view``: a NumPy-able sub-tensor, ``offset``: its
+    place in the whole tensor)."""
+    for slices, offset in boxes(index):
+        fill(local[slices], offset)
+    return local
+
+
+def staging(shape, dtype, device):
+    """A CPU tensor to fill for a shard on ``device``: pinned when the device is an
+    accelerator (the copy is then asynchronous), plain CPU memory for the CPU itself."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return torch.empty(shape, dtype=dtype)
+    return torch.empty(shape, dtype=dtype, pin_memory=True)
+
+
+def to_device(staged, device):
+    """``staged`` on ``device``: itself on the CPU; else an asynchronous copy from pinned memory
+    (the caller's stream orders it before any use of the result)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return staged
+    out = torch.empty(staged.shape, dtype=staged.dtype, device=device)
+    out.copy_(staged, non_blocking=True)
+    return out
+
+
+def from_local(local, like):
+    """A DTensor with ``like``'s mesh, placements, shape and stride holding ``local``."""
+    return DTensor.from_local(local, like.device_mesh, like.placements, run_check=False, shape=like.shape,
+                              stride=like.stride())
