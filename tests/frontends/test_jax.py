@@ -450,7 +450,11 @@ def test_shapes_under_2d_with_explicit_axes(shape, in_axis, out_axis):
     from jax._src.nn.initializers import _compute_fans
 
     fans = fastinit.compute_fans(shape, layout="jax", in_axis=in_axis, out_axis=out_axis)
-    assert fans == tuple(int(f) for f in _compute_fans(shape, in_axis, out_axis))
+    try:
+        theirs = _compute_fans(shape, in_axis, out_axis)
+    except ValueError as exc:  # JAX < 0.6 refuses shapes under 2-D even with explicit axes
+        pytest.skip(f"this JAX ({jax.__version__}) has no fans for {shape}: {exc}")
+    assert fans == tuple(int(f) for f in theirs)
     init = I.variance_scaling(1.0, "fan_in", "normal", in_axis=in_axis, out_axis=out_axis)
     w = init(jax.random.key(0), shape)
     assert w.shape == shape

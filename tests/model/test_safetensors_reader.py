@@ -86,7 +86,9 @@ def test_malformed_file_is_refused_naming_it(tmp_path, data, says):
     tracemalloc.stop()
     assert str(exc.value).startswith(f"{path}: ") and says in str(exc.value)
     assert peak < 1 << 20                                   # nothing allocated on the header's word
-    if any(s in says for s in STRICTER):
+    if "has no NumPy type" in says and "C64" in says:
+        pass                                                # safetensors < 0.6 has no C64 either: either way
+    elif any(s in says for s in STRICTER):
         assert official(data) is None                       # valid, but not for fastinit
     else:
         assert official(data) is not None                   # the official reader refuses it too
