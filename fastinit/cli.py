@@ -100,24 +100,21 @@ def _write_config(args, spec):
     os.replace(tmp, path)
 
 
-def _positive(value):
-    try:
-        n = int(value)
-    except ValueError:
-        n = None
-    if n is None or n < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {value!r}")
-    return n
+def _at_least(low):
+    """An argparse type: an integer >= ``low``, else the message saying so."""
+    def parse(value):
+        try:
+            n = int(value)
+        except ValueError:
+            n = None
+        if n is None or n < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}; got {value!r}")
+        return n
+
+    return parse
 
 
-def _index(value):
-    try:
-        n = int(value)
-    except ValueError:
-        n = None
-    if n is None or n < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value!r}")
-    return n
+_positive, _index = _at_least(1), _at_least(0)
 
 
 def _seed(value):
