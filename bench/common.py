@@ -133,7 +133,7 @@ def warm_up():
     for backend in BACKENDS:
         for dtype in (np.float32, BFLOAT16, np.float64):
             for fill, kwargs in FILLS.values():
-                fill(touched(small, dtype), seed=0, backend=backend, **kwargs)
+                fill(touched(small, dtype), seed=0, stream="bench", backend=backend, **kwargs)
     if torch is not None:
         for dtype in (np.float32, BFLOAT16, np.float64):
             t = torch_view(touched(small, dtype))
@@ -146,7 +146,7 @@ def first_fill_command(backend=None):
     to the end of the first normal_ on 1 Mi float32 elements."""
     arg = "" if backend is None else f", backend={backend!r}"
     return ("import time; t=time.perf_counter(); import fastinit, numpy as np; "
-            f"a=np.empty(1<<20,np.float32); fastinit.normal_(a, seed=0{arg}); "
+            f"a=np.empty(1<<20,np.float32); fastinit.normal_(a, seed=0, stream=0{arg}); "
             "print(time.perf_counter()-t)")
 
 

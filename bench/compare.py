@@ -88,7 +88,7 @@ def build_rows(buf, jax):
         name = OP_NAMES[op]
 
         def fast(out, backend, threads, fill=fill, kwargs=kwargs):
-            return lambda: fill(out, seed=0, backend=backend, threads=threads, **kwargs)
+            return lambda: fill(out, seed=0, stream="bench", backend=backend, threads=threads, **kwargs)
 
         for backend in common.BACKENDS:
             rows.append(Row(f"fastinit `{name}` ({backend}, {many})", "float32", fast(buf, backend, None),

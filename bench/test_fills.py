@@ -85,7 +85,7 @@ def _callable(op, impl, out):
         fill = common.numpy_fill(op, np.random.Generator(np.random.PCG64(0)))
         return lambda: fill(out)
     fill, kwargs = common.FILLS[op]  # a fastinit backend
-    return lambda: fill(out, seed=0, backend=impl, **kwargs)
+    return lambda: fill(out, seed=0, stream="bench", backend=impl, **kwargs)
 
 
 @pytest.mark.parametrize("op, nbytes, dtype, impl", list(_cases()))

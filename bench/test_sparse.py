@@ -37,7 +37,7 @@ def test_sparse(benchmark, mode, impl):
         t, sparsity = common.torch_view(out), MODES[mode]["sparsity"]
         benchmark.pedantic(lambda: common.torch.nn.init.sparse_(t, sparsity), rounds=5, iterations=1)
     else:
-        benchmark(lambda: sparse_(out, **MODES[mode], seed=0, backend=impl))
+        benchmark(lambda: sparse_(out, **MODES[mode], seed=0, stream="bench", backend=impl))
     # the pattern's zeros, plus the rare kept value that is itself 0.0 (a Box-Muller radius or
     # sine/cosine factor of exactly 0: about 2^-23 per value, in torch's normal_ as in fastinit's)
     if "sparsity" in MODES[mode]:
