@@ -37,13 +37,17 @@ def _inward(lo, hi, dtype):
     return lo_d, hi_d
 
 
-def _fill(out, dist, params, seed, stream, global_shape, offset, backend, threads):
-    """Validated fill: params float64[8] (the kernel rounds nothing; we round once here)."""
+def _kernel_args(out, seed, stream, global_shape, offset, backend, threads):
+    """Everything a kernel call needs, validated before any write: ``(flat, fmt, calls, key words,
+    backend, threads)``."""
     flat, fmt = check_out(out)
     calls = runs(out.shape, global_shape, offset)
-    kw = key_words(seed, stream)
-    be = kernels.get(backend)
-    nthreads = _validate.check_threads(threads)
+    return flat, fmt, calls, key_words(seed, stream), kernels.get(backend), _validate.check_threads(threads)
+
+
+def _fill(out, dist, params, seed, stream, global_shape, offset, backend, threads):
+    """Validated fill: params float64[8] (the kernel rounds nothing; we round once here)."""
+    flat, fmt, calls, kw, be, nthreads = _kernel_args(out, seed, stream, global_shape, offset, backend, threads)
     if not calls:
         return out
     if fmt is None:
@@ -271,10 +275,7 @@ def normal_masked_(out, zeros, mean=0.0, std=1.0, *, words, kept, seed, stream=N
     kept = _real(kept, "kept")
     if not 0.0 <= kept <= 1.0:
         raise ValueError(f"kept must be in [0, 1] (the fraction of a row kept); got {kept}")
-    calls = runs(out.shape, global_shape, offset)
-    kw = key_words(seed, stream)
-    be = kernels.get(backend)
-    nthreads = _validate.check_threads(threads)
+    flat, fmt, calls, kw, be, nthreads = _kernel_args(out, seed, stream, global_shape, offset, backend, threads)
     if not calls:
         return out
     gshape, off = _validate.shard(out.shape, global_shape, offset)

@@ -101,8 +101,8 @@ class _Fastinit(keras.initializers.Initializer):
                 "stream": self.stream, **self._params()}
 
 
-class RandomNormal(_Fastinit):
-    """``keras.initializers.RandomNormal``: N(mean, stddev^2) (``fastinit.normal_``)."""
+class _MeanStddev(_Fastinit):
+    """The (mean, stddev) initializers' shared constructor and config."""
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None, *, stream=None):
         self.mean, self.stddev = mean, stddev
@@ -110,6 +110,10 @@ class RandomNormal(_Fastinit):
 
     def _params(self):
         return {"mean": self.mean, "stddev": self.stddev}
+
+
+class RandomNormal(_MeanStddev):
+    """``keras.initializers.RandomNormal``: N(mean, stddev^2) (``fastinit.normal_``)."""
 
     def _fill(self, out, **kw):
         return fills.normal_(out, self.mean, self.stddev, **kw)
@@ -129,15 +133,8 @@ class RandomUniform(_Fastinit):
         return fills.uniform_(out, self.minval, self.maxval, **kw)
 
 
-class TruncatedNormal(_Fastinit):
+class TruncatedNormal(_MeanStddev):
     """``keras.initializers.TruncatedNormal``: N(mean, stddev^2) truncated to mean +- 2 stddev."""
-
-    def __init__(self, mean=0.0, stddev=0.05, seed=None, *, stream=None):
-        self.mean, self.stddev = mean, stddev
-        super().__init__(seed, stream)
-
-    def _params(self):
-        return {"mean": self.mean, "stddev": self.stddev}
 
     def _fill(self, out, **kw):
         return fills.trunc_normal_(out, self.mean, self.stddev, -2.0, 2.0, bounds="std", **kw)
