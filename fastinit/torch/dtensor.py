@@ -11,7 +11,9 @@ contiguous) are filled locally; a placement whose local values are not a block o
 whole tensor (``Partial``: a sum still to be reduced) is refused, naming the parameter.
 
 GPU meshes: fastinit fills CPU memory, so the local shard is filled in a pinned CPU staging
-buffer of the local shape and copied to the device with ``non_blocking=True`` (``to_device``).
+buffer of the local shape and copied to the device with ``non_blocking=True`` (``write_local``).
+A checkpoint is read the same way: each box of the local shard is one slice of the stored
+tensor (``safe_open(...).get_slice(name)[box]``), so a rank reads only its own bytes.
 """
 
 import itertools
@@ -81,32 +83,52 @@ def boxes(index):
 
 
 def fill_local(local, index, fill):
-    """Fill the CPU tensor ``local`` (the shard whose global indices are ``index``) by calling
-    ``fill(view, offset)`` for each box (``view``: a NumPy-able sub-tensor, ``offset``: its
-    place in the whole tensor)."""
+    """Write the CPU tensor ``local`` (the shard whose global indices are ``index``) by calling
+    ``fill(view, offset)`` for each box: ``view`` a contiguous CPU tensor of the box's shape,
+    ``offset`` its place in the whole tensor.  A box that is not contiguous in ``local`` (the
+    columns of a ``_StridedShard`` on dim 1, or a strided ``local``) is written into a
+    temporary of the box's shape and copied in."""
     for slices, offset in boxes(index):
-        fill(local[slices], offset)
+        view = local[slices]
+        if view.is_contiguous():
+            fill(view, offset)
+        else:
+            box = torch.empty(view.shape, dtype=view.dtype)
+            fill(box, offset)
+            view.copy_(box)
     return local
 
 
+def pinned(device):
+    """Whether a staging buffer for ``device`` is pinned: for the machine's accelerator (the
+    only device pinned memory serves; ``torch.accelerator``), not for the CPU or ``meta``."""
+    device = torch.device(device)
+    accelerator = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+    return accelerator is not None and device.type == accelerator.type
+
+
 def staging(shape, dtype, device):
-    """A CPU tensor to fill for a shard on ``device``: pinned when the device is an
-    accelerator (the copy is then asynchronous), plain CPU memory for the CPU itself."""
-    device = torch.device(device)
-    if device.type == "cpu":
-        return torch.empty(shape, dtype=dtype)
-    return torch.empty(shape, dtype=dtype, pin_memory=True)
+    """A contiguous CPU tensor of ``shape`` and ``dtype`` to fill for a shard on ``device``:
+    pinned for an accelerator (so the copy to it is asynchronous), plain memory otherwise."""
+    return torch.empty(shape, dtype=dtype, pin_memory=pinned(device))
 
 
-def to_device(staged, device):
-    """``staged`` on ``device``: itself on the CPU; else an asynchronous copy from pinned memory
-    (the caller's stream orders it before any use of the result)."""
-    device = torch.device(device)
-    if device.type == "cpu":
-        return staged
-    out = torch.empty(staged.shape, dtype=staged.dtype, device=device)
-    out.copy_(staged, non_blocking=True)
-    return out
+def write_local(local, index, fill):
+    """Write the local shard ``local`` (any device, any strides; its global indices ``index``)
+    by ``fill(view, offset)`` on CPU boxes (``fill_local``); returns ``local``.
+
+    A contiguous CPU ``local`` is written in place.  Otherwise the shard is written whole into
+    one staging buffer of its shape and dtype (``staging``) and copied in by one ``copy_``,
+    ``non_blocking`` off the CPU: the copy is queued on the device's current stream after every
+    byte is written, so any later use on that stream sees the values, and the buffer is only
+    released to PyTorch's pinned-memory cache, which reuses it after that copy has run (it
+    records the stream's event), never by fastinit before.  Use on another stream needs that
+    stream to wait for the current one, as for any asynchronous copy."""
+    if local.device.type == "cpu" and local.is_contiguous():
+        return fill_local(local, index, fill)
+    staged = fill_local(staging(local.shape, local.dtype, local.device), index, fill)
+    local.copy_(staged, non_blocking=local.device.type != "cpu")
+    return local
 
 
 def from_local(local, like):

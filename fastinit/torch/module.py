@@ -96,6 +96,16 @@ class _Checkpoint:
     def load(self, name, param):
         param.copy_(self.where[name][1].get_tensor(name))  # converts the dtype if they differ
 
+    def reader(self, name):
+        """``read(view, offset)``: copy the block of ``name`` at ``offset`` of ``view``'s shape
+        into ``view``, converting the dtype as ``load`` does, reading only that block's bytes
+        (``get_slice``: the file is memory-mapped, a slice is not the whole tensor)."""
+        stored = self.where[name][1].get_slice(name)
+
+        def read(view, offset):
+            view.copy_(stored[tuple(slice(o, o + n) for o, n in zip(offset, view.shape))])
+        return read
+
     def file(self, name):
         return self.where[name][0]
 
@@ -225,57 +235,60 @@ def plan(module, rules=None, *, init="auto", buffers=None):
     return Plan(entries, aliases, problems, ran)
 
 
-def _empty(shape, dtype):
-    """New CPU memory, untouched: its first write is the fill's."""
-    return torch.empty(shape, dtype=dtype)
+def _empty(shape, dtype, device="cpu"):
+    """New memory, untouched: its first write is the fill's (or the checkpoint's)."""
+    return torch.empty(shape, dtype=dtype, device=device)
 
 
 def _view(tensor, name):
     return as_numpy(tensor, name) if tensor.dtype in _FLOAT else tensor.detach().numpy()
 
 
-def _write_shard(local, entry, index, seed, backend, threads):
-    """Fill the CPU tensor ``local``, the block of ``entry``'s whole tensor at global indices
-    ``index`` (``dtensor.local_indices``), with that block's bits of the whole-tensor fill."""
+def _filler(entry, seed, backend, threads):
+    """``fill(view, offset)``: the block of ``entry``'s whole-tensor fill at ``offset``."""
     def fill(view, offset):
         _plan.fill(_view(view, entry.name), entry.ops, seed=seed, stream=entry.name, global_shape=entry.shape,
                    offset=offset, backend=backend, threads=threads)
-    _dtensor.fill_local(local, index, fill)
+    return fill
 
 
-def _write(tensor, entry, seed, backend, threads):
-    if _dtensor.is_dtensor(tensor):          # a module's own DTensor (init_module): its local shard in place
-        local = tensor.to_local()
-        index = _dtensor.local_indices(entry.name, entry.shape, tensor.device_mesh, tensor.placements)
-        staged = local if local.device.type == "cpu" else _dtensor.staging(local.shape, local.dtype, local.device)
-        _write_shard(staged, entry, index, seed, backend, threads)
-        if staged is not local:
-            local.copy_(staged, non_blocking=True)
-    else:
-        _plan.fill(_view(tensor, entry.name), entry.ops, seed=seed, stream=entry.name, backend=backend,
-                   threads=threads)
-    torch.autograd.graph.increment_version(tensor)
+def _shard(name, e, t, report):
+    """The global indices of the DTensor ``t``'s local shard, checked before anything is written:
+    a placement that cannot be written locally is a ValueError naming ``name``."""
+    if not (e.ops or name in report.loaded):
+        return None
+    return _dtensor.local_indices(name, e.shape, t.device_mesh, t.placements)
 
 
 def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
-    """Load or write every entry named in ``targets`` (``{name: tensor}``), recording it in ``report``."""
+    """Load or write every entry named in ``targets`` (``{name: (tensor, shard)}``; ``shard``
+    the global indices of a DTensor's local shard, else None), recording it in ``report``.
+    A DTensor's local shard is written alone: its block of the checkpoint or of the fill."""
     with torch.no_grad():
-        for name, t in targets.items():
+        for name, (t, shard) in targets.items():
             e = p.entries[name]
-            if name in report.loaded:
-                checkpoint.load(name, t)
-                torch.autograd.graph.increment_version(t)
-                report[name] = f"loaded from {checkpoint.file(name)}"
-                continue
-            if not e.ops:
+            loaded = name in report.loaded
+            if not (loaded or e.ops):
                 report[name] = "unchanged (no init code writes it)"
                 if e.kind == "parameter":
                     report.unchanged.append(name)
                 continue
-            _write(t, e, seed, backend, threads)
-            report[name] = e.describe() + (f" [{e.source}]" if e.source and e.source != p.ran else "")
-            if e.kind == "parameter":
-                report.initialized.append(name)
+            if shard is not None:
+                write = checkpoint.reader(name) if loaded else _filler(e, seed, backend, threads)
+                _dtensor.write_local(t.to_local(), shard, write)
+            elif loaded:
+                checkpoint.load(name, t)
+            else:
+                _plan.fill(_view(t, name), e.ops, seed=seed, stream=name, backend=backend, threads=threads)
+            torch.autograd.graph.increment_version(t)
+            if loaded:
+                report[name] = f"loaded from {checkpoint.file(name)}"
+            else:
+                report[name] = e.describe() + (f" [{e.source}]" if e.source and e.source != p.ran else "")
+                if e.kind == "parameter":
+                    report.initialized.append(name)
+            if shard is not None:
+                report[name] += f" (local shard {list(t.to_local().shape)} of {list(e.shape)})"
     if checkpoint is not None:
         report.unexpected = sorted(set(checkpoint.where) - set(p.entries) - set(p.aliases))
     return report
@@ -325,41 +338,16 @@ def init_module(module, seed, rules=None, *, init="auto", buffers=None, pretrain
         t = slots[name][3]
         if t.is_meta:
             raise ValueError(f"{name} is on the meta device: use fastinit.torch.materialize(module, seed)")
-        if _dtensor.is_dtensor(t):       # refuse a placement or a checkpoint before the first write
-            if name in report.loaded:
-                raise ValueError(f"{name}: loading a checkpoint into a DTensor parameter is not supported; "
-                                 f"load it with torch.distributed.checkpoint")
-            if e.ops:
-                _dtensor.local_indices(name, e.shape, t.device_mesh, t.placements)
+        shard = None
+        if _dtensor.is_dtensor(t):       # refuse a placement before the first write
+            shard = _shard(name, e, t, report)
             local = t.to_local()
-            if e.ops and t.dtype in _FLOAT and local.device.type == "cpu":
-                as_numpy(local.detach(), name)
+            if shard is not None and t.dtype in _FLOAT and local.device.type == "cpu" and local.is_contiguous():
+                as_numpy(local.detach(), name)   # written in place (else through a staging buffer)
         elif (e.ops or name in report.loaded) and t.dtype in _FLOAT:
             as_numpy(t.detach(), name)   # refuse before the first write
-        targets[name] = t
+        targets[name] = (t, shard)
     return _apply(module, p, seed, targets, checkpoint, report, backend, threads)
-
-
-def _sharded(module, name, e, old, dtype, p, report, seed, backend, threads):
-    """The new DTensor parameter for the meta DTensor ``old``: only this rank's shard allocated
-    (a pinned staging buffer, copied asynchronously, when the mesh is not on the CPU) and
-    filled with its block of the whole tensor's bits."""
-    if name in report.loaded:
-        raise ValueError(f"{name}: loading a checkpoint into a DTensor parameter is not supported; "
-                         f"materialize without pretrained=, then load with torch.distributed.checkpoint")
-    index = _dtensor.local_indices(name, e.shape, old.device_mesh, old.placements)
-    local = _dtensor.staging(tuple(len(ix) for ix in index), dtype, old.device_mesh.device_type)
-    with torch.no_grad():
-        if e.ops:
-            _write_shard(local, e, index, seed, backend, threads)
-    local = _dtensor.to_device(local, old.device_mesh.device_type)
-    value = _dtensor.from_local(local, old)
-    report[name] = e.describe() + (f" [{e.source}]" if e.source and e.source != p.ran else "") + \
-        f" (local shard {list(local.shape)} of {list(e.shape)})"
-    if e.kind == "parameter":
-        report.initialized.append(name)
-        return torch.nn.Parameter(value, requires_grad=old.requires_grad)
-    return value
 
 
 def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=None, pretrained=None, backend=None,
@@ -384,7 +372,8 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
 
     DTensor parameters (FSDP2's ``fully_shard``, ``parallelize_module``, both on a 2-D mesh):
     each rank allocates only its local shard and fills it with that block's bits of the
-    one-process fill (``fastinit.torch.dtensor``; global fans and indices, no communication);
+    one-process fill (``fastinit.torch.dtensor``; global fans and indices, no communication)
+    or, with ``pretrained``, reads only that block of the stored tensor (``get_slice``);
     on a mesh not on the CPU, through a pinned staging buffer copied asynchronously.
 
     >>> with torch.device("meta"):
@@ -398,18 +387,20 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
         module.tie_weights()   # the ties the config declares (accelerate's empty weights can lose them)
     p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads)
     slots = _recorder._slots(module)
+    olds = {name: slots[name][3] for name in p.entries if slots[name][3].is_meta}
+    shards = {name: _dtensor.local_indices(name, p.entries[name].shape, old.device_mesh, old.placements)
+              for name, old in olds.items() if _dtensor.is_dtensor(old)}   # refused before any allocation
     new, targets = {}, {}
-    for name, e in p.entries.items():
-        old = slots[name][3]
-        if not old.is_meta:
-            continue
+    for name, old in olds.items():
+        e = p.entries[name]
         dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
-        if _dtensor.is_dtensor(old):
-            new[id(old)] = _sharded(module, name, e, old, dt, p, report, seed, backend, threads)
-            continue
-        t = _empty(e.shape, dt)
+        if name in shards:               # only this rank's shard, on the mesh's device
+            local = _empty(tuple(len(ix) for ix in shards[name]), dt, old.device_mesh.device_type)
+            t = _dtensor.from_local(local, old)
+        else:
+            t = _empty(e.shape, dt)
         new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
-        targets[name] = new[id(old)]
+        targets[name] = (new[id(old)], shards.get(name))
     for mod, table, attr, t in slots.values():
         if id(t) in new:
             table[attr] = new[id(t)]

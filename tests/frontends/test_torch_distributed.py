@@ -1,9 +1,13 @@
 """DTensor parameters filled shard by shard: ``materialize``/``init_module`` on a small
 transformer after FSDP2's ``fully_shard``, tensor parallel's ``parallelize_module`` or both
 on a 2x2 mesh, in real gloo process groups on the CPU (world sizes 2 and 4).  Every
-parameter's ``full_tensor()`` equals the one-process ``materialize`` bit for bit, and the
-first training step gives the one-process loss (to summation-order tolerance)."""
+parameter's ``full_tensor()`` equals the one-process ``materialize`` bit for bit -- filled,
+or read slice by slice from a safetensors checkpoint (``pretrained=``) -- each rank
+materializes while the others wait (no communication), and the first training step gives
+the one-process loss (to summation-order tolerance)."""
 
+import datetime
+import json
 import os
 import socket
 import warnings
@@ -23,8 +27,11 @@ from torch.distributed.tensor import DTensor, Partial, Replicate, Shard  # noqa:
 from torch.distributed.tensor.parallel import (ColwiseParallel, RowwiseParallel,  # noqa: E402
                                                parallelize_module)
 
+import fastinit  # noqa: E402
 import fastinit.torch as ft  # noqa: E402
 from fastinit.torch import dtensor  # noqa: E402
+
+safetensors_torch = pytest.importorskip("safetensors.torch")
 
 VOCAB, DIM, HEADS, LAYERS, SEED = 37, 16, 4, 2, 11      # 37 rows: uneven shards at 2 and 4
 
@@ -106,20 +113,65 @@ def build(layout, world):
     return model
 
 
-def run(rank, world, port, layouts):
+def checkpoint(where):
+    """``where/ckpt``: a Hugging Face sharded checkpoint (two files and an index) for ``Tiny``: most parameters
+    in float16, bfloat16, float32 or float64 (converted on loading), ``blocks.1.k.weight``
+    with the wrong shape and ``blocks.1.up.*`` absent (both initialized instead), and a
+    tensor the model does not have."""
+    g = torch.Generator().manual_seed(5)
+    with torch.device("meta"):
+        shapes = {n: tuple(p.shape) for n, p in Tiny().named_parameters()}
+    shapes.pop("blocks.1.up.weight"), shapes.pop("blocks.1.up.bias")
+    shapes.update({"blocks.1.k.weight": (DIM, DIM // 2), "extra.scale": (3,)})
+    dtypes = (torch.float32, torch.bfloat16, torch.float64, torch.float16)
+    tensors = {n: (torch.randn(shape, generator=g) * 0.3).to(dtypes[i % 4])
+               for i, (n, shape) in enumerate(shapes.items())}
+    names, ckpt = sorted(tensors), os.path.join(where, "ckpt")
+    os.makedirs(ckpt)
+    files = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    for file, keys in files.items():
+        safetensors_torch.save_file({k: tensors[k] for k in keys}, os.path.join(ckpt, file))
+    with open(os.path.join(ckpt, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {}, "weight_map": {k: file for file, keys in files.items() for k in keys}}, f)
+    safetensors_torch.save_file({"weight": torch.ones(3, 4), "bias": torch.ones(3)},
+                                os.path.join(where, "linear.safetensors"))    # for an nn.Linear(4, 3)
+    return ckpt
+
+
+def same(model, want, layout):
+    """Every parameter of ``model`` (its ``full_tensor()`` if a DTensor) has the bits of ``want``'s."""
+    for name, p in model.named_parameters():
+        p = p.full_tensor() if isinstance(p, DTensor) else p.detach()
+        w = want[name] if isinstance(want, dict) else want.get_parameter(name).detach()
+        assert p.dtype == w.dtype and torch.equal(p.view(torch.uint8), w.view(torch.uint8)), (layout, name)
+
+
+def run(rank, world, port, layouts, ckpt):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
     # FSDP2 over a TP head whose output is gathered: no in-place op follows, so the warning does not apply
     warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module \(.*\) returned a view tensor")
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # a collective that finds no partner fails in a minute instead of hanging
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
     try:
         with torch.device("meta"):
             reference = Tiny()
         reference = ft.materialize(reference, SEED)
         want = {n: p.detach().clone() for n, p in reference.named_parameters()}
         losses = first_step(reference)
+        with torch.device("meta"):
+            loaded = Tiny()
+        loaded = ft.materialize(loaded, SEED, pretrained=ckpt)       # one process, loaded and initialized
+        expect = loaded.fastinit_report
+        assert "blocks.1.k.weight" in expect.mismatched and expect.unexpected == ["extra.scale"]
+        assert len(expect.loaded) == len(want) - 3 and {"blocks.1.up.weight", "blocks.1.k.weight"} <= set(expect.initialized)
+        assert not torch.equal(loaded.embed.weight, reference.embed.weight)
         for layout in layouts:
-            model = ft.materialize(build(layout, world), SEED)
+            model = build(layout, world)
+            for turn in range(world):                      # one rank at a time: no collective inside
+                if rank == turn:
+                    ft.materialize(model, SEED)
+                dist.barrier()
             placements = set()
             for name, p in model.named_parameters():
                 if not isinstance(p, DTensor):                 # a plain tensor (TP leaves the norms alone)
@@ -140,18 +192,26 @@ def run(rank, world, port, layouts):
                 with torch.no_grad():
                     (p.to_local() if isinstance(p, DTensor) else p).zero_()
             ft.init_module(model, SEED)
-            for name, p in model.named_parameters():
-                p = p.full_tensor() if isinstance(p, DTensor) else p.detach()
-                assert torch.equal(p.view(torch.int32), want[name].view(torch.int32)), (layout, name)
+            same(model, want, layout)
+            # pretrained=: each rank reads only its block of each stored tensor, the rest is filled
+            model = ft.materialize(build(layout, world), SEED, pretrained=ckpt)
+            report = model.fastinit_report
+            assert (sorted(report.loaded), report.mismatched.keys(), report.unexpected) == (
+                sorted(expect.loaded), expect.mismatched.keys(), expect.unexpected), layout
+            same(model, loaded, layout)
+            for p in model.parameters():
+                with torch.no_grad():
+                    (p.to_local() if isinstance(p, DTensor) else p).zero_()
+            report = ft.init_module(model, SEED, pretrained=ckpt)
+            assert sorted(report.loaded) == sorted(expect.loaded) and "local shard" in report["embed.weight"]
+            same(model, loaded, layout)
         if world == 2:                                     # bfloat16: the kernels' rounding, shard by shard
-            with torch.device("meta"):
-                reference = Tiny()
-            reference = ft.materialize(reference, SEED, dtype=torch.bfloat16)
-            model = ft.materialize(build("tp", world), SEED, dtype=torch.bfloat16)
-            for name, p in model.named_parameters():
-                p = p.full_tensor() if isinstance(p, DTensor) else p.detach()
-                assert p.dtype == torch.bfloat16 and torch.equal(
-                    p.view(torch.int16), reference.get_parameter(name).detach().view(torch.int16)), name
+            for kw in ({}, {"pretrained": ckpt}):          # and torch's conversion of the stored dtypes
+                with torch.device("meta"):
+                    reference = Tiny()
+                reference = ft.materialize(reference, SEED, dtype=torch.bfloat16, **kw)
+                model = ft.materialize(build("tp", world), SEED, dtype=torch.bfloat16, **kw)
+                same(model, reference, ("bf16", kw))
         if "tp" in layouts:                                # Partial is refused, naming the parameter
             mesh = init_device_mesh("cpu", (world,))
             with torch.device("meta"):
@@ -160,6 +220,17 @@ def run(rank, world, port, layouts):
                                                            run_check=False))
             with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
                 ft.materialize(model, SEED)
+            linear = os.path.join(os.path.dirname(ckpt), "linear.safetensors")
+            with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
+                ft.materialize(model, SEED, pretrained=linear)
+            assert model.weight.is_meta and model.bias.is_meta      # nothing allocated
+            model = nn.Linear(4, 3)                        # in place: refused before the first write
+            with torch.no_grad():
+                model.bias.zero_()
+            model.weight = nn.Parameter(DTensor.from_local(torch.zeros(3, 4), mesh, [Partial()], run_check=False))
+            with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
+                ft.init_module(model, SEED, pretrained=linear)
+            assert not model.weight.to_local().any() and not model.bias.any()
     finally:
         dist.destroy_process_group()
 
@@ -172,8 +243,9 @@ def free_port():
 
 @pytest.mark.parametrize("world, layouts", [(2, ("fsdp", "tp")), (4, ("fsdp", "tp", "fsdp+tp"))],
                          ids=["world2", "world4"])
-def test_every_layout_has_the_one_process_bits_and_loss(world, layouts):
-    mp.start_processes(run, args=(world, free_port(), layouts), nprocs=world, join=True, start_method="spawn")
+def test_every_layout_has_the_one_process_bits_and_loss(world, layouts, tmp_path):
+    mp.start_processes(run, args=(world, free_port(), layouts, checkpoint(tmp_path)), nprocs=world, join=True,
+                       start_method="spawn")
 
 
 def test_boxes_of_strided_and_uneven_shards():
@@ -184,11 +256,84 @@ def test_boxes_of_strided_and_uneven_shards():
     assert dtensor.boxes([[], [0, 1]]) == []             # an empty shard (more ranks than rows)
 
 
-def test_gpu_staging_path_logic():
-    """The accelerator branch (pinned staging, asynchronous copy) on a device that needs no
-    GPU: ``meta`` stands in for it -- the copy produces a tensor of the device, shape and dtype."""
-    staged = dtensor.staging((3, 5), torch.bfloat16, "cpu")
-    assert staged.device.type == "cpu" and not staged.is_pinned()
-    assert dtensor.to_device(staged, "cpu") is staged
-    moved = dtensor.to_device(staged, "meta")
-    assert moved.device.type == "meta" and moved.shape == (3, 5) and moved.dtype == torch.bfloat16
+WHOLE = (6, 9)
+
+
+def block_fill(calls):
+    """``fill(view, offset)`` writing the block at ``offset`` of a whole-tensor normal fill,
+    recording each view it was given."""
+    def fill(view, offset):
+        calls.append(view)
+        fastinit.normal_(ft.as_numpy(view), std=0.02, seed=3, stream="w", global_shape=WHOLE, offset=offset)
+    return fill
+
+
+def whole_fill(dtype=torch.float32):
+    whole = torch.empty(WHOLE, dtype=dtype)
+    fastinit.normal_(ft.as_numpy(whole), std=0.02, seed=3, stream="w")
+    return whole
+
+
+# rows 4, 0, 1 and columns 1, 3, 4, 5, 8 (a _StridedShard on each dim): 2 x 3 boxes, the column
+# runs not contiguous in the local tensor
+INDEX = [[4, 0, 1], [1, 3, 4, 5, 8]]
+
+
+def at(whole, index):
+    return whole[index[0]][:, index[1]]
+
+
+def test_fill_local_writes_each_box_at_its_place_contiguous_or_not():
+    calls = []
+    local = torch.full((3, 5), float("nan"))
+    dtensor.fill_local(local, INDEX, block_fill(calls))
+    assert torch.equal(local, at(whole_fill(), INDEX))
+    assert len(calls) == 6 and all(v.is_contiguous() and v.device.type == "cpu" for v in calls)
+    inside = [v for v in calls if v.untyped_storage().data_ptr() == local.untyped_storage().data_ptr()]
+    assert [tuple(v.shape) for v in inside] == [(1, 1), (1, 3), (1, 1)]   # row 4 in place, rows 0..1 not
+
+
+def test_write_local_in_place_or_through_one_staging_buffer():
+    want = at(whole_fill(torch.bfloat16), INDEX)
+    calls = []                                           # a contiguous CPU shard: written in place
+    local = torch.empty(3, 5, dtype=torch.bfloat16)
+    assert dtensor.write_local(local, INDEX, block_fill(calls)) is local and torch.equal(local, want)
+    assert {v.untyped_storage().data_ptr() for v in calls if v.shape[0] == 1} == {local.untyped_storage().data_ptr()}
+    calls = []                                           # a strided shard: staged whole, then one copy
+    local = torch.full((5, 3), float("nan"), dtype=torch.bfloat16).t()
+    assert dtensor.write_local(local, INDEX, block_fill(calls)) is local and torch.equal(local, want)
+    staged = {v.untyped_storage().data_ptr() for v in calls if v.shape[0] == 1}   # row 4: in the buffer
+    assert len(staged) == 1 and local.untyped_storage().data_ptr() not in staged
+
+
+def test_write_local_for_a_device_shard_stages_the_local_shape_and_dtype():
+    """The accelerator branch without a GPU: a ``meta`` shard stands in for the device one.
+    The shard is filled in one CPU staging buffer of its shape and dtype, box by box, and only
+    then copied in (the copy to ``meta`` moves nothing; the values are checked through the
+    strided CPU shard above, which takes the same branch)."""
+    calls = []
+    local = torch.empty(3, 5, dtype=torch.float16, device="meta")
+    assert dtensor.write_local(local, INDEX, block_fill(calls)) is local
+    staged = {v.untyped_storage().data_ptr() for v in calls if v.shape[0] == 1}
+    assert len(calls) == 6 and all(v.device.type == "cpu" and v.dtype == torch.float16 for v in calls)
+    assert len(staged) == 1 and calls[0].untyped_storage().nbytes() == 3 * 5 * 2   # the local shape, once
+    for device in ("cpu", "meta"):                       # pinned memory serves only an accelerator
+        buffer = dtensor.staging((3, 5), torch.bfloat16, device)
+        assert buffer.device.type == "cpu" and buffer.is_contiguous() and buffer.shape == (3, 5)
+        assert buffer.dtype == torch.bfloat16 and not dtensor.pinned(device)
+    if torch.accelerator.is_available():
+        assert dtensor.pinned(torch.accelerator.current_accelerator())
+
+
+def test_checkpoint_reader_reads_each_box_converted(tmp_path):
+    from fastinit.torch.module import _Checkpoint
+
+    stored = torch.randn(WHOLE, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    safetensors_torch.save_file({"w": stored}, str(tmp_path / "w.safetensors"))
+    read = _Checkpoint(tmp_path / "w.safetensors").reader("w")
+    for dtype in (torch.float64, torch.bfloat16):       # torch's conversion, as the whole-tensor load
+        local = torch.full((5, 3), float("nan"), dtype=dtype).t()
+        dtensor.write_local(local, INDEX, read)
+        assert torch.equal(local, at(stored.to(dtype), INDEX))
+    local = torch.empty(0, 5)                            # an empty shard reads nothing
+    assert dtensor.write_local(local, [[], INDEX[1]], read).shape == (0, 5)
