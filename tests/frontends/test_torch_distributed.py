@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import socket
+import time
 import warnings
 
 import pytest
@@ -146,8 +147,23 @@ def same(model, want, layout):
         assert p.dtype == w.dtype and torch.equal(p.view(torch.uint8), w.view(torch.uint8)), (layout, name)
 
 
+def in_turn(rank, world, key, fn):
+    """``fn()`` on one rank at a time while the others wait outside torch.distributed (for a
+    file), so a collective inside ``fn`` would find no partner and fail by the group's timeout."""
+    for turn in range(world):
+        done = os.path.join(os.environ["FASTINIT_TEST_DIR"], f"{key}-{turn}")
+        if rank == turn:
+            fn()
+            open(done, "w").close()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(done):
+            assert time.monotonic() < deadline, f"rank {turn} did not finish {key}"
+            time.sleep(0.01)
+
+
 def run(rank, world, port, layouts, ckpt):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      FASTINIT_TEST_DIR=os.path.dirname(ckpt))
     torch.set_num_threads(1)
     # FSDP2 over a TP head whose output is gathered: no in-place op follows, so the warning does not apply
     warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module \(.*\) returned a view tensor")
@@ -168,10 +184,7 @@ def run(rank, world, port, layouts, ckpt):
         assert not torch.equal(loaded.embed.weight, reference.embed.weight)
         for layout in layouts:
             model = build(layout, world)
-            for turn in range(world):                      # one rank at a time: no collective inside
-                if rank == turn:
-                    ft.materialize(model, SEED)
-                dist.barrier()
+            in_turn(rank, world, layout, lambda: ft.materialize(model, SEED))   # no collective inside
             placements = set()
             for name, p in model.named_parameters():
                 if not isinstance(p, DTensor):                 # a plain tensor (TP leaves the norms alone)
