@@ -316,6 +316,11 @@ def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, thr
                     report.loaded.append(name)
                 else:
                     report.mismatched[name] = why
+        for name, why in p.problems.items():     # why the checkpoint does not supply it either
+            if name in report.mismatched:
+                why.insert(0, f"in the checkpoint but not loadable ({report.mismatched[name]})")
+            elif name in p.entries and p.entries[name].kind == "parameter":
+                why.insert(0, "not in the checkpoint")
     p.check(skip=set(report.loaded))
     return p, checkpoint, report
 

@@ -141,6 +141,31 @@ def test_pretrained_sharded_directory_into_meta_model(tmp_path):
         assert torch.equal(p, sd[n].to(torch.bfloat16)), n
 
 
+class Scaled(torch.nn.Module):
+    """A parameter no init code writes: only a rule or the checkpoint can supply it."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 3)
+        self.scale = torch.nn.Parameter(torch.empty(3))
+
+
+def test_pretrained_that_cannot_supply_a_parameter_says_why(tmp_path):
+    path = tmp_path / "ckpt.safetensors"
+    safetensors_torch.save_file({"scale": torch.ones(4), "lin.weight": torch.ones(3, 4)}, str(path))
+    with torch.device("meta"):
+        net = Scaled()
+    with pytest.raises(ValueError, match=r"scale: in the checkpoint but not loadable \(checkpoint shape \(4,\), "
+                                         r"parameter shape \(3,\)\); not written by the init code"):
+        ft.materialize(net, seed=0, pretrained=path)
+    safetensors_torch.save_file({"lin.weight": torch.ones(3, 4)}, str(path))
+    with pytest.raises(ValueError, match=r"scale: not in the checkpoint; not written by the init code"):
+        ft.materialize(net, seed=0, pretrained=path)
+    assert all(p.is_meta for p in net.parameters())
+    safetensors_torch.save_file({"scale": torch.ones(3, dtype=torch.float64)}, str(path))
+    assert ft.materialize(net, seed=0, pretrained=path).fastinit_report.loaded == ["scale"]
+
+
 def test_pretrained_errors_write_nothing(tmp_path):
     net = Net()
     before = state(net)
