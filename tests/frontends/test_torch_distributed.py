@@ -197,6 +197,8 @@ def run(rank, world, port, layouts, ckpt):
                 got = p.full_tensor()
                 assert torch.equal(got.view(torch.int32), want[name].view(torch.int32)), (layout, name)
             assert any(isinstance(x, Shard) for ps in placements for x in ps)
+            if layout == "tp":                             # RowwiseParallel's biases: every rank the whole
+                assert (Replicate(),) in placements, placements
             if layout == "fsdp+tp":                        # FSDP over a TP-sharded dim: rows not contiguous
                 assert any(isinstance(x, dtensor._StridedShard) for ps in placements for x in ps), placements
             got = first_step(model)
