@@ -6,6 +6,7 @@ or read slice by slice from a safetensors checkpoint (``pretrained=``) -- each r
 materializes while the others wait (no communication), and the first training step gives
 the one-process loss (to summation-order tolerance)."""
 
+import copy
 import datetime
 import json
 import os
@@ -183,6 +184,7 @@ def run(rank, world, port, layouts, ckpt):
         assert len(expect.loaded) == len(want) - 3
         assert {"blocks.1.up.weight", "blocks.1.up.bias", "blocks.1.k.weight"} == set(expect.initialized)
         assert not torch.equal(loaded.embed.weight, reference.embed.weight)
+        loaded_losses = first_step(copy.deepcopy(loaded))
         for layout in layouts:
             model = build(layout, world)
             in_turn(rank, world, layout, lambda: ft.materialize(model, SEED))   # no collective inside
@@ -215,6 +217,7 @@ def run(rank, world, port, layouts, ckpt):
             assert (sorted(report.loaded), report.mismatched.keys(), report.unexpected) == (
                 sorted(expect.loaded), expect.mismatched.keys(), expect.unexpected), layout
             same(model, loaded, layout)
+            assert first_step(model) == pytest.approx(loaded_losses, rel=1e-5, abs=1e-6), layout
             for p in model.parameters():
                 with torch.no_grad():
                     (p.to_local() if isinstance(p, DTensor) else p).zero_()
