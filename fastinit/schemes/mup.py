@@ -57,9 +57,7 @@ def mup_variance(role, fan_in, base_width, std=None, zero=False):
         raise ValueError(f"zero=True is for the readout and query roles (muP zero-initializes them); "
                          f"got role={role!r}")
     if std is not None:
-        std = _real(std, "std")
-        if std < 0:
-            raise ValueError(f"std must be >= 0; got {std}")
+        std = _real(std, "std", lo=0)
     if zero or fan_in == 0:
         return 0.0
     if role == "input":
