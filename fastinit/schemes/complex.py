@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from .._validate import shape_tuple as _shape_tuple
-from ..fills import _real, normal_, uniform_
+from .._validate import real as _real, shape_tuple as _shape_tuple
+from ..fills import normal_, uniform_
 from .fans import compute_fans
 from .variance import DISTRIBUTIONS, MODES
 
