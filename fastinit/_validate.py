@@ -79,6 +79,18 @@ def integer(value, name, lo=None, hi=None, what=None):
     return value
 
 
+def float_dtype(value, name="dtype"):
+    """The NumPy dtype ``value`` names (any spelling ``np.dtype`` takes), if it is one of
+    FLOAT_DTYPES; else a TypeError naming ``name`` and the accepted dtypes."""
+    try:
+        dt = np.dtype(value)
+    except TypeError:
+        dt = None
+    if dt is None or dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be one of {DTYPE_NAMES}; got {value!r}")
+    return dt
+
+
 def finfo(dtype):
     return (ml_dtypes.finfo if dtype == BFLOAT16 else np.finfo)(dtype)
 
