@@ -221,7 +221,8 @@ def test_agreement_depth_10_quick():  # sn.run pins one torch thread itself
 
 def test_agreement_depth_10_orthogonal_quick():
     """ReLU, tanh, SELU, GELU under orthogonal(gain): 8 networks of width 4096, 10 layers."""
-    results = sn.run(["orthogonal"], 10, WIDTH, D_IN, NETS, BATCH, acts=["relu", "tanh", "selu", "gelu"])
+    results = sn.run(["orthogonal"], 10, WIDTH, D_IN, NETS, BATCH, acts=["relu", "tanh", "selu", "gelu"],
+                     keep=True)  # 10 reflector arrays of 67 MB: no second build for the backward pass
     _check(results, WIDTH, 10, D_IN, 10, growth=False)
 
 
