@@ -11,7 +11,6 @@ truncated normal ``[a, b]``, a constant itself, orthogonal ``|gain|`` -- and a p
 reach is not finite in the output dtype is refused, naming the parameter the caller passed.
 """
 
-import argparse
 import inspect
 import math
 import numbers
@@ -303,6 +302,12 @@ def keywords_of(target):
 # expected an integer >= 1; got '0'"); any other exception would become its generic "invalid
 # value", which does not say what is accepted.
 
+def _argument_error(message):
+    import argparse  # the command line's: not loaded with the library
+
+    return argparse.ArgumentTypeError(message)
+
+
 def _text_int(text, base=10):
     try:
         return int(text, base)
@@ -315,7 +320,7 @@ def int_arg(low):
     def parse(text):
         n = _text_int(text)
         if n is None or n < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}; got {text!r}")
+            raise _argument_error(f"expected an integer >= {low}; got {text!r}")
         return n
 
     parse.__name__ = f"int >= {low}"
@@ -327,8 +332,7 @@ def ints_arg(low):
     def parse(text):
         values = [_text_int(v) for v in text.split(",")]
         if not values or any(n is None or n < low for n in values):
-            raise argparse.ArgumentTypeError(f"expected comma-separated integers >= {low} such as 256,512,1024; "
-                                             f"got {text!r}")
+            raise _argument_error(f"expected comma-separated integers >= {low} such as 256,512,1024; got {text!r}")
         return values
 
     parse.__name__ = f"ints >= {low}"
@@ -339,5 +343,5 @@ def seed_arg(text):
     """An argparse type: a seed in [0, 2**64), decimal or 0x-prefixed hex (as :func:`u64` accepts)."""
     n = _text_int(text, 0)
     if n is None or not 0 <= n < 2 ** 64:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64) (decimal, or hex as 0x...); got {text!r}")
+        raise _argument_error(f"expected an integer in [0, 2**64) (decimal, or hex as 0x...); got {text!r}")
     return n
