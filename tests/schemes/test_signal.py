@@ -230,7 +230,8 @@ def test_agreement_depth_10_orthogonal_quick():
 def test_orthogonal_operator_is_orthogonal_(shape):
     # the agreement tests' orthogonal weights are orthogonal_'s matrices: Z y and Z^T d through the
     # reflectors equal the products with the formed matrix to float32 rounding (measured 1e-6); the
-    # square matrix of the width-4096 tests and a wide one (as the (4096, 8192) first layer)
+    # square matrix of the width-4096 tests (at (4096, 4096) the very matrix of network 3's layer 7 in
+    # the agreement runs: sn.run's seed 2026 and stream) and wide ones (as the (4096, 8192) first layer)
     z = fastinit.orthogonal_(np.empty(shape, np.float32), seed=2026, stream="net3.layer7").astype(np.float64)
     op = sn.OrthogonalOperator(shape, 2026, "net3.layer7")
     y = np.empty((shape[1], 16), np.float32)
