@@ -161,7 +161,7 @@ class OrthogonalOperator:
         return self._apply("N", full)
 
     def _qt(self, c):  # its transpose times c (L, k)
-        return self.d * self._apply("T", np.asfortranarray(c, np.float32))[:self.p]
+        return self.d * self._apply("T", np.array(c, np.float32, order="F"))[:self.p]  # a copy: sormqr overwrites it
 
     def matmul(self, y):
         return self._q(y) if self.tall else self._qt(y)
