@@ -234,13 +234,13 @@ def test_orthogonal_operator_is_orthogonal_(shape):
     # the agreement runs: sn.run's seed 2026 and stream) and wide ones (as the (4096, 8192) first layer)
     z = fastinit.orthogonal_(np.empty(shape, np.float32), seed=2026, stream="net3.layer7").astype(np.float64)
     op = sn.OrthogonalOperator(shape, 2026, "net3.layer7")
-    y = np.empty((shape[1], 16), np.float32)
-    d = np.empty((shape[0], 16), np.float32)
-    fastinit.normal_(y, seed=1, stream="y")
-    fastinit.normal_(d, seed=1, stream="d")
-    for got, want in ((op.matmul(y), z @ y), (op.rmatmul(d), z.T @ d)):
+    y = fastinit.normal_(np.empty((16, shape[1]), np.float32), seed=1, stream="y").T  # Fortran order, as
+    d = fastinit.normal_(np.empty((16, shape[0]), np.float32), seed=1, stream="d").T  # the harness passes them
+    y0, d0 = y.copy(), d.copy()
+    for got, want in ((op.matmul(y), z @ y0), (op.rmatmul(d), z.T @ d0)):
         assert got.shape == want.shape
         assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+    assert np.array_equal(y, y0) and np.array_equal(d, d0)  # the inputs are left alone
     other = sn.OrthogonalOperator(shape, 2026, "net3.layer8")  # another stream, another matrix
     assert np.abs(other.matmul(y) - z @ y).max() > 0.1 * np.abs(z @ y).max()
 
