@@ -39,8 +39,8 @@ U64 = 2**64
 # numbers
 
 
-def real(value, name):
-    """A finite Python float from a real number (bools refused), else a named error.
+def real(value, name, lo=None):
+    """A finite Python float from a real number (bools refused), ``>= lo`` if given, else a named error.
 
     Python ints beyond the float range (``10**400``) are refused with a ValueError, not the
     ``OverflowError`` ``float()`` raises.
@@ -54,6 +54,8 @@ def real(value, name):
                          f"(|x| <= {np.finfo(np.float64).max})") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value}")
+    if lo is not None and value < lo:
+        raise ValueError(f"{name} must be >= {lo:g}; got {value}")
     return value
 
 
@@ -74,6 +76,18 @@ def integer(value, name, lo=None, hi=None, what=None):
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ValueError(f"{name} must be {accepted}; got {value!r}")
     return value
+
+
+def float_dtype(value, name="dtype"):
+    """The NumPy dtype ``value`` names (any spelling ``np.dtype`` takes), if it is one of
+    FLOAT_DTYPES; else a TypeError naming ``name`` and the accepted dtypes."""
+    try:
+        dt = np.dtype(value)
+    except TypeError:
+        dt = None
+    if dt is None or dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be one of {DTYPE_NAMES}; got {value!r}")
+    return dt
 
 
 def finfo(dtype):
@@ -281,3 +295,53 @@ def keywords_of(target):
         return fn
 
     return decorate
+
+
+# ---- command-line text: the argparse types of fastinit.cli and fastinit.cli_signal ------------
+# argparse prints an ArgumentTypeError's message after the option's name ("argument --depth:
+# expected an integer >= 1; got '0'"); any other exception would become its generic "invalid
+# value", which does not say what is accepted.
+
+def _argument_error(message):
+    import argparse  # the command line's: not loaded with the library
+
+    return argparse.ArgumentTypeError(message)
+
+
+def _text_int(text, base=10):
+    try:
+        return int(text, base)
+    except (TypeError, ValueError):
+        return None
+
+
+def int_arg(low):
+    """An argparse type: an integer >= ``low`` from its decimal text."""
+    def parse(text):
+        n = _text_int(text)
+        if n is None or n < low:
+            raise _argument_error(f"expected an integer >= {low}; got {text!r}")
+        return n
+
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+def ints_arg(low):
+    """An argparse type: comma-separated integers, each >= ``low`` (``256,512,1024``)."""
+    def parse(text):
+        values = [_text_int(v) for v in text.split(",")]
+        if not values or any(n is None or n < low for n in values):
+            raise _argument_error(f"expected comma-separated integers >= {low} such as 256,512,1024; got {text!r}")
+        return values
+
+    parse.__name__ = f"ints >= {low}"
+    return parse
+
+
+def seed_arg(text):
+    """An argparse type: a seed in [0, 2**64), decimal or 0x-prefixed hex (as :func:`u64` accepts)."""
+    n = _text_int(text, 0)
+    if n is None or not 0 <= n < 2 ** 64:
+        raise _argument_error(f"expected an integer in [0, 2**64) (decimal, or hex as 0x...); got {text!r}")
+    return n

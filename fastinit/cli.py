@@ -25,6 +25,7 @@ import os
 import sys
 import time
 
+from . import _validate
 from ._version import __version__
 from .model import presets
 from .model.errors import FileError, Incomplete, Locked, OutputExists, ResumeMismatch
@@ -100,32 +101,7 @@ def _write_config(args, spec):
     os.replace(tmp, path)
 
 
-def _at_least(low):
-    """An argparse type: an integer >= ``low``, else the message saying so."""
-    def parse(value):
-        try:
-            n = int(value)
-        except ValueError:
-            n = None
-        if n is None or n < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}; got {value!r}")
-        return n
-
-    return parse
-
-
-_positive, _index = _at_least(1), _at_least(0)
-
-
-def _seed(value):
-    try:
-        n = int(value, 0)
-    except ValueError:
-        n = None
-    if n is None or not 0 <= n < 2 ** 64:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64) (decimal, or hex as 0x...); "
-                                         f"got {value!r}")
-    return n
+_positive, _index = _validate.int_arg(1), _validate.int_arg(0)
 
 
 def _shard_size(value):
@@ -262,7 +238,7 @@ def parser():
     def common(q, seed=True):
         q.add_argument("spec", help="spec file (TOML/JSON), HF config.json, or preset name")
         if seed:
-            q.add_argument("--seed", type=_seed, metavar="N", help="overrides the spec's seed (0 <= N < 2**64)")
+            q.add_argument("--seed", type=_validate.seed_arg, metavar="N", help="overrides the spec's seed (0 <= N < 2**64)")
         q.add_argument("--dtype", help="every tensor's dtype: bf16, f16, f32, f64 (overrides the spec's)")
 
     f = sub.add_parser("fill", help="write a model file")

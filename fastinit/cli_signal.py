@@ -11,29 +11,14 @@ the prediction; ``advise`` and ``gains`` are predictions only (no torch).  Regis
 ``fastinit.cli``; docs/probe.md.
 """
 
-import argparse
 import math
 import sys
 
-from . import signal
+from . import _validate, signal
 from .schemes.activations import ACTIVATIONS
 
 
-def _positive(value):
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be an int >= 1; got {n}")
-    return n
-
-
-def _widths(value):
-    try:
-        widths = [int(v) for v in value.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints such as 256,512,1024; got {value!r}") from None
-    if not widths or min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"widths must be ints >= 1; got {value!r}")
-    return widths
+_positive, _widths = _validate.int_arg(1), _validate.ints_arg(1)
 
 
 def _import_torch():

@@ -45,7 +45,6 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from . import _validate, schemes
-from ._validate import DTYPE_NAMES as _NAMES, FLOAT_DTYPES
 from ._version import STREAM_LAYOUT, __version__
 from .schemes import REQUIRED
 
@@ -66,13 +65,7 @@ def _shape(shape):
 
 
 def _dtype(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be one of {_NAMES}; got {dtype!r}") from None
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be one of {_NAMES}; got {dt}")
-    return dt
+    return _validate.float_dtype(dtype)
 
 
 def _chunks(chunks, shape, dtype):

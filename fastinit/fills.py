@@ -122,9 +122,7 @@ def normal_(out, mean=0.0, std=1.0, *, seed, stream=None, global_shape=None, off
 def _normal_params(mean, std, dtype_of):
     """normal_'s (mean, std), validated for the output dtype ``dtype_of()`` (asked for after the
     scalar checks): finite, std >= 0, and every sample finite in the dtype (_validate.normal_reach)."""
-    mean, std = _real(mean, "mean"), _real(std, "std")
-    if std < 0:
-        raise ValueError(f"std must be >= 0; got {std}")
+    mean, std = _real(mean, "mean"), _real(std, "std", lo=0)
     dtype = dtype_of()
     _in_range(mean, "mean", dtype)
     _in_range(std, "std", dtype)
@@ -167,10 +165,8 @@ def _trunc_normal_plan(mean, std, a, b, bounds, dtype_of):
     the scalar checks): ``("normal", mean)`` (``bounds="std"`` at std 0), ``("clamped", value,
     lo, hi)`` (std 0) or ``("trunc", p)``, p the kernel's 8 constants (csrc/fastinit.h).
     fastinit.numba.trunc_normal_params shares it."""
-    mean, std = _real(mean, "mean"), _real(std, "std")
+    mean, std = _real(mean, "mean"), _real(std, "std", lo=0)
     a, b = _real(a, "a"), _real(b, "b")
-    if std < 0:
-        raise ValueError(f"std must be >= 0; got {std}")
     if bounds not in ("absolute", "std"):
         raise ValueError(f"bounds must be 'absolute' or 'std'; got {bounds!r}")
     if not a < b:

@@ -39,7 +39,7 @@ import keras
 import ml_dtypes
 import numpy as np
 
-from . import fills
+from . import _validate, fills
 from .rng import MISSING_STREAM, key_words
 from .schemes.variance import TRUNCATED_STD
 
@@ -148,7 +148,7 @@ class VarianceScaling(_Fastinit):
 
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None, input_axes=None,
                  output_axes=None, *, stream=None):
-        if not fills._real(scale, "scale") > 0.0:
+        if not _validate.real(scale, "scale") > 0.0:
             raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
         if mode not in self.MODES:
             raise ValueError(f"Invalid `mode` argument: {mode}. Please use one of {set(self.MODES)}")
@@ -214,7 +214,7 @@ class Orthogonal(_Fastinit):
         if out.ndim < 2:
             raise ValueError(f"The tensor to initialize must be at least two-dimensional. Received: "
                              f"shape={out.shape} of rank {out.ndim}.")
-        fills._real(self.gain, "gain")
+        _validate.real(self.gain, "gain")
 
     def _fill(self, out, **kw):
         from .orthogonal import orthogonal_  # SciPy's LAPACK: loaded on first use

@@ -280,14 +280,8 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
     >>> p = trunc_normal_params(0.0, 0.02, -0.04, 0.04, dtype=np.float32)
     """
     from . import _validate, fills
-    from ._validate import FLOAT_DTYPES
 
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = np.dtype(np.int8)  # refused just below, with the message
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float16, bfloat16, float32 or float64; got {dtype!r}")
+    dt = _validate.float_dtype(dtype)
     plan = fills._trunc_normal_plan(mean, std, a, b, bounds, lambda: dt)
     rounded = (lambda p: tuple(float(v) for v in p)) if _validate.compute_dtype(dt) == np.float64 else \
         (lambda p: tuple(_rounding.float32_array(p)))

@@ -32,7 +32,6 @@ depends on neither the blocking nor the threads.
 """
 
 import math
-import numbers
 
 import numpy as np
 import scipy.linalg.lapack
@@ -88,8 +87,7 @@ def _check_common(out, gain, seed, stream, backend, threads, layout, batch_dims,
     nthreads = _validate.check_threads(threads)
     if layout not in _LAYOUTS:
         raise ValueError(f"layout must be 'torch' or 'jax'; got {layout!r}")
-    if isinstance(batch_dims, (bool, np.bool_)) or not isinstance(batch_dims, numbers.Integral) or batch_dims < 0:
-        raise ValueError(f"batch_dims must be an int >= 0; got {batch_dims!r}")
+    batch_dims = _validate.integer(batch_dims, "batch_dims", lo=0)
     if out.ndim - batch_dims < min_ndim:
         raise ValueError(f"{name} needs at least {min_ndim} dims per matrix; got out.shape={out.shape} "
                          f"with batch_dims={batch_dims}")

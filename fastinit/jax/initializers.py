@@ -39,7 +39,6 @@ Mapping (JAX reference -> fastinit, always JAX's layout and axes):
 
 import hashlib
 import math
-import numbers
 import warnings
 
 import jax
@@ -107,19 +106,12 @@ def key_seed(key) -> int:
 # arguments
 
 
-def _number(value, name):
-    """A Python float from a real number or a concrete 0-d array (JAX accepts both)."""
+def _number(value, name, lo=None):
+    """A Python float (``>= lo`` if given) from a real number or a concrete 0-d array (JAX accepts both)."""
     if isinstance(value, (np.ndarray, jax.Array)) and not isinstance(value, jax.core.Tracer) \
             and value.shape == () and value.dtype.kind in "iuf":
         value = value.item()
-    return _validate.real(value, name)
-
-
-def _nonnegative(value, name):
-    value = _number(value, name)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0; got {value}")
-    return value
+    return _validate.real(value, name, lo)
 
 
 def _stream(stream):
@@ -153,14 +145,8 @@ def _dtype(dtype, name, allowed):
     return canonical
 
 
-def _int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
-    return int(value)
-
-
 def _axis(axis, ndim, name):
-    _int(axis, name)
+    _validate.integer(axis, name)
     if not -ndim <= axis < ndim:
         raise ValueError(f"{name}={axis} is out of range for a {ndim}-D shape (axes {-ndim}..{ndim - 1})")
     return int(axis) % ndim
@@ -244,7 +230,7 @@ def normal(stddev=1e-2, dtype=None, *, stream=0):
     Complex dtypes as in JAX: real and imaginary parts iid N(0, stddev^2 / 2)
     (``fastinit.schemes.complex.complex_normal_``).
     """
-    stddev, stream = _nonnegative(stddev, "stddev"), _stream(stream)
+    stddev, stream = _number(stddev, "stddev", lo=0), _stream(stream)
 
     def fill(out, **kw):
         if out.dtype.kind == "c":
@@ -261,7 +247,7 @@ def truncated_normal(stddev=1e-2, dtype=None, lower=-2.0, upper=2.0, *, stream=0
     0.8796 correction, as in JAX): ``fastinit.trunc_normal_(out, 0, stddev, lower, upper,
     bounds="std")``.
     """
-    stddev, stream = _nonnegative(stddev, "stddev"), _stream(stream)
+    stddev, stream = _number(stddev, "stddev", lo=0), _stream(stream)
     lower, upper = _number(lower, "lower"), _number(upper, "upper")
     if not lower < upper:
         raise ValueError(f"lower must be < upper; got lower={lower}, upper={upper}")
@@ -284,7 +270,7 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
     ``fastinit.schemes.complex.complex_variance_scaling_``.  Shapes under 2-D need explicit axes
     (``in_axis=[]``, ``out_axis=[0]``, ...), as in JAX.
     """
-    scale, stream = _nonnegative(scale, "scale"), _stream(stream)
+    scale, stream = _number(scale, "scale", lo=0), _stream(stream)
     if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"invalid mode for variance scaling initializer: {mode!r}; mode must be one of {list(MODES)}")
     if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:
@@ -346,7 +332,7 @@ def orthogonal(scale=1.0, column_axis=-1, dtype=None, *, stream=0):
     (docs/orthogonal.md).
     """
     scale, stream = _number(scale, "scale"), _stream(stream)
-    _int(column_axis, "column_axis")  # its range is checked at call time, against the shape
+    _validate.integer(column_axis, "column_axis")  # its range is checked at call time, against the shape
 
     def fill(out, seed, **_):
         return _orthogonal_into(out, scale, _axis(column_axis, out.ndim, "column_axis"), seed, stream)

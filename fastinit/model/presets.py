@@ -20,6 +20,7 @@ presets are the path without it.
 
 import math
 
+from .. import _validate
 from .spec import ModelSpec, SpecError, canonical_dtype, tensor
 
 LLAMA_TYPES = {"llama", "mistral"}
@@ -61,9 +62,10 @@ def is_config(data) -> bool:
 
 def _int(config, key, default=None):
     value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise SpecError(f"config.json: field {key!r}: expected an int > 0; got {value!r}")
-    return value
+    try:
+        return _validate.integer(value, key, lo=1)
+    except (TypeError, ValueError):
+        raise SpecError(f"config.json: field {key!r}: expected an int > 0; got {value!r}") from None
 
 
 def from_config(config, dtype=None) -> ModelSpec:

@@ -145,10 +145,12 @@ def check_seed(seed):
 
 
 def _shape(value, name):
-    if (not isinstance(value, (list, tuple))
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value)):
-        raise SpecError(f"tensor {name!r}: field 'shape': expected a list of ints >= 0; got {value!r}")
-    return tuple(value)
+    try:
+        if isinstance(value, (list, tuple)):
+            return _validate.shape(value)
+    except (TypeError, ValueError):
+        pass
+    raise SpecError(f"tensor {name!r}: field 'shape': expected a list of ints >= 0; got {value!r}")
 
 
 def tensor(name, shape, scheme, dtype="float32", base_width=None) -> TensorSpec:

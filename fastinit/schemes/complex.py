@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from .._validate import shape_tuple as _shape_tuple
-from ..fills import _real, normal_, uniform_
+from .._validate import real as _real, shape_tuple as _shape_tuple
+from ..fills import normal_, uniform_
 from .fans import compute_fans
 from .variance import DISTRIBUTIONS, MODES
 
@@ -72,9 +72,7 @@ def complex_variance_scaling_(out, scale=1.0, mode="fan_in", distribution="trunc
 
     ``u1``, ``u2`` = the real and imaginary slots of ``uniform_`` on the float view.
     """
-    scale = _real(scale, "scale")
-    if scale < 0:
-        raise ValueError(f"scale must be >= 0; got {scale}")
+    scale = _real(scale, "scale", lo=0)
     if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"invalid mode for variance scaling initializer: {mode!r}; mode must be one of {list(MODES)}")
     if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:

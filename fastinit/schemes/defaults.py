@@ -6,9 +6,8 @@ keywords every scheme takes (``seed`` optional, the shard checked); ``relu_bias_
 """
 
 import math
-import numbers
 
-from .. import fills
+from .. import _validate, fills
 from .._buffers import accepts_tensors
 import numpy as np
 
@@ -67,10 +66,7 @@ def lstm_forget_bias_(out, value=1.0, *, gates="ifgo", seed=None, stream=None, g
 
 def _inverse_sqrt_bound(n, name):
     """1/sqrt(n) for an int n >= 0, and 0 for n = 0 (torch: ``1 / math.sqrt(fan_in) if fan_in > 0 else 0``)."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= 0; got {type(n).__name__} {n!r}")
-    if n < 0:
-        raise ValueError(f"{name} must be an int >= 0; got {n}")
+    n = _validate.integer(n, name, lo=0)
     return 1.0 / math.sqrt(n) if n > 0 else 0.0
 
 
@@ -134,9 +130,7 @@ def hf_normal_(out, initializer_range=0.02, **kw):
 
     >>> w = hf_normal_(np.empty((768, 3072), np.float32), seed=0, stream="h.0.mlp.c_fc.weight")
     """
-    std = _real(initializer_range, "initializer_range")
-    if std < 0:
-        raise ValueError(f"initializer_range must be >= 0; got {std}")
+    std = _real(initializer_range, "initializer_range", lo=0)
     if isinstance(out, np.ndarray) and out.dtype in FLOAT_DTYPES:  # else normal_ names what is wrong with out
         normal_reach(0.0, std, out.dtype, ("initializer_range", initializer_range))
     return normal_(out, 0.0, std, **kw)

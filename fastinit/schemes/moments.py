@@ -14,6 +14,7 @@ import math
 
 from scipy import special
 
+from .._validate import real
 from . import REGISTRY, get, parse
 from .defaults import _SLOPE_SQRT5
 from .fans import calculate_gain, compute_fans
@@ -58,7 +59,7 @@ def weight_second_moment(spec, shape, base_width=None):
     shape = tuple(shape)
     fan = lambda: compute_fans(shape, **{k: kw[k] for k in _FAN_KEYS if k in kw})  # noqa: E731
     if name == "orthogonal":
-        gain = _real_gain(kw.get("gain", 1.0))
+        gain = real(kw.get("gain", 1.0), "gain", lo=0)
         rows = shape[0] if kw.get("layout", "torch") == "torch" else math.prod(shape[:-1])
         cols = math.prod(shape) // rows if rows else 0
         return gain * gain / max(rows, cols) if rows and cols else 0.0
@@ -106,12 +107,6 @@ def weight_second_moment(spec, shape, base_width=None):
         return float(value) ** 2
     raise ValueError(f"scheme {name!r}: its weights are not random (or not a fixed distribution); no "
                      f"second moment to propagate")
-
-
-def _real_gain(gain):
-    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or gain < 0:
-        raise ValueError(f"gain must be a number >= 0; got {gain!r}")
-    return float(gain)
 
 
 def _trunc_second_moment(kw):

@@ -25,10 +25,9 @@ muP's output multiplier and per-layer learning rates belong to the model and opt
 (the ``mup`` package's ``MuReadout`` and ``MuAdam``).
 """
 
-import numbers
 
 from .._buffers import accepts_tensors
-from ..fills import _real
+from .._validate import integer as _integer, real as _real
 from ._common import forwards, global_shape_of
 from .fans import compute_fans
 from .variance import DISTRIBUTIONS, variance_scaling_
@@ -38,12 +37,7 @@ ROLES = ("input", "hidden", "readout", "query")
 
 def check_base_width(base_width):
     """``base_width`` as an int >= 1, or a ValueError/TypeError naming it."""
-    if isinstance(base_width, bool) or not isinstance(base_width, numbers.Integral):
-        raise TypeError(f"base_width must be an int >= 1 (the width the model was tuned at); got "
-                        f"{type(base_width).__name__} {base_width!r}")
-    if base_width < 1:
-        raise ValueError(f"base_width must be an int >= 1; got {base_width}")
-    return int(base_width)
+    return _integer(base_width, "base_width", lo=1, what="an int >= 1 (the width the model was tuned at)")
 
 
 def mup_variance(role, fan_in, base_width, std=None, zero=False):
@@ -57,9 +51,7 @@ def mup_variance(role, fan_in, base_width, std=None, zero=False):
         raise ValueError(f"zero=True is for the readout and query roles (muP zero-initializes them); "
                          f"got role={role!r}")
     if std is not None:
-        std = _real(std, "std")
-        if std < 0:
-            raise ValueError(f"std must be >= 0; got {std}")
+        std = _real(std, "std", lo=0)
     if zero or fan_in == 0:
         return 0.0
     if role == "input":

@@ -87,9 +87,7 @@ def _variance_scaling(out, scale, mode, distribution, blame, *, layout="torch", 
                       batch_axis=(), seed, stream=None, global_shape=None, offset=None, backend=None, threads=None):
     """variance_scaling_, with ``blame``: ``(name, value)`` of the parameter the caller passed that
     gave ``scale`` (``scale`` itself, or a preset's ``gain``), named when std is too large."""
-    scale = _real(scale, "scale")
-    if scale < 0:
-        raise ValueError(f"scale must be >= 0; got {scale}")
+    scale = _real(scale, "scale", lo=0)
     if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}; got {mode!r}")
     if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:
@@ -133,9 +131,7 @@ def _reach(dtype, distribution, std, blame):
 
 def _gain_scale(gain):
     """gain^2, the variance scale of a gain (torch refuses negative gains: so do we)."""
-    gain = _real(gain, "gain")
-    if gain < 0:
-        raise ValueError(f"gain must be >= 0; got {gain}")
+    gain = _real(gain, "gain", lo=0)
     if not math.isfinite(gain * gain):
         raise ValueError(f"gain={gain} squared (the variance scale) overflows float64")
     return gain * gain

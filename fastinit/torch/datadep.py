@@ -8,15 +8,13 @@ under ``torch.no_grad()``, and returns a report.  docs/torch_datadep.md has the 
 """
 
 import math
-import numbers
 import re
 from typing import NamedTuple
 
 import torch
 
 from .. import schemes as _schemes
-from .._validate import check_threads
-from .._validate import check_common
+from .._validate import check_common, check_threads, integer, real
 from ..kernels import get as _get_backend
 from ..rng import key_words
 from .tensors import as_numpy
@@ -174,10 +172,9 @@ def lsuv_(model, batch, tol=0.1, max_iter=10, *, seed, train=False, backend=None
     >>> report = lsuv_(net, torch.randn(64, 3, 32, 32), seed=0)
     """
     _check_model(model)
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (math.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a finite real > 0 (a bound on |variance - 1|); got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"max_iter must be an int >= 1; got {max_iter!r}")
+    if not real(tol, "tol") > 0:
+        raise ValueError(f"tol must be > 0 (a bound on |variance - 1|); got {tol!r}")
+    max_iter = integer(max_iter, "max_iter", lo=1)
     _check_keywords(seed, backend, threads)
     from ..orthogonal import orthogonal_  # SciPy's LAPACK: loaded on first use
 

@@ -156,18 +156,53 @@ def test_seeds_and_streams_select_different_values():
                           fill("uniform", np.empty(1000, np.float32), stream=12))
 
 
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # Python >= 3.12
-def test_fills_work_in_a_forked_child_after_the_pool_started():
-    import multiprocessing as mp
-    fill("normal", np.empty(1 << 20, np.float32), threads=2)  # the parent's pool exists now
-    ctx = mp.get_context("fork")
-    with ctx.Pool(1) as pool:
-        child = pool.apply_async(_child_fill).get(timeout=60)
-    assert np.array_equal(bits(child), bits(fill("normal", np.empty(1 << 20, np.float32), threads=1)))
+# Run in a fresh interpreter: forking this pytest process is unsafe once another test has started
+# threads fastinit does not own (JAX's and XLA's, through the Keras and JAX tests), whose locks a
+# child inherits held.  The fresh interpreter imports only fastinit, starts fastinit's pool with a
+# threaded fill, then forks: exactly the situation under test, whatever ran before in this process.
+FORK_AFTER_POOL = """
+import hashlib, multiprocessing, sys, threading, warnings
+import numpy as np
+import fastinit
+
+warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)  # Python >= 3.12
 
 
-def _child_fill():
-    return fill("normal", np.empty(1 << 20, np.float32), threads=2)
+def fill(threads):
+    out = fastinit.normal_(np.empty(1 << 20, np.float32), 0.25, 2.0, seed=42, stream="contract", threads=threads)
+    return hashlib.sha256(out.view(np.uint32).tobytes()).hexdigest()
+
+
+def child():
+    return fill(2)
+
+
+if __name__ == "__main__":
+    parent = fill(2)
+    pool_threads = [t.name for t in threading.enumerate() if t.name.startswith("fastinit")]
+    assert pool_threads, "the parent's fill started no pool thread"
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        forked = pool.apply_async(child).get(timeout=60)
+    print(parent, forked, len(pool_threads))
+"""
+
+
+def test_fills_work_in_a_forked_child_after_the_pool_started(tmp_path):
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "fork_after_pool.py"
+    script.write_text(FORK_AFTER_POOL)
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(fastinit.__file__)))  # this fastinit, not another
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    parent, forked, pool_threads = run.stdout.split()
+    assert int(pool_threads) >= 1
+    expected = hashlib.sha256(bits(fill("normal", np.empty(1 << 20, np.float32), threads=1)).tobytes()).hexdigest()
+    assert parent == forked == expected
 
 
 @pytest.mark.parametrize("bounds, a, b", [("std", -2.0, 2.0), ("absolute", -1.0, 1.0), ("absolute", 1.0, 3.0)])

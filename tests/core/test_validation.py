@@ -3,6 +3,7 @@ TypeError/ValueError naming the argument the caller passed, raised before a byte
 (poisoned buffers with guards), and no fill or scheme ever writes inf (fastinit/_validate.py)."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -198,3 +199,28 @@ def test_the_bounded_fills_reach_the_dtype_edge_without_inf(dtype):
     fastinit.constant_(out, -t)
     schemes.identity_(out.reshape(64, 64), gain=t)
     assert np.isfinite(out.astype(np.float64)).all()
+
+
+def test_the_command_line_argument_types():
+    import argparse
+
+    assert _validate.int_arg(1)("7") == 7 and _validate.int_arg(0)("0") == 0
+    assert _validate.ints_arg(1)("256,1024") == [256, 1024]
+    assert _validate.seed_arg("0x10") == 16 and _validate.seed_arg(str(2**64 - 1)) == 2**64 - 1
+    for parse, text, says in ((_validate.int_arg(1), "0", "expected an integer >= 1; got '0'"),
+                              (_validate.int_arg(1), "2.5", "expected an integer >= 1; got '2.5'"),
+                              (_validate.ints_arg(1), "64,,128", "expected comma-separated integers >= 1"),
+                              (_validate.seed_arg, str(2**64), "expected an integer in [0, 2**64)"),
+                              (_validate.seed_arg, "-1", "expected an integer in [0, 2**64)")):
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(says)):
+            parse(text)
+
+
+def test_float_dtype_and_real_lower_bound():
+    assert _validate.float_dtype("bfloat16") == BFLOAT16 and _validate.float_dtype(np.float16) == F16
+    for bad in ("int32", "no such type", np.complex64):
+        with pytest.raises(TypeError, match=r"dtype must be one of float16, bfloat16 \(ml_dtypes\), float32, float64"):
+            _validate.float_dtype(bad)
+    assert _validate.real(0, "std", lo=0) == 0.0
+    with pytest.raises(ValueError, match=r"std must be >= 0; got -0.5"):
+        _validate.real(-0.5, "std", lo=0)

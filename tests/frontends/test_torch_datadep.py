@@ -257,12 +257,12 @@ def test_lsuv_reproducible_and_independent_of_construction_order():
 
 
 @pytest.mark.parametrize("kw, exc, match", [
-    ({"tol": 0}, ValueError, "tol must be a finite real > 0"),
-    ({"tol": -0.1}, ValueError, "tol must be a finite real > 0"),
-    ({"tol": float("nan")}, ValueError, "tol must be a finite real > 0"),
-    ({"tol": "0.1"}, ValueError, "tol must be a finite real > 0"),
-    ({"max_iter": 0}, ValueError, "max_iter must be an int >= 1"),
-    ({"max_iter": 2.0}, ValueError, "max_iter must be an int >= 1"),
+    ({"tol": 0}, ValueError, "tol must be > 0"),
+    ({"tol": -0.1}, ValueError, "tol must be > 0"),
+    ({"tol": float("nan")}, ValueError, "tol must be finite; got nan"),
+    ({"tol": "0.1"}, TypeError, "tol must be a real number; got str '0.1'"),
+    ({"max_iter": 0}, ValueError, "max_iter must be an int >= 1; got 0"),
+    ({"max_iter": 2.0}, TypeError, "max_iter must be an int >= 1; got float 2.0"),
     ({"seed": -1}, ValueError, "seed"),
     ({"threads": 0}, ValueError, "threads"),
     ({"backend": "gpu"}, ValueError, "backend"),

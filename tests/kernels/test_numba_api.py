@@ -187,8 +187,8 @@ def test_return_types_are_the_output_types():
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
-    ({"dtype": np.int32}, TypeError, "dtype must be float16, bfloat16, float32 or float64"),
-    ({"dtype": "nope"}, TypeError, "dtype must be float16, bfloat16, float32 or float64"),
+    ({"dtype": np.int32}, TypeError, r"dtype must be one of float16, bfloat16 \(ml_dtypes\), float32, float64"),
+    ({"dtype": "nope"}, TypeError, r"dtype must be one of float16, bfloat16 \(ml_dtypes\), float32, float64; got 'nope'"),
     ({"std": -1.0}, ValueError, "std must be >= 0"),
     ({"bounds": "sigma"}, ValueError, "bounds must be 'absolute' or 'std'"),
     ({"a": 1.0, "b": 1.0}, ValueError, "a must be < b"),

@@ -264,6 +264,8 @@ def test_memmap_in_place_extra_memory(tmp_path):
     (orthogonal_, (4, 4), np.float32, dict(threads=0), ValueError, "threads"),
     (orthogonal_, (4, 4), np.float32, dict(seed=-1), ValueError, "seed"),
     (orthogonal_, (3, 4, 4), np.float32, dict(batch_dims=2), ValueError, "at least 2 dims per matrix"),
+    (orthogonal_, (3, 4, 4), np.float32, dict(batch_dims=-1), ValueError, "batch_dims must be an int >= 0; got -1"),
+    (orthogonal_, (3, 4, 4), np.float32, dict(batch_dims=1.0), TypeError, "batch_dims must be an int >= 0; got float 1.0"),
     (delta_orthogonal_, (3, 3, 8, 4), np.float32, dict(layout="jax"), ValueError,
      "`fan_in` must be less or equal than `fan_out`"),
     (delta_orthogonal_, (4, 8, 3, 3), np.float32, dict(layout="torch"), ValueError,

@@ -16,9 +16,15 @@ direction, which a batch does not average), so a large batch buys little; two in
 input-driven part for the zero-mean activations, while every 67 MB matrix is still read once per
 layer for all 24 (scheme, activation) pairs that share it.  float32, as networks run.
 
+Orthogonal weights at width 4096 are ``orthogonal_``'s own matrices applied as Householder
+products (signal_nets.OrthogonalOperator, checked against the formed matrices below): forming
+400 of them (8 networks x 50 layers) would take 400 x 2.7 s = 18 minutes on one core, applying
+them takes about 0.1 s a layer.
+
 Runtime on the 2-core machine when quiet: the quick depth-10 test 3.8 s, the slow depth-50 grid
-70 s (xavier/kaiming 26 s, lecun 31 s, orthogonal 13 s); at a load average of 10-15 from other
-jobs, 25 s and 10 minutes.
+(xavier/kaiming 26 s, lecun 31 s).  Measured at a load average of 3-7 from other jobs: the quick
+tests 12 s (xavier/kaiming) and 17 s (orthogonal), the orthogonal depth-50 grid 158 s; at a load
+average of 10-15, several times longer.
 """
 
 import math
@@ -40,7 +46,6 @@ from . import signal_nets as sn
 
 WIDTH, NETS, BATCH = 4096, 8, 2
 D_IN = 2 * WIDTH  # an input wider than the layers: fan_in, fan_out and fan_avg differ in layer 1
-ORTHO_WIDTH = 1024  # a 4096^2 Householder orthogonal costs 3.4 s here; 1024^2, 0.07 s
 
 
 # ---- quadrature and gains --------------------------------------------------------------------------
@@ -114,6 +119,10 @@ def test_weight_second_moment_errors():
         weight_second_moment("mup_normal(role='hidden')", (4, 4))
     with pytest.raises(ValueError, match="orthogonal takes gain= and layout= only"):
         weight_second_moment("orthogonal(std=2)", (4, 4))
+    with pytest.raises(ValueError, match="gain must be >= 0; got -1.0"):
+        weight_second_moment("orthogonal(gain=-1)", (4, 4))
+    with pytest.raises(TypeError, match="gain must be a real number; got str 'a'"):
+        weight_second_moment("orthogonal(gain='a')", (4, 4))
 
 
 # ---- the recursions ----------------------------------------------------------------------------------
@@ -210,15 +219,40 @@ def test_agreement_depth_10_quick():  # sn.run pins one torch thread itself
     _check(results, WIDTH, 10, D_IN, 10, growth=False)
 
 
+def test_agreement_depth_10_orthogonal_quick():
+    """ReLU, tanh, SELU, GELU under orthogonal(gain): 8 networks of width 4096, 10 layers."""
+    results = sn.run(["orthogonal"], 10, WIDTH, D_IN, NETS, BATCH, acts=["relu", "tanh", "selu", "gelu"],
+                     keep=True)  # 10 reflector arrays of 67 MB: no second build for the backward pass
+    _check(results, WIDTH, 10, D_IN, 10, growth=False)
+
+
+@pytest.mark.parametrize("shape", [(WIDTH, WIDTH), (1024, 2048), (700, 300), (5, 5), (1, 5)])
+def test_orthogonal_operator_is_orthogonal_(shape):
+    # the agreement tests' orthogonal weights are orthogonal_'s matrices: Z y and Z^T d through the
+    # reflectors equal the products with the formed matrix to float32 rounding (measured 1e-6); the
+    # square matrix of the width-4096 tests (at (4096, 4096) the very matrix of network 3's layer 7 in
+    # the agreement runs: sn.run's seed 2026 and stream) and wide ones (as the (4096, 8192) first layer)
+    z = fastinit.orthogonal_(np.empty(shape, np.float32), seed=2026, stream="net3.layer7").astype(np.float64)
+    op = sn.OrthogonalOperator(shape, 2026, "net3.layer7")
+    y = fastinit.normal_(np.empty((16, shape[1]), np.float32), seed=1, stream="y").T  # Fortran order, as
+    d = fastinit.normal_(np.empty((16, shape[0]), np.float32), seed=1, stream="d").T  # the harness passes them
+    y0, d0 = y.copy(), d.copy()
+    for got, want in ((op.matmul(y), z @ y0), (op.rmatmul(d), z.T @ d0)):
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+    assert np.array_equal(y, y0) and np.array_equal(d, d0)  # the inputs are left alone
+    other = sn.OrthogonalOperator(shape, 2026, "net3.layer8")  # another stream, another matrix
+    assert np.abs(other.matmul(y) - z @ y).max() > 0.1 * np.abs(z @ y).max()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("group", [["xavier", "kaiming_in", "kaiming_out"], ["lecun"], ["orthogonal"]],
                          ids=["xavier-kaiming", "lecun", "orthogonal"])
 def test_agreement_grid_depth_50(group):
-    """Every activation under each scheme: 8 networks of depth 50 (width 4096; orthogonal 1024):
-    the first 10 layers of each pass within 10%, the mean growth per layer within 2%."""
-    width = ORTHO_WIDTH if group == ["orthogonal"] else WIDTH
-    results = sn.run(group, 50, width, 2 * width, NETS, BATCH, keep=group == ["orthogonal"])
-    _check(results, width, 50, 2 * width, 10, growth=True)
+    """Every activation under each scheme: 8 networks of width 4096 and depth 50: the first 10
+    layers of each pass within 10%, the mean growth per layer within 2%."""
+    results = sn.run(group, 50, WIDTH, D_IN, NETS, BATCH)
+    _check(results, WIDTH, 50, D_IN, 10, growth=True)
 
 
 def test_harness_weights_are_the_schemes_weights():
@@ -399,7 +433,14 @@ def test_cli(capsys, tmp_path, one_thread):
     assert "muP, base width 64" in out and "width    256" in out and svg.exists()
     with pytest.raises(SystemExit):
         main(["coord-check", "--widths", "64,x"])
-    assert "expected comma-separated ints" in capsys.readouterr().err
+    assert "argument --widths: expected comma-separated integers >= 1 such as 256,512,1024; got '64,x'" \
+        in capsys.readouterr().err
+    for args, says in ((["advise", "--activation", "relu", "--depth", "0"], "argument --depth: expected an integer >= 1; got '0'"),
+                       (["coord-check", "--widths", "64,0"], "argument --widths: expected comma-separated integers >= 1"),
+                       (["probe", "--scheme", "xavier_normal", "--batch", "2.5"], "argument --batch: expected an integer >= 1; got '2.5'")):
+        with pytest.raises(SystemExit) as exit:
+            main(args)
+        assert exit.value.code == 2 and says in capsys.readouterr().err
 
 
 def test_docs_probe_code_blocks_run(tmp_path, monkeypatch, one_thread):
