@@ -12,6 +12,8 @@ import torch
 from .. import schemes as _schemes
 from .._extras import require
 from ..model import plan as _plan
+from ..model import replay as _replay
+from . import arena as _arena
 from . import recorder as _recorder
 from . import dtensor as _dtensor
 from .tensors import _FLOAT, as_numpy
@@ -225,11 +227,6 @@ def plan(module, rules=None, *, init="auto", buffers=None):
     return Plan(entries, aliases, problems, ran)
 
 
-def _empty(shape, dtype):
-    """New CPU memory, untouched: its first write is the fill's."""
-    return torch.empty(shape, dtype=dtype)
-
-
 def _view(tensor, name):
     return as_numpy(tensor, name) if tensor.dtype in _FLOAT else tensor.detach().numpy()
 
@@ -258,7 +255,9 @@ def _write(tensor, entry, seed, backend, threads):
 
 
 def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
-    """Load or write every entry named in ``targets`` (``{name: tensor}``), recording it in ``report``."""
+    """Load or write every entry named in ``targets`` (``{name: tensor}``), recording it in ``report``.
+    CPU tensors are written together (``fastinit.model.replay``: every thread busy across them)."""
+    jobs, written = [], []
     with torch.no_grad():
         for name, t in targets.items():
             e = p.entries[name]
@@ -272,10 +271,17 @@ def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
                 if e.kind == "parameter":
                     report.unchanged.append(name)
                 continue
-            _write(t, e, seed, backend, threads)
+            if _dtensor.is_dtensor(t):
+                _write(t, e, seed, backend, threads)
+            else:
+                jobs.append((_view(t, name), e.ops, name))
+                written.append(t)
             report[name] = e.describe() + (f" [{e.source}]" if e.source and e.source != p.ran else "")
             if e.kind == "parameter":
                 report.initialized.append(name)
+        _replay.fill_all(jobs, seed=seed, backend=backend, threads=threads)
+    for t in written:
+        torch.autograd.graph.increment_version(t)
     if checkpoint is not None:
         report.unexpected = sorted(set(checkpoint.where) - set(p.entries) - set(p.aliases))
     return report
@@ -398,7 +404,7 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
         module.tie_weights()   # the ties the config declares (accelerate's empty weights can lose them)
     p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads)
     slots = _recorder._slots(module)
-    new, targets = {}, {}
+    new, targets, plain = {}, {}, []
     for name, e in p.entries.items():
         old = slots[name][3]
         if not old.is_meta:
@@ -406,8 +412,10 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
         dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
         if _dtensor.is_dtensor(old):
             new[id(old)] = _sharded(module, name, e, old, dt, p, report, seed, backend, threads)
-            continue
-        t = _empty(e.shape, dt)
+        else:
+            plain.append((name, e, old, dt))
+    # one huge-page mapping for all of them, untouched until each block's fill (fastinit.torch.arena)
+    for (name, e, old, _), t in zip(plain, _arena.empty_many([(e.shape, dt) for _, e, _, dt in plain])):
         new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
         targets[name] = new[id(old)]
     for mod, table, attr, t in slots.values():
