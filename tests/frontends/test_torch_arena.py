@@ -6,6 +6,7 @@ torch.save, optimizers, .to(), share_memory(), deepcopy, ties -- and the blocks 
 import copy
 import gc
 import io
+import os
 import weakref
 
 import pytest
@@ -67,6 +68,43 @@ def test_the_mapping_is_freed_with_its_last_tensor():
     del b
     gc.collect()
     assert ref() is None
+
+
+def _vm_flags(address):
+    """The VmFlags of the mapping holding ``address`` (/proc/self/smaps)."""
+    with open("/proc/self/smaps") as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        head = line.split()[0]
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            if lo <= address < hi:
+                return next(x for x in lines[i + 1:] if x.startswith("VmFlags:")).split()[1:]
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+@pytest.mark.skipif(not (arena._mappable() and hasattr(arena.mmap, "MADV_HUGEPAGE")
+                         and os.path.exists("/proc/self/smaps")), reason="needs Linux's madvise and smaps")
+@pytest.mark.parametrize("huge", [True, False])
+def test_huge_pages_are_advised_on_an_aligned_range_when_asked(huge):
+    memory = arena._mapping(3 * arena.HUGE_PAGE + 4096, huge=huge)
+    t = torch.frombuffer(memory, dtype=torch.uint8)
+    assert t.data_ptr() % arena.HUGE_PAGE == 0
+    assert ("hg" in _vm_flags(t.data_ptr())) == huge
+
+
+def test_free_page_reporting_is_read_from_the_virtio_devices(tmp_path):
+    def device(name, kind, features):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "device").write_text(f"0x{kind:04x}\n")
+        (tmp_path / name / "features").write_text(features + "\n")
+
+    device("virtio0", 2, "0" * 5 + "1" + "0" * 58)        # a block device with bit 5 set
+    device("virtio1", 5, "01100001" + "0" * 56)            # a balloon without reporting (bit 5 clear)
+    assert not arena._free_page_reporting(str(tmp_path))
+    device("virtio2", 5, "01100101" + "0" * 56)            # with reporting
+    assert arena._free_page_reporting(str(tmp_path))
+    assert not arena._free_page_reporting(str(tmp_path / "missing"))
 
 
 def test_a_materialized_model_in_users_code(tmp_path):
