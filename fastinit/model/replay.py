@@ -11,7 +11,8 @@ Filling tensor by tensor instead leaves a thread idle at the end of every tensor
 thread hand-off per tensor, which dominates for the many small tensors of a model (norms,
 biases).
 
-A tensor whose ops cannot be cut by rows at no extra cost (``orthogonal``: a block costs the
+Arrays whose memory overlaps (views of one another) are written one after another in the
+order given, so the last write wins as it would alone.  A tensor whose ops cannot be cut by rows at no extra cost (``orthogonal``: a block costs the
 whole QR; ``sparse``: a block computes whole columns' patterns) is written first, alone,
 with all threads.
 """
@@ -26,6 +27,12 @@ _WHOLE_SCHEMES = ("sparse",)   # schemes whose blocks cost more than their share
 def _splittable(ops):
     return all(op.kind in ("values", "scale") or (op.kind == "scheme" and op.name not in _WHOLE_SCHEMES)
                for op in ops)
+
+
+def _overlap(jobs):
+    """Whether the memory of any two jobs' (contiguous) arrays overlaps."""
+    spans = sorted((out.ctypes.data, out.ctypes.data + out.nbytes) for out, _, _ in jobs if out.nbytes)
+    return any(lo < hi_before for (_, hi_before), (lo, _) in zip(spans, spans[1:]))
 
 
 def tasks(jobs, block=None):
@@ -55,6 +62,11 @@ def fill_all(jobs, *, seed, backend=None, threads=None, block=None):
     """Write every job ``(out, ops, stream)`` (``out`` a NumPy array, ``ops`` a plan's ops for
     it, ``stream`` its name) as ``plan.fill`` would: the same bits, for any ``threads``."""
     threads = _validate.check_threads(threads)
+    jobs = list(jobs)
+    if _overlap(jobs):   # the later write must win, as when written one by one: keep the order
+        for out, ops, stream in jobs:
+            _plan.fill(out, ops, seed=seed, stream=stream, backend=backend, threads=threads)
+        return
     alone, pooled = tasks(jobs, block)
     for out, ops, stream in alone:
         _plan.fill(out, ops, seed=seed, stream=stream, backend=backend, threads=threads)

@@ -65,3 +65,14 @@ def test_fill_all_refuses_a_bad_thread_count_before_writing():
     with pytest.raises(ValueError, match="threads must be an int >= 1"):
         replay.fill_all([(out, [plan.scheme_op("ones")], "x")], seed=0, threads=0)
     assert (out == 0).all()
+
+
+def test_overlapping_arrays_are_written_in_order():
+    base = np.empty(64, np.float32)
+    first, second = base[:40], base[24:]          # rows 24:40 written by both: the second wins
+    jobs = [(first, [plan.scheme_op("normal")], "a"), (second, [plan.scheme_op("uniform")], "b")]
+    replay.fill_all(jobs, seed=1, threads=2, block=4)
+    ref = np.empty(64, np.float32)
+    plan.fill(ref[:40], [plan.scheme_op("normal")], seed=1, stream="a")
+    plan.fill(ref[24:], [plan.scheme_op("uniform")], seed=1, stream="b")
+    assert np.array_equal(base.view(np.uint32), ref.view(np.uint32))
