@@ -17,7 +17,7 @@ whole QR; ``sparse``: a block computes whole columns' patterns) is written first
 with all threads.
 """
 
-from .. import _parallel, _validate
+from .. import _memory, _parallel, _validate
 from . import plan as _plan
 
 BLOCK = 1 << 22          # elements per task: ~4 ms of normal_ per thread, ~70 us of Python per task
@@ -58,9 +58,13 @@ def tasks(jobs, block=None):
     return alone, pooled
 
 
-def fill_all(jobs, *, seed, backend=None, threads=None, block=None):
+def fill_all(jobs, *, seed, backend=None, threads=None, block=None, fresh=False):
     """Write every job ``(out, ops, stream)`` (``out`` a NumPy array, ``ops`` a plan's ops for
-    it, ``stream`` its name) as ``plan.fill`` would: the same bits, for any ``threads``."""
+    it, ``stream`` its name) as ``plan.fill`` would: the same bits, for any ``threads``.
+
+    ``fresh=True`` says every ``out`` is new private anonymous memory, never touched, that
+    the ops write in full: each block's pages are then mapped by one system call on the
+    thread about to fill it (``fastinit._memory.populate``) instead of a fault per page."""
     threads = _validate.check_threads(threads)
     jobs = list(jobs)
     if _overlap(jobs):   # the later write must win, as when written one by one: keep the order
@@ -69,10 +73,14 @@ def fill_all(jobs, *, seed, backend=None, threads=None, block=None):
         return
     alone, pooled = tasks(jobs, block)
     for out, ops, stream in alone:
+        if fresh:
+            _memory.populate(out)
         _plan.fill(out, ops, seed=seed, stream=stream, backend=backend, threads=threads)
 
     def one(task):
         _, view, ops, stream, global_shape, offset = task
+        if fresh:
+            _memory.populate(view)
         _plan.fill(view, ops, seed=seed, stream=stream, global_shape=global_shape, offset=offset, backend=backend,
                    threads=1)
 

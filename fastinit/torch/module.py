@@ -254,9 +254,10 @@ def _write(tensor, entry, seed, backend, threads):
     torch.autograd.graph.increment_version(tensor)
 
 
-def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
+def _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh=False):
     """Load or write every entry named in ``targets`` (``{name: tensor}``), recording it in ``report``.
-    CPU tensors are written together (``fastinit.model.replay``: every thread busy across them)."""
+    CPU tensors are written together (``fastinit.model.replay``: every thread busy across them);
+    ``fresh``: they are new untouched memory (``materialize``), each written in full."""
     jobs, written = [], []
     with torch.no_grad():
         for name, t in targets.items():
@@ -279,7 +280,7 @@ def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
             report[name] = e.describe() + (f" [{e.source}]" if e.source and e.source != p.ran else "")
             if e.kind == "parameter":
                 report.initialized.append(name)
-        _replay.fill_all(jobs, seed=seed, backend=backend, threads=threads)
+        _replay.fill_all(jobs, seed=seed, backend=backend, threads=threads, fresh=fresh)
     for t in written:
         torch.autograd.graph.increment_version(t)
     if checkpoint is not None:
@@ -421,6 +422,6 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
     for mod, table, attr, t in slots.values():
         if id(t) in new:
             table[attr] = new[id(t)]
-    _apply(module, p, seed, targets, checkpoint, report, backend, threads)
+    _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh=True)
     module.fastinit_report = report
     return module
