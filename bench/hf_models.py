@@ -129,8 +129,9 @@ def main(argv=None):
         b = best[way]
         secs = ", ".join(f"{r['seconds']:.2f}" for r in runs[way])
         grown = b["peak"] - b["before"]
-        print(f"| {label} | {b['seconds']:.2f} ({secs}) | {b['user']:.2f} + {b['sys']:.2f} | {b['peak'] / 1e9:.2f} GB | "
-              f"{grown / 1e9:.2f} GB ({grown / b['model_bytes']:.3f}x the model) | {b['huge'] / 1e9:.2f} GB |")
+        print(f"| {label} | {b['seconds']:.2f} ({secs}) | {b['user']:.2f} + {b['sys']:.2f} | "
+              f"{b['peak'] / 1e9:.2f} GB | {grown / 1e9:.2f} GB ({grown / b['model_bytes']:.3f}x the model) | "
+              f"{b['huge'] / 1e9:.2f} GB |")
     print()
     cpu = {way: min(r["cpu"] for r in runs[way]) for way in runs}
     print(f"speed-up: {hf['seconds'] / fi['seconds']:.1f}x in wall time (target >= 20x), "

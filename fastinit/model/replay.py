@@ -8,13 +8,13 @@ bits are the whole tensor's by fastinit's contract; small tensors are one task e
 threads pull tasks largest first (so the last ones to finish are short), and each block's
 first write -- its page faults, on fresh memory -- happens on the thread that fills it.
 Filling tensor by tensor instead leaves a thread idle at the end of every tensor and pays a
-thread hand-off per tensor, which dominates for the many small tensors of a model (norms,
-biases).
+thread hand-off per tensor; the many small tensors of a model (norms, biases) are tasks
+like any other, their ~40 us of Python each overlapping the other threads' fills.
 
-Arrays whose memory overlaps (views of one another) are written one after another in the
-order given, so the last write wins as it would alone.  A tensor whose ops cannot be cut by rows at no extra cost (``orthogonal``: a block costs the
-whole QR; ``sparse``: a block computes whole columns' patterns) is written first, alone,
-with all threads.
+A tensor whose ops cannot be cut by rows at no extra cost (``orthogonal``: a block costs
+the whole QR; ``sparse``: a block computes whole columns' patterns) is written first,
+alone, with all threads.  Arrays whose memory overlaps (views of one another) are all
+written one after another in the order given, so the last write wins as it would alone.
 """
 
 from .. import _memory, _parallel, _validate

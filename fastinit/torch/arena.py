@@ -12,8 +12,9 @@ never touched here -- the first write of every byte is the fill's, on the thread
 Except under a hypervisor that takes free memory back (a virtio balloon with free page
 reporting, ``VIRTIO_BALLOON_F_REPORTING``, as Firecracker-style microVMs have): the guest
 reports its larger free blocks to the host (128 KiB and up on the VM measured, at most
-2 MiB by default), which drops them, so every huge page is memory the host must fault in again, one 4 KiB host page at a time, while 4 KiB guest
-pages come first from small free blocks the host still backs.  Measured on such a VM
+2 MiB by default), which drops them, so every huge page is memory the host must fault in
+again, one 4 KiB host page at a time, while 4 KiB guest pages come first from small free
+blocks the host still backs.  Measured on such a VM
 (2.47 GB, 2 threads, a fresh process each): first touch with huge pages 3.1-4.8 CPU
 seconds of page faults, with 4 KiB pages 1.0-3.6; where the host keeps the memory (the
 same VM, memory just freed) 0.2-0.4 against 1.5-1.8.  So ``huge_pages_help()`` is False

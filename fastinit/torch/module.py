@@ -415,7 +415,7 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
             new[id(old)] = _sharded(module, name, e, old, dt, p, report, seed, backend, threads)
         else:
             plain.append((name, e, old, dt))
-    # one huge-page mapping for all of them, untouched until each block's fill (fastinit.torch.arena)
+    # one mapping for all of them (huge pages where they help), untouched until each block's fill
     for (name, e, old, _), t in zip(plain, _arena.empty_many([(e.shape, dt) for _, e, _, dt in plain])):
         new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
         targets[name] = new[id(old)]
