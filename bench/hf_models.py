@@ -6,13 +6,20 @@ CPU against ``fastinit.torch.materialize`` of the same model built on the meta d
 Each run is a fresh process (imports and a tiny model's build done first, then timed; the model is the only big
 allocation), so its peak RSS (``VmHWM``) is the run's own; rows alternate and the
 minimum of the runs is reported (the machine may be shared: the minimum is the run
-least disturbed; CPU seconds, user + system, are shown beside it, since a busy machine
+least disturbed; CPU seconds, user and system, are shown beside it, since a busy machine
 stretches wall time).  Both ways include allocating and page-faulting every byte.
 ``llama-1b`` is a 1.24B-parameter Llama shape in bfloat16 with tied embeddings.
+
+A third row is the limit for fresh memory: the same ``materialize`` with every parameter
+``ones`` (no random numbers), i.e. allocation, page faults and writing the model's bytes.
+System CPU seconds are mostly page faults; under a hypervisor that gives freed memory back
+to the host (virtio-balloon free page reporting), memory new to the process is also new to
+the host and its first touch costs the host's faults too -- the ``ones`` row shows it.
 """
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -34,11 +41,24 @@ def _rss():
 
 def _cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    return r.ru_utime, r.ru_stime
+
+
+def _huge_pages():
+    """Bytes of this process's memory in transparent huge pages (0 where not reported)."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            return sum(int(line.split()[1]) * 1024 for line in f if line.startswith("AnonHugePages:"))
+    except OSError:
+        return 0
+
+
+WAYS = {"hf": "transformers `from_config` (CPU)", "fastinit": "meta + `fastinit.torch.materialize`",
+        "ones": "meta + `materialize`, all parameters `ones` (fresh-memory limit)"}
 
 
 def build(way, model, threads=None):
-    """Build ``model`` the ``way`` ("hf" or "fastinit") in this process; returns the facts."""
+    """Build ``model`` the ``way`` (a key of ``WAYS``) in this process; returns the facts."""
     import torch
     import transformers
 
@@ -63,15 +83,16 @@ def build(way, model, threads=None):
     else:
         with torch.device("meta"):
             m = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-        ft.materialize(m, seed=0, dtype=torch.bfloat16)
+        ft.materialize(m, seed=0, dtype=torch.bfloat16, rules={"*": "ones"} if way == "ones" else None)
     seconds = time.perf_counter() - start
-    cpu = _cpu() - cpu0
+    user, system = (b - a for a, b in zip(cpu0, _cpu()))
     peak, _ = _rss()
     nbytes = sum(p.numel() * p.element_size() for p in m.parameters()) + sum(
         b.numel() * b.element_size() for b in m.buffers())
     assert not any(p.is_meta for p in m.parameters())
-    return {"way": way, "seconds": seconds, "cpu": cpu, "peak": peak, "before": before, "model_bytes": nbytes,
-            "params": sum(p.numel() for p in m.parameters())}
+    return {"way": way, "seconds": seconds, "user": user, "sys": system, "cpu": user + system, "peak": peak,
+            "before": before, "model_bytes": nbytes, "params": sum(p.numel() for p in m.parameters()),
+            "huge": _huge_pages()}
 
 
 def run_child(way, model):
@@ -84,36 +105,60 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.hf_models", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="llama-1b", choices=sorted(MODELS))
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--child", choices=("hf", "fastinit"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=sorted(WAYS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(build(args.child, args.model)))
         return 0
-    runs = {"hf": [], "fastinit": []}
+    runs = {way: [] for way in WAYS}
+    busy0, children0, t0 = _machine_busy(), _children_cpu(), time.perf_counter()
     for _ in range(args.repeat):
         for way in runs:
             runs[way].append(run_child(way, args.model))
+    busy1, wall = _machine_busy(), time.perf_counter() - t0
     best = {way: min(r, key=lambda x: x["seconds"]) for way, r in runs.items()}
-    hf, fi = best["hf"], best["fastinit"]
+    hf, fi, ones = best["hf"], best["fastinit"], best["ones"]
     gb = fi["model_bytes"] / 1e9
     print(f"## {args.model}: {fi['params'] / 1e9:.3f}B parameters, {gb:.3f} GB in bfloat16; "
           f"min of {args.repeat} runs each, alternating, one process per run")
     print()
-    print("| way | seconds (runs) | CPU seconds (user + sys) | peak RSS | peak RSS - RSS before building |")
-    print("|---|---|---|---|---|")
-    for way, label in (("hf", "transformers `from_config` (CPU)"), ("fastinit", "meta + `fastinit.torch.materialize`")):
+    print("| way | seconds (runs) | CPU seconds: user + sys | peak RSS | peak RSS - RSS before building | "
+          "in huge pages |")
+    print("|---|---|---|---|---|---|")
+    for way, label in WAYS.items():
         b = best[way]
         secs = ", ".join(f"{r['seconds']:.2f}" for r in runs[way])
-        cpu = min(r["cpu"] for r in runs[way])
         grown = b["peak"] - b["before"]
-        print(f"| {label} | {b['seconds']:.2f} ({secs}) | {cpu:.2f} | {b['peak'] / 1e9:.2f} GB | "
-              f"{grown / 1e9:.2f} GB ({grown / b['model_bytes']:.3f}x the model) |")
+        print(f"| {label} | {b['seconds']:.2f} ({secs}) | {b['user']:.2f} + {b['sys']:.2f} | "
+              f"{b['peak'] / 1e9:.2f} GB | {grown / 1e9:.2f} GB ({grown / b['model_bytes']:.3f}x the model) | "
+              f"{b['huge'] / 1e9:.2f} GB |")
     print()
     cpu = {way: min(r["cpu"] for r in runs[way]) for way in runs}
     print(f"speed-up: {hf['seconds'] / fi['seconds']:.1f}x in wall time (target >= 20x), "
           f"{cpu['hf'] / cpu['fastinit']:.1f}x in CPU time; fastinit's peak RSS growth "
-          f"{(fi['peak'] - fi['before']) / fi['model_bytes']:.3f}x the model's bytes (target <= 1.15x)")
+          f"{(fi['peak'] - fi['before']) / fi['model_bytes']:.3f}x the model's bytes (target <= 1.15x); "
+          f"the fresh-memory limit (all ones) takes {ones['seconds'] / fi['seconds']:.2f}x fastinit's time")
+    if busy0 is not None and busy1 is not None:
+        others = max(0.0, busy1 - busy0 - (_children_cpu() - children0)) / wall
+        print(f"other processes kept {others:.2f} of {os.cpu_count()} cores busy on average during the runs; "
+              f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
+
+
+def _machine_busy():
+    """Busy CPU seconds of the whole machine since boot (/proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (fields + [0] * 7)[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import torch
 from .. import schemes as _schemes
 from .._extras import require
 from ..model import plan as _plan
+from ..model import replay as _replay
+from . import arena as _arena
 from . import recorder as _recorder
 from . import dtensor as _dtensor
 from .tensors import _FLOAT, as_numpy
@@ -240,6 +242,11 @@ def _empty(shape, dtype, device="cpu"):
     return torch.empty(shape, dtype=dtype, device=device)
 
 
+def _dtype_of(entry, dtype):
+    """The dtype ``materialize`` gives ``entry``: ``dtype`` for floating parameters, else its own."""
+    return dtype if dtype is not None and entry.kind == "parameter" and entry.dtype in _FLOAT else entry.dtype
+
+
 def _view(tensor, name):
     return as_numpy(tensor, name) if tensor.dtype in _FLOAT else tensor.detach().numpy()
 
@@ -260,10 +267,13 @@ def _shard(name, e, t, report):
     return _dtensor.local_indices(name, e.shape, t.device_mesh, t.placements)
 
 
-def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
+def _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh=False):
     """Load or write every entry named in ``targets`` (``{name: (tensor, shard)}``; ``shard``
     the global indices of a DTensor's local shard, else None), recording it in ``report``.
-    A DTensor's local shard is written alone: its block of the checkpoint or of the fill."""
+    A DTensor's local shard is written alone: its block of the checkpoint or of the fill.  The
+    other tensors' fills are written together (``fastinit.model.replay``: every thread busy
+    across them); ``fresh``: they are new untouched memory (``materialize``), each written in full."""
+    jobs, written = [], []
     with torch.no_grad():
         for name, (t, shard) in targets.items():
             e = p.entries[name]
@@ -276,11 +286,13 @@ def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
             if shard is not None:
                 write = checkpoint.reader(name) if loaded else _filler(e, seed, backend, threads)
                 _dtensor.write_local(t.to_local(), shard, write)
+                torch.autograd.graph.increment_version(t)
             elif loaded:
                 checkpoint.load(name, t)
+                torch.autograd.graph.increment_version(t)
             else:
-                _plan.fill(_view(t, name), e.ops, seed=seed, stream=name, backend=backend, threads=threads)
-            torch.autograd.graph.increment_version(t)
+                jobs.append((_view(t, name), e.ops, name))
+                written.append(t)
             if loaded:
                 report[name] = f"loaded from {checkpoint.file(name)}"
             else:
@@ -289,6 +301,9 @@ def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
                     report.initialized.append(name)
             if shard is not None:
                 report[name] += f" (local shard {list(t.to_local().shape)} of {list(e.shape)})"
+        _replay.fill_all(jobs, seed=seed, backend=backend, threads=threads, fresh=fresh)
+    for t in written:
+        torch.autograd.graph.increment_version(t)
     if checkpoint is not None:
         report.unexpected = sorted(set(checkpoint.where) - set(p.entries) - set(p.aliases))
     return report
@@ -395,20 +410,23 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
     olds = {name: slots[name][3] for name in p.entries if slots[name][3].is_meta}
     shards = {name: _dtensor.local_indices(name, p.entries[name].shape, old.device_mesh, old.placements)
               for name, old in olds.items() if _dtensor.is_dtensor(old)}   # refused before any allocation
+    news = []
+    plain = [(name, old, _dtype_of(p.entries[name], dtype)) for name, old in olds.items() if name not in shards]
+    # one mapping for the unsharded ones (huge pages where they help), untouched until each block's fill
+    news.extend(zip(plain, _arena.empty_many([(p.entries[name].shape, dt) for name, _, dt in plain])))
+    for name in shards:                  # only this rank's shard, on the mesh's device
+        old = olds[name]
+        dt = _dtype_of(p.entries[name], dtype)
+        local = _empty(tuple(len(ix) for ix in shards[name]), dt, old.device_mesh.device_type)
+        news.append(((name, old, dt), _dtensor.from_local(local, old)))
     new, targets = {}, {}
-    for name, old in olds.items():
+    for (name, old, _), t in news:
         e = p.entries[name]
-        dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
-        if name in shards:               # only this rank's shard, on the mesh's device
-            local = _empty(tuple(len(ix) for ix in shards[name]), dt, old.device_mesh.device_type)
-            t = _dtensor.from_local(local, old)
-        else:
-            t = _empty(e.shape, dt)
         new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
         targets[name] = (new[id(old)], shards.get(name))
     for mod, table, attr, t in slots.values():
         if id(t) in new:
             table[attr] = new[id(t)]
-    _apply(module, p, seed, targets, checkpoint, report, backend, threads)
+    _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh=True)
     module.fastinit_report = report
     return module

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "fastinit"
 LAYERS = [
     ("fastinit._version", 0), ("fastinit._extras", 0),
     ("fastinit.rng", 1), ("fastinit.kernels", 1), ("fastinit._parallel", 1), ("fastinit._blas", 1),
-    ("fastinit._rounding", 1), ("fastinit._validate", 1),  # every argument check: used from the RNG up
+    ("fastinit._rounding", 1), ("fastinit._memory", 1), ("fastinit._validate", 1),  # every argument check: used from the RNG up
     ("fastinit._buffers", 2), ("fastinit.fills", 2), ("fastinit.config", 2),
     ("fastinit.schemes", 3), ("fastinit.orthogonal", 3),
     ("fastinit.model", 4), ("fastinit.signal", 4), ("fastinit.plot", 4),  # predictions and pictures: no front end

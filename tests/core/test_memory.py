@@ -1,0 +1,47 @@
+"""fastinit._memory.populate: the whole pages inside an array are mapped before any write,
+its contents stay zeros, the pages it shares with neighbours are left alone."""
+
+import mmap
+import os
+
+import numpy as np
+import pytest
+
+from fastinit import _memory
+
+PAGE = mmap.PAGESIZE
+
+
+def _rss_of(address):
+    """Resident bytes of the mapping holding ``address`` (/proc/self/smaps)."""
+    with open("/proc/self/smaps") as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        head = line.split()[0]
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            if lo <= address < hi:
+                return next(int(x.split()[1]) * 1024 for x in lines[i + 1:] if x.startswith("Rss:"))
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+def _supported():
+    release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
+    return os.path.exists("/proc/self/smaps") and release >= (5, 14)
+
+
+@pytest.mark.skipif(not _supported(), reason="MADV_POPULATE_WRITE is Linux >= 5.14")
+def test_populate_maps_the_whole_pages_inside_and_only_those():
+    m = mmap.mmap(-1, 64 * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    m.madvise(mmap.MADV_NOHUGEPAGE)                       # count 4 KiB pages, not a huge page
+    whole = np.frombuffer(m, np.uint8)
+    base = whole.ctypes.data
+    assert _rss_of(base) == 0
+    inside = whole[100:20 * PAGE + 5]                      # pages 1..19 lie wholly inside
+    assert _memory.populate(inside)
+    assert _rss_of(base) == 19 * PAGE
+    assert not whole.any()                                 # mapped, still zeros
+    assert not _memory.populate(whole[:0]) and not _memory.populate(whole[10:PAGE - 10])
+    assert _rss_of(base) == 19 * PAGE
+    del whole, inside
+    m.close()
