@@ -1,7 +1,11 @@
-"""Whole modules, one engine: ``plan`` records what a module's own init code writes
-(``fastinit.torch.recorder``), ``init_module`` replays it into a module's tensors,
-``materialize`` into new memory for a module built on the meta device; both take
-``rules`` and ``pretrained=`` (loading from safetensors)."""
+"""Whole modules, one engine: a ``Plan`` (per tensor, ``fastinit.model.plan`` ops),
+checked before the first write, replayed with each tensor's name as its stream, reported
+as an ``InitReport``.  ``plan`` records what a module's own init code writes
+(``fastinit.torch.recorder``); ``init_module_`` replays it into a module's tensors,
+``materialize`` into new memory for a module built on the meta device (both take
+``rules`` and ``pretrained=``, loading from safetensors); the data- and
+architecture-dependent schemes (``fastinit.torch.datadep``) build their plan with
+``explicit_plan`` and write it with ``write_``."""
 
 import fnmatch
 import json
@@ -18,7 +22,7 @@ from .tensors import _FLOAT, as_numpy
 
 
 class InitReport(dict):
-    """What ``init_module``/``materialize`` did: ``{tensor name: description}`` (parameters and
+    """What ``init_module_``/``materialize`` (and ``lsuv_``, ``fixup_``, ``t_fixup_``) did: ``{tensor name: description}`` (parameters and
     buffers written, e.g. ``"normal(mean=0.0, std=0.02); zeros on rows 0:1"``), plus lists.
 
     ``loaded`` (copied from the checkpoint), ``initialized`` (parameters written by the plan),
@@ -244,7 +248,7 @@ def _write_shard(local, entry, index, seed, backend, threads):
 
 
 def _write(tensor, entry, seed, backend, threads):
-    if _dtensor.is_dtensor(tensor):          # a module's own DTensor (init_module): its local shard in place
+    if _dtensor.is_dtensor(tensor):          # a module's own DTensor (init_module_): its local shard in place
         local = tensor.to_local()
         index = _dtensor.local_indices(entry.name, entry.shape, tensor.device_mesh, tensor.placements)
         staged = local if local.device.type == "cpu" else _dtensor.staging(local.shape, local.dtype, local.device)
@@ -268,7 +272,7 @@ def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
                 report[name] = f"loaded from {checkpoint.file(name)}"
                 continue
             if not e.ops:
-                report[name] = "unchanged (no init code writes it)"
+                report[name] = f"unchanged ({e.source or 'no init code writes it'})"
                 if e.kind == "parameter":
                     report.unchanged.append(name)
                 continue
@@ -307,18 +311,9 @@ def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, thr
     return p, checkpoint, report
 
 
-def init_module(module, seed, rules=None, *, init="auto", buffers=None, pretrained=None, backend=None,
-                threads=None):
-    """Initialize ``module``'s parameters and buffers in place as its own init code would,
-    by fastinit; returns an ``InitReport``.
-
-    The same engine as ``materialize`` (``plan``, then each tensor filled with its name as
-    the stream), on a module whose tensors already have memory: a tensor no init code or
-    rule writes keeps its values (reported "unchanged").  ``init``, ``rules``, ``buffers``
-    and ``pretrained`` as for ``materialize``.  Every tensor to write is checked
-    (``as_numpy``) before the first write.
-    """
-    p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, None, backend, threads)
+def _targets(module, p, report):
+    """``{name: tensor}`` of every entry of ``p`` in ``module``, each tensor to be written
+    checked (``as_numpy``, DTensor placements) before the first write."""
     slots = _recorder._slots(module)
     targets = {}
     for name, e in p.entries.items():
@@ -337,7 +332,56 @@ def init_module(module, seed, rules=None, *, init="auto", buffers=None, pretrain
         elif (e.ops or name in report.loaded) and t.dtype in _FLOAT:
             as_numpy(t.detach(), name)   # refuse before the first write
         targets[name] = t
-    return _apply(module, p, seed, targets, checkpoint, report, backend, threads)
+    return targets
+
+
+def init_module_(module, seed, rules=None, *, init="auto", buffers=None, pretrained=None, backend=None,
+                 threads=None):
+    """Initialize ``module``'s parameters and buffers in place as its own init code would,
+    by fastinit; returns an ``InitReport``.
+
+    The same engine as ``materialize`` (``plan``, then each tensor filled with its name as
+    the stream), on a module whose tensors already have memory: a tensor no init code or
+    rule writes keeps its values (reported "unchanged").  ``init``, ``rules``, ``buffers``
+    and ``pretrained`` as for ``materialize``.  Every tensor to write is checked
+    (``as_numpy``) before the first write.
+    """
+    p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, None, backend, threads)
+    return _apply(module, p, seed, _targets(module, p, report), checkpoint, report, backend, threads)
+
+
+def explicit_plan(module, ops, sources, ran, unchanged):
+    """The ``Plan`` that writes ``ops`` (``{parameter name: (Op, ...)}``, first names as
+    ``named_parameters()`` gives them) and nothing else: ``sources`` (``{name: why}``) label
+    the written entries in the report, ``unchanged(name)`` says why a parameter is not
+    written, ``ran`` names the code that made the plan."""
+    entries, aliases, first = {}, {}, {}
+    for name, t in module.named_parameters(remove_duplicate=False):
+        if id(t) in first:
+            aliases[name] = first[id(t)]
+            continue
+        first[id(t)] = name
+        mine = tuple(ops.get(name, ()))
+        entries[name] = Entry(name, t.shape, t.dtype, mine, "parameter", True,
+                              sources.get(name, ran) if mine else unchanged(name))
+    unknown = set(ops) - set(entries)
+    if unknown:
+        raise AssertionError(f"ops for tensors that are no first-named parameter: {sorted(unknown)}")
+    return Plan(entries, aliases, {}, ran)
+
+
+def write_(module, p, seed, *, backend=None, threads=None):
+    """Write the plan ``p`` into ``module``'s own tensors (each tensor's name its stream),
+    every tensor and keyword checked before the first write; returns the ``InitReport``."""
+    from .._validate import check_backend, check_threads, u64
+
+    u64(seed, "seed")
+    check_backend(backend)
+    check_threads(threads)
+    p.check()
+    report = InitReport()
+    report.plan = p
+    return _apply(module, p, seed, _targets(module, p, report), None, report, backend, threads)
 
 
 def _sharded(module, name, e, old, dtype, p, report, seed, backend, threads):

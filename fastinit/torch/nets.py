@@ -90,14 +90,14 @@ def mup_mlp(width, base_width, *, depth=3, d_in=64, d_out=16, activation="relu",
 
 _ACTIVATION_OF = {torch.nn.ReLU: "relu", torch.nn.LeakyReLU: "leaky_relu", torch.nn.Tanh: "tanh",
                   torch.nn.Sigmoid: "sigmoid", torch.nn.GELU: "gelu", torch.nn.SiLU: "silu", torch.nn.SELU: "selu"}
-_LINEAR_DEFAULT = "linear_default"  # what init_module's torch convention writes into Linear/ConvNd weights
+_LINEAR_DEFAULT = "linear_default"  # what init_module_'s torch convention writes into Linear/ConvNd weights
 
 
 def chain(model, schemes, *, base_width=None):
     """``fastinit.signal`` layers for a ``torch.nn.Sequential`` of Linear/Conv layers and elementwise
     activations, read from the model's structure and the scheme each weight got.
 
-    ``schemes``: ``{parameter name: scheme spec}`` -- ``init_module``'s rules (fnmatch patterns) or
+    ``schemes``: ``{parameter name: scheme spec}`` -- ``init_module_``'s rules (fnmatch patterns) or
     its ``InitReport`` (a torch-default description counts as ``linear_default``, bias
     ``bias_uniform``).  Then ``fastinit.signal.propagate(chain(model, rules))`` predicts what
     ``fastinit.torch.probe`` measures on the Linear/Conv outputs.

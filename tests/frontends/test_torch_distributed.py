@@ -1,4 +1,4 @@
-"""DTensor parameters filled shard by shard: ``materialize``/``init_module`` on a small
+"""DTensor parameters filled shard by shard: ``materialize``/``init_module_`` on a small
 transformer after FSDP2's ``fully_shard``, tensor parallel's ``parallelize_module`` or both
 on a 2x2 mesh, in real gloo process groups on the CPU (world sizes 2 and 4).  Every
 parameter's ``full_tensor()`` equals the one-process ``materialize`` bit for bit, and the
@@ -136,10 +136,10 @@ def run(rank, world, port, layouts):
                 assert any(isinstance(x, dtensor._StridedShard) for ps in placements for x in ps), placements
             got = first_step(model)
             assert got == pytest.approx(losses, rel=1e-5, abs=1e-6), (layout, got, losses)
-            for p in model.parameters():                   # init_module: in place, into each local shard
+            for p in model.parameters():                   # init_module_: in place, into each local shard
                 with torch.no_grad():
                     (p.to_local() if isinstance(p, DTensor) else p).zero_()
-            ft.init_module(model, SEED)
+            ft.init_module_(model, SEED)
             for name, p in model.named_parameters():
                 p = p.full_tensor() if isinstance(p, DTensor) else p.detach()
                 assert torch.equal(p.view(torch.int32), want[name].view(torch.int32)), (layout, name)
