@@ -406,6 +406,15 @@ def _sharded(module, name, e, old, dtype, p, report, seed, backend, threads):
     return value
 
 
+def _repoint(module, new):
+    """Plain attributes that held a replaced meta tensor (transformers 4.x's ``self.original_inv_freq
+    = self.inv_freq``) hold its replacement, so no meta tensor is left reachable."""
+    for mod in module.modules():
+        for key, value in list(vars(mod).items()):
+            if isinstance(value, torch.Tensor) and id(value) in new:
+                object.__setattr__(mod, key, new[id(value)])
+
+
 def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=None, pretrained=None, backend=None,
                 threads=None):
     """Give a module built on the meta device real CPU memory, initialized as its own init
@@ -457,6 +466,7 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
     for mod, table, attr, t in slots.values():
         if id(t) in new:
             table[attr] = new[id(t)]
+    _repoint(module, new)
     _apply(module, p, seed, targets, checkpoint, report, backend, threads)
     module.fastinit_report = report
     return module
