@@ -291,7 +291,7 @@ def test_probe_counts_repeated_calls_takes_a_loss_and_frozen_models():
 
 
 def test_probe_errors():
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match="module must be a torch.nn.Module"):
         fastinit.torch.probe(lambda x: x, torch.ones(1))
     with pytest.raises(TypeError, match="loss must be None or a function"):
         fastinit.torch.probe(torch.nn.Linear(2, 2), torch.ones(1, 2), loss=3)
