@@ -533,3 +533,22 @@ def test_t_fixup_errors_before_writing():
         t_fixup_(None, seed=SEED)
     with pytest.raises(ValueError, match="no encoder or decoder layers"):
         t_fixup_(nn.Linear(3, 3), seed=SEED)
+
+
+def test_every_tensor_checked_before_the_first_write():
+    """The plan engine checks every tensor it will write before writing any: a parameter that
+    cannot be written (here: a transposed, non-contiguous weight; a meta weight) leaves the
+    others untouched too."""
+    model = resnet(fixup=True)
+    with torch.no_grad():
+        model.fc.weight = nn.Parameter(torch.randn(10, 16).T.contiguous().T)   # (10, 16), non-contiguous
+    snap = snapshot(model)
+    with pytest.raises(ValueError, match="fc.weight"):
+        fixup_(model, seed=SEED)
+    assert unchanged(model, snap)
+    enc = encoder()
+    enc.head.weight = nn.Parameter(torch.empty(50, 32, device="meta"))
+    snap = {k: v for k, v in snapshot(enc).items() if not v.is_meta}
+    with pytest.raises(ValueError, match="head.weight is on the meta device"):
+        t_fixup_(enc, seed=SEED)
+    assert all(same_bits(v, snap[k]) for k, v in enc.state_dict().items() if k in snap)
