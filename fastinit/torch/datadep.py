@@ -195,7 +195,8 @@ def lsuv_(module, batch, tol=0.1, max_iter=10, *, seed, train=False, backend=Non
             layers = {}  # weight name -> (module name, module); a shared weight once
             for mod_name, mod in module.named_modules():
                 if _weighted(mod):
-                    name = ops.put(mod.weight, f"{mod_name}.weight", (_ORTHOGONAL,), "LSUV: not called by the forward pass")
+                    name = ops.put(mod.weight, f"{mod_name}.weight", (_ORTHOGONAL,),
+                                   "LSUV: not called by the forward pass")
                     layers.setdefault(name, (mod_name, mod))
             if not any(mod in order for _n, mod in layers.values()):
                 raise ValueError("lsuv_: the forward pass called no Linear/Conv layer of module "
@@ -414,7 +415,8 @@ def _layer_list(layers, kind, what, module):
 
 def t_fixup_(module, *, seed, encoder_layers=None, decoder_layers=None, embeddings=None, encoder_embeddings=None,
              decoder_embeddings=None, distribution="uniform", backend=None, threads=None):
-    """T-Fixup (Huang, Perez, Ba & Volkovs 2020) for transformers without layer norm, in place; returns the ``InitReport``.
+    """T-Fixup (Huang, Perez, Ba & Volkovs 2020) for transformers without layer norm, in place;
+    returns the ``InitReport``.
 
     With ``N`` encoder and ``M`` decoder layers (Algorithm 1, and the authors' fairseq code):
 
@@ -437,8 +439,9 @@ def t_fixup_(module, *, seed, encoder_layers=None, decoder_layers=None, embeddin
       ``decoder_embeddings`` to get that split; ``embeddings`` then defaults to none).
 
     Every scaled value is the fastinit Xavier/normal value (stream = parameter name)
-    times the factor, computed in float64 and rounded once (the plan's ``scale``).  ``encoder_layers``/``decoder_layers``:
-    lists of layer modules; ``None`` finds every ``nn.TransformerEncoderLayer`` /
+    times the factor, computed in float64 and rounded once (the plan's ``scale``).
+    ``encoder_layers``/``decoder_layers``: lists of layer modules; ``None`` finds every
+    ``nn.TransformerEncoderLayer`` /
     ``nn.TransformerDecoderLayer``.  Inside a layer, every Linear/Conv except an attention's
     Q/K counts as output or MLP weight: write custom attention with ``nn.MultiheadAttention``.
     LayerNorm and other parameters are left unchanged (T-Fixup is meant for models without

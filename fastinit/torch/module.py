@@ -22,8 +22,10 @@ from .tensors import _FLOAT, as_numpy
 
 
 class InitReport(dict):
-    """What ``init_module_``/``materialize`` (and ``lsuv_``, ``fixup_``, ``t_fixup_``) did: ``{tensor name: description}`` (parameters and
-    buffers written, e.g. ``"normal(mean=0.0, std=0.02); zeros on rows 0:1"``), plus lists.
+    """What ``init_module_``, ``materialize``, ``lsuv_``, ``fixup_`` or ``t_fixup_`` did:
+    ``{tensor name: description}`` (parameters and buffers written, e.g. ``"normal(mean=0.0,
+    std=0.02); zeros on rows 0:1"``, then why in brackets when not the model's init code),
+    plus lists.
 
     ``loaded`` (copied from the checkpoint), ``initialized`` (parameters written by the plan),
     ``mismatched`` (``{name: reason}``: in the checkpoint but not loadable -- shape or dtype

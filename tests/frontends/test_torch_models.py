@@ -393,8 +393,9 @@ def test_constructor_init_without_recording_is_an_error():
     class, the line and the calls, changing nothing -- never other numbers in silence."""
     with torch.device("meta"):
         plain = ResNetLoopInInit()
-    match = (r"(?s)init code in a constructor cannot be re-run.*ResNetLoopInInit.__init__ \(test_torch_models.py:\d+\): "
-             r"kaiming_normal_, constant_, normal_.*recording\(\) as rec.*init=rec.*init='reset_parameters'")
+    match = (r"(?s)init code in a constructor cannot be re-run.*"
+             r"ResNetLoopInInit.__init__ \(test_torch_models.py:\d+\): kaiming_normal_, constant_, normal_.*"
+             r"recording\(\) as rec.*init=rec.*init='reset_parameters'")
     with pytest.raises(ValueError, match=match):
         ft.materialize(plain, seed=0)
     assert all(p.is_meta for p in plain.parameters())
