@@ -487,7 +487,7 @@ def constructor_writes(module):
             writes = list(writes)
             for m in dict.fromkeys(methods):
                 fn = getattr(cls, m, None)
-                if m not in skip and inspect.isfunction(fn):
+                if m not in skip and inspect.isfunction(fn) and not fn.__module__.startswith(_THIRD_PARTY):
                     writes += _function_writes(fn)[0]
             if writes:
                 file = inspect.getsourcefile(cls) or "?"
