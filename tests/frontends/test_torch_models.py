@@ -5,6 +5,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -605,3 +606,33 @@ def test_initializer_range_zero_as_transformers_reads_it():
     std = 0.02 if theirs > 0 else 0.0
     assert theirs == 0 or abs(theirs - 0.02) < 0.002
     assert ft.plan(model).entries["model.layers.0.mlp.up_proj.weight"].describe() == f"normal(mean=0.0, std={std})"
+
+
+def test_buffers_only_a_constructor_computes_are_computed_by_it():
+    """transformers 4.x computes RoPE frequencies, position ids and masks only in constructors
+    (5.x also in its init): a meta buffer no init code writes is computed by its module's own
+    constructor on the CPU, the parameters on meta; one that needs more than a config stays a
+    problem saying why."""
+    from fastinit.torch import recorder
+
+    cfg = CONFIGS["bert"]()
+    with torch.device("meta"):
+        model = transformers.BertForMaskedLM(cfg)
+    p = ft.plan(model, init="reset_parameters")          # no transformers init: only constructors compute them
+    assert p.ran.endswith("transformers constructors for buffers")
+    (op,) = p.entries["bert.embeddings.position_ids"].ops
+    assert np.array_equal(op.values, np.arange(cfg.max_position_embeddings)[None])
+    assert not p.entries["bert.embeddings.token_type_ids"].ops[0].values.any()
+    layer = model.bert.encoder.layer[0]
+    layer.register_buffer("scratch", torch.empty(3, device="meta"))   # BertLayer(config, layer_idx=None)...
+    values, why = recorder._recompute(layer, cfg, ["scratch"])
+    assert values is None and "gives no buffer of the same shape for ['scratch']" in why
+    with torch.device("meta"):
+        decoder = transformers.LlamaForCausalLM(CONFIGS["llama"]()).model.layers[0]
+    values, why = recorder._recompute(decoder, CONFIGS["llama"](), [])
+    assert values is None and "LlamaDecoderLayer's constructor needs ['config', 'layer_idx']" in why
+    with torch.device("meta"):
+        rope = transformers.LlamaForCausalLM(CONFIGS["llama"]()).model.rotary_emb
+    values, why = recorder._recompute(rope, CONFIGS["llama"](), ["inv_freq"])
+    cpu = type(rope)(config=CONFIGS["llama"]())
+    assert why is None and torch.equal(values["inv_freq"], cpu.inv_freq)
