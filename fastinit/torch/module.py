@@ -468,7 +468,7 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
     for mod, table, attr, t in slots.values():
         if id(t) in new:
             table[attr] = new[id(t)]
-    _repoint(module, new)
     _apply(module, p, seed, targets, checkpoint, report, backend, threads)
     module.fastinit_report = report
+    _repoint(module, new)
     return module
