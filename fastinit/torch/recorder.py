@@ -447,6 +447,9 @@ def _function_writes(fn):
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except (OSError, TypeError, SyntaxError):
         return (), ()
+    top = tree.body[0] if tree.body else None
+    if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) or top.name != fn.__name__:
+        return (), ()   # the file changed since it was imported: its source is not this function's
     writes, methods = [], []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
