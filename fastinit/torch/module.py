@@ -287,6 +287,15 @@ def _apply(module, p, seed, targets, checkpoint, report, backend, threads):
     return report
 
 
+def _check_ops(p, seed, dtype=None, skip=()):
+    """Every entry's ops checked against its shape and dtype (``fastinit.model.plan.check``)
+    before the first write: a rule whose scheme does not fit a tensor changes nothing."""
+    for name, e in p.entries.items():
+        if e.ops and name not in skip:
+            dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
+            _plan.check(e.ops, e.shape, _view(torch.empty(0, dtype=dt), name).dtype, seed=seed, stream=name)
+
+
 def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads):
     """Validate everything, record the plan, match the checkpoint: ``(plan, checkpoint, report)``."""
     if not isinstance(module, torch.nn.Module):
@@ -310,6 +319,7 @@ def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, thr
                 else:
                     report.mismatched[name] = why
     p.check(skip=set(report.loaded))
+    _check_ops(p, seed, dtype, skip=set(report.loaded))
     return p, checkpoint, report
 
 
@@ -381,6 +391,7 @@ def write_(module, p, seed, *, backend=None, threads=None):
     check_backend(backend)
     check_threads(threads)
     p.check()
+    _check_ops(p, seed)
     report = InitReport()
     report.plan = p
     return _apply(module, p, seed, _targets(module, p, report), None, report, backend, threads)

@@ -285,3 +285,13 @@ def test_init_module_rules_only_other_modules_and_errors():
     assert torch.equal(half.bias, before)
     with pytest.raises(ValueError, match="init must be"):
         ft.init_module_(net, seed=0, init="jax")
+    lin = torch.nn.Linear(3, 3)                  # a rule that does not fit its tensor: nothing written
+    snap = {k: v.clone() for k, v in lin.state_dict().items()}
+    with pytest.raises(ValueError, match=r"tensor 'bias' of shape \[3\]: kaiming_normal: Fan in and fan out"):
+        ft.init_module_(lin, seed=0, rules={"bias": "kaiming_normal"})
+    assert all(torch.equal(v, snap[k]) for k, v in lin.state_dict().items())
+    with torch.device("meta"):
+        lin = torch.nn.Linear(3, 3)
+    with pytest.raises(ValueError, match=r"tensor 'bias' of shape \[3\]: kaiming_normal"):
+        ft.materialize(lin, seed=0, rules={"bias": "kaiming_normal"})
+    assert lin.weight.is_meta
