@@ -11,9 +11,10 @@ memory for a model built on the meta device (and returns it), ``init_module_(mod
 into a module's own tensors, each tensor's name as its stream; ``fastinit.torch.hf`` turns a
 transformers config into the same plan as a model-file spec.  ``lsuv_``, ``fixup_`` and
 ``t_fixup_`` are the data- and architecture-dependent schemes, plans written by the same
-engine.  Functions that write into the tensors they are given end in ``_`` and return an
-``InitReport`` (``materialize`` gives new tensors and returns the module); the first
-argument of a function on a module is ``module``.  ``probe`` measures each
+engine.  Naming: a function that writes in place ends in ``_`` (on a tensor it returns the
+tensor, as torch.nn.init; on a module -- ``init_module_``, ``lsuv_``, ``fixup_``,
+``t_fixup_`` -- the ``InitReport``); ``materialize`` gives a module new tensors and returns
+it; the first argument of a function on a module is ``module``.  ``probe`` measures each
 layer's activation and gradient scale at initialization (docs/probe.md).
 docs/torch.md and docs/torch_datadep.md describe the rules and what is not covered.
 """
