@@ -209,9 +209,38 @@ def fill(out, ops, *, seed, stream, global_shape=None, offset=None, backend=None
     return out
 
 
+def check(ops, shape, dtype, *, seed, stream):
+    """Raise the error replaying ``ops`` into a tensor of ``shape`` and ``dtype`` would
+    raise (a scheme whose fans or shape rules do not fit, a constant on an integer tensor,
+    values of another shape), before anything is written: each scheme runs on a one-row
+    scratch shard of its block (``global_shape``/``offset``, as a shard write), values are
+    broadcast, orthogonal needs two dimensions."""
+    shape, dtype = tuple(shape), np.dtype(dtype)
+    for op in ops:
+        block = shape if op.rows is None else (op.rows[1] - op.rows[0],) + shape[1:]
+        if op.kind == "values":
+            try:
+                np.broadcast_to(np.asarray(op.values), block)
+            except ValueError:
+                raise ValueError(f"tensor {stream!r}: values of shape {list(np.shape(op.values))} for a block of "
+                                 f"shape {list(block)}") from None
+        elif op.kind == "orthogonal" and len(shape) < 2:
+            raise ValueError(f"tensor {stream!r}: orthogonal needs at least 2 dimensions; got shape {list(shape)}")
+        elif op.kind == "scheme":
+            try:
+                if shape and shape[0]:
+                    lo = 0 if op.rows is None else op.rows[0]
+                    fill(np.empty((1,) + shape[1:], dtype), (op,), seed=seed, stream=stream, global_shape=shape,
+                         offset=(lo,) + (0,) * (len(shape) - 1))
+                else:   # 0-d or empty: nothing to spare
+                    fill(np.empty(shape, dtype), (op,), seed=seed, stream=stream)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"tensor {stream!r} of shape {list(shape)}: {op.describe()}: {exc}") from None
+
+
 def describe(ops):
     """A one-line description of a tensor's ops, e.g. ``"normal(std=0.02); zeros on rows 0:1"``."""
     return "; ".join(op.describe() for op in ops)
 
 
-__all__ = ["Op", "add", "describe", "fill", "scheme_op", "shifted", "uncovered"]
+__all__ = ["Op", "add", "check", "describe", "fill", "scheme_op", "shifted", "uncovered"]

@@ -6,11 +6,15 @@ seedless semantics, or fastinit's contract with ``seed=``/``stream=``), and ``in
 routes torch's own ``torch.nn.init`` and CPU ``Tensor.normal_``/``uniform_`` through it.
 ``plan(module)`` records what the module's own init code writes (its modules'
 ``reset_parameters``, transformers' ``_init_weights``, its ``init_weights()`` loop, or its
-constructor under ``recording()``); ``materialize(model, seed)`` replays that plan into new
-memory for a model built on the meta device (and returns it), ``init_module(module, seed)``
+constructor under ``recording()``); ``materialize(module, seed)`` replays that plan into new
+memory for a model built on the meta device (and returns it), ``init_module_(module, seed)``
 into a module's own tensors, each tensor's name as its stream; ``fastinit.torch.hf`` turns a
 transformers config into the same plan as a model-file spec.  ``lsuv_``, ``fixup_`` and
-``t_fixup_`` are the data- and architecture-dependent schemes; ``probe`` measures each
+``t_fixup_`` are the data- and architecture-dependent schemes, plans written by the same
+engine.  Naming: a function that writes in place ends in ``_`` (on a tensor it returns the
+tensor, as torch.nn.init; on a module -- ``init_module_``, ``lsuv_``, ``fixup_``,
+``t_fixup_`` -- the ``InitReport``); ``materialize`` gives a module new tensors and returns
+it; the first argument of a function on a module is ``module``.  ``probe`` measures each
 layer's activation and gradient scale at initialization (docs/probe.md).
 docs/torch.md and docs/torch_datadep.md describe the rules and what is not covered.
 """
@@ -28,12 +32,12 @@ from .init import (InitArgumentError, _calculate_correct_fan, _calculate_fan_in_
                    trunc_normal_, uniform, uniform_, xavier_normal, xavier_normal_, xavier_uniform, xavier_uniform_,
                    zeros_)
 from .install import install, installed, is_installed, uninstall
-from .module import InitReport, Plan, init_module, materialize, plan
+from .module import InitReport, Plan, init_module_, materialize, plan
 from .probe import ProbeResult, probe
 from .recorder import recording
 from .tensors import as_numpy
 
-__all__ = (["InitArgumentError", "InitReport", "LSUVLayer", "as_numpy", "fixup_", "fixup_branches", "init_module",
+__all__ = (["InitArgumentError", "InitReport", "LSUVLayer", "as_numpy", "fixup_", "fixup_branches", "init_module_",
             "install", "installed", "is_installed", "lsuv_", "materialize", "Plan", "plan", "ProbeResult", "probe",
             "recording", "t_fixup_", "uninstall"]
            + list(_init.PUBLIC) + list(_init.DEPRECATED))

@@ -1,10 +1,13 @@
 """Data- and architecture-dependent schemes on torch modules: LSUV, Fixup, T-Fixup.
 
-All randomness comes from fastinit with each parameter's name (as ``model.named_parameters()``
-gives it) as the stream, so the result depends on (seed, names, shapes, dtypes) and -- for
-LSUV -- the batch, never on construction order or torch's global RNG.  Each function
-validates its arguments and every tensor it will write before the first write, writes
-under ``torch.no_grad()``, and returns a report.  docs/torch_datadep.md has the formulas.
+Each builds a plan (``fastinit.torch.module.explicit_plan``: per parameter, the
+``fastinit.model.plan`` ops -- a scheme, scales of row blocks, a zeroed padding row) and
+writes it with the engine ``materialize`` and ``init_module_`` use (``write_``): every
+argument and every tensor to write checked before the first write, each parameter's name
+(as ``module.named_parameters()`` gives it) its stream, under ``torch.no_grad()``.  So the
+result depends on (seed, names, shapes, dtypes) and -- for LSUV -- the batch, never on
+construction order or torch's global RNG; each returns the ``InitReport`` (its ``plan``
+replays the same bits).  docs/torch_datadep.md has the formulas.
 """
 
 import math
@@ -13,29 +16,27 @@ from typing import NamedTuple
 
 import torch
 
-from .. import schemes as _schemes
-from .._validate import check_common, check_threads, integer, real
-from ..kernels import get as _get_backend
-from ..rng import key_words
+from .._validate import check_backend, check_threads, integer, real, u64
+from ..model import plan as _plan
+from .module import explicit_plan, write_
 from .tensors import as_numpy
 
 _CONVS = torch.nn.modules.conv._ConvNd
 _WEIGHTED = (torch.nn.Linear, _CONVS)
-_XAVIER = {"uniform": _schemes.xavier_uniform_, "normal": _schemes.xavier_normal_}
 
 
 # ----------------------------------------------------------------------------------------
-# shared: validation and a plan of writes checked before the first one
+# shared: validation and the ops of a plan, by parameter
 
 
-def _check_model(model):
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+def _check_module(module):
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
 
 
 def _check_keywords(seed, backend, threads):
-    key_words(seed, 0)  # TypeError/ValueError naming seed (the streams are the parameter names)
-    _get_backend(backend)
+    u64(seed, "seed")  # the streams are the parameter names
+    check_backend(backend)
     check_threads(threads)
 
 
@@ -48,61 +49,45 @@ def _fmt(x):
     return f"{x:.6g}"
 
 
-class _Plan:
-    """Writes to parameters of ``model``, by name; all validated by ``check()``, run by ``run()``.
+def _scale(factor, rows=None):
+    return _plan.Op("scale", params=(("factor", float(factor)),), rows=rows)
 
-    A job is a fill (a fastinit scheme with the parameter's name as stream, or a constant),
-    then optional in-place multiplications of row ranges (``param[rows] *= factor``, in the
-    parameter's dtype, by torch), then an optional zeroed ``padding_idx`` row.  A later
-    ``put`` for the same parameter replaces the earlier one.
-    """
 
-    def __init__(self, model):
+_ZEROS = (_plan.scheme_op("zeros"),)
+_ONES = (_plan.scheme_op("ones"),)
+
+
+class _Ops:
+    """The ops for parameters of ``module``, by first name (a later ``put`` replaces an
+    earlier one), and why each is written (the report's ``[...]``)."""
+
+    def __init__(self, module):
+        self.module = module
         self.names = {}
-        for name, p in model.named_parameters():  # a shared parameter: its first name
+        for name, p in module.named_parameters():  # a shared parameter: its first name
             self.names.setdefault(id(p), name)
-        self.jobs = {}
+        self.ops, self.sources = {}, {}
 
     def name(self, param, what):
         try:
             return self.names[id(param)]
         except KeyError:
-            raise ValueError(f"{what} is not a parameter of model (pass modules that belong to model)") from None
+            raise ValueError(f"{what} is not a parameter of module (pass modules that belong to module)") from None
 
-    def put(self, param, what, fn, kwargs, desc, random, scales=(), padding_idx=None):
+    def put(self, param, what, ops, source):
         name = self.name(param, what)
-        self.jobs[name] = (param, fn, kwargs, desc, random, tuple(scales), padding_idx)
+        self.ops[name], self.sources[name] = tuple(ops), source
         return name
 
-    def check(self, seed, backend, threads):
-        with torch.no_grad():
-            for name, (param, *_rest, random, _scales, _pad) in self.jobs.items():
-                check_common(as_numpy(param, name), seed if random else None, name, None, None, backend, threads)
+    def __contains__(self, name):
+        return name in self.ops
 
-    def run(self, seed, backend, threads):
-        with torch.no_grad():
-            for name, (param, fn, kwargs, _desc, random, scales, padding_idx) in self.jobs.items():
-                view = as_numpy(param, name)
-                if random:
-                    fn(view, **kwargs, seed=seed, stream=name, backend=backend, threads=threads)
-                else:
-                    fn(view, **kwargs)
-                torch.autograd.graph.increment_version(param)
-                for rows, factor in scales:  # torch ops: they bump the version themselves
-                    (param if rows is None else param[rows]).mul_(factor)
-                if padding_idx is not None:
-                    param[padding_idx].zero_()
-
-    def report(self, model, unchanged):
-        """{name: description} for every parameter of ``model``, in named_parameters order."""
-        out = {}
-        for name, _p in model.named_parameters():
-            out[name] = self.jobs[name][3] if name in self.jobs else unchanged(name)
-        return out
+    def plan(self, ran, unchanged):
+        return explicit_plan(self.module, self.ops, self.sources, ran, unchanged)
 
 
-def _owner_types(model):
-    return {(f"{m}.{a}" if m else a): type(mod).__name__ for m, mod in model.named_modules() for a in mod._parameters}
+def _owner_types(module):
+    return {(f"{m}.{a}" if m else a): type(mod).__name__ for m, mod in module.named_modules() for a in mod._parameters}
 
 
 # ----------------------------------------------------------------------------------------
@@ -119,12 +104,12 @@ class LSUVLayer(NamedTuple):
     converged: bool
 
 
-def _forward(model, batch):
+def _forward(module, batch):
     if isinstance(batch, dict):
-        return model(**batch)
+        return module(**batch)
     if isinstance(batch, (tuple, list)):
-        return model(*batch)
-    return model(batch)
+        return module(*batch)
+    return module(batch)
 
 
 def _collect(outputs):
@@ -140,97 +125,115 @@ def _variance(outputs):
     return float(torch.var(x, correction=0)) if x.numel() else math.nan
 
 
-def lsuv_(model, batch, tol=0.1, max_iter=10, *, seed, train=False, backend=None, threads=None):
-    """Layer-sequential unit-variance init (Mishkin & Matas 2015), in place; returns a report.
+_ORTHOGONAL = _plan.Op("orthogonal", "orthogonal", (("gain", 1.0),))
 
-    1. Every Linear/Conv*d/ConvTranspose*d weight of ``model`` gets ``fastinit.orthogonal_``
+
+def lsuv_(module, batch, tol=0.1, max_iter=10, *, seed, train=False, backend=None, threads=None):
+    """Layer-sequential unit-variance init (Mishkin & Matas 2016), in place; returns the ``InitReport``.
+
+    1. Every Linear/Conv*d/ConvTranspose*d weight of ``module`` gets ``fastinit.orthogonal_``
        (gain 1, stream = the weight's parameter name).  Biases are left as they are.
     2. In the order the forward pass first calls them, for each such layer: forward
        ``batch``, take the variance ``v`` of the layer's output (all elements, ddof 0, every
        call of the layer in the pass); while ``|v - 1| >= tol`` and fewer than ``max_iter``
        rescales were done, ``W /= sqrt(v)`` and forward again.
 
+    As a plan: a weight's ops are ``orthogonal(gain=1)`` then ``scale(g)``, ``g`` the
+    product of the layer's ``1 / sqrt(v)`` -- the weight is the orthogonal matrix times
+    ``g``, rounded once (``fastinit.model.plan``), so ``report.plan`` replays the same bits.
+
     ``tol`` is on the **variance**, as in the reference code (LSUVinit's ``var_tol``,
     ``abs(var - 1.0) < tol``; paper's Algorithm 1 ``|Var(B_L) - 1.0| >= Tol_var``);
-    defaults 0.1 and 10 as there.  ``batch``: a tensor (``model(batch)``), a tuple/list
-    (``model(*batch)``) or a dict (``model(**batch)``).  The forward passes run under
+    defaults 0.1 and 10 as there.  ``batch``: a tensor (``module(batch)``), a tuple/list
+    (``module(*batch)``) or a dict (``module(**batch)``).  The forward passes run under
     ``torch.no_grad()`` in eval mode (``train=False``: BatchNorm uses its running stats,
     dropout is off, so the result is deterministic) or train mode (``train=True``: batch
     statistics; dropout then draws from torch's RNG).  Afterwards every module's
     train/eval flag and every buffer (BatchNorm running statistics, ...) are restored, and
     the hooks removed, also on error.
 
-    A first forward pass finds the layers before anything is written, so a batch the model
+    A first forward pass finds the layers before anything is written, so a batch the module
     rejects raises before any write.  Layers the forward pass never calls (e.g.
     ``MultiheadAttention.out_proj``, used through ``F.multi_head_attention_forward``) get
     step 1 only.  A layer whose output variance is 0 or not finite is left after step 1
     (nothing to divide by) and reported not converged.
 
-    Returns ``{module name: LSUVLayer(variance, iterations, converged)}``: the called layers
-    in forward order, then the others.
+    Returns the ``InitReport`` (``{parameter name: what was written}``), with ``report.lsuv``
+    = ``{layer name: LSUVLayer(variance, iterations, converged)}``: the called layers in
+    forward order, then the others.
 
     >>> report = lsuv_(net, torch.randn(64, 3, 32, 32), seed=0)
     """
-    _check_model(model)
+    _check_module(module)
     if not real(tol, "tol") > 0:
         raise ValueError(f"tol must be > 0 (a bound on |variance - 1|); got {tol!r}")
     max_iter = integer(max_iter, "max_iter", lo=1)
     _check_keywords(seed, backend, threads)
-    from ..orthogonal import orthogonal_  # SciPy's LAPACK: loaded on first use
 
-    modes = [(m, m.training) for m in model.modules()]
-    saved = [(mod, key, buf, buf.clone()) for mod in model.modules() for key, buf in mod._buffers.items()
+    modes = [(m, m.training) for m in module.modules()]
+    saved = [(mod, key, buf, buf.clone()) for mod in module.modules() for key, buf in mod._buffers.items()
              if buf is not None]
     hooks = []
     try:
-        model.train(train)
+        module.train(train)
         with torch.no_grad():
             # 1. which layers run, in which order (LazyLinear & co. materialize here)
             order = []
 
-            def seen(module, args, output):
-                if module not in order:
-                    order.append(module)
+            def seen(mod, args, output):
+                if mod not in order:
+                    order.append(mod)
 
-            hooks = [m.register_forward_hook(seen) for m in model.modules() if isinstance(m, _WEIGHTED)]
-            _forward(model, batch)
+            hooks = [m.register_forward_hook(seen) for m in module.modules() if isinstance(m, _WEIGHTED)]
+            _forward(module, batch)
             for h in hooks:
                 h.remove()
             hooks = []
-            plan = _Plan(model)
-            layers = {}  # weight name -> module name; a shared weight once
-            for mod_name, mod in model.named_modules():
+            ops = _Ops(module)
+            layers = {}  # weight name -> (module name, module); a shared weight once
+            for mod_name, mod in module.named_modules():
                 if _weighted(mod):
-                    name = plan.put(mod.weight, f"{mod_name}.weight", orthogonal_, {}, "orthogonal", True)
+                    name = ops.put(mod.weight, f"{mod_name}.weight", (_ORTHOGONAL,),
+                                   "LSUV: not called by the forward pass")
                     layers.setdefault(name, (mod_name, mod))
             if not any(mod in order for _n, mod in layers.values()):
-                raise ValueError("lsuv_: the forward pass called no Linear/Conv layer of model "
+                raise ValueError("lsuv_: the forward pass called no Linear/Conv layer of module "
                                  f"(found {len(layers)} such layer(s)); nothing to fit")
-            plan.check(seed, backend, threads)
-            plan.run(seed, backend, threads)
+            p = ops.plan("lsuv_", lambda n: "LSUV keeps it")
+            report = write_(module, p, seed, backend=backend, threads=threads)
 
-            # 2. layer by layer, in forward order
-            report = {}
+            # 2. layer by layer, in forward order: W = round(Q * g), g the product of 1 / sqrt(v)
+            fits = {}
             by_module = {id(mod): (wname, mod_name) for wname, (mod_name, mod) in layers.items()}
             for mod in order:
-                if id(mod) not in by_module or by_module[id(mod)][1] in report:
+                if id(mod) not in by_module or by_module[id(mod)][1] in fits:
                     continue
-                _wname, mod_name = by_module[id(mod)]
+                wname, mod_name = by_module[id(mod)]
+                view = as_numpy(mod.weight, wname)
+                q = view.copy()                     # the orthogonal matrix as written
                 outputs = []
                 hooks = [mod.register_forward_hook(_collect(outputs))]
-                _forward(model, batch)
-                var, it = _variance(outputs), 0
+                _forward(module, batch)
+                var, it, gain = _variance(outputs), 0, 1.0
                 while abs(var - 1.0) >= tol and it < max_iter and math.isfinite(var) and var > 0:
-                    mod.weight.div_(math.sqrt(var))
+                    gain /= math.sqrt(var)
+                    view[...] = q
+                    _plan.fill(view, (_scale(gain),), seed=seed, stream=wname)
+                    torch.autograd.graph.increment_version(mod.weight)
                     it += 1
                     outputs.clear()
-                    _forward(model, batch)
+                    _forward(module, batch)
                     var = _variance(outputs)
                 hooks[0].remove()
                 hooks = []
-                report[mod_name] = LSUVLayer(var, it, bool(abs(var - 1.0) < tol))
+                fits[mod_name] = LSUVLayer(var, it, bool(abs(var - 1.0) < tol))
+                e = p.entries[wname]
+                e.ops = (_ORTHOGONAL, _scale(gain)) if it else (_ORTHOGONAL,)
+                e.source = f"LSUV: output variance {_fmt(var)} after {it} rescale(s)"
+                report[wname] = f"{e.describe()} [{e.source}]"
             for mod_name, _mod in layers.values():
-                report.setdefault(mod_name, LSUVLayer(None, 0, False))
+                fits.setdefault(mod_name, LSUVLayer(None, 0, False))
+            report.lsuv = fits
             return report
     finally:
         for h in hooks:
@@ -250,17 +253,17 @@ _FIXUP_SCALE = re.compile(r"scale\d*")
 _FIXUP_BIAS = re.compile(r"bias\d+[ab]?")
 
 
-def fixup_branches(model):
+def fixup_branches(module):
     """The residual branches of torchvision-style blocks: ``[block.conv1, block.conv2(, block.conv3)]``
     for every submodule with Conv attributes ``conv1`` and ``conv2`` (BasicBlock, Bottleneck and
-    the Fixup paper's FixupBasicBlock/FixupBottleneck), in ``model.modules()`` order.  The
+    the Fixup paper's FixupBasicBlock/FixupBottleneck), in ``module.modules()`` order.  The
     shortcut (``downsample``) is not part of a branch.
 
     >>> fixup_(net, fixup_branches(net), seed=0)
     """
-    _check_model(model)
+    _check_module(module)
     branches = []
-    for mod in model.modules():
+    for mod in module.modules():
         convs = [getattr(mod, a, None) for a in ("conv1", "conv2", "conv3")]
         if isinstance(convs[0], _CONVS) and isinstance(convs[1], _CONVS):
             branches.append([c for c in convs if isinstance(c, _CONVS)])
@@ -289,17 +292,18 @@ def _params_list(params, what):
     return params
 
 
-def fixup_(model, branches=None, classifier="auto", *, seed, mode="fan_in", scales=None, biases=None,
+def fixup_(module, branches=None, classifier="auto", *, seed, mode="fan_in", scales=None, biases=None,
            backend=None, threads=None):
-    """Fixup initialization (Zhang, Dauphin & Ma 2019) of a residual network, in place; returns a report.
+    """Fixup initialization (Zhang, Dauphin & Ma 2019) of a residual network, in place; returns the ``InitReport``.
 
     With ``L = len(branches)`` residual branches, branch ``b`` having ``m_b`` weighted layers:
 
     - the last layer of each branch: weight 0;
     - the other branch layers: He normal ``N(0, 2 / fan)`` (``kaiming_normal_(mode,
-      nonlinearity="relu")``, stream = the weight's name) times ``L ** (-1 / (2 m_b - 2))``;
+      nonlinearity="relu")``, stream = the weight's name) times ``L ** (-1 / (2 m_b - 2))``
+      (the plan's ``scale``: computed in float64, rounded once);
     - the classifier: weight 0 and bias 0;
-    - every other Linear/Conv weight of ``model`` (stem, shortcuts): He normal, unscaled;
+    - every other Linear/Conv weight of ``module`` (stem, shortcuts): He normal, unscaled;
     - the biases of all these layers: 0;
     - Fixup's scalar multipliers 1 and scalar biases 0: the parameters in ``scales`` and
       ``biases``, or (``None``) those named as in the paper's code: a last name component
@@ -310,21 +314,22 @@ def fixup_(model, branches=None, classifier="auto", *, seed, mode="fan_in", scal
     branch's layers are the Linear/Conv modules in it in registration (``.modules()``)
     order, the last being the one zeroed.  ``None``: :func:`fixup_branches` (torchvision's
     ``conv1``, ``conv2``, ``conv3`` naming).  ``classifier``: ``"auto"`` = the last
-    ``nn.Linear`` of ``model`` outside the branches (none: no classifier), a module, or None.
+    ``nn.Linear`` of ``module`` outside the branches (none: no classifier), a module, or None.
     ``mode``: ``"fan_in"`` (the paper's He init) or ``"fan_out"`` (the authors' ImageNet
     code uses ``sqrt(2 / (out_channels * kernel size))``).  Other parameters (norm layers,
-    ...) are left unchanged.  Returns ``{parameter name: what was written}`` for every
-    parameter of ``model``.
+    ...) are left unchanged.  The ``InitReport`` names what was written into every
+    parameter of ``module`` (``"kaiming_normal(...); scale(0.57735) [Fixup: ...]"``,
+    ``"unchanged (LayerNorm: not a Fixup parameter)"``).
 
     >>> report = fixup_(resnet, seed=0)                                  # torchvision-style blocks
     >>> report = fixup_(net, [b.branch for b in net.blocks], net.head, seed=0)
     """
-    _check_model(model)
+    _check_module(module)
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"mode must be 'fan_in' or 'fan_out'; got {mode!r}")
     _check_keywords(seed, backend, threads)
     if branches is None:
-        branches = fixup_branches(model)
+        branches = fixup_branches(module)
         if not branches:
             raise ValueError("fixup_: no branches given and none found by fixup_branches (modules with "
                              "conv1 and conv2); pass branches=[...]")
@@ -341,7 +346,7 @@ def fixup_(model, branches=None, classifier="auto", *, seed, mode="fan_in", scal
                                  f"branches[{i}]: branches must not overlap")
             in_branch[id(layer)] = i
     if isinstance(classifier, str) and classifier == "auto":
-        linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and _weighted(m)
+        linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear) and _weighted(m)
                    and id(m) not in in_branch]
         classifier = linears[-1] if linears else None
     elif classifier is not None:
@@ -349,70 +354,67 @@ def fixup_(model, branches=None, classifier="auto", *, seed, mode="fan_in", scal
             raise TypeError(f"classifier must be 'auto', None or a Linear/Conv module; got {type(classifier).__name__}")
         if id(classifier) in in_branch:
             raise ValueError(f"the classifier is in branches[{in_branch[id(classifier)]}]")
-    plan = _Plan(model)
+    ops = _Ops(module)
     scale_params = None if scales is None else _params_list(scales, "scales")
     bias_params = None if biases is None else _params_list(biases, "biases")
 
-    he = {"a": 0, "mode": mode, "nonlinearity": "relu"}
-    he_desc = f"kaiming_normal(mode={mode!r}, nonlinearity='relu')"
-    zeros = (_schemes.zeros_, {}, "zeros", False)
+    he = (_plan.scheme_op("kaiming_normal", a=0.0, mode=mode, nonlinearity="relu"),)
 
-    def layer(mod, what, weight_job):
-        plan.put(mod.weight, what, *weight_job)
+    def layer(mod, what, weight_ops, source):
+        ops.put(mod.weight, what, weight_ops, source)
         if isinstance(mod._parameters.get("bias"), torch.nn.Parameter):
-            plan.put(mod.bias, what, *zeros)
+            ops.put(mod.bias, what, _ZEROS, source)
 
-    for mod in model.modules():  # stem, shortcuts, ...: plain He
+    for mod in module.modules():  # stem, shortcuts, ...: plain He
         if _weighted(mod) and id(mod) not in in_branch and mod is not classifier:
-            layer(mod, "a layer", (_schemes.kaiming_normal_, he, he_desc, True))
+            layer(mod, "a layer", he, "Fixup: outside the branches")
     n_branches = len(branches)
     for i, layers in enumerate(branches):
         m = len(layers)
         for mod in layers[:-1]:
             factor = n_branches ** (-1.0 / (2 * m - 2))
-            layer(mod, f"a layer of branches[{i}]",
-                  (_schemes.kaiming_normal_, he, f"{he_desc} * L^(-1/(2m-2)) = {_fmt(factor)} (L={n_branches}, m={m})",
-                   True, [(None, factor)]))
-        layer(layers[-1], f"the last layer of branches[{i}]", zeros)
+            layer(mod, f"a layer of branches[{i}]", he + (_scale(factor),),
+                  f"Fixup: L^(-1/(2m-2)) = {_fmt(factor)} (L={n_branches}, m={m})")
+        layer(layers[-1], f"the last layer of branches[{i}]", _ZEROS, "Fixup: the last layer of a branch")
     if classifier is not None:
-        layer(classifier, "classifier", zeros)
+        layer(classifier, "classifier", _ZEROS, "Fixup: the classifier")
     if scale_params is None or bias_params is None:
-        for name, p in model.named_parameters():
+        for name, p in module.named_parameters():
             last = name.rsplit(".", 1)[-1]
-            if scale_params is None and _FIXUP_SCALE.fullmatch(last) and name not in plan.jobs:
-                plan.put(p, name, _schemes.ones_, {}, "ones (Fixup multiplier)", False)
-            elif bias_params is None and _FIXUP_BIAS.fullmatch(last) and name not in plan.jobs:
-                plan.put(p, name, _schemes.zeros_, {}, "zeros (Fixup bias)", False)
+            if scale_params is None and _FIXUP_SCALE.fullmatch(last) and name not in ops:
+                ops.put(p, name, _ONES, "Fixup multiplier")
+            elif bias_params is None and _FIXUP_BIAS.fullmatch(last) and name not in ops:
+                ops.put(p, name, _ZEROS, "Fixup bias")
     for p in scale_params or ():
-        plan.put(p, "a parameter in scales", _schemes.ones_, {}, "ones (Fixup multiplier)", False)
+        ops.put(p, "a parameter in scales", _ONES, "Fixup multiplier")
     for p in bias_params or ():
-        plan.put(p, "a parameter in biases", _schemes.zeros_, {}, "zeros (Fixup bias)", False)
-    plan.check(seed, backend, threads)
-    plan.run(seed, backend, threads)
-    owners = _owner_types(model)
-    return plan.report(model, lambda n: f"unchanged ({owners.get(n, 'the module')}: not a Fixup parameter)")
+        ops.put(p, "a parameter in biases", _ZEROS, "Fixup bias")
+    owners = _owner_types(module)
+    p = ops.plan("fixup_", lambda n: f"{owners.get(n, 'the module')}: not a Fixup parameter")
+    return write_(module, p, seed, backend=backend, threads=threads)
 
 
 # ----------------------------------------------------------------------------------------
 # T-Fixup
 
 
-def _layer_list(layers, kind, what, model):
+def _layer_list(layers, kind, what, module):
     if isinstance(layers, torch.nn.Module) or not hasattr(layers, "__iter__"):
         raise TypeError(f"{what} must be a list of nn.Modules; got {type(layers).__name__}")
     layers = list(layers)
-    inside = {id(m) for m in model.modules()}
+    inside = {id(m) for m in module.modules()}
     for i, m in enumerate(layers):
         if not isinstance(m, kind):
             raise TypeError(f"{what} must hold {kind.__name__}s; got {type(m).__name__}")
         if id(m) not in inside:
-            raise ValueError(f"{what}[{i}] ({type(m).__name__}) is not a submodule of model")
+            raise ValueError(f"{what}[{i}] ({type(m).__name__}) is not a submodule of module")
     return layers
 
 
-def t_fixup_(model, *, seed, encoder_layers=None, decoder_layers=None, embeddings=None, encoder_embeddings=None,
+def t_fixup_(module, *, seed, encoder_layers=None, decoder_layers=None, embeddings=None, encoder_embeddings=None,
              decoder_embeddings=None, distribution="uniform", backend=None, threads=None):
-    """T-Fixup (Huang, Perez, Ba & Volkovs 2020) for transformers without layer norm, in place; returns a report.
+    """T-Fixup (Huang, Perez, Ba & Volkovs 2020) for transformers without layer norm, in place;
+    returns the ``InitReport``.
 
     With ``N`` encoder and ``M`` decoder layers (Algorithm 1, and the authors' fairseq code):
 
@@ -435,37 +437,38 @@ def t_fixup_(model, *, seed, encoder_layers=None, decoder_layers=None, embedding
       ``decoder_embeddings`` to get that split; ``embeddings`` then defaults to none).
 
     Every scaled value is the fastinit Xavier/normal value (stream = parameter name)
-    multiplied by the factor in the parameter's dtype.  ``encoder_layers``/``decoder_layers``:
-    lists of layer modules; ``None`` finds every ``nn.TransformerEncoderLayer`` /
+    times the factor, computed in float64 and rounded once (the plan's ``scale``).
+    ``encoder_layers``/``decoder_layers``: lists of layer modules; ``None`` finds every
+    ``nn.TransformerEncoderLayer`` /
     ``nn.TransformerDecoderLayer``.  Inside a layer, every Linear/Conv except an attention's
     Q/K counts as output or MLP weight: write custom attention with ``nn.MultiheadAttention``.
     LayerNorm and other parameters are left unchanged (T-Fixup is meant for models without
-    layer norm: replace ``norm1``... by ``nn.Identity()``).  Returns ``{parameter name: what
-    was written}`` for every parameter of ``model``.
+    layer norm: replace ``norm1``... by ``nn.Identity()``).  The ``InitReport`` names what
+    was written into every parameter of ``module``.
 
     >>> report = t_fixup_(torch.nn.TransformerEncoder(layer, 6, enable_nested_tensor=False), seed=0)
     """
-    _check_model(model)
-    if distribution not in _XAVIER:
+    _check_module(module)
+    if distribution not in ("uniform", "normal"):
         raise ValueError(f"distribution must be 'uniform' or 'normal'; got {distribution!r}")
     _check_keywords(seed, backend, threads)
-    auto = (lambda kind: [m for m in model.modules() if isinstance(m, kind)])
+    auto = (lambda kind: [m for m in module.modules() if isinstance(m, kind)])
     enc = auto(torch.nn.TransformerEncoderLayer) if encoder_layers is None else \
-        _layer_list(encoder_layers, torch.nn.Module, "encoder_layers", model)
+        _layer_list(encoder_layers, torch.nn.Module, "encoder_layers", module)
     dec = auto(torch.nn.TransformerDecoderLayer) if decoder_layers is None else \
-        _layer_list(decoder_layers, torch.nn.Module, "decoder_layers", model)
+        _layer_list(decoder_layers, torch.nn.Module, "decoder_layers", module)
     n_enc, n_dec = len(enc), len(dec)
     if n_enc + n_dec == 0:
-        raise ValueError("t_fixup_: no encoder or decoder layers (none given, and model has no "
+        raise ValueError("t_fixup_: no encoder or decoder layers (none given, and module has no "
                          "nn.TransformerEncoderLayer/TransformerDecoderLayer)")
     if {id(m) for m in enc} & {id(m) for m in dec}:
         raise ValueError("a layer is both in encoder_layers and decoder_layers")
     explicit = encoder_embeddings is not None or decoder_embeddings is not None
-    emb_enc = _layer_list(encoder_embeddings or [], torch.nn.Embedding, "encoder_embeddings", model)
-    emb_dec = _layer_list(decoder_embeddings or [], torch.nn.Embedding, "decoder_embeddings", model)
+    emb_enc = _layer_list(encoder_embeddings or [], torch.nn.Embedding, "encoder_embeddings", module)
+    emb_dec = _layer_list(decoder_embeddings or [], torch.nn.Embedding, "decoder_embeddings", module)
     if embeddings is None:
         embeddings = [] if explicit else auto(torch.nn.Embedding)
-    emb_all = _layer_list(embeddings, torch.nn.Embedding, "embeddings", model)
+    emb_all = _layer_list(embeddings, torch.nn.Embedding, "embeddings", module)
     if emb_enc and not n_enc:
         raise ValueError("encoder_embeddings given but there are no encoder layers (N = 0)")
     if emb_dec and not n_dec:
@@ -475,10 +478,8 @@ def t_fixup_(model, *, seed, encoder_layers=None, decoder_layers=None, embedding
     f_dec = (9 * n_dec) ** -0.25 if n_dec else None
     f_emb_enc = (9 * n_enc) ** -0.25 if n_enc else None
     f_emb = f_dec if n_dec else f_emb_enc
-    xavier = _XAVIER[distribution]
-    xname = f"xavier_{distribution}"
-    plan = _Plan(model)
-    zeros = (_schemes.zeros_, {}, "zeros", False)
+    xavier = (_plan.scheme_op(f"xavier_{distribution}"),)
+    ops = _Ops(module)
     factors = {}  # id(module) -> (factor, label) of the layer it is in
     for layers, factor, label in ((enc, f_enc, f"0.67*N^(-1/4) (N={n_enc})"),
                                   (dec, f_dec, f"(9M)^(-1/4) (M={n_dec})")):
@@ -488,41 +489,39 @@ def t_fixup_(model, *, seed, encoder_layers=None, decoder_layers=None, embedding
 
     def bias_zero(mod, attr, what):
         if isinstance(mod._parameters.get(attr), torch.nn.Parameter):
-            plan.put(mod._parameters[attr], what, *zeros)
+            ops.put(mod._parameters[attr], what, _ZEROS, "T-Fixup")
 
-    for mod in model.modules():
+    for mod in module.modules():
         factor, label = factors.get(id(mod), (None, None))
-        scaled = [] if factor is None else [(None, factor)]
-        times = "" if factor is None else f" * {label} = {_fmt(factor)}"
+        scaled = () if factor is None else (_scale(factor),)
+        why = "T-Fixup" if factor is None else f"T-Fixup: {label} = {_fmt(factor)}"
         if _weighted(mod):
-            plan.put(mod.weight, "a layer", xavier, {}, xname + times, True, scaled)
+            ops.put(mod.weight, "a layer", xavier + scaled, why)
             bias_zero(mod, "bias", "a layer")
         elif isinstance(mod, torch.nn.MultiheadAttention):
             p = mod._parameters
             if isinstance(p.get("in_proj_weight"), torch.nn.Parameter):
                 d = mod.embed_dim
-                v = [] if factor is None else [(slice(2 * d, 3 * d), math.sqrt(2.0) * factor)]
-                vdesc = "" if factor is None else f"; V rows [{2 * d}:{3 * d}] * sqrt(2) * {label}"
-                plan.put(p["in_proj_weight"], "in_proj_weight", xavier, {}, xname + vdesc, True, v)
+                v = () if factor is None else (_scale(math.sqrt(2.0) * factor, rows=(2 * d, 3 * d)),)
+                vwhy = "T-Fixup" if factor is None else f"T-Fixup: V rows {2 * d}:{3 * d} * sqrt(2) * {label}"
+                ops.put(p["in_proj_weight"], "in_proj_weight", xavier + v, vwhy)
             for attr in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
                 if isinstance(p.get(attr), torch.nn.Parameter):
-                    s = scaled if attr == "v_proj_weight" else []
-                    plan.put(p[attr], attr, xavier, {}, xname + (times if s else ""), True, s)
+                    s = scaled if attr == "v_proj_weight" else ()
+                    ops.put(p[attr], attr, xavier + s, why if s else "T-Fixup")
             bias_zero(mod, "in_proj_bias", "in_proj_bias")
             for attr in ("bias_k", "bias_v"):
                 if isinstance(p.get(attr), torch.nn.Parameter):
-                    plan.put(p[attr], attr, _schemes.xavier_normal_, {}, "xavier_normal", True)
+                    ops.put(p[attr], attr, (_plan.scheme_op("xavier_normal"),), "T-Fixup")
     for embs, factor, label in ((emb_all, f_emb, f"(9{'M' if n_dec else 'N'})^(-1/4)"),
                                 (emb_enc, f_emb_enc, "(9N)^(-1/4)"), (emb_dec, f_dec, "(9M)^(-1/4)")):
         for e in embs:
             if not isinstance(e._parameters.get("weight"), torch.nn.Parameter):
                 continue
             std = e.embedding_dim ** -0.5
-            plan.put(e.weight, "an embedding", _schemes.normal_, {"std": std},
-                     f"normal(std=d^-1/2={_fmt(std)}) * {label} = {_fmt(factor)}", True, [(None, factor)],
-                     e.padding_idx)
-    plan.check(seed, backend, threads)
-    plan.run(seed, backend, threads)
-    owners = _owner_types(model)
-    return plan.report(model, lambda n: f"unchanged ({owners.get(n, 'the module')}: no T-Fixup rule)")
-
+            pad = () if e.padding_idx is None else (_plan.scheme_op("zeros", rows=(e.padding_idx, e.padding_idx + 1)),)
+            ops.put(e.weight, "an embedding", (_plan.scheme_op("normal", std=std), _scale(factor)) + pad,
+                    f"T-Fixup: std d^-1/2, {label} = {_fmt(factor)}")
+    owners = _owner_types(module)
+    p = ops.plan("t_fixup_", lambda n: f"{owners.get(n, 'the module')}: no T-Fixup rule")
+    return write_(module, p, seed, backend=backend, threads=threads)

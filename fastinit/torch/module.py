@@ -1,7 +1,11 @@
-"""Whole modules, one engine: ``plan`` records what a module's own init code writes
-(``fastinit.torch.recorder``), ``init_module`` replays it into a module's tensors,
-``materialize`` into new memory for a module built on the meta device; both take
-``rules`` and ``pretrained=`` (loading from safetensors)."""
+"""Whole modules, one engine: a ``Plan`` (per tensor, ``fastinit.model.plan`` ops),
+checked before the first write, replayed with each tensor's name as its stream, reported
+as an ``InitReport``.  ``plan`` records what a module's own init code writes
+(``fastinit.torch.recorder``); ``init_module_`` replays it into a module's tensors,
+``materialize`` into new memory for a module built on the meta device (both take
+``rules`` and ``pretrained=``, loading from safetensors); the data- and
+architecture-dependent schemes (``fastinit.torch.datadep``) build their plan with
+``explicit_plan`` and write it with ``write_``."""
 
 import fnmatch
 import json
@@ -20,8 +24,10 @@ from .tensors import _FLOAT, as_numpy
 
 
 class InitReport(dict):
-    """What ``init_module``/``materialize`` did: ``{tensor name: description}`` (parameters and
-    buffers written, e.g. ``"normal(mean=0.0, std=0.02); zeros on rows 0:1"``), plus lists.
+    """What ``init_module_``, ``materialize``, ``lsuv_``, ``fixup_`` or ``t_fixup_`` did:
+    ``{tensor name: description}`` (parameters and buffers written, e.g. ``"normal(mean=0.0,
+    std=0.02); zeros on rows 0:1"``, then why in brackets when not the model's init code),
+    plus lists.
 
     ``loaded`` (copied from the checkpoint), ``initialized`` (parameters written by the plan),
     ``mismatched`` (``{name: reason}``: in the checkpoint but not loadable -- shape or dtype
@@ -279,7 +285,7 @@ def _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh
             e = p.entries[name]
             loaded = name in report.loaded
             if not (loaded or e.ops):
-                report[name] = "unchanged (no init code writes it)"
+                report[name] = f"unchanged ({e.source or 'no init code writes it'})"
                 if e.kind == "parameter":
                     report.unchanged.append(name)
                 continue
@@ -307,6 +313,15 @@ def _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh
     if checkpoint is not None:
         report.unexpected = sorted(set(checkpoint.where) - set(p.entries) - set(p.aliases))
     return report
+
+
+def _check_ops(p, seed, dtype=None, skip=()):
+    """Every entry's ops checked against its shape and dtype (``fastinit.model.plan.check``)
+    before the first write: a rule whose scheme does not fit a tensor changes nothing."""
+    for name, e in p.entries.items():
+        if e.ops and name not in skip:
+            dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
+            _plan.check(e.ops, e.shape, _view(torch.empty(0, dtype=dt), name).dtype, seed=seed, stream=name)
 
 
 def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads):
@@ -337,21 +352,14 @@ def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, thr
             elif name in p.entries and p.entries[name].kind == "parameter":
                 why.insert(0, "not in the checkpoint")
     p.check(skip=set(report.loaded))
+    _check_ops(p, seed, dtype, skip=set(report.loaded))
     return p, checkpoint, report
 
 
-def init_module(module, seed, rules=None, *, init="auto", buffers=None, pretrained=None, backend=None,
-                threads=None):
-    """Initialize ``module``'s parameters and buffers in place as its own init code would,
-    by fastinit; returns an ``InitReport``.
-
-    The same engine as ``materialize`` (``plan``, then each tensor filled with its name as
-    the stream), on a module whose tensors already have memory: a tensor no init code or
-    rule writes keeps its values (reported "unchanged").  ``init``, ``rules``, ``buffers``
-    and ``pretrained`` as for ``materialize``.  Every tensor to write is checked
-    (``as_numpy``) before the first write.
-    """
-    p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, None, backend, threads)
+def _targets(module, p, report):
+    """``{name: (tensor, shard)}`` of every entry of ``p`` in ``module`` (``shard``: a DTensor's
+    local indices, else None), each tensor to be written checked (``as_numpy``, DTensor
+    placements) before the first write."""
     slots = _recorder._slots(module)
     targets = {}
     for name, e in p.entries.items():
@@ -367,7 +375,66 @@ def init_module(module, seed, rules=None, *, init="auto", buffers=None, pretrain
         elif (e.ops or name in report.loaded) and t.dtype in _FLOAT:
             as_numpy(t.detach(), name)   # refuse before the first write
         targets[name] = (t, shard)
-    return _apply(module, p, seed, targets, checkpoint, report, backend, threads)
+    return targets
+
+
+def init_module_(module, seed, rules=None, *, init="auto", buffers=None, pretrained=None, backend=None,
+                 threads=None):
+    """Initialize ``module``'s parameters and buffers in place as its own init code would,
+    by fastinit; returns an ``InitReport``.
+
+    The same engine as ``materialize`` (``plan``, then each tensor filled with its name as
+    the stream), on a module whose tensors already have memory: a tensor no init code or
+    rule writes keeps its values (reported "unchanged").  ``init``, ``rules``, ``buffers``
+    and ``pretrained`` as for ``materialize``.  Every tensor to write is checked
+    (``as_numpy``) before the first write.
+    """
+    p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, None, backend, threads)
+    return _apply(module, p, seed, _targets(module, p, report), checkpoint, report, backend, threads)
+
+
+def explicit_plan(module, ops, sources, ran, unchanged):
+    """The ``Plan`` that writes ``ops`` (``{parameter name: (Op, ...)}``, first names as
+    ``named_parameters()`` gives them) and nothing else: ``sources`` (``{name: why}``) label
+    the written entries in the report, ``unchanged(name)`` says why a parameter is not
+    written, ``ran`` names the code that made the plan."""
+    entries, aliases, first = {}, {}, {}
+    for name, t in module.named_parameters(remove_duplicate=False):
+        if id(t) in first:
+            aliases[name] = first[id(t)]
+            continue
+        first[id(t)] = name
+        mine = tuple(ops.get(name, ()))
+        entries[name] = Entry(name, t.shape, t.dtype, mine, "parameter", True,
+                              sources.get(name, ran) if mine else unchanged(name))
+    unknown = set(ops) - set(entries)
+    if unknown:
+        raise AssertionError(f"ops for tensors that are no first-named parameter: {sorted(unknown)}")
+    return Plan(entries, aliases, {}, ran)
+
+
+def write_(module, p, seed, *, backend=None, threads=None):
+    """Write the plan ``p`` into ``module``'s own tensors (each tensor's name its stream),
+    every tensor and keyword checked before the first write; returns the ``InitReport``."""
+    from .._validate import check_backend, check_threads, u64
+
+    u64(seed, "seed")
+    check_backend(backend)
+    check_threads(threads)
+    p.check()
+    _check_ops(p, seed)
+    report = InitReport()
+    report.plan = p
+    return _apply(module, p, seed, _targets(module, p, report), None, report, backend, threads)
+
+
+def _repoint(module, new):
+    """Plain attributes that held a replaced meta tensor (transformers 4.x's ``self.original_inv_freq
+    = self.inv_freq``) hold its replacement, so no meta tensor is left reachable."""
+    for mod in module.modules():
+        for key, value in list(vars(mod).items()):
+            if isinstance(value, torch.Tensor) and id(value) in new:
+                object.__setattr__(mod, key, new[id(value)])
 
 
 def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=None, pretrained=None, backend=None,
@@ -429,4 +496,5 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
             table[attr] = new[id(t)]
     _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh=True)
     module.fastinit_report = report
+    _repoint(module, new)
     return module

@@ -18,7 +18,7 @@ MODULES = {
 }
 
 
-def init_weight(weight, scheme, *, seed, stream, base_width=None):
+def init_weight_(weight, scheme, *, seed, stream, base_width=None):
     """Fill ``weight`` by the scheme spec ``scheme`` (``"orthogonal(gain=g)"`` included) with
     fastinit's kernels; returns ``weight``."""
     from ..schemes import parse
@@ -55,7 +55,7 @@ def _sequential(activation, param, sizes, schemes, bias, seed, dtype, base_width
         mod = model.get_submodule(mod_name)
         mod._parameters[attr] = torch.nn.Parameter(torch.empty(p.shape, dtype=dtype))
         spec = schemes[linears.index(mod)] if attr == "weight" else bias
-        init_weight(mod._parameters[attr], spec, seed=seed, stream=name, base_width=base_width)
+        init_weight_(mod._parameters[attr], spec, seed=seed, stream=name, base_width=base_width)
     return model
 
 
@@ -90,14 +90,14 @@ def mup_mlp(width, base_width, *, depth=3, d_in=64, d_out=16, activation="relu",
 
 _ACTIVATION_OF = {torch.nn.ReLU: "relu", torch.nn.LeakyReLU: "leaky_relu", torch.nn.Tanh: "tanh",
                   torch.nn.Sigmoid: "sigmoid", torch.nn.GELU: "gelu", torch.nn.SiLU: "silu", torch.nn.SELU: "selu"}
-_LINEAR_DEFAULT = "linear_default"  # what init_module's torch convention writes into Linear/ConvNd weights
+_LINEAR_DEFAULT = "linear_default"  # what init_module_'s torch convention writes into Linear/ConvNd weights
 
 
-def chain(model, schemes, *, base_width=None):
+def chain(module, schemes, *, base_width=None):
     """``fastinit.signal`` layers for a ``torch.nn.Sequential`` of Linear/Conv layers and elementwise
     activations, read from the model's structure and the scheme each weight got.
 
-    ``schemes``: ``{parameter name: scheme spec}`` -- ``init_module``'s rules (fnmatch patterns) or
+    ``schemes``: ``{parameter name: scheme spec}`` -- ``init_module_``'s rules (fnmatch patterns) or
     its ``InitReport`` (a torch-default description counts as ``linear_default``, bias
     ``bias_uniform``).  Then ``fastinit.signal.propagate(chain(model, rules))`` predicts what
     ``fastinit.torch.probe`` measures on the Linear/Conv outputs.
@@ -107,9 +107,9 @@ def chain(model, schemes, *, base_width=None):
     from ..schemes import compute_fans
     from ..signal import Layer
 
-    if not isinstance(model, torch.nn.Sequential):
-        raise TypeError(f"model must be a torch.nn.Sequential of Linear/Conv layers and activations; got "
-                        f"{type(model).__name__}")
+    if not isinstance(module, torch.nn.Sequential):
+        raise TypeError(f"module must be a torch.nn.Sequential of Linear/Conv layers and activations; got "
+                        f"{type(module).__name__}")
 
     def spec_of(name, default):
         for pattern, spec in dict(schemes).items():
@@ -118,26 +118,26 @@ def chain(model, schemes, *, base_width=None):
         return default
 
     layers, activation, param = [], "linear", None
-    for name, module in model.named_children():
-        if isinstance(module, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
-            shape = tuple(module.weight.shape)
+    for name, child in module.named_children():
+        if isinstance(child, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
+            shape = tuple(child.weight.shape)
             weight = spec_of(f"{name}.weight", _LINEAR_DEFAULT)
-            bias = None if module.bias is None else spec_of(f"{name}.bias",
-                                                            f"bias_uniform(fan_in={compute_fans(shape)[0]})")
+            bias = None if child.bias is None else spec_of(f"{name}.bias",
+                                                           f"bias_uniform(fan_in={compute_fans(shape)[0]})")
             try:
                 layers.append(Layer.from_scheme(weight, shape, activation, param, bias, None, name, base_width))
             except ValueError as exc:
                 raise ValueError(f"layer {name!r} (weight {weight!r}, bias {bias!r}): {exc}") from None
             activation, param = "linear", None
-        elif isinstance(module, torch.nn.Identity):
+        elif isinstance(child, torch.nn.Identity):
             continue
-        elif type(module) in _ACTIVATION_OF:
+        elif type(child) in _ACTIVATION_OF:
             if activation != "linear":
                 raise ValueError(f"module {name!r}: two activations in a row are not a chain fastinit.signal predicts")
-            activation = _ACTIVATION_OF[type(module)]
-            param = module.negative_slope if isinstance(module, torch.nn.LeakyReLU) else None
+            activation = _ACTIVATION_OF[type(child)]
+            param = child.negative_slope if isinstance(child, torch.nn.LeakyReLU) else None
         else:
-            raise ValueError(f"module {name!r} ({type(module).__name__}) is neither Linear/Conv nor an elementwise "
+            raise ValueError(f"module {name!r} ({type(child).__name__}) is neither Linear/Conv nor an elementwise "
                              f"activation: no prediction (fastinit.torch.probe still measures it)")
     if not layers:
         raise ValueError("the model has no Linear or Conv layer")

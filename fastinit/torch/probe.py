@@ -69,8 +69,8 @@ def _mean_square(t):
     return float(torch.linalg.vector_norm(t, dtype=torch.float64) ** 2 / n) if n else math.nan
 
 
-def probe(model, inputs, *, seed=0, stream="fastinit.probe", loss=None, modules=None):
-    """Run ``model(inputs)`` forward and backward once; return a ``ProbeResult`` of every leaf module call.
+def probe(module, inputs, *, seed=0, stream="fastinit.probe", loss=None, modules=None):
+    """Run ``module(inputs)`` forward and backward once; return a ``ProbeResult`` of every leaf module call.
 
     ``inputs``: a tensor, a tuple of positional arguments or a dict of keyword arguments.
     ``loss``: a function of the output giving a scalar; by default ``sum(output * c)``, ``c``
@@ -79,14 +79,14 @@ def probe(model, inputs, *, seed=0, stream="fastinit.probe", loss=None, modules=
     whose output is not a floating tensor is skipped).  The model's mode (train/eval) is kept;
     frozen parameters are fine (the float inputs are given ``requires_grad`` on a detached alias).
     """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
     if loss is not None and not callable(loss):
         raise TypeError(f"loss must be None or a function of the model's output; got {type(loss).__name__}")
     if modules is None:
-        modules = [(n, m) for n, m in model.named_modules() if not any(True for _ in m.children())]
+        modules = [(n, m) for n, m in module.named_modules() if not any(True for _ in m.children())]
     else:
-        names = {id(m): n for n, m in model.named_modules()}
+        names = {id(m): n for n, m in module.named_modules()}
         modules = [(names.get(id(m), type(m).__name__), m) for m in modules]
     calls, outputs, handles = [], [], []
     seen = {}
@@ -103,8 +103,8 @@ def probe(model, inputs, *, seed=0, stream="fastinit.probe", loss=None, modules=
         return record
 
     try:
-        for name, module in modules:
-            handles.append(module.register_forward_hook(hook(name)))
+        for name, mod in modules:
+            handles.append(mod.register_forward_hook(hook(name)))
         # float inputs get requires_grad (on a detached alias), so that a frozen model is probed too
         grad = lambda t: t.detach().requires_grad_(True) if isinstance(t, torch.Tensor) and t.is_floating_point() else t  # noqa: E731
         if isinstance(inputs, dict):
@@ -115,11 +115,11 @@ def probe(model, inputs, *, seed=0, stream="fastinit.probe", loss=None, modules=
             inputs = grad(inputs)
         with torch.enable_grad():
             if isinstance(inputs, dict):
-                out = model(**inputs)
+                out = module(**inputs)
             elif isinstance(inputs, tuple):
-                out = model(*inputs)
+                out = module(*inputs)
             else:
-                out = model(inputs)
+                out = module(inputs)
             if loss is None:
                 if not (isinstance(out, torch.Tensor) and out.is_floating_point()):
                     raise TypeError(f"the model's output is a {type(out).__name__}, not a float tensor: pass loss=")

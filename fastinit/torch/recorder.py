@@ -20,11 +20,15 @@ The placeholders are put back by the originals afterwards, and transformers'
 ``_is_hf_initialized`` marks on modules are as they were before.
 """
 
+import ast
+import functools
 import inspect
 import math
 import numbers
+import os
 import re
 import sys
+import textwrap
 from contextlib import ExitStack, contextmanager
 
 import torch
@@ -412,6 +416,174 @@ def _slots(module):
     return out
 
 
+# what a constructor calls to initialize tensors itself: torch.nn.init's functions and the
+# tensor methods that fill (copy_, mul_, ... also compute buffers: not counted)
+_WRITES = frozenset(_INIT_NAMES) | {"zero_", "fill_"}
+# methods init="auto" runs itself: every module's, and the root's
+_RUN_ANYWAY = ("reset_parameters", "_reset_parameters")
+_RUN_ON_ROOT = ("init_weights", "_init_weights")
+_THIRD_PARTY = ("torch.", "transformers.", "fastinit.")
+
+
+def _called(node):
+    """The name a call calls: ``f`` for ``f(...)``, ``x.f(...)``, ``x.y.f(...)``."""
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+def _self_method(node):
+    func = node.func
+    return (func.attr if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            and func.value.id == "self" else None)
+
+
+@functools.lru_cache(maxsize=None)
+def _function_writes(fn):
+    """``([(what, line), ...], [self.method names called])`` of a function's source: its
+    calls of ``torch.nn.init`` functions and filling tensor methods, and ``self.<m>(...)`` /
+    ``self.apply(self.<m>)`` calls; empty when the source cannot be read."""
+    try:
+        lines, start = inspect.getsourcelines(fn)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError):
+        return (), ()
+    top = tree.body[0] if tree.body else None
+    if not isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) or top.name != fn.__name__:
+        return (), ()   # the file changed since it was imported: its source is not this function's
+    writes, methods = [], []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _called(node)
+        if name in _WRITES:
+            writes.append((name, start + node.lineno - 1))
+        method = _self_method(node)
+        if method == "apply" and node.args:
+            arg = node.args[0]
+            target = (arg.attr if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name)
+                      and arg.value.id == "self" else None)
+            if target is None:
+                writes.append((f"self.apply({ast.unparse(arg)})", start + node.lineno - 1))
+            else:
+                methods.append(target)
+        elif method is not None:
+            methods.append(method)
+    return tuple(writes), tuple(methods)
+
+
+def constructor_writes(module):
+    """Where the constructors of ``module``'s own classes (not torch's, transformers' or
+    fastinit's) initialize tensors themselves -- ``torch.nn.init`` calls and fills in
+    ``__init__`` or in a ``self`` method it calls, other than the ones ``init="auto"`` runs
+    -- as ``["ConvNet.__init__ (net.py:12): kaiming_normal_, zero_", ...]``.  Such code ran
+    when the model was built (on the meta device: writing nothing) and cannot be re-run."""
+    found, seen = [], set()
+    for mod in module.modules():
+        for cls in type(mod).__mro__:
+            if "__init__" not in vars(cls) or cls.__module__.startswith(_THIRD_PARTY) or cls.__module__ == "builtins":
+                continue
+            if (cls, mod is module) in seen:
+                continue
+            seen.add((cls, mod is module))
+            skip = _RUN_ANYWAY + (_RUN_ON_ROOT if mod is module else ())
+            writes, methods = _function_writes(vars(cls)["__init__"])
+            writes = list(writes)
+            for m in dict.fromkeys(methods):
+                fn = getattr(cls, m, None)
+                if m not in skip and inspect.isfunction(fn) and not fn.__module__.startswith(_THIRD_PARTY):
+                    writes += _function_writes(fn)[0]
+            if writes:
+                file = inspect.getsourcefile(cls) or "?"
+                line = min(n for _, n in writes)
+                names = ", ".join(dict.fromkeys(w for w, _ in sorted(writes, key=lambda x: x[1])))
+                entry = f"{cls.__qualname__}.__init__ ({os.path.basename(file)}:{line}): {names}"
+                if entry not in found:
+                    found.append(entry)
+    return found
+
+
+def _hf_configs(module):
+    """``{id(submodule): the config of the innermost transformers model holding it}``."""
+    out = {}
+
+    def walk(mod, config):
+        if _is_hf(mod):
+            config = getattr(mod, "config", config)
+        out[id(mod)] = config
+        for child in mod.children():
+            walk(child, config)
+
+    walk(module, None)
+    return out
+
+
+@contextmanager
+def _parameters_on_meta():
+    """Every parameter registered while active moves to the meta device (as accelerate's
+    ``init_empty_weights`` does): a constructor computes its buffers on the CPU, and its
+    parameters' init runs on meta tensors, writing nothing."""
+    register = torch.nn.Module.register_parameter
+
+    def on_meta(self, name, param):
+        register(self, name, param)
+        if param is not None and not param.is_meta:
+            self._parameters[name] = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+
+    torch.nn.Module.register_parameter = on_meta
+    try:
+        yield
+    finally:
+        torch.nn.Module.register_parameter = register
+
+
+def _recompute(owner, config, attrs):
+    """The buffers ``attrs`` of the transformers module ``owner`` as its own constructor
+    computes them, ``type(owner)(config=config)`` on the CPU: ``({attr: tensor}, None)`` or
+    ``(None, why not)``.  transformers 4.x computes RoPE frequencies, position ids and
+    causal masks only in constructors, which on the meta device computed nothing."""
+    cls = type(owner)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    required = [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                                                 p.KEYWORD_ONLY)]
+    if config is None or required != ["config"]:
+        return None, f"{cls.__name__}'s constructor needs {required}, not only a config"
+    try:
+        with torch.device("cpu"), torch.no_grad(), _parameters_on_meta():
+            fresh = cls(config=config)
+    except Exception as exc:  # noqa: BLE001 - any failure of foreign code: say it, keep the problem
+        return None, f"{cls.__name__}(config) failed: {type(exc).__name__}: {exc}"
+    values = {a: fresh._buffers.get(a) for a in attrs}
+    bad = [a for a, v in values.items() if v is None or v.is_meta or v.shape != owner._buffers[a].shape]
+    if bad:
+        return None, f"{cls.__name__}(config) gives no buffer of the same shape for {bad}"
+    return values, None
+
+
+def _recompute_buffers(module, slots, ops, problems):
+    """Fill ``ops`` for the meta buffers of transformers modules that no init code wrote, with
+    the values their constructors compute on the CPU (``_recompute``); True if any was."""
+    missing = {}   # id(owner) -> (owner, {attr: slot name})
+    for name, (mod, table, attr, t) in slots.items():
+        if table is mod._buffers and t.is_meta and name in ops and not ops[name] and name not in problems \
+                and type(mod).__module__.startswith("transformers."):
+            missing.setdefault(id(mod), (mod, {}))[1].setdefault(attr, name)
+    if not missing:
+        return False
+    configs = _hf_configs(module)
+    done = False
+    for owner, names in missing.values():
+        values, why = _recompute(owner, configs.get(id(owner)), list(names))
+        for attr, name in names.items():
+            if values is None:
+                problems.setdefault(name, []).append(f"not written by the init code; {why}")
+                continue
+            v = values[attr].detach()
+            v = v.float() if v.dtype in (torch.bfloat16, torch.float16) else v
+            ops[name] = [_plan.Op("values", values=v.contiguous().numpy().copy())]
+            done = True
+    return done
+
+
 class Construction:
     """What a model's constructor wrote into its meta tensors: ``with recording() as rec:
     model = Model()`` then ``materialize(model, seed, init=rec)``.  For init code that only
@@ -448,6 +620,17 @@ def record(module, init="auto"):
     constructor wrote, then transformers' own init for transformers models), or None
     (nothing: rules only).
     """
+    if isinstance(init, str) and init == "auto":
+        found = constructor_writes(module)
+        if found:
+            lines = "\n".join(f"  {f}" for f in found)
+            raise ValueError(
+                f"init code in a constructor cannot be re-run on the built model:\n{lines}\n"
+                f"it ran when the model was built (on the meta device it wrote nothing). Build the model under "
+                f"`with fastinit.torch.recording() as rec:` and pass init=rec; or move that code into an "
+                f"init_weights() method (init='auto' runs it); or pass init='reset_parameters' (the modules' "
+                f"own reset_parameters) with rules={{pattern: scheme}} for the tensors that code initializes "
+                f"(docs/torch.md, 'Init code in a constructor')")
     constructed = {}
     if isinstance(init, Construction):
         for name, (_, _, _, t) in _slots(module).items():
@@ -511,6 +694,8 @@ def record(module, init="auto"):
             m.__dict__["_is_hf_initialized"] = flag
     for name, _rows in recording.pending:
         recording.problems.setdefault(name, []).append("uniform_ and erfinv_ not completed by clamp_")
+    if init is not None and _recompute_buffers(module, slots, recording.ops, recording.problems):
+        ran.append("transformers constructors for buffers")
     return recording.ops, recording.problems, ", ".join(ran) if ran else "no init code"
 
 

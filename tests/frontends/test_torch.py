@@ -1,4 +1,4 @@
-"""fastinit.torch: zero-copy views, drop-in torch.nn.init names, init_module."""
+"""fastinit.torch: zero-copy views, drop-in torch.nn.init names, init_module_."""
 
 import math
 
@@ -199,7 +199,7 @@ def test_tensors_straight_into_fastinit_are_checked_first():
     assert p._version > v and p.requires_grad and p.abs().max() > 0
 
 
-# ------------------------------------------------------------------ init_module
+# ------------------------------------------------------------------ init_module_
 
 class Net(torch.nn.Module):
     def __init__(self, order=0):
@@ -219,7 +219,7 @@ def test_init_module_torch_defaults():
     net = Net()
     for p in net.parameters():
         p.data.fill_(float("nan"))
-    report = ft.init_module(net, seed=1)
+    report = ft.init_module_(net, seed=1)
     assert set(report) == {n for n, _ in net.named_parameters()}
     assert not any(v.startswith("unchanged") for v in report.values()), report
     sd = dict(net.named_parameters())
@@ -241,12 +241,12 @@ def test_init_module_torch_defaults():
 def test_init_module_order_independent_and_rules():
     a, b = Net(0), Net(1)
     assert [n for n, _ in a.named_parameters()] != [n for n, _ in b.named_parameters()]
-    ft.init_module(a, seed=7)
-    ft.init_module(b, seed=7)
+    ft.init_module_(a, seed=7)
+    ft.init_module_(b, seed=7)
     sb = dict(b.named_parameters())
     for n, p in a.named_parameters():
         assert torch.equal(p, sb[n]), n
-    report = ft.init_module(a, seed=7, rules={"mlp.*.bias": "zeros", "mlp.2.weight": "normal(std=0.5)",
+    report = ft.init_module_(a, seed=7, rules={"mlp.*.bias": "zeros", "mlp.2.weight": "normal(std=0.5)",
                                               "*.weight": "constant(value=3.0)"})
     assert report["mlp.0.bias"] == "zeros [rule 'mlp.*.bias']" and (a.mlp[0].bias == 0).all()
     ref = fastinit.normal_(np.empty((10, 64), np.float32), std=0.5, seed=7, stream="mlp.2.weight")
@@ -259,7 +259,7 @@ def test_init_module_order_independent_and_rules():
 def test_init_module_rules_only_other_modules_and_errors():
     net = Net()
     before = net.conv.weight.detach().clone()
-    report = ft.init_module(net, seed=0, rules={"*.weight": "normal(std=0.05)", "*.bias": "zeros"}, init=None)
+    report = ft.init_module_(net, seed=0, rules={"*.weight": "normal(std=0.05)", "*.bias": "zeros"}, init=None)
     assert (net.mlp[0].bias == 0).all() and net.mlp[0].weight.std().item() == pytest.approx(0.05, rel=0.1)
     assert not torch.equal(net.conv.weight, before) and not report.unchanged
 
@@ -268,7 +268,7 @@ def test_init_module_rules_only_other_modules_and_errors():
     m.attn = torch.nn.MultiheadAttention(16, 2)
     m.attn.out_proj.bias.data.fill_(5.0)
     m.rnn = torch.nn.LSTM(8, 16)
-    report = ft.init_module(m, seed=0)
+    report = ft.init_module_(m, seed=0)
     assert report["act.weight"] == "constant(value=0.25)" and (m.act.weight == 0.25).all()
     assert report["attn.in_proj_weight"] == "xavier_uniform(gain=1.0)" and (m.attn.out_proj.bias == 0).all()
     assert report["attn.out_proj.weight"].startswith("kaiming_uniform(a=2.236")
@@ -276,12 +276,22 @@ def test_init_module_rules_only_other_modules_and_errors():
         assert report[f"rnn.{name}"] == "uniform(high=0.25, low=-0.25)" and p.abs().max().item() <= 0.25
 
     with pytest.raises(ValueError, match="unknown scheme"):
-        ft.init_module(net, seed=0, rules={"*": "nope"})
+        ft.init_module_(net, seed=0, rules={"*": "nope"})
     half = torch.nn.Linear(4, 4)
     half.weight.data = half.weight.data.t()  # non-contiguous: refused, nothing written
     before = half.bias.detach().clone()
     with pytest.raises(ValueError, match="weight is not contiguous"):
-        ft.init_module(half, seed=0)
+        ft.init_module_(half, seed=0)
     assert torch.equal(half.bias, before)
     with pytest.raises(ValueError, match="init must be"):
-        ft.init_module(net, seed=0, init="jax")
+        ft.init_module_(net, seed=0, init="jax")
+    lin = torch.nn.Linear(3, 3)                  # a rule that does not fit its tensor: nothing written
+    snap = {k: v.clone() for k, v in lin.state_dict().items()}
+    with pytest.raises(ValueError, match=r"tensor 'bias' of shape \[3\]: kaiming_normal: Fan in and fan out"):
+        ft.init_module_(lin, seed=0, rules={"bias": "kaiming_normal"})
+    assert all(torch.equal(v, snap[k]) for k, v in lin.state_dict().items())
+    with torch.device("meta"):
+        lin = torch.nn.Linear(3, 3)
+    with pytest.raises(ValueError, match=r"tensor 'bias' of shape \[3\]: kaiming_normal"):
+        ft.materialize(lin, seed=0, rules={"bias": "kaiming_normal"})
+    assert lin.weight.is_meta

@@ -1,4 +1,5 @@
-"""fastinit.torch.datadep: LSUV, Fixup and T-Fixup on small real torch models."""
+"""fastinit.torch.datadep: LSUV, Fixup and T-Fixup on small real torch models, written by the
+plan engine (their reports' plans replay the same bits)."""
 
 import math
 
@@ -19,6 +20,23 @@ def bits(t):
 
 def same_bits(a, b):
     return a.shape == b.shape and np.array_equal(bits(a), bits(b))
+
+
+def scaled(t, factor):
+    """``t * factor`` as a plan's ``scale`` op computes it: in float64, rounded once (RNE)."""
+    return (t.double() * factor).to(t.dtype)
+
+
+def replays(model, report, seed):
+    """Every parameter the report's plan writes, replayed by ``fastinit.model.plan.fill`` into
+    new memory, has the model's bits."""
+    from fastinit.model import plan
+    params = dict(model.named_parameters())
+    written = [e for e in report.plan.entries.values() if e.ops]
+    for e in written:
+        out = plan.fill(np.empty(e.shape, np.float32), e.ops, seed=seed, stream=e.name)
+        assert same_bits(params[e.name], torch.from_numpy(out)), e.name
+    return len(written)
 
 
 def snapshot(model):
@@ -149,13 +167,18 @@ def layer_variances(model, x):
 def test_lsuv_unit_variance_per_layer():
     model, x = resnet(), batch()
     report = lsuv_(model, x, tol=0.05, seed=SEED)
+    assert isinstance(report, ft.InitReport) and replays(model, report, SEED) == 9
     names = [n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
-    assert sorted(report) == sorted(names)
+    assert sorted(report.initialized) == sorted(f"{n}.weight" for n in names)
+    assert report["fc.bias"] == "unchanged (LSUV keeps it)"
+    assert report["layer1.0.conv1.weight"].startswith("orthogonal(gain=1.0); scale(")
+    fits = report.lsuv
+    assert sorted(fits) == sorted(names)
     # forward order: stem, block 1, block 2, block 3 (downsample runs after conv2), fc
-    assert list(report) == ["conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2",
+    assert list(fits) == ["conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2",
                             "layer2.0.conv1", "layer2.0.conv2", "layer2.0.downsample", "fc"]
     measured = layer_variances(model, x)
-    for name, r in report.items():
+    for name, r in fits.items():
         assert isinstance(r, LSUVLayer) and r.converged and 1 <= r.iterations <= 10
         assert abs(measured[name] - 1) < 0.05, (name, measured[name])
         assert abs(r.variance - measured[name]) < 1e-9
@@ -163,7 +186,7 @@ def test_lsuv_unit_variance_per_layer():
 
 def test_lsuv_max_iter_counts_rescales():
     model, x = resnet(), batch()
-    report = lsuv_(model, x, tol=1e-12, max_iter=1, seed=SEED)  # unreachable tol: exactly one rescale each
+    report = lsuv_(model, x, tol=1e-12, max_iter=1, seed=SEED).lsuv  # unreachable tol: one rescale each
     assert all(r.iterations == 1 and not r.converged for r in report.values())
     measured = layer_variances(model, x)
     assert all(abs(report[n].variance - v) < 1e-9 for n, v in measured.items())
@@ -180,7 +203,7 @@ def test_lsuv_tol_is_on_the_variance_not_the_std():
         model.bias.copy_(torch.tensor([c, -c]))
     x = torch.randn(256, 8, generator=torch.Generator().manual_seed(3))
     report = lsuv_(model, x, tol=0.1, max_iter=40, seed=SEED)
-    r = report[""]
+    r = report.lsuv[""]
     assert r.iterations == 40 and not r.converged
     assert 1.15 < r.variance < 1.2 and abs(math.sqrt(r.variance) - 1) < 0.1
 
@@ -200,7 +223,8 @@ def test_lsuv_orthogonal_preinit_and_uncalled_layers():
         model[0].bias.zero_()
         model[2].bias.zero_()
     report = lsuv_(model, x, seed=SEED)
-    assert report["unused"] == LSUVLayer(None, 0, False)
+    assert report.lsuv["unused"] == LSUVLayer(None, 0, False)
+    assert report["unused.weight"] == "orthogonal(gain=1.0) [LSUV: not called by the forward pass]"
     assert same_bits(model.unused.weight, ft.orthogonal_(torch.empty(7, 5), seed=SEED, stream="unused.weight"))
     # a bias-free linear layer: LSUV only rescales the orthogonal matrix
     w0 = ft.orthogonal_(torch.empty(20, 12), seed=SEED, stream="0.weight")
@@ -215,7 +239,7 @@ def test_lsuv_restores_modes_and_buffers_and_removes_hooks():
     modes = {n: m.training for n, m in model.named_modules()}
     buffers = {n: b.clone() for n, b in model.named_buffers()}
     report = lsuv_(model, x, seed=SEED, train=True)  # BatchNorm on batch statistics
-    assert all(r.converged for r in report.values())
+    assert all(r.converged for r in report.lsuv.values())
     assert {n: m.training for n, m in model.named_modules()} == modes
     assert all(torch.equal(b, buffers[n]) for n, b in model.named_buffers())
     assert not any(m._forward_hooks for m in model.modules())
@@ -245,7 +269,7 @@ def test_lsuv_reproducible_and_independent_of_construction_order():
     x = batch()
     a, b, c = resnet(torch_seed=0), resnet(reverse=True, torch_seed=1), resnet(torch_seed=2)
     for model in (a, b, c):  # LSUV keeps biases: give them fastinit's torch defaults first
-        ft.init_module(model, seed=SEED)
+        ft.init_module_(model, seed=SEED)
     lsuv_(a, x, seed=SEED)
     lsuv_(b, x, seed=SEED)
     lsuv_(c, x, seed=SEED + 1)
@@ -276,7 +300,7 @@ def test_lsuv_errors_before_writing(kw, exc, match):
 
 
 def test_lsuv_errors_model_and_batch():
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match="module must be a torch.nn.Module"):
         lsuv_(lambda x: x, batch(), seed=SEED)
     model = resnet()
     snap = snapshot(model)
@@ -291,7 +315,7 @@ def test_lsuv_errors_model_and_batch():
 
 def he(shape, name, factor=None, mode="fan_in"):
     t = ft.kaiming_normal_(torch.empty(shape), mode=mode, nonlinearity="relu", seed=SEED, stream=name)
-    return t if factor is None else t.mul_(factor)
+    return t if factor is None else scaled(t, factor)
 
 
 def test_fixup_resnet():
@@ -313,9 +337,11 @@ def test_fixup_resnet():
     # outside the branches: He, unscaled (stem, shortcut)
     assert same_bits(model.conv1.weight, he((8, 3, 3, 3), "conv1.weight"))
     assert same_bits(model.layer2[0].downsample.weight, he((16, 8, 1, 1), "layer2.0.downsample.weight"))
-    assert report["layer1.0.conv1.weight"].endswith("= 0.57735 (L=3, m=2)")
-    assert report["layer1.0.scale"] == "ones (Fixup multiplier)"
-    assert report["fc.bias"] == "zeros"
+    assert report["layer1.0.conv1.weight"] == ("kaiming_normal(a=0.0, mode='fan_in', nonlinearity='relu'); "
+                                               f"scale({factor!r}) [Fixup: L^(-1/(2m-2)) = 0.57735 (L=3, m=2)]")
+    assert report["layer1.0.scale"] == "ones [Fixup multiplier]"
+    assert report["fc.bias"] == "zeros [Fixup: the classifier]"
+    assert replays(model, report, SEED) == len(list(model.parameters()))
     # the network is the identity on its residual path at init: the output is the classifier's 0
     with torch.no_grad():
         assert not model(batch()).any()
@@ -369,20 +395,20 @@ def test_fixup_errors_before_writing():
         ({"branches": model.layer1[0]}, TypeError, "branches must be a list"),
         ({"branches": [model.layer1[0], [model.layer1[0].conv2]]}, ValueError, "must not overlap"),
         ({"branches": [[model.layer1[0].conv1, model.layer1[0].conv2], [other]]}, ValueError,
-         "not a parameter of model"),
+         "not a parameter of module"),
         ({"branches": [[model.layer1[0].conv1, model.fc]], "classifier": model.fc}, ValueError,
          r"the classifier is in branches\[0\]"),
         ({"classifier": nn.ReLU()}, TypeError, "classifier must be 'auto', None or a Linear/Conv"),
         ({"mode": "fan_avg"}, ValueError, "mode must be 'fan_in' or 'fan_out'"),
         ({"scales": [torch.ones(1)]}, TypeError, "scales must hold nn.Parameters"),
-        ({"biases": [nn.Parameter(torch.zeros(1))]}, ValueError, "not a parameter of model"),
+        ({"biases": [nn.Parameter(torch.zeros(1))]}, ValueError, "not a parameter of module"),
         ({"seed": 2 ** 64}, ValueError, "seed"),
     ]
     for kw, exc, match in cases:
         with pytest.raises(exc, match=match):
             fixup_(model, **{"seed": SEED, **kw})
         assert unchanged(model, snap), kw
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match="module must be a torch.nn.Module"):
         fixup_("resnet", seed=SEED)
     with pytest.raises(ValueError, match="none found by fixup_branches"):
         fixup_(nn.Sequential(nn.Linear(3, 3)), seed=SEED)
@@ -407,19 +433,22 @@ def test_t_fixup_encoder():
         ref = xavier((3 * d, d), p + "self_attn.in_proj_weight")
         w = layer.self_attn.in_proj_weight
         assert same_bits(w[:2 * d], ref[:2 * d])  # Q and K: torch's packed Xavier, not scaled
-        assert same_bits(w[2 * d:], ref[2 * d:].mul_(math.sqrt(2.0) * f))  # V: own-fans Xavier * factor
+        assert same_bits(w[2 * d:], scaled(ref[2 * d:], math.sqrt(2.0) * f))  # V: own-fans Xavier * factor
         for name in ("self_attn.out_proj", "linear1", "linear2"):
             mod = layer.get_submodule(name)
-            assert same_bits(mod.weight, xavier(mod.weight.shape, p + name + ".weight").mul_(f))
+            assert same_bits(mod.weight, scaled(xavier(mod.weight.shape, p + name + ".weight"), f))
             assert not mod.bias.any()
         assert not layer.self_attn.in_proj_bias.any()
     assert same_bits(model.head.weight, xavier((50, d), "head.weight"))  # outside the layers: unscaled
-    emb = ft.normal_(torch.empty(50, d), std=d ** -0.5, seed=SEED, stream="embed.weight").mul_((9 * N) ** -0.25)
+    emb = scaled(ft.normal_(torch.empty(50, d), std=d ** -0.5, seed=SEED, stream="embed.weight"), (9 * N) ** -0.25)
     emb[0] = 0
     assert same_bits(model.embed.weight, emb)
     assert all(torch.equal(p, norms[n]) for n, p in model.named_parameters() if n in norms)
     assert report["encoder.layers.0.norm1.weight"] == "unchanged (LayerNorm: no T-Fixup rule)"
-    assert report["encoder.layers.1.linear1.weight"] == "xavier_uniform * 0.67*N^(-1/4) (N=3) = 0.50909"
+    assert report["encoder.layers.1.linear1.weight"] == (f"xavier_uniform; scale({f!r}) "
+                                                         f"[T-Fixup: 0.67*N^(-1/4) (N=3) = 0.50909]")
+    assert report["embed.weight"].endswith("; zeros on rows 0:1 [T-Fixup: std d^-1/2, (9N)^(-1/4) = 0.438691]")
+    assert replays(model, report, SEED) == len(list(model.parameters())) - 4 * N  # the layer norms: kept
     with torch.no_grad():
         assert torch.isfinite(model(torch.tensor([[1, 2, 3, 0]]))).all()
 
@@ -438,16 +467,16 @@ def test_t_fixup_encoder_decoder_and_normal():
         name = f"decoder.layers.2.{attn}.in_proj_weight"
         ref = xavier((3 * d, d), name, "normal")
         w = dec.get_submodule(attn).in_proj_weight
-        assert same_bits(w[:2 * d], ref[:2 * d]) and same_bits(w[2 * d:], ref[2 * d:].mul_(math.sqrt(2.0) * fd))
+        assert same_bits(w[:2 * d], ref[:2 * d]) and same_bits(w[2 * d:], scaled(ref[2 * d:], math.sqrt(2.0) * fd))
         ow = dec.get_submodule(attn).out_proj.weight
-        assert same_bits(ow, xavier((d, d), f"decoder.layers.2.{attn}.out_proj.weight", "normal").mul_(fd))
-    assert same_bits(dec.linear2.weight, xavier((d, 64), "decoder.layers.2.linear2.weight", "normal").mul_(fd))
+        assert same_bits(ow, scaled(xavier((d, d), f"decoder.layers.2.{attn}.out_proj.weight", "normal"), fd))
+    assert same_bits(dec.linear2.weight, scaled(xavier((d, 64), "decoder.layers.2.linear2.weight", "normal"), fd))
     enc = model.encoder.layers[1]
-    assert same_bits(enc.linear1.weight, xavier((64, d), "encoder.layers.1.linear1.weight", "normal").mul_(fe))
-    assert same_bits(model.src_embed.weight, ft.normal_(torch.empty(20, d), std=d ** -0.5, seed=SEED,
-                                                        stream="src_embed.weight").mul_((9 * N) ** -0.25))
-    assert same_bits(model.tgt_embed.weight, ft.normal_(torch.empty(30, d), std=d ** -0.5, seed=SEED,
-                                                        stream="tgt_embed.weight").mul_(fd))
+    assert same_bits(enc.linear1.weight, scaled(xavier((64, d), "encoder.layers.1.linear1.weight", "normal"), fe))
+    assert same_bits(model.src_embed.weight, scaled(ft.normal_(torch.empty(20, d), std=d ** -0.5, seed=SEED,
+                                                               stream="src_embed.weight"), (9 * N) ** -0.25))
+    assert same_bits(model.tgt_embed.weight, scaled(ft.normal_(torch.empty(30, d), std=d ** -0.5, seed=SEED,
+                                                               stream="tgt_embed.weight"), fd))
 
 
 def test_t_fixup_separate_qkv_and_explicit_layers():
@@ -464,9 +493,9 @@ def test_t_fixup_separate_qkv_and_explicit_layers():
     a = model[1].attn
     assert same_bits(a.q_proj_weight, xavier((32, 32), "1.attn.q_proj_weight"))
     assert same_bits(a.k_proj_weight, xavier((32, 16), "1.attn.k_proj_weight"))
-    assert same_bits(a.v_proj_weight, xavier((32, 24), "1.attn.v_proj_weight").mul_(f))
+    assert same_bits(a.v_proj_weight, scaled(xavier((32, 24), "1.attn.v_proj_weight"), f))
     assert same_bits(a.bias_k, ft.xavier_normal_(torch.empty(1, 1, 32), seed=SEED, stream="1.attn.bias_k"))
-    assert same_bits(model[1].mlp[2].weight, xavier((32, 64), "1.mlp.2.weight").mul_(f))
+    assert same_bits(model[1].mlp[2].weight, scaled(xavier((32, 64), "1.mlp.2.weight"), f))
 
 
 def test_t_fixup_reproducible_and_independent_of_construction_order():
@@ -492,7 +521,7 @@ def test_t_fixup_errors_before_writing():
         ({"decoder_embeddings": [model.embed]}, ValueError, r"no decoder layers \(M = 0\)"),
         ({"embeddings": [model.head]}, TypeError, "embeddings must hold Embeddings"),
         ({"encoder_layers": [nn.TransformerEncoderLayer(32, 4, 64)]}, ValueError,
-         r"encoder_layers\[0\] \(TransformerEncoderLayer\) is not a submodule of model"),
+         r"encoder_layers\[0\] \(TransformerEncoderLayer\) is not a submodule of module"),
         ({"embeddings": [nn.Embedding(3, 32)]}, ValueError, r"embeddings\[0\] \(Embedding\) is not a submodule"),
         ({"seed": None}, TypeError, "seed"),
     ]
@@ -500,7 +529,26 @@ def test_t_fixup_errors_before_writing():
         with pytest.raises(exc, match=match):
             t_fixup_(model, **{"seed": SEED, **kw})
         assert unchanged(model, snap), kw
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match="module must be a torch.nn.Module"):
         t_fixup_(None, seed=SEED)
     with pytest.raises(ValueError, match="no encoder or decoder layers"):
         t_fixup_(nn.Linear(3, 3), seed=SEED)
+
+
+def test_every_tensor_checked_before_the_first_write():
+    """The plan engine checks every tensor it will write before writing any: a parameter that
+    cannot be written (here: a transposed, non-contiguous weight; a meta weight) leaves the
+    others untouched too."""
+    model = resnet(fixup=True)
+    with torch.no_grad():
+        model.fc.weight = nn.Parameter(torch.randn(10, 16).T.contiguous().T)   # (10, 16), non-contiguous
+    snap = snapshot(model)
+    with pytest.raises(ValueError, match="fc.weight"):
+        fixup_(model, seed=SEED)
+    assert unchanged(model, snap)
+    enc = encoder()
+    enc.head.weight = nn.Parameter(torch.empty(50, 32, device="meta"))
+    snap = {k: v for k, v in snapshot(enc).items() if not v.is_meta}
+    with pytest.raises(ValueError, match="head.weight is on the meta device"):
+        t_fixup_(enc, seed=SEED)
+    assert all(same_bits(v, snap[k]) for k, v in enc.state_dict().items() if k in snap)

@@ -1,4 +1,4 @@
-"""DTensor parameters filled shard by shard: ``materialize``/``init_module`` on a small
+"""DTensor parameters filled shard by shard: ``materialize``/``init_module_`` on a small
 transformer after FSDP2's ``fully_shard``, tensor parallel's ``parallelize_module`` or both
 on a 2x2 mesh, in real gloo process groups on the CPU (world sizes 2 and 4).  Every
 parameter's ``full_tensor()`` equals the one-process ``materialize`` bit for bit -- filled,
@@ -206,10 +206,10 @@ def run(rank, world, port, layouts, ckpt):
                 assert any(isinstance(x, dtensor._StridedShard) for ps in placements for x in ps), placements
             got = first_step(model)
             assert got == pytest.approx(losses, rel=1e-5, abs=1e-6), (layout, got, losses)
-            for p in model.parameters():                   # init_module: in place, into each local shard
+            for p in model.parameters():                   # init_module_: in place, into each local shard
                 with torch.no_grad():
                     (p.to_local() if isinstance(p, DTensor) else p).zero_()
-            ft.init_module(model, SEED)
+            ft.init_module_(model, SEED)
             same(model, want, layout)
             # pretrained=: each rank reads only its block of each stored tensor, the rest is filled
             model = ft.materialize(build(layout, world), SEED, pretrained=ckpt)
@@ -221,7 +221,7 @@ def run(rank, world, port, layouts, ckpt):
             for p in model.parameters():
                 with torch.no_grad():
                     (p.to_local() if isinstance(p, DTensor) else p).zero_()
-            report = ft.init_module(model, SEED, pretrained=ckpt)
+            report = ft.init_module_(model, SEED, pretrained=ckpt)
             assert sorted(report.loaded) == sorted(expect.loaded) and "local shard" in report["embed.weight"]
             same(model, loaded, layout)
         if world == 2:                                     # bfloat16: the kernels' rounding, shard by shard
@@ -248,7 +248,7 @@ def run(rank, world, port, layouts, ckpt):
                 model.bias.zero_()
             model.weight = nn.Parameter(DTensor.from_local(torch.zeros(3, 4), mesh, [Partial()], run_check=False))
             with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
-                ft.init_module(model, SEED, pretrained=linear)
+                ft.init_module_(model, SEED, pretrained=linear)
             assert not model.weight.to_local().any() and not model.bias.any()
     finally:
         dist.destroy_process_group()

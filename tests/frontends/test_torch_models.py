@@ -5,6 +5,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -170,7 +171,8 @@ def test_file_path_gives_the_same_bits(arch, tmp_path):
     assert cli(["fill", str(src / "config.json"), "-o", str(out), "--seed", "11", "--quiet"]) == 0
     assert (out / "config.json").exists()
     assert cli(["verify", str(src / "config.json"), str(out), "--seed", "11", "--full"]) == 0
-    loaded, info = auto(arch).from_pretrained(out, output_loading_info=True)
+    # the config's dtype (transformers 5 loads it by default; 4.x loads float32 unless asked)
+    loaded, info = auto(arch).from_pretrained(out, output_loading_info=True, dtype="auto")
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
     with torch.device("meta"):
         model = auto(arch).from_config(cfg)
@@ -384,11 +386,49 @@ def test_recording_a_constructor_init_loop():
     assert report["fc.bias"].startswith("uniform(")      # Linear's own reset_parameters, in construction
     for b in model.blocks:
         assert (b.bn2.weight == 0).all() and (b.bn1.weight == 1).all() and (b.bn1.running_var == 1).all()
-    # the same model without the recording: only what can be re-run (reset_parameters) -- other numbers
+
+
+
+def test_constructor_init_without_recording_is_an_error():
+    """Without recording(), init code that ran in a constructor is lost: an error naming the
+    class, the line and the calls, changing nothing -- never other numbers in silence."""
     with torch.device("meta"):
         plain = ResNetLoopInInit()
-    ft.materialize(plain, seed=0)
+    match = (r"(?s)init code in a constructor cannot be re-run.*"
+             r"ResNetLoopInInit.__init__ \(test_torch_models.py:\d+\): kaiming_normal_, constant_, normal_.*"
+             r"recording\(\) as rec.*init=rec.*init='reset_parameters'")
+    with pytest.raises(ValueError, match=match):
+        ft.materialize(plain, seed=0)
+    assert all(p.is_meta for p in plain.parameters())
+    with pytest.raises(ValueError, match=match):          # the same for a model built on the CPU
+        ft.init_module_(ResNetLoopInInit(), seed=0)
+    ft.materialize(plain, seed=0, init="reset_parameters")  # asked for: the modules' own only
     assert plain.fastinit_report["stem.weight"].startswith("kaiming_uniform(a=2.236")
+
+    class Helper(torch.nn.Module):       # a self method the constructor calls counts too
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+            self._init()
+
+        def _init(self):
+            self.lin.weight.data.zero_()
+
+    class Fine(torch.nn.Module):         # init_weights() on the root: init="auto" runs it
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+            self.init_weights()
+
+        def init_weights(self):
+            torch.nn.init.zeros_(self.lin.weight)
+
+    with pytest.raises(ValueError, match=r"Helper.__init__ \(test_torch_models.py:\d+\): zero_"):
+        ft.plan(Helper())
+    assert ft.plan(Fine()).entries["lin.weight"].describe() == "zeros"
+    wrapped = torch.nn.Sequential(Fine())  # not the root: its init_weights() is not run by auto
+    with pytest.raises(ValueError, match=r"Fine.__init__ .*: zeros_"):
+        ft.plan(wrapped)
 
 
 def test_recorder_sees_the_tensor_methods_transformers_4_used():
@@ -555,8 +595,44 @@ def test_without_transformers_the_presets_read_config_json(tmp_path, monkeypatch
     assert spec["model.layers.0.mlp.up_proj.weight"].scheme == "normal(std=0.02)"   # 0 means 0.02, as in transformers
 
 
-def test_initializer_range_zero_means_transformers_default():
+def test_initializer_range_zero_as_transformers_reads_it():
+    """``initializer_range=0``: transformers 5 uses its default 0.02, 4.x a std of 0 -- the
+    plan is what the installed transformers' own init does."""
     cfg = transformers.LlamaConfig(**GQA, **IDS, initializer_range=0.0)
     with torch.device("meta"):
         model = transformers.LlamaForCausalLM(cfg)
-    assert ft.plan(model).entries["model.layers.0.mlp.up_proj.weight"].describe() == "normal(mean=0.0, std=0.02)"
+    torch.manual_seed(0)
+    theirs = float(transformers.LlamaForCausalLM(cfg).model.layers[0].mlp.up_proj.weight.detach().std())
+    std = 0.02 if theirs > 0 else 0.0
+    assert theirs == 0 or abs(theirs - 0.02) < 0.002
+    assert ft.plan(model).entries["model.layers.0.mlp.up_proj.weight"].describe() == f"normal(mean=0.0, std={std})"
+
+
+def test_buffers_only_a_constructor_computes_are_computed_by_it():
+    """transformers 4.x computes RoPE frequencies, position ids and masks only in constructors
+    (5.x also in its init): a meta buffer no init code writes is computed by its module's own
+    constructor on the CPU, the parameters on meta; one that needs more than a config stays a
+    problem saying why."""
+    from fastinit.torch import recorder
+
+    cfg = CONFIGS["bert"]()
+    with torch.device("meta"):
+        model = transformers.BertForMaskedLM(cfg)
+    p = ft.plan(model, init="reset_parameters")          # no transformers init: only constructors compute them
+    assert p.ran.endswith("transformers constructors for buffers")
+    (op,) = p.entries["bert.embeddings.position_ids"].ops
+    assert np.array_equal(op.values, np.arange(cfg.max_position_embeddings)[None])
+    assert not p.entries["bert.embeddings.token_type_ids"].ops[0].values.any()
+    layer = model.bert.encoder.layer[0]
+    layer.register_buffer("scratch", torch.empty(3, device="meta"))   # BertLayer(config, layer_idx=None)...
+    values, why = recorder._recompute(layer, cfg, ["scratch"])
+    assert values is None and "gives no buffer of the same shape for ['scratch']" in why
+    with torch.device("meta"):
+        decoder = transformers.LlamaForCausalLM(CONFIGS["llama"]()).model.layers[0]
+    values, why = recorder._recompute(decoder, CONFIGS["llama"](), [])
+    assert values is None and "LlamaDecoderLayer's constructor needs ['config', 'layer_idx']" in why
+    with torch.device("meta"):
+        rope = transformers.LlamaForCausalLM(CONFIGS["llama"]()).model.rotary_emb
+    values, why = recorder._recompute(rope, CONFIGS["llama"](), ["inv_freq"])
+    cpu = type(rope)(config=CONFIGS["llama"]())
+    assert why is None and torch.equal(values["inv_freq"], cpu.inv_freq)

@@ -1,4 +1,4 @@
-"""fastinit.torch.materialize (meta-device modules) and init_module(pretrained=...)."""
+"""fastinit.torch.materialize (meta-device modules) and init_module_(pretrained=...)."""
 
 import json
 
@@ -41,7 +41,7 @@ def test_materialize_equals_init_module_on_cpu(dtype):
     assert ft.materialize(meta, seed=5, dtype=dtype) is meta
     report = meta.fastinit_report
     cpu = Net() if dtype is None else Net().to(dtype)
-    ref = ft.init_module(cpu, seed=5)
+    ref = ft.init_module_(cpu, seed=5)
     assert dict(report) == dict(ref) and report.initialized == ref.initialized
     for p in meta.parameters():
         assert p.device.type == "cpu" and isinstance(p, torch.nn.Parameter) and p.requires_grad
@@ -50,7 +50,7 @@ def test_materialize_equals_init_module_on_cpu(dtype):
 
 def test_materialize_never_runs_torch_init_and_keeps_ties(monkeypatch):
     ref = Tied()
-    ft.init_module(ref, seed=0)
+    ft.init_module_(ref, seed=0)
     with torch.device("meta"):
         m = Tied()
 
@@ -96,7 +96,7 @@ def test_materialize_refusals_leave_module_on_meta():
 
 def test_pretrained_loads_matching_and_initializes_the_rest(tmp_path):
     src = Net()
-    ft.init_module(src, seed=99)
+    ft.init_module_(src, seed=99)
     saved = {"conv.weight": src.conv.weight.detach().clone(),            # loaded
              "mlp.0.weight": src.mlp[0].weight.detach().double(),        # loaded, float64 -> float32
              "mlp.2.weight": torch.zeros(3, 3),                           # shape mismatch: initialized
@@ -106,9 +106,9 @@ def test_pretrained_loads_matching_and_initializes_the_rest(tmp_path):
     safetensors_torch.save_file(saved, str(path))
 
     net = Net()
-    report = ft.init_module(net, seed=1, pretrained=path)
+    report = ft.init_module_(net, seed=1, pretrained=path)
     fresh = Net()
-    ft.init_module(fresh, seed=1)
+    ft.init_module_(fresh, seed=1)
     assert sorted(report.loaded) == ["conv.weight", "mlp.0.weight"]
     assert set(report.mismatched) == {"mlp.2.weight", "norm.bias"}
     assert "shape (3, 3)" in report.mismatched["mlp.2.weight"] and "I64" in report.mismatched["norm.bias"]
@@ -124,7 +124,7 @@ def test_pretrained_loads_matching_and_initializes_the_rest(tmp_path):
 
 def test_pretrained_sharded_directory_into_meta_model(tmp_path):
     src = Net()
-    ft.init_module(src, seed=3)
+    ft.init_module_(src, seed=3)
     sd = state(src)
     names = sorted(sd)
     half = len(names) // 2
@@ -172,10 +172,10 @@ def test_pretrained_errors_write_nothing(tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
     with pytest.raises(ValueError, match="not a readable safetensors file"):
-        ft.init_module(net, seed=0, pretrained=bad)
+        ft.init_module_(net, seed=0, pretrained=bad)
     with pytest.raises(ValueError, match="neither model.safetensors"):
-        ft.init_module(net, seed=0, pretrained=tmp_path)
+        ft.init_module_(net, seed=0, pretrained=tmp_path)
     with pytest.raises(ValueError, match="no such file"):
-        ft.init_module(net, seed=0, pretrained=tmp_path / "missing.safetensors")
+        ft.init_module_(net, seed=0, pretrained=tmp_path / "missing.safetensors")
     assert_same(state(net), before)
     np.testing.assert_array_equal(net.conv.weight.detach().numpy(), before["conv.weight"].numpy())

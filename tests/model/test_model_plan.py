@@ -46,3 +46,17 @@ def test_add_folds_and_replaces():
         (2, 3), (5, 6)]
     with pytest.raises(ValueError, match="no parameter"):
         plan.scheme_op("normal", sd=1.0)
+
+
+def test_check_raises_what_a_replay_would_and_writes_nothing():
+    shape = (30, 7)
+    plan.check(OPS, shape, np.float32, seed=5, stream="w")          # fits: nothing raised
+    with pytest.raises(ValueError, match=r"tensor 'b' of shape \[7\]: kaiming_normal: Fan in and fan out"):
+        plan.check([plan.scheme_op("kaiming_normal")], (7,), np.float32, seed=0, stream="b")
+    with pytest.raises(ValueError, match=r"tensor 'w': values of shape \[3\] for a block of shape \[2, 7\]"):
+        plan.check([plan.Op("values", rows=(0, 2), values=np.zeros(3))], shape, np.float32, seed=0, stream="w")
+    with pytest.raises(ValueError, match="orthogonal needs at least 2 dimensions"):
+        plan.check([plan.Op("orthogonal", "orthogonal", (("gain", 1.0),))], (7,), np.float32, seed=0, stream="v")
+    with pytest.raises(ValueError, match=r"tensor 'ids' of shape \[4\]: normal\(std=1.0\): .*integer"):
+        plan.check([plan.scheme_op("normal", std=1.0)], (4,), np.int64, seed=0, stream="ids")
+    plan.check([plan.scheme_op("zeros")], (), np.float32, seed=0, stream="scalar")

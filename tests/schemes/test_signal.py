@@ -325,7 +325,7 @@ def test_probe_counts_repeated_calls_takes_a_loss_and_frozen_models():
 
 
 def test_probe_errors():
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match="module must be a torch.nn.Module"):
         fastinit.torch.probe(lambda x: x, torch.ones(1))
     with pytest.raises(TypeError, match="loss must be None or a function"):
         fastinit.torch.probe(torch.nn.Linear(2, 2), torch.ones(1, 2), loss=3)
@@ -354,7 +354,7 @@ def test_mup_variances():
 def test_mup_in_init_module_rules():
     model = torch.nn.Sequential(torch.nn.Linear(64, 2048), torch.nn.ReLU(), torch.nn.Linear(2048, 2048),
                                 torch.nn.ReLU(), torch.nn.Linear(2048, 10))
-    report = fastinit.torch.init_module(model, 0, rules={
+    report = fastinit.torch.init_module_(model, 0, rules={
         "0.weight": "mup_normal(role='input', base_width=256)",
         "2.weight": "mup_normal(role='hidden', base_width=256)",
         "4.weight": "mup_normal(role='readout', base_width=256)", "*.bias": "zeros"})
@@ -462,12 +462,12 @@ def test_chain_of_a_sequential_model_predicts_its_probe(one_thread):
     x = torch.empty(128, 256)
     fastinit.normal_(x.numpy(), seed=0, stream="x")
     rules = {"*.weight": "kaiming_normal(nonlinearity='relu')", "*.bias": "normal(std=0.5)"}
-    for convention in ("rules", "torch"):  # init_module's rules, then the torch defaults' report
+    for convention in ("rules", "torch"):  # init_module_'s rules, then the torch defaults' report
         if convention == "rules":
-            fastinit.torch.init_module(model, 0, rules)
+            fastinit.torch.init_module_(model, 0, rules)
             plan = rules
         else:
-            plan = fastinit.torch.init_module(model, 0)
+            plan = fastinit.torch.init_module_(model, 0)
         result = fastinit.torch.probe(model, x).select(torch.nn.Linear)
         # the prediction from the measured output gradient (one draw of c: 128 x 1024 values)
         pred = signal.propagate(chain(model, plan), g_out=result.backward[-1])
