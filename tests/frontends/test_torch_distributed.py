@@ -4,13 +4,18 @@ on a 2x2 mesh, in real gloo process groups on the CPU (world sizes 2 and 4).  Ev
 parameter's ``full_tensor()`` equals the one-process ``materialize`` bit for bit -- filled,
 or read slice by slice from a safetensors checkpoint (``pretrained=``) -- each rank
 materializes while the others wait (no communication), and the first training step gives
-the one-process loss (to summation-order tolerance)."""
+the one-process loss (to summation-order tolerance).
+
+Each world size is one process group that runs every layout in turn (the assertions name
+the layout).  The ranks are forked from a forkserver that has imported torch, this module
+and what the ranks import lazily, once per test session: a rank costs its work, not an
+interpreter start and a torch import."""
 
 import copy
 import datetime
 import json
+import multiprocessing
 import os
-import socket
 import time
 import warnings
 
@@ -162,109 +167,145 @@ def in_turn(rank, world, key, fn):
             time.sleep(0.01)
 
 
-def run(rank, world, port, layouts, ckpt):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      FASTINIT_TEST_DIR=os.path.dirname(ckpt))
-    torch.set_num_threads(1)
+def run(rank, world, layouts, ckpt):
+    os.environ["FASTINIT_TEST_DIR"] = os.path.dirname(ckpt)
     # FSDP2 over a TP head whose output is gathered: no in-place op follows, so the warning does not apply
     warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module \(.*\) returned a view tensor")
-    # a collective that finds no partner fails in a minute instead of hanging
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
-    try:
-        with torch.device("meta"):
-            reference = Tiny()
-        reference = ft.materialize(reference, SEED)
-        want = {n: p.detach().clone() for n, p in reference.named_parameters()}
-        losses = first_step(reference)
-        with torch.device("meta"):
-            loaded = Tiny()
-        loaded = ft.materialize(loaded, SEED, pretrained=ckpt)       # one process, loaded and initialized
-        expect = loaded.fastinit_report
-        assert "blocks.1.k.weight" in expect.mismatched and expect.unexpected == ["extra.scale"]
-        assert len(expect.loaded) == len(want) - 3
-        assert {"blocks.1.up.weight", "blocks.1.up.bias", "blocks.1.k.weight"} == set(expect.initialized)
-        assert not torch.equal(loaded.embed.weight, reference.embed.weight)
-        loaded_losses = first_step(copy.deepcopy(loaded))
-        for layout in layouts:
-            model = build(layout, world)
-            in_turn(rank, world, layout, lambda: ft.materialize(model, SEED))   # no collective inside
-            placements = set()
-            for name, p in model.named_parameters():
-                if not isinstance(p, DTensor):                 # a plain tensor (TP leaves the norms alone)
-                    assert layout == "tp" and "norm" in name, (layout, name)
-                    assert torch.equal(p.detach().view(torch.int32), want[name].view(torch.int32)), (layout, name)
-                    continue
-                placements.add(tuple(p.placements))
-                if any(isinstance(x, Shard) for x in p.placements):   # only the local shard was allocated
-                    assert p.to_local().untyped_storage().nbytes() < p.numel() * 4, (layout, name)
-                got = p.full_tensor()
-                assert torch.equal(got.view(torch.int32), want[name].view(torch.int32)), (layout, name)
-            assert any(isinstance(x, Shard) for ps in placements for x in ps)
-            if layout == "tp":                             # RowwiseParallel's biases: every rank the whole
-                assert (Replicate(),) in placements, placements
-            if layout == "fsdp+tp":                        # FSDP over a TP-sharded dim: rows not contiguous
-                assert any(isinstance(x, dtensor._StridedShard) for ps in placements for x in ps), placements
-            got = first_step(model)
-            assert got == pytest.approx(losses, rel=1e-5, abs=1e-6), (layout, got, losses)
-            for p in model.parameters():                   # init_module: in place, into each local shard
-                with torch.no_grad():
-                    (p.to_local() if isinstance(p, DTensor) else p).zero_()
-            ft.init_module(model, SEED)
-            same(model, want, layout)
-            # pretrained=: each rank reads only its block of each stored tensor, the rest is filled
-            model = ft.materialize(build(layout, world), SEED, pretrained=ckpt)
-            report = model.fastinit_report
-            assert (sorted(report.loaded), report.mismatched.keys(), report.unexpected) == (
-                sorted(expect.loaded), expect.mismatched.keys(), expect.unexpected), layout
-            same(model, loaded, layout)
-            assert first_step(model) == pytest.approx(loaded_losses, rel=1e-5, abs=1e-6), layout
-            for p in model.parameters():
-                with torch.no_grad():
-                    (p.to_local() if isinstance(p, DTensor) else p).zero_()
-            report = ft.init_module(model, SEED, pretrained=ckpt)
-            assert sorted(report.loaded) == sorted(expect.loaded) and "local shard" in report["embed.weight"]
-            same(model, loaded, layout)
-        if world == 2:                                     # bfloat16: the kernels' rounding, shard by shard
-            for kw in ({}, {"pretrained": ckpt}):          # and torch's conversion of the stored dtypes
-                with torch.device("meta"):
-                    reference = Tiny()
-                reference = ft.materialize(reference, SEED, dtype=torch.bfloat16, **kw)
-                model = ft.materialize(build("tp", world), SEED, dtype=torch.bfloat16, **kw)
-                same(model, reference, ("bf16", kw))
-        if "tp" in layouts:                                # Partial is refused, naming the parameter
-            mesh = init_device_mesh("cpu", (world,))
-            with torch.device("meta"):
-                model = nn.Linear(4, 3)
-            model.weight = nn.Parameter(DTensor.from_local(torch.empty(3, 4, device="meta"), mesh, [Partial()],
-                                                           run_check=False))
-            with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
-                ft.materialize(model, SEED)
-            linear = os.path.join(os.path.dirname(ckpt), "linear.safetensors")
-            with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
-                ft.materialize(model, SEED, pretrained=linear)
-            assert model.weight.is_meta and model.bias.is_meta      # nothing allocated
-            model = nn.Linear(4, 3)                        # in place: refused before the first write
+    with torch.device("meta"):
+        reference = Tiny()
+    reference = ft.materialize(reference, SEED)
+    want = {n: p.detach().clone() for n, p in reference.named_parameters()}
+    losses = first_step(reference)
+    with torch.device("meta"):
+        loaded = Tiny()
+    loaded = ft.materialize(loaded, SEED, pretrained=ckpt)       # one process, loaded and initialized
+    expect = loaded.fastinit_report
+    assert "blocks.1.k.weight" in expect.mismatched and expect.unexpected == ["extra.scale"]
+    assert len(expect.loaded) == len(want) - 3
+    assert {"blocks.1.up.weight", "blocks.1.up.bias", "blocks.1.k.weight"} == set(expect.initialized)
+    assert not torch.equal(loaded.embed.weight, reference.embed.weight)
+    loaded_losses = first_step(copy.deepcopy(loaded))
+    for layout in layouts:
+        model = build(layout, world)
+        in_turn(rank, world, layout, lambda: ft.materialize(model, SEED))   # no collective inside
+        placements = set()
+        for name, p in model.named_parameters():
+            if not isinstance(p, DTensor):                 # a plain tensor (TP leaves the norms alone)
+                assert layout == "tp" and "norm" in name, (layout, name)
+                assert torch.equal(p.detach().view(torch.int32), want[name].view(torch.int32)), (layout, name)
+                continue
+            placements.add(tuple(p.placements))
+            if any(isinstance(x, Shard) for x in p.placements):   # only the local shard was allocated
+                assert p.to_local().untyped_storage().nbytes() < p.numel() * 4, (layout, name)
+            got = p.full_tensor()
+            assert torch.equal(got.view(torch.int32), want[name].view(torch.int32)), (layout, name)
+        assert any(isinstance(x, Shard) for ps in placements for x in ps)
+        if layout == "tp":                             # RowwiseParallel's biases: every rank the whole
+            assert (Replicate(),) in placements, placements
+        if layout == "fsdp+tp":                        # FSDP over a TP-sharded dim: rows not contiguous
+            assert any(isinstance(x, dtensor._StridedShard) for ps in placements for x in ps), placements
+        got = first_step(model)
+        assert got == pytest.approx(losses, rel=1e-5, abs=1e-6), (layout, got, losses)
+        for p in model.parameters():                   # init_module: in place, into each local shard
             with torch.no_grad():
-                model.bias.zero_()
-            model.weight = nn.Parameter(DTensor.from_local(torch.zeros(3, 4), mesh, [Partial()], run_check=False))
-            with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
-                ft.init_module(model, SEED, pretrained=linear)
-            assert not model.weight.to_local().any() and not model.bias.any()
+                (p.to_local() if isinstance(p, DTensor) else p).zero_()
+        ft.init_module(model, SEED)
+        same(model, want, layout)
+        # pretrained=: each rank reads only its block of each stored tensor, the rest is filled
+        model = ft.materialize(build(layout, world), SEED, pretrained=ckpt)
+        report = model.fastinit_report
+        assert (sorted(report.loaded), report.mismatched.keys(), report.unexpected) == (
+            sorted(expect.loaded), expect.mismatched.keys(), expect.unexpected), layout
+        same(model, loaded, layout)
+        assert first_step(model) == pytest.approx(loaded_losses, rel=1e-5, abs=1e-6), layout
+        for p in model.parameters():
+            with torch.no_grad():
+                (p.to_local() if isinstance(p, DTensor) else p).zero_()
+        report = ft.init_module(model, SEED, pretrained=ckpt)
+        assert sorted(report.loaded) == sorted(expect.loaded) and "local shard" in report["embed.weight"]
+        same(model, loaded, layout)
+    if world == 2:                                     # bfloat16: the kernels' rounding, shard by shard
+        for kw in ({}, {"pretrained": ckpt}):          # and torch's conversion of the stored dtypes
+            with torch.device("meta"):
+                reference = Tiny()
+            reference = ft.materialize(reference, SEED, dtype=torch.bfloat16, **kw)
+            model = ft.materialize(build("tp", world), SEED, dtype=torch.bfloat16, **kw)
+            same(model, reference, ("bf16", kw))
+    if "tp" in layouts:                                # Partial is refused, naming the parameter
+        mesh = init_device_mesh("cpu", (world,))
+        with torch.device("meta"):
+            model = nn.Linear(4, 3)
+        model.weight = nn.Parameter(DTensor.from_local(torch.empty(3, 4, device="meta"), mesh, [Partial()],
+                                                       run_check=False))
+        with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
+            ft.materialize(model, SEED)
+        linear = os.path.join(os.path.dirname(ckpt), "linear.safetensors")
+        with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
+            ft.materialize(model, SEED, pretrained=linear)
+        assert model.weight.is_meta and model.bias.is_meta      # nothing allocated
+        model = nn.Linear(4, 3)                        # in place: refused before the first write
+        with torch.no_grad():
+            model.bias.zero_()
+        model.weight = nn.Parameter(DTensor.from_local(torch.zeros(3, 4), mesh, [Partial()], run_check=False))
+        with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
+            ft.init_module(model, SEED, pretrained=linear)
+        assert not model.weight.to_local().any() and not model.bias.any()
+
+
+COLLECTIVE_TIMEOUT = 60     # s: a collective that finds no partner fails instead of hanging
+GROUP_TIMEOUT = 300         # s: a whole process group, on a loaded machine; then the test fails, naming it
+# what the ranks import: torch, this module, and what torch imports lazily on the first meta
+# init or the first fill -- imported once, in the forkserver, instead of once per rank
+PRELOAD = [__name__, "torch._dynamo", "fastinit.kernels._c"]
+
+
+def rank_main(rank, world, port, fn, args):
+    """One rank: join the gloo group through the test's store, run ``fn(rank, world, *args)``."""
+    torch.set_num_threads(1)
+    timeout = datetime.timedelta(seconds=COLLECTIVE_TIMEOUT)
+    store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=timeout)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=world, timeout=timeout)
+    try:
+        fn(rank, world, *args)
     finally:
         dist.destroy_process_group()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def launch(fn, world, *args):
+    """``fn(rank, world, *args)`` on each rank of a real gloo group of ``world`` processes.
+
+    The ranks are forked from a forkserver (a single-threaded process that never ran torch
+    code, so no thread pool or lock is inherited) that imported ``PRELOAD`` once per
+    session.  The rendezvous store is served here, on a port the kernel chose and that stays
+    bound until the group is done, so no other process can take it in between.  A rank's
+    exception fails the test with its traceback (the others are stopped); a group still
+    running after ``GROUP_TIMEOUT`` is stopped and fails the test."""
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    if method == "forkserver":
+        multiprocessing.set_forkserver_preload(PRELOAD)    # once the server runs, this changes nothing
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
+                          timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT))
+    group = mp.start_processes(rank_main, args=(world, store.port, fn, args), nprocs=world, join=False,
+                               start_method=method)
+    deadline = time.monotonic() + GROUP_TIMEOUT
+    try:
+        while not group.join(timeout=max(0.0, deadline - time.monotonic())):
+            if time.monotonic() >= deadline:
+                running = [rank for rank, p in enumerate(group.processes) if p.is_alive()]
+                pytest.fail(f"{fn.__name__} at world size {world}: ranks {running} still running "
+                            f"after {GROUP_TIMEOUT} s")
+    finally:
+        for p in group.processes:
+            if p.is_alive():
+                p.kill()
+            p.join()
+        del store
 
 
 @pytest.mark.parametrize("world, layouts", [(2, ("fsdp", "tp")), (4, ("fsdp", "tp", "fsdp+tp"))],
                          ids=["world2", "world4"])
 def test_every_layout_has_the_one_process_bits_and_loss(world, layouts, tmp_path):
-    mp.start_processes(run, args=(world, free_port(), layouts, checkpoint(tmp_path)), nprocs=world, join=True,
-                       start_method="spawn")
+    launch(run, world, layouts, checkpoint(tmp_path))
 
 
 def test_boxes_of_strided_and_uneven_shards():
