@@ -253,7 +253,7 @@ def run(rank, world, layouts, ckpt):
 
 
 COLLECTIVE_TIMEOUT = 60     # s: a collective that finds no partner fails instead of hanging
-GROUP_TIMEOUT = 300         # s: a whole process group, on a loaded machine; then the test fails, naming it
+GROUP_TIMEOUT = 180         # s: a whole process group on a loaded machine; then the test fails, naming it
 # what the ranks import: torch, this module, and what torch imports lazily on the first meta
 # init or the first fill -- imported once, in the forkserver, instead of once per rank
 PRELOAD = [__name__, "torch._dynamo", "fastinit.kernels._c"]
@@ -274,9 +274,10 @@ def rank_main(rank, world, port, fn, args):
 def launch(fn, world, *args):
     """``fn(rank, world, *args)`` on each rank of a real gloo group of ``world`` processes.
 
-    The ranks are forked from a forkserver (a single-threaded process that never ran torch
-    code, so no thread pool or lock is inherited) that imported ``PRELOAD`` once per
-    session.  The rendezvous store is served here, on a port the kernel chose and that stays
+    The ranks are forked from a forkserver that imported ``PRELOAD`` once per session and
+    does nothing else: it has one thread (no intra-op pool started, no lock held by another
+    thread at the fork), unlike this process, where other tests may have started torch's,
+    fastinit's or XLA's threads.  The rendezvous store is served here, on a port the kernel chose and that stays
     bound until the group is done, so no other process can take it in between.  A rank's
     exception fails the test with its traceback (the others are stopped); a group still
     running after ``GROUP_TIMEOUT`` is stopped and fails the test."""
