@@ -11,6 +11,7 @@ the layout).  The ranks are forked from a forkserver that has imported torch, th
 and what the ranks import lazily, once per test session: a rank costs its work, not an
 interpreter start and a torch import."""
 
+import contextlib
 import copy
 import datetime
 import json
@@ -167,89 +168,103 @@ def in_turn(rank, world, key, fn):
             time.sleep(0.01)
 
 
+@contextlib.contextmanager
+def scenario(name):
+    """A failure inside names the scenario: one process group runs several."""
+    try:
+        yield
+    except BaseException as e:
+        e.add_note(f"in scenario {name!r}")
+        raise
+
+
 def run(rank, world, layouts, ckpt):
     os.environ["FASTINIT_TEST_DIR"] = os.path.dirname(ckpt)
     # FSDP2 over a TP head whose output is gathered: no in-place op follows, so the warning does not apply
     warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module \(.*\) returned a view tensor")
-    with torch.device("meta"):
-        reference = Tiny()
-    reference = ft.materialize(reference, SEED)
-    want = {n: p.detach().clone() for n, p in reference.named_parameters()}
-    losses = first_step(reference)
-    with torch.device("meta"):
-        loaded = Tiny()
-    loaded = ft.materialize(loaded, SEED, pretrained=ckpt)       # one process, loaded and initialized
-    expect = loaded.fastinit_report
-    assert "blocks.1.k.weight" in expect.mismatched and expect.unexpected == ["extra.scale"]
-    assert len(expect.loaded) == len(want) - 3
-    assert {"blocks.1.up.weight", "blocks.1.up.bias", "blocks.1.k.weight"} == set(expect.initialized)
-    assert not torch.equal(loaded.embed.weight, reference.embed.weight)
-    loaded_losses = first_step(copy.deepcopy(loaded))
-    for layout in layouts:
-        model = build(layout, world)
-        in_turn(rank, world, layout, lambda: ft.materialize(model, SEED))   # no collective inside
-        placements = set()
-        for name, p in model.named_parameters():
-            if not isinstance(p, DTensor):                 # a plain tensor (TP leaves the norms alone)
-                assert layout == "tp" and "norm" in name, (layout, name)
-                assert torch.equal(p.detach().view(torch.int32), want[name].view(torch.int32)), (layout, name)
-                continue
-            placements.add(tuple(p.placements))
-            if any(isinstance(x, Shard) for x in p.placements):   # only the local shard was allocated
-                assert p.to_local().untyped_storage().nbytes() < p.numel() * 4, (layout, name)
-            got = p.full_tensor()
-            assert torch.equal(got.view(torch.int32), want[name].view(torch.int32)), (layout, name)
-        assert any(isinstance(x, Shard) for ps in placements for x in ps)
-        if layout == "tp":                             # RowwiseParallel's biases: every rank the whole
-            assert (Replicate(),) in placements, placements
-        if layout == "fsdp+tp":                        # FSDP over a TP-sharded dim: rows not contiguous
-            assert any(isinstance(x, dtensor._StridedShard) for ps in placements for x in ps), placements
-        got = first_step(model)
-        assert got == pytest.approx(losses, rel=1e-5, abs=1e-6), (layout, got, losses)
-        for p in model.parameters():                   # init_module: in place, into each local shard
-            with torch.no_grad():
-                (p.to_local() if isinstance(p, DTensor) else p).zero_()
-        ft.init_module(model, SEED)
-        same(model, want, layout)
-        # pretrained=: each rank reads only its block of each stored tensor, the rest is filled
-        model = ft.materialize(build(layout, world), SEED, pretrained=ckpt)
-        report = model.fastinit_report
-        assert (sorted(report.loaded), report.mismatched.keys(), report.unexpected) == (
-            sorted(expect.loaded), expect.mismatched.keys(), expect.unexpected), layout
-        same(model, loaded, layout)
-        assert first_step(model) == pytest.approx(loaded_losses, rel=1e-5, abs=1e-6), layout
-        for p in model.parameters():
-            with torch.no_grad():
-                (p.to_local() if isinstance(p, DTensor) else p).zero_()
-        report = ft.init_module(model, SEED, pretrained=ckpt)
-        assert sorted(report.loaded) == sorted(expect.loaded) and "local shard" in report["embed.weight"]
-        same(model, loaded, layout)
-    if world == 2:                                     # bfloat16: the kernels' rounding, shard by shard
-        for kw in ({}, {"pretrained": ckpt}):          # and torch's conversion of the stored dtypes
-            with torch.device("meta"):
-                reference = Tiny()
-            reference = ft.materialize(reference, SEED, dtype=torch.bfloat16, **kw)
-            model = ft.materialize(build("tp", world), SEED, dtype=torch.bfloat16, **kw)
-            same(model, reference, ("bf16", kw))
-    if "tp" in layouts:                                # Partial is refused, naming the parameter
-        mesh = init_device_mesh("cpu", (world,))
+    with scenario("one process"):
         with torch.device("meta"):
-            model = nn.Linear(4, 3)
-        model.weight = nn.Parameter(DTensor.from_local(torch.empty(3, 4, device="meta"), mesh, [Partial()],
-                                                       run_check=False))
-        with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
-            ft.materialize(model, SEED)
-        linear = os.path.join(os.path.dirname(ckpt), "linear.safetensors")
-        with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
-            ft.materialize(model, SEED, pretrained=linear)
-        assert model.weight.is_meta and model.bias.is_meta      # nothing allocated
-        model = nn.Linear(4, 3)                        # in place: refused before the first write
-        with torch.no_grad():
-            model.bias.zero_()
-        model.weight = nn.Parameter(DTensor.from_local(torch.zeros(3, 4), mesh, [Partial()], run_check=False))
-        with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
-            ft.init_module(model, SEED, pretrained=linear)
-        assert not model.weight.to_local().any() and not model.bias.any()
+            reference = Tiny()
+        reference = ft.materialize(reference, SEED)
+        want = {n: p.detach().clone() for n, p in reference.named_parameters()}
+        losses = first_step(reference)
+        with torch.device("meta"):
+            loaded = Tiny()
+        loaded = ft.materialize(loaded, SEED, pretrained=ckpt)       # one process, loaded and initialized
+        expect = loaded.fastinit_report
+        assert "blocks.1.k.weight" in expect.mismatched and expect.unexpected == ["extra.scale"]
+        assert len(expect.loaded) == len(want) - 3
+        assert {"blocks.1.up.weight", "blocks.1.up.bias", "blocks.1.k.weight"} == set(expect.initialized)
+        assert not torch.equal(loaded.embed.weight, reference.embed.weight)
+        loaded_losses = first_step(copy.deepcopy(loaded))
+    for layout in layouts:
+        with scenario(layout):
+            model = build(layout, world)
+            in_turn(rank, world, layout, lambda: ft.materialize(model, SEED))   # no collective inside
+            placements = set()
+            for name, p in model.named_parameters():
+                if not isinstance(p, DTensor):                 # a plain tensor (TP leaves the norms alone)
+                    assert layout == "tp" and "norm" in name, (layout, name)
+                    assert torch.equal(p.detach().view(torch.int32), want[name].view(torch.int32)), (layout, name)
+                    continue
+                placements.add(tuple(p.placements))
+                if any(isinstance(x, Shard) for x in p.placements):   # only the local shard was allocated
+                    assert p.to_local().untyped_storage().nbytes() < p.numel() * 4, (layout, name)
+                got = p.full_tensor()
+                assert torch.equal(got.view(torch.int32), want[name].view(torch.int32)), (layout, name)
+            assert any(isinstance(x, Shard) for ps in placements for x in ps)
+            if layout == "tp":                             # RowwiseParallel's biases: every rank the whole
+                assert (Replicate(),) in placements, placements
+            if layout == "fsdp+tp":                        # FSDP over a TP-sharded dim: rows not contiguous
+                assert any(isinstance(x, dtensor._StridedShard) for ps in placements for x in ps), placements
+            got = first_step(model)
+            assert got == pytest.approx(losses, rel=1e-5, abs=1e-6), (layout, got, losses)
+            for p in model.parameters():                   # init_module: in place, into each local shard
+                with torch.no_grad():
+                    (p.to_local() if isinstance(p, DTensor) else p).zero_()
+            ft.init_module(model, SEED)
+            same(model, want, layout)
+            # pretrained=: each rank reads only its block of each stored tensor, the rest is filled
+            model = ft.materialize(build(layout, world), SEED, pretrained=ckpt)
+            report = model.fastinit_report
+            assert (sorted(report.loaded), report.mismatched.keys(), report.unexpected) == (
+                sorted(expect.loaded), expect.mismatched.keys(), expect.unexpected), layout
+            same(model, loaded, layout)
+            assert first_step(model) == pytest.approx(loaded_losses, rel=1e-5, abs=1e-6), layout
+            for p in model.parameters():
+                with torch.no_grad():
+                    (p.to_local() if isinstance(p, DTensor) else p).zero_()
+            report = ft.init_module(model, SEED, pretrained=ckpt)
+            assert sorted(report.loaded) == sorted(expect.loaded) and "local shard" in report["embed.weight"]
+            same(model, loaded, layout)
+    if world == 2:                                     # bfloat16: the kernels' rounding, shard by shard
+        with scenario("bfloat16"):
+            for kw in ({}, {"pretrained": ckpt}):      # and torch's conversion of the stored dtypes
+                with torch.device("meta"):
+                    reference = Tiny()
+                reference = ft.materialize(reference, SEED, dtype=torch.bfloat16, **kw)
+                model = ft.materialize(build("tp", world), SEED, dtype=torch.bfloat16, **kw)
+                same(model, reference, ("bf16", kw))
+    if "tp" in layouts:                                # Partial is refused, naming the parameter
+        with scenario("Partial"):
+            mesh = init_device_mesh("cpu", (world,))
+            with torch.device("meta"):
+                model = nn.Linear(4, 3)
+            model.weight = nn.Parameter(DTensor.from_local(torch.empty(3, 4, device="meta"), mesh, [Partial()],
+                                                           run_check=False))
+            with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
+                ft.materialize(model, SEED)
+            linear = os.path.join(os.path.dirname(ckpt), "linear.safetensors")
+            with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
+                ft.materialize(model, SEED, pretrained=linear)
+            assert model.weight.is_meta and model.bias.is_meta      # nothing allocated
+            model = nn.Linear(4, 3)                        # in place: refused before the first write
+            with torch.no_grad():
+                model.bias.zero_()
+            model.weight = nn.Parameter(DTensor.from_local(torch.zeros(3, 4), mesh, [Partial()], run_check=False))
+            with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
+                ft.init_module(model, SEED, pretrained=linear)
+            assert not model.weight.to_local().any() and not model.bias.any()
 
 
 COLLECTIVE_TIMEOUT = 60     # s: a collective that finds no partner fails instead of hanging
@@ -277,8 +292,8 @@ def launch(fn, world, *args):
     The ranks are forked from a forkserver that imported ``PRELOAD`` once per session and
     does nothing else: it has one thread (no intra-op pool started, no lock held by another
     thread at the fork), unlike this process, where other tests may have started torch's,
-    fastinit's or XLA's threads.  The rendezvous store is served here, on a port the kernel chose and that stays
-    bound until the group is done, so no other process can take it in between.  A rank's
+    fastinit's or XLA's threads.  The rendezvous store is served here, on a port the kernel
+    chose that stays bound until the group is done, so no other process can take it.  A rank's
     exception fails the test with its traceback (the others are stopped); a group still
     running after ``GROUP_TIMEOUT`` is stopped and fails the test."""
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
