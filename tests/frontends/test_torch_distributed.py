@@ -6,8 +6,8 @@ or read slice by slice from a safetensors checkpoint (``pretrained=``) -- each r
 materializes while the others wait (no communication), and the first training step gives
 the one-process loss (to summation-order tolerance).
 
-Each world size is one process group that runs every layout in turn (the assertions name
-the layout).  The ranks are forked from a forkserver that has imported torch, this module
+Each world size is one process group that runs every scenario in turn (a failure names its
+scenario and rank).  The ranks are forked from a forkserver that has imported torch, this module
 and what the ranks import lazily, once per test session: a rank costs its work, not an
 interpreter start and a torch import."""
 
