@@ -4,13 +4,19 @@ on a 2x2 mesh, in real gloo process groups on the CPU (world sizes 2 and 4).  Ev
 parameter's ``full_tensor()`` equals the one-process ``materialize`` bit for bit -- filled,
 or read slice by slice from a safetensors checkpoint (``pretrained=``) -- each rank
 materializes while the others wait (no communication), and the first training step gives
-the one-process loss (to summation-order tolerance)."""
+the one-process loss (to summation-order tolerance).
 
+Each world size is one process group that runs every scenario in turn (a failure names its
+scenario and rank).  The ranks are forked from a forkserver that has imported torch, this module
+and what the ranks import lazily, once per test session: a rank costs its work, not an
+interpreter start and a torch import."""
+
+import contextlib
 import copy
 import datetime
 import json
+import multiprocessing
 import os
-import socket
 import time
 import warnings
 
@@ -162,15 +168,21 @@ def in_turn(rank, world, key, fn):
             time.sleep(0.01)
 
 
-def run(rank, world, port, layouts, ckpt):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      FASTINIT_TEST_DIR=os.path.dirname(ckpt))
-    torch.set_num_threads(1)
+@contextlib.contextmanager
+def scenario(name):
+    """A failure inside names the scenario: one process group runs several."""
+    try:
+        yield
+    except BaseException as e:
+        e.add_note(f"in scenario {name!r}")
+        raise
+
+
+def run(rank, world, layouts, ckpt):
+    os.environ["FASTINIT_TEST_DIR"] = os.path.dirname(ckpt)
     # FSDP2 over a TP head whose output is gathered: no in-place op follows, so the warning does not apply
     warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module \(.*\) returned a view tensor")
-    # a collective that finds no partner fails in a minute instead of hanging
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
-    try:
+    with scenario("one process"):
         with torch.device("meta"):
             reference = Tiny()
         reference = ft.materialize(reference, SEED)
@@ -185,7 +197,8 @@ def run(rank, world, port, layouts, ckpt):
         assert {"blocks.1.up.weight", "blocks.1.up.bias", "blocks.1.k.weight"} == set(expect.initialized)
         assert not torch.equal(loaded.embed.weight, reference.embed.weight)
         loaded_losses = first_step(copy.deepcopy(loaded))
-        for layout in layouts:
+    for layout in layouts:
+        with scenario(layout):
             model = build(layout, world)
             in_turn(rank, world, layout, lambda: ft.materialize(model, SEED))   # no collective inside
             placements = set()
@@ -224,14 +237,16 @@ def run(rank, world, port, layouts, ckpt):
             report = ft.init_module_(model, SEED, pretrained=ckpt)
             assert sorted(report.loaded) == sorted(expect.loaded) and "local shard" in report["embed.weight"]
             same(model, loaded, layout)
-        if world == 2:                                     # bfloat16: the kernels' rounding, shard by shard
-            for kw in ({}, {"pretrained": ckpt}):          # and torch's conversion of the stored dtypes
+    if world == 2:                                     # bfloat16: the kernels' rounding, shard by shard
+        with scenario("bfloat16"):
+            for kw in ({}, {"pretrained": ckpt}):      # and torch's conversion of the stored dtypes
                 with torch.device("meta"):
                     reference = Tiny()
                 reference = ft.materialize(reference, SEED, dtype=torch.bfloat16, **kw)
                 model = ft.materialize(build("tp", world), SEED, dtype=torch.bfloat16, **kw)
                 same(model, reference, ("bf16", kw))
-        if "tp" in layouts:                                # Partial is refused, naming the parameter
+    if "tp" in layouts:                                # Partial is refused, naming the parameter
+        with scenario("Partial"):
             mesh = init_device_mesh("cpu", (world,))
             with torch.device("meta"):
                 model = nn.Linear(4, 3)
@@ -250,21 +265,63 @@ def run(rank, world, port, layouts, ckpt):
             with pytest.raises(ValueError, match=r"weight: placement Partial\(sum\) on mesh dim 0 cannot be filled"):
                 ft.init_module_(model, SEED, pretrained=linear)
             assert not model.weight.to_local().any() and not model.bias.any()
+
+
+COLLECTIVE_TIMEOUT = 60     # s: a collective that finds no partner fails instead of hanging
+GROUP_TIMEOUT = 180         # s: a whole process group on a loaded machine; then the test fails, naming it
+# what the ranks import: torch, this module, and what torch imports lazily on the first meta
+# init or the first fill -- imported once, in the forkserver, instead of once per rank
+PRELOAD = [__name__, "torch._dynamo", "fastinit.kernels._c"]
+
+
+def rank_main(rank, world, port, fn, args):
+    """One rank: join the gloo group through the test's store, run ``fn(rank, world, *args)``."""
+    torch.set_num_threads(1)
+    timeout = datetime.timedelta(seconds=COLLECTIVE_TIMEOUT)
+    store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=timeout)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=world, timeout=timeout)
+    try:
+        fn(rank, world, *args)
     finally:
         dist.destroy_process_group()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def launch(fn, world, *args):
+    """``fn(rank, world, *args)`` on each rank of a real gloo group of ``world`` processes.
+
+    The ranks are forked from a forkserver that imported ``PRELOAD`` once per session and
+    does nothing else: it has one thread (no intra-op pool started, no lock held by another
+    thread at the fork), unlike this process, where other tests may have started torch's,
+    fastinit's or XLA's threads.  The rendezvous store is served here, on a port the kernel
+    chose that stays bound until the group is done, so no other process can take it.  A rank's
+    exception fails the test with its traceback (the others are stopped); a group still
+    running after ``GROUP_TIMEOUT`` is stopped and fails the test."""
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    if method == "forkserver":
+        multiprocessing.set_forkserver_preload(PRELOAD)    # once the server runs, this changes nothing
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
+                          timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT))
+    group = mp.start_processes(rank_main, args=(world, store.port, fn, args), nprocs=world, join=False,
+                               start_method=method)
+    deadline = time.monotonic() + GROUP_TIMEOUT
+    try:
+        while not group.join(timeout=max(0.0, deadline - time.monotonic())):
+            if time.monotonic() >= deadline:
+                running = [rank for rank, p in enumerate(group.processes) if p.is_alive()]
+                pytest.fail(f"{fn.__name__} at world size {world}: ranks {running} still running "
+                            f"after {GROUP_TIMEOUT} s")
+    finally:
+        for p in group.processes:
+            if p.is_alive():
+                p.kill()
+            p.join()
+        del store
 
 
 @pytest.mark.parametrize("world, layouts", [(2, ("fsdp", "tp")), (4, ("fsdp", "tp", "fsdp+tp"))],
                          ids=["world2", "world4"])
 def test_every_layout_has_the_one_process_bits_and_loss(world, layouts, tmp_path):
-    mp.start_processes(run, args=(world, free_port(), layouts, checkpoint(tmp_path)), nprocs=world, join=True,
-                       start_method="spawn")
+    launch(run, world, layouts, checkpoint(tmp_path))
 
 
 def test_boxes_of_strided_and_uneven_shards():

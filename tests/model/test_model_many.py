@@ -174,8 +174,10 @@ def test_library_refuses_only_without_a_sharded_layout(tmp_path):
 def test_two_dask_workers_write_the_one_process_bytes(reference, tmp_path):
     distributed = pytest.importorskip("distributed")
     from fastinit.model import cluster
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
-            distributed.Client(lc) as client:
+    # the scheduler's web server on a free port: the default 8787 may be another cluster's, and
+    # the warning that it moved is an error here
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address="127.0.0.1:0") as lc, distributed.Client(lc) as client:
         filled = cluster.fill(tiny(), tmp_path / "a", LIMIT, client=client, threads=1)
         assert sorted(filled) == sorted(t.name for t in tiny().tensors)
         workers = client.run(os.getpid)
