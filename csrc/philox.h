@@ -1,6 +1,6 @@
 /* Philox4x32 (Salmon, Moraes, Dror, Shaw, SC'11; Random123 philox.h) in scalar C, and the
  * bounded integers the sparse patterns draw from its words.  The vector Philox of each
- * instruction set is in fill.c; this is the reference they are tested against.
+ * instruction set is in philox_x86.h; this is the reference they are tested against.
  * Self-contained: include anywhere. */
 #ifndef PHILOX_H
 #define PHILOX_H
