@@ -24,28 +24,66 @@ FI_INLINE void NAME(philox32)(const uint32_t kw[4], uint64_t b0, uint32_t w[8][1
 #define FI_PHILOX32_LOCAL 1
 #endif
 
+#ifndef PHILOX32_KS /* no Philox that takes a key schedule at this target: the key's words */
+#define PHILOX32_KS(ks, b0, w) PHILOX32((ks)->kw, b0, w)
+#define FI_PHILOX32_KS_LOCAL 1
+#endif
+
 /* ---- 32-bit family: one group of 64 float32 values ----------------------------- */
 
-/* the 64 values of one group from its words w[0..3][0..15] into o[0..63] */
-FI_INLINE void NAME(group32)(int dist, const uint32_t (*w)[16], const float *p, float *o)
+/* o[q .. q + 2 NF) <- the values a (first NF) and b in format fmt (o: float or uint16_t bits) */
+FI_INLINE void NAME(emit2)(int fmt, void *o, int q, vf a, vf b)
 {
-    if (dist == FI_UNIFORM) {
-        for (int j = 0; j < 4; j++)
-            for (int s = 0; s < 16; s += NF) NAME(stf)(o + 16 * j + s, NAME(uniform32)(NAME(ldu)(&w[j][s]), p));
-    } else if (dist == FI_NORMAL) {
-        /* the pairs (w0, w1) and (w2, w3): cos to j even, sin to j odd */
-        for (int pair = 0; pair < 2; pair++)
-            for (int s = 0; s < 16; s += NF) {
-                vf c, si;
-                NAME(boxmuller32)(NAME(ldu)(&w[2 * pair][s]), NAME(ldu)(&w[2 * pair + 1][s]), p, &c, &si);
-                NAME(stf)(o + 32 * pair + s, c);
-                NAME(stf)(o + 32 * pair + 16 + s, si);
-            }
+    if (fmt == FI_F32) {
+        NAME(stf)((float *)o + q, a);
+        NAME(stf)((float *)o + q + NF, b);
+    } else if (fmt == FI_BF16) {
+        vh2 h = NAME(to_bf16x2)(a, b);
+        memcpy((uint16_t *)o + q, &h, sizeof h);
     } else {
-        for (int j = 0; j < 4; j++)
-            for (int s = 0; s < 16; s += NF) NAME(stf)(o + 16 * j + s, NAME(truncnormal32)(NAME(ldu)(&w[j][s]), p));
+        vh ha = NAME(to_f16)(a), hb = NAME(to_f16)(b);
+        memcpy((uint16_t *)o + q, &ha, sizeof ha);
+        memcpy((uint16_t *)o + q + NF, &hb, sizeof hb);
     }
 }
+
+/* the 64 values of one group from its words w[0..3][0..15] into o[0..63] in format fmt, two
+ * vectors at a time (so a 16-bit format rounds them in registers: no float32 copy in between).
+ * Output q of uniform and truncnormal takes word w[q / 16][q % 16]; normal: pair h = q / 32 of
+ * words (2h, 2h + 1), cos for q % 32 < 16, sin for the rest.  fast: uniform by uniform32_fast
+ * with scale (uniform32_plan said so).  All constant where run32 calls it. */
+FI_INLINE void NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16], const float *p, vf scale,
+                             void *o)
+{
+    if (dist == FI_NORMAL) {
+        for (int pair = 0; pair < 2; pair++)
+            for (int s = 0; s < 16; s += (NF == 16 ? 16 : 2 * NF)) {
+                vf c, si;
+                NAME(boxmuller32)(NAME(ldu)(&w[2 * pair][s]), NAME(ldu)(&w[2 * pair + 1][s]), p, &c, &si);
+                if (NF == 16) {
+                    NAME(emit2)(fmt, o, 32 * pair, c, si);
+                } else {
+                    vf c2, si2;
+                    NAME(boxmuller32)(NAME(ldu)(&w[2 * pair][s + NF]), NAME(ldu)(&w[2 * pair + 1][s + NF]), p, &c2,
+                                      &si2);
+                    NAME(emit2)(fmt, o, 32 * pair + s, c, c2);
+                    NAME(emit2)(fmt, o, 32 * pair + 16 + s, si, si2);
+                }
+            }
+        return;
+    }
+    const vf shift = SPLATF(p[1]);
+    for (int q = 0; q < G32; q += 2 * NF) {
+        vu wa = NAME(ldu)(&w[q / 16][q % 16]), wb = NAME(ldu)(&w[(q + NF) / 16][(q + NF) % 16]);
+        if (dist == FI_UNIFORM && fast)
+            NAME(emit2)(fmt, o, q, NAME(uniform32_fast)(wa, scale, shift), NAME(uniform32_fast)(wb, scale, shift));
+        else if (dist == FI_UNIFORM)
+            NAME(emit2)(fmt, o, q, NAME(uniform32)(wa, p), NAME(uniform32)(wb, p));
+        else
+            NAME(emit2)(fmt, o, q, NAME(truncnormal32)(wa, p), NAME(truncnormal32)(wb, p));
+    }
+}
+
 /* n values from src (float32) into dst[at ..) in format fmt; src has NF readable floats past n */
 FI_INLINE void NAME(store32)(int fmt, const float *src, void *dst, int64_t at, int64_t n)
 {
@@ -71,30 +109,59 @@ FI_INLINE void NAME(store32)(int fmt, const float *src, void *dst, int64_t at, i
     }
 }
 
-/* out[at .. at+n) <- global elements gi .. gi+n, two groups (128 elements) per step */
-static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p, void *out,
-                        int64_t at, int64_t n, uint64_t gi)
+/* out[at .. at+n) <- global elements gi .. gi+n, two groups (128 elements) per step: whole
+ * steps straight into out, a partial one (the run's first or last) through tmp.  dist, fmt and
+ * fast are constants where run32 calls it, so each combination compiles to its own loop. */
+FI_INLINE void NAME(run32_body)(const int dist, const int fmt, const int fast, const uint32_t kw[4],
+                                const float *p, vf scale, void *out, int64_t at, int64_t n, uint64_t gi)
 {
     float tmp[2 * G32 + 16] __attribute__((aligned(64)));
     uint32_t w[8][16] __attribute__((aligned(64)));
+    const int size = fmt == FI_F32 ? 4 : 2;
+    struct fi_keys ks;
+    fi_key_schedule(kw, &ks);
     while (n > 0) {
         uint64_t g = gi / G32;
         int64_t e0 = (int64_t)(gi % G32);
         int64_t take = 2 * G32 - e0 < n ? 2 * G32 - e0 : n;
-        PHILOX32(kw, g * 16u, w);
-        float *o = (e0 == 0 && take == 2 * G32 && fmt == FI_F32) ? (float *)out + at : tmp;
-        NAME(group32)(dist, w, p, o);
-        NAME(group32)(dist, w + 4, p, o + G32);
-        if (o != tmp) {
-        } else if (take == 2 * G32) {
-            NAME(store32)(fmt, tmp, out, at, 2 * G32); /* a constant count: unrolled, no tail */
+        PHILOX32_KS(&ks, g * 16u, w);
+        if (e0 == 0 && take == 2 * G32 && (fmt == FI_F32 || dist != FI_NORMAL)) {
+            char *o = (char *)out + at * size;
+            NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])w, p, scale, o);
+            NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])(w + 4), p, scale, o + G32 * size);
         } else {
-            NAME(store32)(fmt, tmp + e0, out, at, take);
+            NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])w, p, scale, tmp);
+            NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])(w + 4), p, scale, tmp + G32);
+            if (take == 2 * G32) NAME(store32)(fmt, tmp, out, at, 2 * G32); /* constant count: unrolled */
+            else NAME(store32)(fmt, tmp + e0, out, at, take);
         }
         at += take;
         n -= take;
         gi += (uint64_t)take;
     }
+}
+
+static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p_, void *out,
+                        int64_t at, int64_t n, uint64_t gi)
+{
+    float p[8]; /* a local copy: the stores into out cannot alias it, so it stays in registers */
+    memcpy(p, p_, sizeof p);
+    float s = 0.0f;
+    const int fast = dist == FI_UNIFORM && NAME(uniform32_plan)(p, &s);
+    const vf scale = SPLATF(s);
+#define FI_RUN32(d, f, fa) NAME(run32_body)(d, f, fa, kw, p, scale, out, at, n, gi)
+#define FI_RUN32_FMT(d, fa)                                           \
+    do {                                                              \
+        if (fmt == FI_F32) FI_RUN32(d, FI_F32, fa);                   \
+        else if (fmt == FI_BF16) FI_RUN32(d, FI_BF16, fa);            \
+        else FI_RUN32(d, FI_F16, fa);                                 \
+    } while (0)
+    if (dist == FI_UNIFORM && fast) FI_RUN32_FMT(FI_UNIFORM, 1);
+    else if (dist == FI_UNIFORM) FI_RUN32_FMT(FI_UNIFORM, 0);
+    else if (dist == FI_NORMAL) FI_RUN32_FMT(FI_NORMAL, 0);
+    else FI_RUN32_FMT(FI_TRUNCNORMAL, 0);
+#undef FI_RUN32_FMT
+#undef FI_RUN32
 }
 
 static void NAME(fill32)(int dist, int fmt, const uint32_t *kw, const float *p, void *out,

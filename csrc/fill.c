@@ -38,6 +38,7 @@
 #define VSQRTF(x) ((vf)_mm_sqrt_ps((__m128)(x)))
 #define VSQRTD(x) ((vd)_mm_sqrt_pd((__m128d)(x)))
 #define VANY(m) _mm_movemask_ps((__m128)(m)) /* any lane of the comparison mask m set */
+#define VUNORD2(a, b) _mm_movemask_ps(_mm_cmpunord_ps((__m128)(a), (__m128)(b))) /* a or b NaN in a lane */
 #define VMAXF(a, b) ((vf)_mm_max_ps((__m128)(a), (__m128)(b))) /* a > b ? a : b */
 #define VMINF(a, b) ((vf)_mm_min_ps((__m128)(a), (__m128)(b))) /* a < b ? a : b */
 #define VMAXD(a, b) ((vd)_mm_max_pd((__m128d)(a), (__m128d)(b)))
@@ -60,6 +61,7 @@
 #define VSQRTD(x) ((vd)_mm256_sqrt_pd((__m256d)(x)))
 #define VFMAF(a, b, c) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
 #define VANY(m) _mm256_movemask_ps((__m256)(m))
+#define VUNORD2(a, b) _mm256_movemask_ps(_mm256_cmp_ps((__m256)(a), (__m256)(b), _CMP_UNORD_Q))
 #define VMAXF(a, b) ((vf)_mm256_max_ps((__m256)(a), (__m256)(b)))
 #define VMINF(a, b) ((vf)_mm256_min_ps((__m256)(a), (__m256)(b)))
 #define VMAXD(a, b) ((vd)_mm256_max_pd((__m256d)(a), (__m256d)(b)))
@@ -82,6 +84,7 @@
 #define VFMAF(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #define VANY(m) _mm512_movepi32_mask((__m512i)(m))
 #define VPERMF(table, i) ((vf)_mm512_permutexvar_ps((__m512i)(i), _mm512_loadu_ps(table)))
+#define VUNORD2(a, b) _mm512_cmp_ps_mask((__m512)(a), (__m512)(b), _CMP_UNORD_Q) /* lanes where a or b is NaN */
 #define VMAXF(a, b) ((vf)_mm512_max_ps((__m512)(a), (__m512)(b)))
 #define VMINF(a, b) ((vf)_mm512_min_ps((__m512)(a), (__m512)(b)))
 #define VMAXD(a, b) ((vd)_mm512_max_pd((__m512d)(a), (__m512d)(b)))
@@ -90,6 +93,7 @@
 #define STREAM_COPY stream_copy_avx512
 #define STREAM_FENCE() _mm_sfence()
 #define PHILOX32 philox32_avx512
+#define PHILOX32_KS philox32ks_avx512
 #define PHILOX_LANES philox_lanes_avx512
 #include "fill_impl.h"
 #undef NAME
@@ -102,11 +106,11 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,avx2,fma,bmi2,prefer-vector-width=512")
 #define NAME(x) x##_avx512bf16
-#define VDENORMAL2(a, b) (_mm512_fpclass_ps_mask((__m512)(a), 0x20) | _mm512_fpclass_ps_mask((__m512)(b), 0x20))
 #define VTOBF16X2(a, b) ((vh2)_mm512_cvtne2ps_pbh((__m512)(b), (__m512)(a))) /* a's lanes first */
+#define VZERO16(h) _mm512_testn_epi16_mask((__m512i)(h), _mm512_set1_epi16(0x7fff)) /* lanes of +-0 */
 #include "fill_impl.h"
-#undef VDENORMAL2
 #undef VTOBF16X2
+#undef VZERO16
 #pragma GCC pop_options
 #include "target_end.h"
 #pragma GCC pop_options

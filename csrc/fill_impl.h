@@ -117,6 +117,10 @@ FI_INLINE void NAME(std)(double *o, vd v) { memcpy(o, &v, sizeof v); }
 #undef vu2
 #undef NF
 #undef ND
+#ifdef FI_PHILOX32_KS_LOCAL
+#undef PHILOX32_KS
+#undef FI_PHILOX32_KS_LOCAL
+#endif
 #ifdef FI_PHILOX32_LOCAL
 #undef PHILOX32
 #undef FI_PHILOX32_LOCAL

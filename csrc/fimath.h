@@ -116,15 +116,26 @@ FI_INLINE vh NAME(to_bf16)(vf x)
 
 /* to_bf16 of the 2 NF lanes of a then b: the rounded (or quieted) bits' high halves, picked
  * from both vectors by one two-source shuffle (VPERMT2W with AVX-512) instead of a shift and a
- * narrowing per vector; VTOBF16X2 where the CPU converts in one instruction (same bits). */
+ * narrowing per vector.  A pair without NaN (one unordered compare of a with b, VUNORD2, where
+ * the target has it) skips the quieting selects.  VTOBF16X2 where the CPU converts in one
+ * instruction: it gives these bits except for denormal inputs, which it flushes to a signed zero
+ * (convert_fp32_to_bfloat16, Intel SDM) -- so a pair whose result has a zero lane (VZERO16:
+ * a denormal, or a true zero, rare) is rounded here instead. */
 FI_INLINE vh2 NAME(to_bf16x2)(vf a, vf b)
 {
 #ifdef VTOBF16X2
-    if (__builtin_expect(!VDENORMAL2(a, b), 1)) return VTOBF16X2(a, b);
+    const vh2 h = VTOBF16X2(a, b);
+    if (__builtin_expect(!VZERO16(h), 1)) return h;
 #endif
     vu ua = (vu)a, ub = (vu)b;
-    vu ra = SELU((ua & 0x7fffffffu) > 0x7f800000u, ua | 0x400000u, ua + 0x7fffu + ((ua >> 16) & 1u));
-    vu rb = SELU((ub & 0x7fffffffu) > 0x7f800000u, ub | 0x400000u, ub + 0x7fffu + ((ub >> 16) & 1u));
+    vu ra = ua + 0x7fffu + ((ua >> 16) & 1u), rb = ub + 0x7fffu + ((ub >> 16) & 1u);
+#ifdef VUNORD2
+    if (__builtin_expect(VUNORD2(a, b), 0))
+#endif
+    {
+        ra = SELU((ua & 0x7fffffffu) > 0x7f800000u, ua | 0x400000u, ra);
+        rb = SELU((ub & 0x7fffffffu) > 0x7f800000u, ub | 0x400000u, rb);
+    }
     vh2 odd;
     for (int i = 0; i < 2 * NF; i++) odd[i] = (uint16_t)(2 * i + 1); /* high halves, little-endian */
     return __builtin_shuffle((vh2)ra, (vh2)rb, odd);

@@ -141,29 +141,37 @@ FI_INLINE __m512i fi_mulhilo512(__m512i a, __m512i m, __m512i *lo)
 /* Philox4x32-10 rounds on two interleaved 16-lane chains (a round's multiplies are a long
  * dependency chain; two chains hide each other's latency), from the counters' low and high
  * words a0, a1 (chain a: w[0..3]) and b0, b1 (chain b: w[4..7]) */
-FI_INLINE void philox_rounds512(const uint32_t kw[4], __m512i a0, __m512i a1, __m512i b0v, __m512i b1,
+FI_INLINE void philox_rounds512(const struct fi_keys *ks, __m512i a0, __m512i a1, __m512i b0v, __m512i b1,
                                 uint32_t w[8][16])
 {
-    __m512i a2 = _mm512_set1_epi32((int)kw[2]), a3 = _mm512_set1_epi32((int)kw[3]);
-    __m512i b2 = a2, b3 = a3;
     const __m512i m0 = _mm512_set1_epi32((int)PHILOX_M0);
     const __m512i m1 = _mm512_set1_epi32((int)PHILOX_M1);
-    uint32_t k0 = kw[0], k1 = kw[1];
-    for (int round = 0; round < 10; round++) {
-        __m512i alo0, alo1, blo0, blo1;
-        __m512i ahi0 = fi_mulhilo512(a0, m0, &alo0), bhi0 = fi_mulhilo512(b0v, m0, &blo0);
+    const uint32_t *k0 = ks->k0, *k1 = ks->k1;
+    /* round 0: words 2 and 3 are the stream words, the same in every lane, so the product
+     * stream_lo * M1 is a scalar */
+    const uint64_t p1 = (uint64_t)PHILOX_M1 * ks->kw[2];
+    __m512i alo0, blo0;
+    __m512i ahi0 = fi_mulhilo512(a0, m0, &alo0), bhi0 = fi_mulhilo512(b0v, m0, &blo0);
+    const __m512i x0 = _mm512_set1_epi32((int)((uint32_t)(p1 >> 32) ^ ks->kw[0]));
+    const __m512i x2 = _mm512_set1_epi32((int)(ks->kw[3] ^ ks->kw[1]));
+    a0 = _mm512_xor_si512(a1, x0);
+    b0v = _mm512_xor_si512(b1, x0);
+    __m512i a2 = _mm512_xor_si512(ahi0, x2), b2 = _mm512_xor_si512(bhi0, x2);
+    a1 = b1 = _mm512_set1_epi32((int)(uint32_t)p1);
+    __m512i a3 = alo0, b3 = blo0;
+    for (int round = 1; round < 10; round++) {
+        __m512i alo1, blo1;
+        ahi0 = fi_mulhilo512(a0, m0, &alo0);
+        bhi0 = fi_mulhilo512(b0v, m0, &blo0);
         __m512i ahi1 = fi_mulhilo512(a2, m1, &alo1), bhi1 = fi_mulhilo512(b2, m1, &blo1);
-        const __m512i kk0 = _mm512_set1_epi32((int)k0), kk1 = _mm512_set1_epi32((int)k1);
-        a0 = _mm512_ternarylogic_epi32(ahi1, a1, kk0, 0x96); /* a ^ b ^ c */
-        b0v = _mm512_ternarylogic_epi32(bhi1, b1, kk0, 0x96);
-        a2 = _mm512_ternarylogic_epi32(ahi0, a3, kk1, 0x96);
-        b2 = _mm512_ternarylogic_epi32(bhi0, b3, kk1, 0x96);
+        a0 = _mm512_ternarylogic_epi32(ahi1, a1, _mm512_set1_epi32((int)k0[round]), 0x96); /* a ^ b ^ c */
+        b0v = _mm512_ternarylogic_epi32(bhi1, b1, _mm512_set1_epi32((int)k0[round]), 0x96);
+        a2 = _mm512_ternarylogic_epi32(ahi0, a3, _mm512_set1_epi32((int)k1[round]), 0x96);
+        b2 = _mm512_ternarylogic_epi32(bhi0, b3, _mm512_set1_epi32((int)k1[round]), 0x96);
         a1 = alo1;
         b1 = blo1;
         a3 = alo0;
         b3 = blo0;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
     }
     _mm512_storeu_si512(w[0], a0);
     _mm512_storeu_si512(w[1], a1);
@@ -176,8 +184,8 @@ FI_INLINE void philox_rounds512(const uint32_t kw[4], __m512i a0, __m512i a1, __
 }
 
 /* blocks b0 .. b0+31, the counters made in registers (a carry into the high word where the
- * low word wraps) */
-FI_INLINE void philox32_avx512(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+ * low word wraps), under the key schedule ks */
+FI_INLINE void philox32ks_avx512(const struct fi_keys *ks, uint64_t b0, uint32_t w[8][16])
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i one = _mm512_set1_epi32(1), sixteen = _mm512_set1_epi32(16);
@@ -187,14 +195,24 @@ FI_INLINE void philox32_avx512(const uint32_t kw[4], uint64_t b0, uint32_t w[8][
     __m512i a1 = _mm512_mask_add_epi32(bhi, _mm512_cmplt_epu32_mask(a0, blo), bhi, one);
     __m512i b0v = _mm512_add_epi32(a0, sixteen);
     __m512i b1 = _mm512_mask_add_epi32(a1, _mm512_cmplt_epu32_mask(b0v, a0), a1, one);
-    philox_rounds512(kw, a0, a1, b0v, b1, w);
+    philox_rounds512(ks, a0, a1, b0v, b1, w);
+}
+
+/* blocks b0 .. b0+31 under the key kw (a schedule made for this one call) */
+FI_INLINE void philox32_avx512(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+{
+    struct fi_keys ks;
+    fi_key_schedule(kw, &ks);
+    philox32ks_avx512(&ks, b0, w);
 }
 
 /* the 32 blocks (lo[L], hi[L]) */
 FI_INLINE void philox_lanes_avx512(const uint32_t kw[4], const uint32_t lo[32], const uint32_t hi[32],
                                    uint32_t w[8][16])
 {
-    philox_rounds512(kw, _mm512_loadu_si512(lo), _mm512_loadu_si512(hi), _mm512_loadu_si512(lo + 16),
+    struct fi_keys ks;
+    fi_key_schedule(kw, &ks);
+    philox_rounds512(&ks, _mm512_loadu_si512(lo), _mm512_loadu_si512(hi), _mm512_loadu_si512(lo + 16),
                      _mm512_loadu_si512(hi + 16), w);
 }
 #pragma GCC pop_options
