@@ -74,8 +74,10 @@ FI_INLINE void NAME(boxmuller32)(vu we, vu wo, const float *p, vf *c, vf *si)
     vf sn = NAME(sinpf)(phi), cs = NAME(cospf)(phi);
     vi swap = (vi)(q & 1u) != 0;
     vf cq = SEL(swap, sn, cs), sq = SEL(swap, cs, sn);
-    cq = SEL((vi)((q + 1u) & 2u) != 0, -cq, cq);
-    sq = SEL((vi)(q & 2u) != 0, -sq, sq);
+    /* negate where bit 1 of q + 1 (cos) or of q (sin) is set: by flipping the sign bit, which is
+     * what negation does (selecting -cq would cost a compare and a blend more) */
+    cq = (vf)((vu)cq ^ (((q + 1u) & 2u) << 30));
+    sq = (vf)((vu)sq ^ ((q & 2u) << 30));
     *c = FMAF(r * cq, SPLATF(p[0]), SPLATF(p[1]));
     *si = FMAF(r * sq, SPLATF(p[0]), SPLATF(p[1]));
 }
@@ -87,13 +89,20 @@ FI_INLINE vf NAME(truncnormal32)(vu w, const float *p)
 {
     /* u = k2 2^-24 and 1 - u, both exact; u m = k2 (m 2^-24), exact scalings (m >= 1e-30 keeps
      * m 2^-24 a normal float), so each FMA below rounds u m + c once, as written in streams.md */
-    vi k2 = (vi)((w >> 9) << 1) + 1; /* odd, < 2^24 */
-    vf k = __builtin_convertvector(k2, vf), k1 = __builtin_convertvector(0x1000000 - k2, vf);
+    vi k2 = (vi)(w >> 8) | 1; /* ((w >> 9) << 1) + 1: odd, < 2^24 */
+    /* 2^24 - k2 as a float: both integers below 2^25, so the float subtraction is exact */
+    vf k = __builtin_convertvector(k2, vf), k1 = 16777216.0f - k;
     vf m = SPLATF(p[6] * 0x1p-24f);
     vf q = FMAF(k, m, SPLATF(p[7]));
     vf plo = FMAF(k, m, SPLATF(p[4]));
     vf phi_ = FMAF(k1, m, SPLATF(p[5]));
-    vf z = NAME(ndtrif)(q, SEL(plo <= phi_, plo, phi_));
+    /* the smaller: plo <= phi_ ? plo : phi_, as phi_ < plo ? phi_ : plo (one MINPS; the two
+     * differ only for a NaN, which valid parameters never give) */
+#ifdef VMINF
+    vf z = NAME(ndtrif)(q, VMINF(phi_, plo));
+#else
+    vf z = NAME(ndtrif)(q, SEL(phi_ < plo, phi_, plo));
+#endif
     return NAME(clampf)(FMAF(z, SPLATF(p[0]), SPLATF(p[1])), p[2], p[3]);
 }
 
