@@ -55,33 +55,39 @@ FI_INLINE void NAME(emit2)(int fmt, void *o, int q, vf a, vf b)
 FI_INLINE void NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16], const float *p, vf scale,
                              void *o)
 {
+    vf v[G32 / NF]; /* v[i]: outputs i NF .. i NF + NF - 1 */
     if (dist == FI_NORMAL) {
         for (int pair = 0; pair < 2; pair++)
-            for (int s = 0; s < 16; s += (NF == 16 ? 16 : 2 * NF)) {
+            for (int s = 0; s < 16; s += NF) {
                 vf c, si;
                 NAME(boxmuller32)(NAME(ldu)(&w[2 * pair][s]), NAME(ldu)(&w[2 * pair + 1][s]), p, &c, &si);
-                if (NF == 16) {
-                    NAME(emit2)(fmt, o, 32 * pair, c, si);
-                } else {
-                    vf c2, si2;
-                    NAME(boxmuller32)(NAME(ldu)(&w[2 * pair][s + NF]), NAME(ldu)(&w[2 * pair + 1][s + NF]), p, &c2,
-                                      &si2);
-                    NAME(emit2)(fmt, o, 32 * pair + s, c, c2);
-                    NAME(emit2)(fmt, o, 32 * pair + 16 + s, si, si2);
-                }
+                v[(32 * pair + s) / NF] = c;
+                v[(32 * pair + 16 + s) / NF] = si;
             }
-        return;
+    } else {
+        const vf shift = SPLATF(p[1]);
+        for (int q = 0; q < G32; q += NF) {
+            vu wq = NAME(ldu)(&w[q / 16][q % 16]);
+            v[q / NF] = dist != FI_UNIFORM ? NAME(truncnormal32)(wq, p)
+                        : fast            ? NAME(uniform32_fast)(wq, scale, shift)
+                                          : NAME(uniform32)(wq, p);
+        }
     }
-    const vf shift = SPLATF(p[1]);
-    for (int q = 0; q < G32; q += 2 * NF) {
-        vu wa = NAME(ldu)(&w[q / 16][q % 16]), wb = NAME(ldu)(&w[(q + NF) / 16][(q + NF) % 16]);
-        if (dist == FI_UNIFORM && fast)
-            NAME(emit2)(fmt, o, q, NAME(uniform32_fast)(wa, scale, shift), NAME(uniform32_fast)(wb, scale, shift));
-        else if (dist == FI_UNIFORM)
-            NAME(emit2)(fmt, o, q, NAME(uniform32)(wa, p), NAME(uniform32)(wb, p));
-        else
-            NAME(emit2)(fmt, o, q, NAME(truncnormal32)(wa, p), NAME(truncnormal32)(wb, p));
+#ifdef VTOBF16X2
+    if (fmt == FI_BF16) { /* the instruction's bits unless a result lane is zero: one test per group */
+        vh2 h[G32 / (2 * NF)];
+        int zero = 0;
+        for (int i = 0; i < G32 / (2 * NF); i++) {
+            h[i] = VTOBF16X2(v[2 * i], v[2 * i + 1]);
+            zero |= VZERO16(h[i]) != 0;
+        }
+        if (__builtin_expect(!zero, 1)) {
+            memcpy(o, h, sizeof h);
+            return;
+        }
     }
+#endif
+    for (int i = 0; i < G32 / NF; i += 2) NAME(emit2)(fmt, o, i * NF, v[i], v[i + 1]);
 }
 
 /* n values from src (float32) into dst[at ..) in format fmt; src has NF readable floats past n */
@@ -125,7 +131,7 @@ FI_INLINE void NAME(run32_body)(const int dist, const int fmt, const int fast, c
         int64_t e0 = (int64_t)(gi % G32);
         int64_t take = 2 * G32 - e0 < n ? 2 * G32 - e0 : n;
         PHILOX32_KS(&ks, g * 16u, w);
-        if (e0 == 0 && take == 2 * G32 && (fmt == FI_F32 || dist != FI_NORMAL)) {
+        if (e0 == 0 && take == 2 * G32) {
             char *o = (char *)out + at * size;
             NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])w, p, scale, o);
             NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])(w + 4), p, scale, o + G32 * size);
