@@ -60,6 +60,7 @@
 #define VSQRTF(x) ((vf)_mm256_sqrt_ps((__m256)(x)))
 #define VSQRTD(x) ((vd)_mm256_sqrt_pd((__m256d)(x)))
 #define VFMAF(a, b, c) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define VFNMAF(a, b, c) ((vf)_mm256_fnmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
 #define VANY(m) _mm256_movemask_ps((__m256)(m))
 #define VUNORD2(a, b) _mm256_movemask_ps(_mm256_cmp_ps((__m256)(a), (__m256)(b), _CMP_UNORD_Q))
 #define VMAXF(a, b) ((vf)_mm256_max_ps((__m256)(a), (__m256)(b)))
@@ -82,6 +83,7 @@
 #define VSQRTF(x) ((vf)_mm512_sqrt_ps((__m512)(x)))
 #define VSQRTD(x) ((vd)_mm512_sqrt_pd((__m512d)(x)))
 #define VFMAF(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define VFNMAF(a, b, c) ((vf)_mm512_fnmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #define VANY(m) _mm512_movepi32_mask((__m512i)(m))
 #define VPERMF(table, i) ((vf)_mm512_permutexvar_ps((__m512i)(i), _mm512_loadu_ps(table)))
 #define VUNORD2(a, b) _mm512_cmp_ps_mask((__m512)(a), (__m512)(b), _CMP_UNORD_Q) /* lanes where a or b is NaN */

@@ -69,6 +69,11 @@ FI_INLINE vf NAME(vfmaf)(vf a, vf b, vf c)
 #define FI_SOFT_FMA 1
 #endif
 #define FMAF(a, b, c) VFMAF(a, b, c) /* a * b + c rounded once, on vectors */
+#ifdef VFNMAF
+#define FNMAF(a, b, c) VFNMAF(a, b, c) /* c - a * b rounded once */
+#else
+#define FNMAF(a, b, c) VFMAF(-(a), b, c)
+#endif
 
 #ifndef VANY /* no mask-to-bits instruction known here: lane by lane */
 FI_INLINE int NAME(vany)(vi m)
@@ -142,6 +147,7 @@ FI_INLINE void NAME(std)(double *o, vd v) { memcpy(o, &v, sizeof v); }
 #endif
 
 #undef FMAF
+#undef FNMAF
 #ifdef FI_PERMF_LOCAL
 #undef VPERMF
 #undef FI_PERMF_LOCAL

@@ -48,7 +48,7 @@ FI_INLINE vf NAME(logtf)(vf x)
 {
     vu ix = (vu)x;
     vu tmp = ix - 0x3f330000u;
-    vi i = (vi)((tmp >> 19) & 15u);
+    vi i = (vi)(tmp >> 19); /* & 15 in VPERMF: a 16-entry permute reads the low 4 bits only */
     vi k = (vi)tmp >> 23;
     vf z = (vf)(ix - (tmp & 0xff800000u));
     vf invc = VPERMF(LOGT_INVC, i), logc = VPERMF(LOGT_LOGC, i);
@@ -88,12 +88,15 @@ FI_INLINE vf NAME(cospf)(vf x)
 FI_INLINE vf NAME(ndtrif)(vf q, vf p)
 {
     vf p4 = p * 4.0f;
-    vf w = -NAME(logtf)(FMAF(-p4, p, p4));
-    vf v = w - 2.5f;
-    vf r = FMAF(SPLATF(F(NDTRI32_CENTRAL[0])), v, SPLATF(F(NDTRI32_CENTRAL[1])));
-    for (int i = 2; i < 10; i++) r = FMAF(r, v, SPLATF(F(NDTRI32_CENTRAL[i])));
-    vi tail = w >= 5.0f;
+    vf lw = NAME(logtf)(FMAF(-p4, p, p4)); /* -w */
+    /* v = w - 2.5 = -(lw + 2.5) exactly (rounding is symmetric), and r v + c = c - r (lw + 2.5)
+     * rounded once: FNMAF, no negation */
+    vf t = lw + 2.5f;
+    vf r = FNMAF(SPLATF(F(NDTRI32_CENTRAL[0])), t, SPLATF(F(NDTRI32_CENTRAL[1])));
+    for (int i = 2; i < 10; i++) r = FNMAF(r, t, SPLATF(F(NDTRI32_CENTRAL[i])));
+    vi tail = lw <= -5.0f; /* w >= 5 */
     if (VANY(tail)) {
+        vf w = -lw;
         vi mid = w <= 16.0f;
 #define C2(i) SEL(mid, SPLATF(F(NDTRI32_TAIL_MID[i])), SPLATF(F(NDTRI32_TAIL_FAR[i])))
         vf s = VSQRTF(w) - SEL(mid, SPLATF(3.125f), SPLATF(6.625f));

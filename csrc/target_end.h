@@ -6,6 +6,7 @@
 #undef VSQRTF
 #undef VSQRTD
 #undef VFMAF
+#undef VFNMAF
 #undef VANY
 #undef VPERMF
 #undef VUNORD2
