@@ -43,7 +43,7 @@ FI_INLINE vf NAME(uniform32_fast)(vu w, vf scale, vf shift)
     return __builtin_convertvector((vi)(w >> 8), vf) * scale + shift;
 }
 
-/* 1 if uniform32_fast(w, scale, p[1]) equals uniform32(w, p) for every w, with *scale set:
+/* Nonzero if uniform32_fast(w, scale, p[1]) equals uniform32(w, p) for every w, with *scale set:
  * p[0] 2^-24 is exact (|p[0]| >= 2^-102: a normal float), so k 2^-24 p[0] and k (p[0] 2^-24)
  * are the one real number rounded once; and the clamp into [p[2], p[3]] changes nothing, since
  * k p[0] 2^-24 + p[1] (each step rounded) is monotone in k: its values lie between those at
@@ -59,7 +59,10 @@ FI_INLINE int NAME(uniform32_plan)(const float *p, float *scale)
     const float lo = v0 < v1 ? v0 : v1, hi = v0 < v1 ? v1 : v0;
     if (p[2] > lo || p[3] < hi) return 0;
     *scale = s;
-    return 1;
+    /* 2 if no value is a denormal: each is fl(k s) + p[1] rounded, both terms 0 or multiples of
+     * 2^-126 when |s|, |p[1]| >= 2^-103 (24-bit significands), so a nonzero value is >= 2^-126 */
+    const float tiny = 0x1p-103f;
+    return (s >= tiny || s <= -tiny) && (p[1] == 0.0f || p[1] >= tiny || p[1] <= -tiny) ? 2 : 1;
 }
 
 /* Box-Muller of the pair (we, wo): *c the cos value, *si the sin value, each * std + mean */
