@@ -67,12 +67,20 @@ FI_INLINE void NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16
             }
     } else {
         const vf shift = SPLATF(p[1]);
+#ifdef VTOBF16X2
+        const int collect = fmt == FI_BF16; /* for one test per group below */
+#else
+        const int collect = 0;
+#endif
         for (int q = 0; q < G32; q += NF) {
             vu wq = NAME(ldu)(&w[q / 16][q % 16]);
             v[q / NF] = dist != FI_UNIFORM ? NAME(truncnormal32)(wq, p)
                         : fast            ? NAME(uniform32_fast)(wq, scale, shift)
                                           : NAME(uniform32)(wq, p);
+            /* a pair written as soon as it is complete: fewer vectors live at once */
+            if (!collect && q % (2 * NF) == NF) NAME(emit2)(fmt, o, q - NF, v[q / NF - 1], v[q / NF]);
         }
+        if (!collect) return;
     }
 #ifdef VTOBF16X2
     if (fmt == FI_BF16 && fast == 2) { /* no denormal (uniform32_plan): the instruction's bits */
