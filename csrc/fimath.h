@@ -4,7 +4,8 @@
  * (-ffp-contract=off); the float32 functions fuse explicitly where written FMAF (one
  * rounding: the FMA instruction, or C99 fmaf on a target without one).
  * Each function has a line-for-line scalar twin in fastinit/kernels/_numba.py; change
- * both or neither.  Lane selects (SEL) are bitwise, so they round nothing.
+ * both or neither.  Where this side is written differently for speed, the comment there says
+ * why it is the same value (ndtrif's FNMA, logtf's index).  Lane selects (SEL) are bitwise, so they round nothing.
  *
  * Included once per target instruction set by fill.c, which defines NAME(), VSQRTF and
  * VSQRTD for that target: no include guard, every function static inline.
