@@ -240,6 +240,20 @@ class Contention:
                 f" (hypervisor steal {self.steal:.2f} cores)")
 
 
+def settle(idle=0.1, slice_s=0.01, limit=2.0):
+    """Wait until this process's other threads stop spinning: until a ``slice_s`` sleep costs
+    the process less than ``idle`` of a core (at most ``limit`` seconds).  XLA's and OpenMP's
+    worker threads keep a core busy for about 80 ms after a JAX or torch call returns
+    (measured): a fill timed in that window runs on one core fewer.  Returns the seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        c0, w0 = time.process_time(), time.perf_counter()
+        time.sleep(slice_s)
+        if time.process_time() - c0 < idle * (time.perf_counter() - w0):
+            break
+    return time.perf_counter() - t0
+
+
 def timed(fn):
     """(wall seconds, CPU seconds of this process) of one call; the result is dropped after timing."""
     c0, t0 = time.process_time(), time.perf_counter()

@@ -180,22 +180,26 @@ def scheme_table(rows, by_key):
     return lines
 
 
-# XLA's worker threads spin for a while after a JAX row returns (about 50 ms of CPU within
-# 0.1 s, measured), and torch's after its parallel loops, taking a core from whichever row runs
-# next: a fastinit or write-limit row after one of theirs first runs once untimed.  (A pause
-# instead would leave this VM's cores idle, which slows the next run by 5 to 15 ms, measured.)
+# XLA's worker threads spin for a while after a JAX row returns (one core for about 80 ms,
+# measured), and torch's after its parallel loops, taking a core from whichever row runs next:
+# a fastinit or write-limit row after one of theirs first waits until this process is idle
+# (common.settle), then runs once untimed (a pause alone leaves this VM's cores idle, which
+# slows the next run by 5 to 15 ms, measured).  One untimed run alone is not enough: at 256 MiB
+# a 2-thread normal_ takes 30 ms, and was timed with one core while XLA still spun (5.3 GB/s
+# instead of 9).
 SPINNING = ("jax", "torch")
 SCHEME_RUNS = 3
 
 
 def measure(rows, repeat, budget):
     """Round-robin: one run of every unfinished row per round (after a row of a library whose
-    threads spin, one untimed run first)."""
+    threads spin, a wait until they stop and one untimed run first)."""
     previous = None
     for _ in range(repeat):
         for row in rows:
             if not row.done(repeat, budget):
                 if previous in SPINNING and row.kind in ("fastinit", "limit"):
+                    common.settle()
                     row.fn()
                 previous = row.kind
                 wall, cpu = common.timed(row.fn)

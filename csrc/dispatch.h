@@ -1,5 +1,6 @@
-/* The instruction sets' kernel table, shared by fill.c (which builds it and the fill entry
- * points) and sparse.c (the sparse patterns).  Internal: not part of fastinit.h's interface. */
+/* The instruction sets' kernel table: fill.c builds it, dispatch.c picks from it (and holds the
+ * fill entry points), sparse.c (the sparse patterns) calls through it.  Internal: not part of
+ * fastinit.h's interface. */
 #ifndef DISPATCH_H
 #define DISPATCH_H
 
@@ -30,6 +31,9 @@ struct isa {
     tile_rows_fn tile_rows; /* NULL: draws_scalar keeps a row mask */
     bf16_fn bf16;
 };
+
+/* the table, in order of preference (the last one the CPU supports is the default); *n entries */
+const struct isa *fi_isas(int *n);
 
 /* the instruction set in use: the best the CPU supports, or the one fi_set_isa chose */
 const struct isa *fi_pick(void);

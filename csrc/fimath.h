@@ -4,7 +4,8 @@
  * (-ffp-contract=off); the float32 functions fuse explicitly where written FMAF (one
  * rounding: the FMA instruction, or C99 fmaf on a target without one).
  * Each function has a line-for-line scalar twin in fastinit/kernels/_numba.py; change
- * both or neither.  Lane selects (SEL) are bitwise, so they round nothing.
+ * both or neither.  Where this side is written differently for speed, the comment there says
+ * why it is the same value (ndtrif's FNMA, logtf's index).  Lane selects (SEL) are bitwise, so they round nothing.
  *
  * Included once per target instruction set by fill.c, which defines NAME(), VSQRTF and
  * VSQRTD for that target: no include guard, every function static inline.
@@ -48,7 +49,7 @@ FI_INLINE vf NAME(logtf)(vf x)
 {
     vu ix = (vu)x;
     vu tmp = ix - 0x3f330000u;
-    vi i = (vi)((tmp >> 19) & 15u);
+    vi i = (vi)(tmp >> 19); /* & 15 in VPERMF: a 16-entry permute reads the low 4 bits only */
     vi k = (vi)tmp >> 23;
     vf z = (vf)(ix - (tmp & 0xff800000u));
     vf invc = VPERMF(LOGT_INVC, i), logc = VPERMF(LOGT_LOGC, i);
@@ -88,12 +89,15 @@ FI_INLINE vf NAME(cospf)(vf x)
 FI_INLINE vf NAME(ndtrif)(vf q, vf p)
 {
     vf p4 = p * 4.0f;
-    vf w = -NAME(logtf)(FMAF(-p4, p, p4));
-    vf v = w - 2.5f;
-    vf r = FMAF(SPLATF(F(NDTRI32_CENTRAL[0])), v, SPLATF(F(NDTRI32_CENTRAL[1])));
-    for (int i = 2; i < 10; i++) r = FMAF(r, v, SPLATF(F(NDTRI32_CENTRAL[i])));
-    vi tail = w >= 5.0f;
+    vf lw = NAME(logtf)(FMAF(-p4, p, p4)); /* -w */
+    /* v = w - 2.5 = -(lw + 2.5) exactly (rounding is symmetric), and r v + c = c - r (lw + 2.5)
+     * rounded once: FNMAF, no negation */
+    vf t = lw + 2.5f;
+    vf r = FNMAF(SPLATF(F(NDTRI32_CENTRAL[0])), t, SPLATF(F(NDTRI32_CENTRAL[1])));
+    for (int i = 2; i < 10; i++) r = FNMAF(r, t, SPLATF(F(NDTRI32_CENTRAL[i])));
+    vi tail = lw <= -5.0f; /* w >= 5 */
     if (VANY(tail)) {
+        vf w = -lw;
         vi mid = w <= 16.0f;
 #define C2(i) SEL(mid, SPLATF(F(NDTRI32_TAIL_MID[i])), SPLATF(F(NDTRI32_TAIL_FAR[i])))
         vf s = VSQRTF(w) - SEL(mid, SPLATF(3.125f), SPLATF(6.625f));
@@ -116,15 +120,26 @@ FI_INLINE vh NAME(to_bf16)(vf x)
 
 /* to_bf16 of the 2 NF lanes of a then b: the rounded (or quieted) bits' high halves, picked
  * from both vectors by one two-source shuffle (VPERMT2W with AVX-512) instead of a shift and a
- * narrowing per vector; VTOBF16X2 where the CPU converts in one instruction (same bits). */
+ * narrowing per vector.  A pair without NaN (one unordered compare of a with b, VUNORD2, where
+ * the target has it) skips the quieting selects.  VTOBF16X2 where the CPU converts in one
+ * instruction: it gives these bits except for denormal inputs, which it flushes to a signed zero
+ * (convert_fp32_to_bfloat16, Intel SDM) -- so a pair whose result has a zero lane (VZERO16:
+ * a denormal, or a true zero, rare) is rounded here instead. */
 FI_INLINE vh2 NAME(to_bf16x2)(vf a, vf b)
 {
 #ifdef VTOBF16X2
-    if (__builtin_expect(!VDENORMAL2(a, b), 1)) return VTOBF16X2(a, b);
+    const vh2 h = VTOBF16X2(a, b);
+    if (__builtin_expect(!VZERO16(h), 1)) return h;
 #endif
     vu ua = (vu)a, ub = (vu)b;
-    vu ra = SELU((ua & 0x7fffffffu) > 0x7f800000u, ua | 0x400000u, ua + 0x7fffu + ((ua >> 16) & 1u));
-    vu rb = SELU((ub & 0x7fffffffu) > 0x7f800000u, ub | 0x400000u, ub + 0x7fffu + ((ub >> 16) & 1u));
+    vu ra = ua + 0x7fffu + ((ua >> 16) & 1u), rb = ub + 0x7fffu + ((ub >> 16) & 1u);
+#ifdef VUNORD2
+    if (__builtin_expect(VUNORD2(a, b), 0))
+#endif
+    {
+        ra = SELU((ua & 0x7fffffffu) > 0x7f800000u, ua | 0x400000u, ra);
+        rb = SELU((ub & 0x7fffffffu) > 0x7f800000u, ub | 0x400000u, rb);
+    }
     vh2 odd;
     for (int i = 0; i < 2 * NF; i++) odd[i] = (uint16_t)(2 * i + 1); /* high halves, little-endian */
     return __builtin_shuffle((vh2)ra, (vh2)rb, odd);

@@ -1,6 +1,6 @@
 /* Philox4x32 (Salmon, Moraes, Dror, Shaw, SC'11; Random123 philox.h) in scalar C, and the
  * bounded integers the sparse patterns draw from its words.  The vector Philox of each
- * instruction set is in fill.c; this is the reference they are tested against.
+ * instruction set is in philox_x86.h; this is the reference they are tested against.
  * Self-contained: include anywhere. */
 #ifndef PHILOX_H
 #define PHILOX_H
@@ -26,6 +26,24 @@ static inline void fi_philox_scalar(uint32_t c[4], uint32_t k0, uint32_t k1, int
         c[2] = n2;
         k0 += PHILOX_W0;
         k1 += PHILOX_W1;
+    }
+}
+
+/* Philox4x32-10's key words and its round keys (k0 + r W0, k1 + r W1 for r < 10), computed
+ * once per kernel call: the vector rounds take them from memory as broadcast operands. */
+struct fi_keys {
+    uint32_t kw[4]; /* key (seed) words k0, k1, then the stream words (counter words 2, 3) */
+    uint32_t k0[10], k1[10];
+};
+
+static __attribute__((noinline, unused)) void fi_key_schedule(const uint32_t kw[4], struct fi_keys *ks)
+{
+    for (int j = 0; j < 4; j++) ks->kw[j] = kw[j];
+    ks->k0[0] = kw[0];
+    ks->k1[0] = kw[1];
+    for (int r = 1; r < 10; r++) {
+        ks->k0[r] = ks->k0[r - 1] + PHILOX_W0;
+        ks->k1[r] = ks->k1[r - 1] + PHILOX_W1;
     }
 }
 

@@ -6,13 +6,16 @@
 #undef VSQRTF
 #undef VSQRTD
 #undef VFMAF
+#undef VFNMAF
 #undef VANY
 #undef VPERMF
+#undef VUNORD2
 #undef VMAXF
 #undef VMINF
 #undef VMAXD
 #undef VMIND
 #undef PHILOX32
+#undef PHILOX32_KS
 #undef PHILOX_LANES
 #undef STREAM_COPY
 #undef STREAM_FENCE

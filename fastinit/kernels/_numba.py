@@ -1,4 +1,4 @@
-"""Numba twins of the C fill kernels (csrc/fimath.h, csrc/fill_impl.h).
+"""Numba twins of the C fill kernels (csrc/fimath.h, transforms.h, dense.h, masked.h).
 
 Every function here mirrors its C counterpart operation for operation: the same
 IEEE operations in the same order, constants rounded decimal -> float64 -> float32
@@ -382,9 +382,9 @@ def _philox_blocks(groups):
     products of a plain loop into a mix of 64-bit multiplies and separate mulhi sequences (twice
     the multiplies) and keeps the state in memory between rounds.  Here two lanes share one
     64-bit element (lane 2i low, 2i+1 high), so each product is two ``pmuludq``-shaped
-    multiplies of the even and odd lanes -- the scheme of csrc/fill.c's intrinsics -- and the
+    multiplies of the even and odd lanes -- the scheme of csrc/philox_x86.h -- and the
     state stays in registers; two groups are two independent chains, whose multiplies overlap
-    (as csrc/fill.c's two groups per step).  Generic IR: LLVM lowers <8 x i64> to whatever
+    (as csrc/dense.h: two groups per step).  Generic IR: LLVM lowers <8 x i64> to whatever
     the CPU has."""
 
     @intrinsic
@@ -451,7 +451,7 @@ def ctz32(typingctx, x):
     return types.uint32(x), codegen
 
 
-# ---- the per-lane transforms (csrc/fill_impl.h, same names: uniform32, boxmuller32, ...) ----
+# ---- the per-lane transforms (csrc/transforms.h, same names: uniform32, boxmuller32, ...) ----
 # shared by the dense groups and the masked fill's picks, so that both give the same bits
 
 @jit
@@ -487,7 +487,7 @@ def truncnormal32(w, p):
     k2 = i32(i32((w >> u32(9)) << u32(1)) + i32(1))
     k = f32(k2)
     k1 = f32(i32(i32(0x1000000) - k2))
-    m = mass * TWO_M24  # u m = k2 (m 2^-24): exact scalings (csrc/fill_impl.h)
+    m = mass * TWO_M24  # u m = k2 (m 2^-24): exact scalings (csrc/transforms.h)
     q = fmaf(k, m, qa)
     plo = fmaf(k, m, phia)
     phi_ = fmaf(k1, m, phicb)
@@ -552,7 +552,7 @@ def truncnormal64(x, p):
 @jit
 def group32(dist, p, c, cb, o, at):
     """The 64 float32 values of the group whose Philox words are c[cb:cb+64] into o[at:at+64]
-    (layout: csrc/fill_impl.h)."""
+    (layout: csrc/dense.h)."""
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
         for k in range(64):  # word j of block L is c[cb + 16 * j + L] and makes value 16 * j + L
@@ -572,7 +572,7 @@ def group32(dist, p, c, cb, o, at):
 @jit
 def group64(dist, p, c, cb, o, at):
     """The 32 float64 values of the group whose Philox words are c[cb:cb+64] into o[at:at+32]
-    (layout: csrc/fill_impl.h)."""
+    (layout: csrc/dense.h)."""
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
         for h in range(2):
@@ -597,7 +597,7 @@ def group64(dist, p, c, cb, o, at):
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
     """out[r*run_len + j] <- element first + r*run_stride + j (float32, or float16/bfloat16 bits);
-    two groups (128 elements) per step, as csrc/fill_impl.h's run32."""
+    two groups (128 elements) per step, as csrc/dense.h: run32."""
     tmp = np.empty(2 * G32, np.float32)
     c = np.empty(128, np.uint32)
     for r in range(n_runs):
@@ -676,7 +676,7 @@ def philox4x32(ctr, key, key_stride, out, rounds):
         out[i, 3] = w[3]
 
 
-# ---- masked fills (csrc/fill_impl.h: masked, masked_batch, pick32, pick64) ---------
+# ---- masked fills (csrc/masked.h: masked, masked_batch, pick32, pick64) ---------
 
 @jit
 def pick32(dist, p, c, js, o):

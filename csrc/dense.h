@@ -1,0 +1,258 @@
+/* The dense fills: out[r * run_len + j] <- global element first + r * run_stride + j
+ * (fastinit.h), two groups (32 Philox blocks) per step, each group's values by the transforms
+ * (transforms.h) in the stream layout of docs/streams.md:
+ *   32-bit family: element 64g + 16j + L takes word j of block 16g + L;
+ *   float64:       element 32g + 16h + L takes words 2h, 2h+1 of block 16g + L.
+ * So SIMD lanes compute consecutive blocks and each output vector is one contiguous store.
+ *
+ * A per-target template, included by fill_impl.h after transforms.h: needs NAME(), the vector
+ * types, NF/ND, G32/G64, NAME(ldu)/NAME(stf)/NAME(std), PHILOX32 (or the portable one here).
+ * No include guard. */
+
+#ifndef PHILOX32
+/* Portable Philox4x32-10 of blocks b0 .. b0+31: w[4h + j][L] is word j of block b0 + 16h + L. */
+FI_INLINE void NAME(philox32)(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16])
+{
+    for (int L = 0; L < 32; L++) {
+        uint64_t b = b0 + (uint64_t)L;
+        uint32_t c[4] = {(uint32_t)b, (uint32_t)(b >> 32), kw[2], kw[3]};
+        fi_philox_scalar(c, kw[0], kw[1], 10);
+        for (int j = 0; j < 4; j++) w[4 * (L / 16) + j][L % 16] = c[j];
+    }
+}
+#define PHILOX32 NAME(philox32)
+#define FI_PHILOX32_LOCAL 1
+#endif
+
+#ifndef PHILOX32_KS /* no Philox that takes a key schedule at this target: the key's words */
+#define PHILOX32_KS(ks, b0, w) PHILOX32((ks)->kw, b0, w)
+#define FI_PHILOX32_KS_LOCAL 1
+#endif
+
+/* ---- 32-bit family: one group of 64 float32 values ----------------------------- */
+
+/* o[q .. q + 2 NF) <- the values a (first NF) and b in format fmt (o: float or uint16_t bits) */
+FI_INLINE void NAME(emit2)(int fmt, void *o, int q, vf a, vf b)
+{
+    if (fmt == FI_F32) {
+        NAME(stf)((float *)o + q, a);
+        NAME(stf)((float *)o + q + NF, b);
+    } else if (fmt == FI_BF16) {
+        vh2 h = NAME(to_bf16x2)(a, b);
+        memcpy((uint16_t *)o + q, &h, sizeof h);
+    } else {
+        vh ha = NAME(to_f16)(a), hb = NAME(to_f16)(b);
+        memcpy((uint16_t *)o + q, &ha, sizeof ha);
+        memcpy((uint16_t *)o + q + NF, &hb, sizeof hb);
+    }
+}
+
+/* the 64 values of one group from its words w[0..3][0..15] into o[0..63] in format fmt, two
+ * vectors at a time (so a 16-bit format rounds them in registers: no float32 copy in between).
+ * Output q of uniform and truncnormal takes word w[q / 16][q % 16]; normal: pair h = q / 32 of
+ * words (2h, 2h + 1), cos for q % 32 < 16, sin for the rest.  fast: uniform by uniform32_fast
+ * with scale (uniform32_plan said 1 or 2; 2: no value is a denormal).  All constant where run32
+ * calls it. */
+FI_INLINE void NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16], const float *p, vf scale,
+                             void *o)
+{
+    vf v[G32 / NF]; /* v[i]: outputs i NF .. i NF + NF - 1 */
+    if (dist == FI_NORMAL) {
+        for (int pair = 0; pair < 2; pair++)
+            for (int s = 0; s < 16; s += NF) {
+                vf c, si;
+                NAME(boxmuller32)(NAME(ldu)(&w[2 * pair][s]), NAME(ldu)(&w[2 * pair + 1][s]), p, &c, &si);
+                v[(32 * pair + s) / NF] = c;
+                v[(32 * pair + 16 + s) / NF] = si;
+            }
+    } else {
+        const vf shift = SPLATF(p[1]);
+#ifdef VTOBF16X2
+        const int collect = fmt == FI_BF16; /* for one test per group below */
+#else
+        const int collect = 0;
+#endif
+        for (int q = 0; q < G32; q += NF) {
+            vu wq = NAME(ldu)(&w[q / 16][q % 16]);
+            v[q / NF] = dist != FI_UNIFORM ? NAME(truncnormal32)(wq, p)
+                        : fast            ? NAME(uniform32_fast)(wq, scale, shift)
+                                          : NAME(uniform32)(wq, p);
+            /* a pair written as soon as it is complete: fewer vectors live at once */
+            if (!collect && q % (2 * NF) == NF) NAME(emit2)(fmt, o, q - NF, v[q / NF - 1], v[q / NF]);
+        }
+        if (!collect) return;
+    }
+#ifdef VTOBF16X2
+    if (fmt == FI_BF16 && fast == 2) { /* no denormal (uniform32_plan): the instruction's bits */
+        vh2 h[G32 / (2 * NF)];
+        for (int i = 0; i < G32 / (2 * NF); i++) h[i] = VTOBF16X2(v[2 * i], v[2 * i + 1]);
+        memcpy(o, h, sizeof h);
+        return;
+    }
+    if (fmt == FI_BF16) { /* the instruction's bits unless a result lane is zero: one test per group */
+        vh2 h[G32 / (2 * NF)];
+        int zero = 0;
+        for (int i = 0; i < G32 / (2 * NF); i++) {
+            h[i] = VTOBF16X2(v[2 * i], v[2 * i + 1]);
+            zero |= VZERO16(h[i]) != 0;
+        }
+        if (__builtin_expect(!zero, 1)) {
+            memcpy(o, h, sizeof h);
+            return;
+        }
+    }
+#endif
+    for (int i = 0; i < G32 / NF; i += 2) NAME(emit2)(fmt, o, i * NF, v[i], v[i + 1]);
+}
+
+/* n values from src (float32) into dst[at ..) in format fmt; src has NF readable floats past n */
+FI_INLINE void NAME(store32)(int fmt, const float *src, void *dst, int64_t at, int64_t n)
+{
+    if (fmt == FI_F32) {
+        memcpy((float *)dst + at, src, (size_t)n * sizeof(float));
+        return;
+    }
+    uint16_t *d = (uint16_t *)dst + at;
+    int64_t j = 0;
+    if (fmt == FI_BF16)
+        for (; j + 2 * NF <= n; j += 2 * NF) { /* two vectors into one */
+            vf a, b;
+            memcpy(&a, src + j, sizeof a);
+            memcpy(&b, src + j + NF, sizeof b);
+            vh2 h = NAME(to_bf16x2)(a, b);
+            memcpy(d + j, &h, sizeof h);
+        }
+    for (; j < n; j += NF) {
+        vf v;
+        memcpy(&v, src + j, sizeof v);
+        vh b = fmt == FI_F16 ? NAME(to_f16)(v) : NAME(to_bf16)(v);
+        memcpy(d + j, &b, (size_t)(n - j < NF ? n - j : NF) * sizeof(uint16_t));
+    }
+}
+
+/* out[at .. at+n) <- global elements gi .. gi+n, two groups (128 elements) per step: whole
+ * steps straight into out, a partial one (the run's first or last) through tmp.  dist, fmt and
+ * fast are constants where run32 calls it, so each combination compiles to its own loop. */
+FI_INLINE void NAME(run32_body)(const int dist, const int fmt, const int fast, const uint32_t kw[4],
+                                const float *p, vf scale, void *out, int64_t at, int64_t n, uint64_t gi)
+{
+    float tmp[2 * G32 + 16] __attribute__((aligned(64)));
+    uint32_t w[8][16] __attribute__((aligned(64)));
+    const int size = fmt == FI_F32 ? 4 : 2;
+    struct fi_keys ks;
+    fi_key_schedule(kw, &ks);
+    while (n > 0) {
+        uint64_t g = gi / G32;
+        int64_t e0 = (int64_t)(gi % G32);
+        int64_t take = 2 * G32 - e0 < n ? 2 * G32 - e0 : n;
+        PHILOX32_KS(&ks, g * 16u, w);
+        if (e0 == 0 && take == 2 * G32) {
+            char *o = (char *)out + at * size;
+            NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])w, p, scale, o);
+            NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])(w + 4), p, scale, o + G32 * size);
+        } else {
+            NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])w, p, scale, tmp);
+            NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])(w + 4), p, scale, tmp + G32);
+            if (take == 2 * G32) NAME(store32)(fmt, tmp, out, at, 2 * G32); /* constant count: unrolled */
+            else NAME(store32)(fmt, tmp + e0, out, at, take);
+        }
+        at += take;
+        n -= take;
+        gi += (uint64_t)take;
+    }
+}
+
+static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p_, void *out,
+                        int64_t at, int64_t n, uint64_t gi)
+{
+    float p[8]; /* a local copy: the stores into out cannot alias it, so it stays in registers */
+    memcpy(p, p_, sizeof p);
+    float s = 0.0f;
+    const int fast = dist == FI_UNIFORM ? NAME(uniform32_plan)(p, &s) : 0;
+    const vf scale = SPLATF(s);
+#define FI_RUN32(d, f, fa) NAME(run32_body)(d, f, fa, kw, p, scale, out, at, n, gi)
+#define FI_RUN32_FMT(d, fa)                                           \
+    do {                                                              \
+        if (fmt == FI_F32) FI_RUN32(d, FI_F32, fa);                   \
+        else if (fmt == FI_BF16) FI_RUN32(d, FI_BF16, fa);            \
+        else FI_RUN32(d, FI_F16, fa);                                 \
+    } while (0)
+    if (dist == FI_UNIFORM && fast == 2) FI_RUN32_FMT(FI_UNIFORM, 2);
+    else if (dist == FI_UNIFORM && fast) FI_RUN32_FMT(FI_UNIFORM, 1);
+    else if (dist == FI_UNIFORM) FI_RUN32_FMT(FI_UNIFORM, 0);
+    else if (dist == FI_NORMAL) FI_RUN32_FMT(FI_NORMAL, 0);
+    else FI_RUN32_FMT(FI_TRUNCNORMAL, 0);
+#undef FI_RUN32_FMT
+#undef FI_RUN32
+}
+
+static void NAME(fill32)(int dist, int fmt, const uint32_t *kw, const float *p, void *out,
+                         int64_t n_runs, int64_t run_len, uint64_t first, uint64_t run_stride)
+{
+    for (int64_t r = 0; r < n_runs; r++)
+        NAME(run32)(dist, fmt, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride);
+}
+
+/* ---- float64: one group of 32 doubles ------------------------------------------ */
+
+/* the 32 values of one group from its words w[0..3][0..15] into o[0..31] */
+FI_INLINE void NAME(group64)(int dist, const uint32_t (*w)[16], const double *p, double *o)
+{
+    if (dist == FI_UNIFORM) {
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 16; s += ND)
+                NAME(std)(o + 16 * h + s, NAME(uniform64)(NAME(join53)(&w[2 * h][s], &w[2 * h + 1][s], 11), p));
+    } else if (dist == FI_NORMAL) {
+        for (int s = 0; s < 16; s += ND) {
+            vd c, si;
+            NAME(boxmuller64)(NAME(join53)(&w[0][s], &w[1][s], 11), NAME(join53)(&w[2][s], &w[3][s], 11), p, &c, &si);
+            NAME(std)(o + s, c);
+            NAME(std)(o + 16 + s, si);
+        }
+    } else {
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 16; s += ND)
+                NAME(std)(o + 16 * h + s, NAME(truncnormal64)(NAME(join53)(&w[2 * h][s], &w[2 * h + 1][s], 12), p));
+    }
+}
+
+static void NAME(run64)(int dist, const uint32_t kw[4], const double *p, double *out,
+                        int64_t at, int64_t n, uint64_t gi)
+{
+    double tmp[2 * G64] __attribute__((aligned(64)));
+    uint32_t w[8][16] __attribute__((aligned(64)));
+    while (n > 0) {
+        uint64_t g = gi / G64;
+        int64_t e0 = (int64_t)(gi % G64);
+        int64_t take = 2 * G64 - e0 < n ? 2 * G64 - e0 : n;
+        PHILOX32(kw, g * 16u, w);
+        double *o = (e0 == 0 && take == 2 * G64) ? out + at : tmp;
+        NAME(group64)(dist, w, p, o);
+        NAME(group64)(dist, w + 4, p, o + G64);
+        if (o == tmp) memcpy(out + at, tmp + e0, (size_t)take * sizeof(double));
+        at += take;
+        n -= take;
+        gi += (uint64_t)take;
+    }
+}
+
+static void NAME(fill64)(int dist, const uint32_t *kw, const double *p, double *out,
+                         int64_t n_runs, int64_t run_len, uint64_t first, uint64_t run_stride)
+{
+    for (int64_t r = 0; r < n_runs; r++)
+        NAME(run64)(dist, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride);
+}
+
+/* out[0 .. n) <- x[0 .. n) rounded to bfloat16 bits as the 16-bit fills round (fi_to_bf16) */
+static void NAME(bf16)(const float *x, uint16_t *out, int64_t n)
+{
+    float tmp[2 * G32 + 16] __attribute__((aligned(64)));
+    for (int64_t i = 0; i < n; i += 2 * G32) {
+        const int64_t k = n - i < 2 * G32 ? n - i : 2 * G32;
+        memcpy(tmp, x + i, (size_t)k * sizeof(float));
+        NAME(store32)(FI_BF16, tmp, out, i, k);
+    }
+}
+
+/* Philox4x32-10 of blocks b0 .. b0+31 (w[4h + j][L]: word j of block b0 + 16h + L), callable */
+static void NAME(philox_blocks)(const uint32_t kw[4], uint64_t b0, uint32_t w[8][16]) { PHILOX32(kw, b0, w); }
