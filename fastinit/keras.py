@@ -36,14 +36,13 @@ import math
 import random as _random
 
 import keras
-import ml_dtypes
 import numpy as np
 
 from . import _validate, fills
 from .rng import MISSING_STREAM, key_words
 from .schemes.variance import TRUNCATED_STD
 
-_REAL = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32, "float64": np.float64}
+_REAL = {dt.name: dt for dt in _validate.FLOAT_DTYPES}  # keras names them as NumPy does
 
 
 def compute_fans(shape, input_axes=None, output_axes=None):
