@@ -126,6 +126,17 @@ def normal_reach(mean, std, dtype, blame=None):
                          f"fastinit never writes inf")
 
 
+def normal_params(mean, std, dtype_of):
+    """normal_'s (mean, std), validated for the output dtype ``dtype_of()`` (asked for after the
+    scalar checks): finite, std >= 0, and every sample finite in the dtype (:func:`normal_reach`)."""
+    mean, std = real(mean, "mean"), real(std, "std", lo=0)
+    dtype = dtype_of()
+    in_range(mean, "mean", dtype)
+    in_range(std, "std", dtype)
+    normal_reach(mean, std, dtype)
+    return mean, std
+
+
 def orthogonal_reach(gain, dtype, compute):
     """Refuse a gain whose orthogonal entries (``|q| <= 1`` times gain) or whose intermediate
     products (``ORTHOGONAL_HEADROOM`` times gain, in ``compute``) overflow."""

@@ -282,7 +282,7 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
     from . import _validate, fills
 
     dt = _validate.float_dtype(dtype)
-    plan = fills._trunc_normal_plan(mean, std, a, b, bounds, lambda: dt)
+    plan = fills.trunc_normal_plan(mean, std, a, b, bounds, lambda: dt)
     rounded = (lambda p: tuple(float(v) for v in p)) if _validate.compute_dtype(dt) == np.float64 else \
         (lambda p: tuple(_rounding.float32_array(p)))
     # any finite z works below: z * 0 + value = value; these are the constants of [-0.67, 0.67]
