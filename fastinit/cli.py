@@ -26,12 +26,13 @@ import sys
 import time
 
 from . import _validate
+from ._extras import require
 from ._version import __version__
 from .model import presets
 from .model.errors import FileError, Incomplete, Locked, OutputExists, ResumeMismatch
 from .model.safetensors import parse_size
 from .model.sources import load
-from .model.spec import SpecError
+from .model.spec import SpecError, canonical_dtype
 from .model.writer import FORMATS, fill, finalize, shard_files, verify
 
 # what to do about each refusal, in flags
@@ -69,17 +70,30 @@ def _config(path):
     return data if presets.is_config(data) else None
 
 
+def _bar_available():
+    """The progress bar's tqdm, if a terminal would show it; else one line naming the extra."""
+    if not sys.stderr.isatty():
+        return True
+    try:
+        require("tqdm", "files", "the progress bar")
+    except ModuleNotFoundError as exc:  # a fill without a bar beats no fill
+        print(f"fastinit: {exc} (or --quiet)", file=sys.stderr)
+        return False
+    return True
+
+
 def _spec(args):
     import importlib.util
 
     config = _config(args.spec)
     args.hf_config = config
+    dtype = None if args.dtype is None else canonical_dtype(args.dtype, "--dtype")
     if config is not None and importlib.util.find_spec("transformers") and importlib.util.find_spec("torch"):
         from .torch.hf import spec_from_config  # the model transformers builds, its own init recorded
 
-        return spec_from_config(config, dtype=args.dtype).with_options(seed=getattr(args, "seed", None))
+        return spec_from_config(config, dtype=dtype).with_options(seed=getattr(args, "seed", None))
     spec = load(args.spec)   # presets: no transformers needed
-    return spec.with_options(seed=getattr(args, "seed", None), dtype=args.dtype)
+    return spec.with_options(seed=getattr(args, "seed", None), dtype=dtype)
 
 
 def _write_config(args, spec):
@@ -169,7 +183,8 @@ def cmd_fill(args):
                               resume=args.resume, overwrite=args.overwrite)
     else:
         filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume,
-                      overwrite=args.overwrite, quiet=args.quiet, max_shard_size=args.max_shard_size, only=only)
+                      overwrite=args.overwrite, quiet=args.quiet or not _bar_available(),
+                      max_shard_size=args.max_shard_size, only=only)
     _write_config(args, spec)
     elapsed = time.perf_counter() - start
     if not args.quiet:

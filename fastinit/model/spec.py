@@ -119,7 +119,7 @@ class ModelSpec:
         """A copy with the seed and/or every tensor's dtype replaced."""
         tensors = self.tensors
         if dtype is not None:
-            dtype = canonical_dtype(dtype, "--dtype")
+            dtype = canonical_dtype(dtype, "dtype")
             tensors = tuple(replace(t, dtype=dtype) for t in tensors)
         return ModelSpec(tensors, self.seed if seed is None else seed, dict(self.metadata))
 
