@@ -13,8 +13,9 @@ SPEC is a spec file (TOML or JSON), an HF config.json, or a preset name (``fasti
 With transformers installed (the ``hf`` extra), a config.json is any model transformers
 builds from a config, initialized as its own init code does (``fastinit.torch.hf``), and
 ``fill`` writes the config.json beside the weights.
-Exit status: 0 success, 1 verification failed, 2 bad spec or arguments, 3 the files could
-not be written (disk full, file size limit, unwritable directory: nothing looks complete),
+Exit status: 0 success, 1 verification failed, 2 bad spec or arguments or an extra not
+installed, 3 the files could not be written (disk full, file size limit, unwritable
+directory: nothing looks complete),
 4 refused: the output exists (``--overwrite``), another process is filling it, or
 ``--resume`` found an interrupted fill of another spec; 130 interrupted (Ctrl-C; a fill can
 be resumed).  The library's errors never name flags: this module maps them to the flags.
@@ -315,6 +316,9 @@ def main(argv=None):
         advice = next((a for cls, a in ADVICE.items() if isinstance(exc, cls)), "")
         print(f"fastinit: error: {exc}" + (f"; {advice}" if advice else ""), file=sys.stderr)
         return 4
+    except ModuleNotFoundError as exc:  # an extra not installed: the message names it
+        print(f"fastinit: error: {exc}", file=sys.stderr)
+        return 2
     except SpecError as exc:
         message = str(exc).replace("write it in the safetensors format", "use --format safetensors")
         print(f"fastinit: error: {message}", file=sys.stderr)

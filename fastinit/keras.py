@@ -35,12 +35,14 @@ variable's name), or a ``TypeError`` says so.
 import math
 import random as _random
 
-import keras
 import numpy as np
 
 from . import _validate, fills
+from ._extras import require
 from .rng import MISSING_STREAM, key_words
 from .schemes.variance import TRUNCATED_STD
+
+keras = require("keras", "keras", "fastinit.keras")
 
 _REAL = {dt.name: dt for dt in _validate.FLOAT_DTYPES}  # keras names them as NumPy does
 

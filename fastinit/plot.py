@@ -10,12 +10,11 @@ import os
 
 import numpy as np
 
+from ._extras import require
+
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ImportError("fastinit.plot needs matplotlib: pip install 'fastinit[plot]'") from None
+    matplotlib = require("matplotlib", "plot", "fastinit.plot")
     matplotlib.use("Agg", force=False)  # files only: no display needed
     import matplotlib.pyplot as plt
 
