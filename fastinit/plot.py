@@ -1,6 +1,6 @@
 """Pictures of signal propagation: variance against depth, and the muP coordinate check.
 
-matplotlib is an optional dependency (``pip install fastinit[plot]``); nothing else in fastinit
+matplotlib is an optional dependency (``pip install "fastinit-weights[plot]"``); nothing else in fastinit
 imports this module.  The functions take plain arrays -- from ``fastinit.signal.propagate``
 (predicted) and ``fastinit.torch.probe`` (measured) -- and write a PNG or SVG (by the path's
 suffix), returning the path.
