@@ -83,7 +83,7 @@ class _Fastinit(keras.initializers.Initializer):
     def __call__(self, shape, dtype=None):
         name = keras.backend.standardize_dtype(dtype or keras.config.floatx())
         if name not in _REAL:
-            raise TypeError(f"{type(self).__name__} needs a float dtype (float16, bfloat16, float32, float64); "
+            raise TypeError(f"{type(self).__name__} needs a float dtype ({_validate.DTYPE_NAMES}); "
                             f"got {name}")
         shape = tuple(int(d) for d in shape)
         out = np.empty(shape, _REAL[name])
