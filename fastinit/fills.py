@@ -16,9 +16,8 @@ from scipy.special import erf, ndtr
 
 from . import _parallel, _rounding, _validate, kernels
 from ._buffers import BFLOAT16, accepts_tensors, check_out, runs
-from ._validate import check_common  # noqa: F401 (the schemes' import of it; its home is _validate)
-from ._validate import compute_dtype as _compute, finfo as _finfo, in_range as _in_range, keywords_of as _keywords_of
-from ._validate import real as _real
+from ._validate import check_common, compute_dtype as _compute, finfo as _finfo, in_range as _in_range
+from ._validate import keywords_of as _keywords_of, real as _real
 from .kernels import F32, GROUP32, GROUP64, NORMAL, TRUNCNORMAL, UNIFORM
 from .rng import key_words
 
