@@ -265,3 +265,19 @@ def test_the_kernel_sizes_and_scalings_are_the_same_in_c_and_numba():
     assert angles == {float(nb.PI2_22), nb.PI2_51}
     scalings = {float.fromhex(v) for v in re.findall(r"\* (0x1p-\d+)f?\b", text)}
     assert {float(nb.TWO_M24), nb.TWO_M53} <= scalings
+
+
+def test_the_c_and_numba_twins_carry_the_same_names():
+    # grep finds a kernel's twin: every per-lane transform and driver of csrc/ (NAME(x) in the
+    # templates) is a function of that name in fastinit/kernels/_numba.py
+    import re
+    from pathlib import Path
+
+    from fastinit.kernels import _numba as nb
+    text = "\n".join(p.read_text() for p in sorted((Path(__file__).resolve().parents[2] / "csrc").glob("*.[ch]")))
+    c_names = set(re.findall(r"\bNAME\((\w+)\)", text))
+    twins = {"uniform32", "uniform64", "boxmuller32", "boxmuller64", "truncnormal32", "truncnormal64", "join53",
+             "group32", "group64", "fill32", "fill64", "pick32", "pick64", "logf", "log", "cospf", "cosp",
+             "sinpf", "sinp", "ndtrif", "ndtri_central", "ndtri_tail", "philox_lanes"}
+    assert twins <= c_names, twins - c_names
+    assert [n for n in sorted(twins) if not callable(getattr(nb, n, None))] == []
