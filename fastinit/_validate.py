@@ -95,7 +95,10 @@ def finfo(dtype):
 
 
 def compute_dtype(dtype):
-    """The dtype fastinit computes ``dtype`` outputs in: float64 for float64, else float32."""
+    """The dtype fastinit computes ``dtype`` outputs in: float64 for float64, float32 for the
+    other real dtypes; a complex dtype (``unitary_``) is its own."""
+    if dtype in COMPLEX_DTYPES:
+        return np.dtype(dtype)
     return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
 
 
@@ -121,6 +124,17 @@ def normal_reach(mean, std, dtype, blame=None):
         raise ValueError(f"{name}={value} gives N({mean}, {std}^2) samples up to |x| = {reach:.4g} "
                          f"(|mean| + {Z_MAX[bits]} std), beyond the range of {dtype} (|x| <= {top:.6g}): "
                          f"fastinit never writes inf")
+
+
+def normal_params(mean, std, dtype_of):
+    """normal_'s (mean, std), validated for the output dtype ``dtype_of()`` (asked for after the
+    scalar checks): finite, std >= 0, and every sample finite in the dtype (:func:`normal_reach`)."""
+    mean, std = real(mean, "mean"), real(std, "std", lo=0)
+    dtype = dtype_of()
+    in_range(mean, "mean", dtype)
+    in_range(std, "std", dtype)
+    normal_reach(mean, std, dtype)
+    return mean, std
 
 
 def orthogonal_reach(gain, dtype, compute):
@@ -196,6 +210,43 @@ def check_array(out, name, dtypes, accepted):
     if not out.flags.aligned:
         raise ValueError(f"{name} is not aligned to its dtype's size; expected an aligned array")
     return out
+
+
+def check_matrix_out(out, kind, name):
+    """Validate ``out`` of an orthogonal scheme ``name``: kind "real" (``orthogonal_``,
+    ``delta_orthogonal_``: FLOAT_DTYPES) or "complex" (``unitary_``: COMPLEX_DTYPES).  An array
+    of the other kind is a TypeError pointing to the function that fills it."""
+    dt = getattr(out, "dtype", None)
+    if isinstance(out, np.ndarray) and kind == "real" and dt in COMPLEX_DTYPES:
+        raise TypeError(f"out has complex dtype {dt}: {name} fills real (semi-)orthogonal matrices; "
+                        f"use fastinit.orthogonal.unitary_ for a Haar unitary matrix")
+    if isinstance(out, np.ndarray) and kind == "complex" and dt in FLOAT_DTYPES:
+        raise TypeError(f"out has real dtype {dt}: {name} fills complex matrices (complex64, complex128); "
+                        f"use fastinit.orthogonal.orthogonal_ for a real orthogonal matrix")
+    if kind == "real":
+        return check_array(out, "out", FLOAT_DTYPES, f"{name} expects one of {DTYPE_NAMES}")
+    return check_array(out, "out", COMPLEX_DTYPES, f"{name} expects complex64 or complex128")
+
+
+def check_orthogonal(out, kind, gain, seed, stream, backend, threads, layout, batch_dims, min_ndim, name):
+    """Every check of an orthogonal scheme ``name`` (fastinit.orthogonal), without writing:
+    ``out`` (:func:`check_matrix_out`), gain (finite, within :func:`orthogonal_reach`), seed,
+    stream, backend, threads, ``layout`` ("torch" or "jax"), ``batch_dims`` (an int >= 0
+    leaving at least ``min_ndim`` dims per matrix).  Returns ``(gain, batch_dims)``."""
+    check_matrix_out(out, kind, name)
+    gain = real(gain, "gain")
+    u64(seed, "seed")
+    check_stream(stream)
+    check_backend(backend)
+    check_threads(threads)
+    if layout not in ("torch", "jax"):
+        raise ValueError(f"layout must be 'torch' or 'jax'; got {layout!r}")
+    batch_dims = integer(batch_dims, "batch_dims", lo=0)
+    if out.ndim - batch_dims < min_ndim:
+        raise ValueError(f"{name} needs at least {min_ndim} dims per matrix; got out.shape={out.shape} "
+                         f"with batch_dims={batch_dims}")
+    orthogonal_reach(gain, out.dtype, compute_dtype(out.dtype))
+    return gain, batch_dims
 
 
 def shape(value, name="shape", *, allow_int=False, kind="tuple"):

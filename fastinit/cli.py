@@ -13,8 +13,9 @@ SPEC is a spec file (TOML or JSON), an HF config.json, or a preset name (``fasti
 With transformers installed (the ``hf`` extra), a config.json is any model transformers
 builds from a config, initialized as its own init code does (``fastinit.torch.hf``), and
 ``fill`` writes the config.json beside the weights.
-Exit status: 0 success, 1 verification failed, 2 bad spec or arguments, 3 the files could
-not be written (disk full, file size limit, unwritable directory: nothing looks complete),
+Exit status: 0 success, 1 verification failed, 2 bad spec or arguments or an extra not
+installed, 3 the files could not be written (disk full, file size limit, unwritable
+directory: nothing looks complete),
 4 refused: the output exists (``--overwrite``), another process is filling it, or
 ``--resume`` found an interrupted fill of another spec; 130 interrupted (Ctrl-C; a fill can
 be resumed).  The library's errors never name flags: this module maps them to the flags.
@@ -26,12 +27,13 @@ import sys
 import time
 
 from . import _validate
+from ._extras import require
 from ._version import __version__
 from .model import presets
 from .model.errors import FileError, Incomplete, Locked, OutputExists, ResumeMismatch
 from .model.safetensors import parse_size
 from .model.sources import load
-from .model.spec import SpecError
+from .model.spec import SpecError, canonical_dtype
 from .model.writer import FORMATS, fill, finalize, shard_files, verify
 
 # what to do about each refusal, in flags
@@ -69,17 +71,30 @@ def _config(path):
     return data if presets.is_config(data) else None
 
 
+def _bar_available():
+    """The progress bar's tqdm, if a terminal would show it; else one line naming the extra."""
+    if not sys.stderr.isatty():
+        return True
+    try:
+        require("tqdm", "files", "the progress bar")
+    except ModuleNotFoundError as exc:  # a fill without a bar beats no fill
+        print(f"fastinit: {exc} (or --quiet)", file=sys.stderr)
+        return False
+    return True
+
+
 def _spec(args):
     import importlib.util
 
     config = _config(args.spec)
     args.hf_config = config
+    dtype = None if args.dtype is None else canonical_dtype(args.dtype, "--dtype")
     if config is not None and importlib.util.find_spec("transformers") and importlib.util.find_spec("torch"):
         from .torch.hf import spec_from_config  # the model transformers builds, its own init recorded
 
-        return spec_from_config(config, dtype=args.dtype).with_options(seed=getattr(args, "seed", None))
+        return spec_from_config(config, dtype=dtype).with_options(seed=getattr(args, "seed", None))
     spec = load(args.spec)   # presets: no transformers needed
-    return spec.with_options(seed=getattr(args, "seed", None), dtype=args.dtype)
+    return spec.with_options(seed=getattr(args, "seed", None), dtype=dtype)
 
 
 def _write_config(args, spec):
@@ -169,7 +184,8 @@ def cmd_fill(args):
                               resume=args.resume, overwrite=args.overwrite)
     else:
         filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume,
-                      overwrite=args.overwrite, quiet=args.quiet, max_shard_size=args.max_shard_size, only=only)
+                      overwrite=args.overwrite, quiet=args.quiet or not _bar_available(),
+                      max_shard_size=args.max_shard_size, only=only)
     _write_config(args, spec)
     elapsed = time.perf_counter() - start
     if not args.quiet:
@@ -300,6 +316,9 @@ def main(argv=None):
         advice = next((a for cls, a in ADVICE.items() if isinstance(exc, cls)), "")
         print(f"fastinit: error: {exc}" + (f"; {advice}" if advice else ""), file=sys.stderr)
         return 4
+    except ModuleNotFoundError as exc:  # an extra not installed: the message names it
+        print(f"fastinit: error: {exc}", file=sys.stderr)
+        return 2
     except SpecError as exc:
         message = str(exc).replace("write it in the safetensors format", "use --format safetensors")
         print(f"fastinit: error: {message}", file=sys.stderr)

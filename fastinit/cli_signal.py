@@ -15,6 +15,7 @@ import math
 import sys
 
 from . import _validate, signal
+from ._extras import install_hint
 from .schemes.activations import ACTIVATIONS
 
 
@@ -25,7 +26,7 @@ def _import_torch():
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise SystemExit("fastinit: error: this command needs torch: pip install 'fastinit[torch]'") from None
+        raise SystemExit(f"fastinit: error: this command needs torch: {install_hint('torch')}") from None
 
 
 def cmd_probe(args):

@@ -16,9 +16,8 @@ from scipy.special import erf, ndtr
 
 from . import _parallel, _rounding, _validate, kernels
 from ._buffers import BFLOAT16, accepts_tensors, check_out, runs
-from ._validate import check_common  # noqa: F401 (the schemes' import of it; its home is _validate)
-from ._validate import compute_dtype as _compute, finfo as _finfo, in_range as _in_range, keywords_of as _keywords_of
-from ._validate import real as _real
+from ._validate import check_common, compute_dtype as _compute, finfo as _finfo, in_range as _in_range
+from ._validate import keywords_of as _keywords_of, real as _real
 from .kernels import F32, GROUP32, GROUP64, NORMAL, TRUNCNORMAL, UNIFORM
 from .rng import key_words
 
@@ -115,19 +114,8 @@ def normal_(out, mean=0.0, std=1.0, *, seed, stream=None, global_shape=None, off
 
     >>> w = normal_(np.empty((4096, 4096), np.float32), std=0.02, seed=0, stream="embed")
     """
-    mean, std = _normal_params(mean, std, lambda: _dtype_of(out))
+    mean, std = _validate.normal_params(mean, std, lambda: _dtype_of(out))
     return _fill(out, NORMAL, _pad([std, mean]), seed, stream, global_shape, offset, backend, threads)
-
-
-def _normal_params(mean, std, dtype_of):
-    """normal_'s (mean, std), validated for the output dtype ``dtype_of()`` (asked for after the
-    scalar checks): finite, std >= 0, and every sample finite in the dtype (_validate.normal_reach)."""
-    mean, std = _real(mean, "mean"), _real(std, "std", lo=0)
-    dtype = dtype_of()
-    _in_range(mean, "mean", dtype)
-    _in_range(std, "std", dtype)
-    _validate.normal_reach(mean, std, dtype)
-    return mean, std
 
 
 @accepts_tensors
@@ -149,7 +137,7 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
 
     >>> w = trunc_normal_(np.empty((768, 768), np.float32), std=0.02, a=-0.04, b=0.04, seed=0, stream="attn.weight")
     """
-    plan = _trunc_normal_plan(mean, std, a, b, bounds, lambda: _dtype_of(out))
+    plan = trunc_normal_plan(mean, std, a, b, bounds, lambda: _dtype_of(out))
     if plan[0] == "normal":  # bounds="std" at std 0: [mean + a std, mean + b std] is the point mean
         return normal_(out, plan[1], 0.0, seed=seed, stream=stream, global_shape=global_shape, offset=offset,
                        backend=backend, threads=threads)
@@ -160,7 +148,7 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
     return _fill(out, TRUNCNORMAL, plan[1], seed, stream, global_shape, offset, backend, threads)
 
 
-def _trunc_normal_plan(mean, std, a, b, bounds, dtype_of):
+def trunc_normal_plan(mean, std, a, b, bounds, dtype_of):
     """trunc_normal_'s parameters, validated, for the output dtype ``dtype_of()`` (asked for after
     the scalar checks): ``("normal", mean)`` (``bounds="std"`` at std 0), ``("clamped", value,
     lo, hi)`` (std 0) or ``("trunc", p)``, p the kernel's 8 constants (csrc/fastinit.h).
@@ -260,7 +248,7 @@ def normal_masked_(out, zeros, mean=0.0, std=1.0, *, words, kept, seed, stream=N
     flat, fmt = check_out(out)
     if out.ndim != 2:
         raise ValueError(f"normal_masked_ needs a 2-D out; got shape {out.shape}")
-    mean, std = _normal_params(mean, std, lambda: out.dtype)
+    mean, std = _validate.normal_params(mean, std, lambda: out.dtype)
     nr, nc = out.shape
     words = _validate.integer(words, "words", -(-nc // 32), None, f"an int >= {-(-nc // 32)} (ceil(columns / 32))")
     if not isinstance(zeros, np.ndarray) or zeros.dtype != np.uint32 or zeros.ndim != 1 or \

@@ -35,15 +35,16 @@ variable's name), or a ``TypeError`` says so.
 import math
 import random as _random
 
-import keras
-import ml_dtypes
 import numpy as np
 
 from . import _validate, fills
+from ._extras import require
 from .rng import MISSING_STREAM, key_words
 from .schemes.variance import TRUNCATED_STD
 
-_REAL = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32, "float64": np.float64}
+keras = require("keras", "keras", "fastinit.keras")
+
+_REAL = {dt.name: dt for dt in _validate.FLOAT_DTYPES}  # keras names them as NumPy does
 
 
 def compute_fans(shape, input_axes=None, output_axes=None):
@@ -82,7 +83,7 @@ class _Fastinit(keras.initializers.Initializer):
     def __call__(self, shape, dtype=None):
         name = keras.backend.standardize_dtype(dtype or keras.config.floatx())
         if name not in _REAL:
-            raise TypeError(f"{type(self).__name__} needs a float dtype (float16, bfloat16, float32, float64); "
+            raise TypeError(f"{type(self).__name__} needs a float dtype ({_validate.DTYPE_NAMES}); "
                             f"got {name}")
         shape = tuple(int(d) for d in shape)
         out = np.empty(shape, _REAL[name])

@@ -39,6 +39,8 @@ from numba import njit
 from . import _rounding
 from ._rounding import DOWN, NEAREST, UP
 from .kernels._numba import (
+    G32,
+    G64,
     block_of,
     boxmuller32,
     boxmuller64,
@@ -63,6 +65,7 @@ i64 = np.int64
 f32, f64 = np.float32, np.float64
 
 _ROUNDS = 10  # Philox4x32-10, the stream's generator (docs/streams.md)
+_SHIFT32, _SHIFT64 = u64(G32.bit_length() - 1), u64(G64.bit_length() - 1)  # log2 of the kernels' group sizes
 _api = njit(cache=True, nogil=True, error_model="numpy")
 # small helpers are inlined in Numba IR; the larger shared pieces stay separate (cached) functions,
 # which the dtype variants call rather than re-inline: compile time is the cost users see first
@@ -111,7 +114,7 @@ def block(key, b):
 @_inline
 def _word32(key, i):
     """float32 family: element i is word (i mod 64) div 16 of block 16 (i div 64) + i mod 16."""
-    b, j = block_of(i, u64(6))
+    b, j = block_of(i, _SHIFT32)
     w = block(key, b)
     return w[0] if j == u64(0) else (w[1] if j == u64(1) else (w[2] if j == u64(2) else w[3]))
 
@@ -119,7 +122,7 @@ def _word32(key, i):
 @_inline
 def _words64(key, i):
     """float64: element i is words 2h, 2h+1 (h = (i mod 32) div 16) of block 16 (i div 32) + i mod 16."""
-    b, h = block_of(i, u64(5))
+    b, h = block_of(i, _SHIFT64)
     w = block(key, b)
     return (w[0], w[1]) if h == u64(0) else (w[2], w[3])
 
@@ -224,7 +227,7 @@ def uniform_f64(key, i, low, high):
 
 @_api
 def _normal32(key, i, mean, std):
-    b, j = block_of(i, u64(6))
+    b, j = block_of(i, _SHIFT32)
     w = block(key, b)
     pair_hi = j >= u64(2)
     co, si = boxmuller32(w[2] if pair_hi else w[0], w[3] if pair_hi else w[1], f32(std), f32(mean))
@@ -261,7 +264,7 @@ def normal_f64(key, i, mean, std):
     Each block gives two outputs, ``h = 0`` (cos) and ``h = 1`` (sin); only element ``i``'s
     is computed.
     """
-    b, h = block_of(i, u64(5))
+    b, h = block_of(i, _SHIFT64)
     w = block(key, b)
     co, si = boxmuller64(join53(w[0], w[1], 11), join53(w[2], w[3], 11), f64(std), f64(mean))
     return si if h != u64(0) else co
@@ -282,7 +285,7 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
     from . import _validate, fills
 
     dt = _validate.float_dtype(dtype)
-    plan = fills._trunc_normal_plan(mean, std, a, b, bounds, lambda: dt)
+    plan = fills.trunc_normal_plan(mean, std, a, b, bounds, lambda: dt)
     rounded = (lambda p: tuple(float(v) for v in p)) if _validate.compute_dtype(dt) == np.float64 else \
         (lambda p: tuple(_rounding.float32_array(p)))
     # any finite z works below: z * 0 + value = value; these are the constants of [-0.67, 0.67]

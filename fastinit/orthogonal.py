@@ -39,16 +39,10 @@ import scipy.linalg.lapack
 from . import _blas, _parallel, _rounding, _validate
 from ._blas import sub_matmul
 from ._buffers import accepts_tensors
-from ._validate import BFLOAT16, COMPLEX_DTYPES as _COMPLEX, FLOAT_DTYPES as _REAL
 from .fills import normal_
 from .rng import stream_id
 
 REFLECTOR_STREAM = 0x4F5254484F474E4C  # "ORTHOGNL": the reflectors' stream is the tensor's stream XOR this
-
-_COMPUTE = {np.dtype(np.float16): np.dtype(np.float32), BFLOAT16: np.dtype(np.float32),
-            np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float64): np.dtype(np.float64),
-            np.dtype(np.complex64): np.dtype(np.complex64), np.dtype(np.complex128): np.dtype(np.complex128)}
-_LAYOUTS = ("torch", "jax")
 
 SLAB = 256            # columns (rows, for wide results) per independent slab of a block update
 STREAM_SCRATCH = 32 << 20  # bytes of float32/64 scratch per worker on the streaming path
@@ -57,42 +51,6 @@ STREAM_SCRATCH = 32 << 20  # bytes of float32/64 scratch per worker on the strea
 def block_size(L):
     """Reflectors per compact-WY block for reflectors of length up to ``L``."""
     return 32 if L <= 128 else 64 if L <= 512 else 128
-
-
-# ----------------------------------------------------------------------------------------
-# validation
-
-
-def _check_out(out, kind):
-    """Validate ``out`` for ``orthogonal_`` (kind "real") or ``unitary_`` ("complex")."""
-    dt = getattr(out, "dtype", None)
-    if isinstance(out, np.ndarray) and kind == "real" and dt in _COMPLEX:
-        raise TypeError(f"out has complex dtype {dt}: orthogonal_ fills real (semi-)orthogonal matrices; "
-                        f"use fastinit.orthogonal.unitary_ for a Haar unitary matrix")
-    if isinstance(out, np.ndarray) and kind == "complex" and dt in _REAL:
-        raise TypeError(f"out has real dtype {dt}: unitary_ fills complex matrices (complex64, complex128); "
-                        f"use fastinit.orthogonal.orthogonal_ for a real orthogonal matrix")
-    if kind == "real":
-        _validate.check_array(out, "out", _REAL, "orthogonal_ expects one of float16, bfloat16 (ml_dtypes), "
-                                                 "float32, float64")
-    else:
-        _validate.check_array(out, "out", _COMPLEX, "unitary_ expects complex64 or complex128")
-
-
-def _check_common(out, gain, seed, stream, backend, threads, layout, batch_dims, min_ndim, name):
-    gain = _validate.real(gain, "gain")
-    _validate.u64(seed, "seed")
-    _validate.check_stream(stream)
-    _validate.check_backend(backend)
-    nthreads = _validate.check_threads(threads)
-    if layout not in _LAYOUTS:
-        raise ValueError(f"layout must be 'torch' or 'jax'; got {layout!r}")
-    batch_dims = _validate.integer(batch_dims, "batch_dims", lo=0)
-    if out.ndim - batch_dims < min_ndim:
-        raise ValueError(f"{name} needs at least {min_ndim} dims per matrix; got out.shape={out.shape} "
-                         f"with batch_dims={batch_dims}")
-    _validate.orthogonal_reach(gain, out.dtype, _COMPUTE[out.dtype])
-    return gain, nthreads
 
 
 def _matrix_shape(shape, layout):
@@ -280,7 +238,7 @@ def _fill(out, gain, seed, stream, backend, threads, layout, batch_dims):
     if out.size == 0:
         return out
     mats = out.reshape(B, rows, cols)  # a view: out is C-contiguous
-    cdt = _COMPUTE[out.dtype]
+    cdt = _validate.compute_dtype(out.dtype)
     src = _Source(seed, stream, B, max(rows, cols), cdt, backend)
     avail = _mem_available()
     stream_it = out.dtype != cdt or (isinstance(out, np.memmap) and avail is not None and out.nbytes > avail // 2)
@@ -320,8 +278,8 @@ def orthogonal_(out, gain=1.0, *, seed, stream=None, backend=None, threads=None,
 
     >>> w = orthogonal_(np.empty((512, 256), np.float32), seed=0, stream="rnn.weight_hh")
     """
-    _check_out(out, "real")
-    gain, _ = _check_common(out, gain, seed, stream, backend, threads, layout, batch_dims, 2, "orthogonal_")
+    gain, _ = _validate.check_orthogonal(out, "real", gain, seed, stream, backend, threads, layout, batch_dims, 2,
+                                         "orthogonal_")
     return _fill(out, gain, seed, stream, backend, threads, layout, batch_dims)
 
 
@@ -333,8 +291,8 @@ def unitary_(out, gain=1.0, *, seed, stream=None, backend=None, threads=None, la
 
     >>> u = unitary_(np.empty((64, 64), np.complex64), seed=0, stream="u")
     """
-    _check_out(out, "complex")
-    gain, _ = _check_common(out, gain, seed, stream, backend, threads, layout, batch_dims, 2, "unitary_")
+    gain, _ = _validate.check_orthogonal(out, "complex", gain, seed, stream, backend, threads, layout, batch_dims, 2,
+                                         "unitary_")
     return _fill(out, gain, seed, stream, backend, threads, layout, batch_dims)
 
 
@@ -352,10 +310,11 @@ def delta_orthogonal_(out, gain=1.0, *, seed, stream=None, backend=None, threads
 
     >>> w = delta_orthogonal_(np.empty((64, 32, 3, 3), np.float32), seed=0, stream="conv1")
     """
-    _check_out(out, "real")
+    _validate.check_matrix_out(out, "real", "delta_orthogonal_")
     if out.ndim not in (3, 4, 5):
         raise ValueError(f"Delta orthogonal initializer requires a 3D, 4D or 5D shape; got out.shape={out.shape}")
-    gain, _ = _check_common(out, gain, seed, stream, backend, threads, layout, 0, 3, "delta_orthogonal_")
+    gain, _ = _validate.check_orthogonal(out, "real", gain, seed, stream, backend, threads, layout, 0, 3,
+                                         "delta_orthogonal_")
     if layout == "torch":
         n_out, n_in, ks = out.shape[0], out.shape[1], out.shape[2:]
         centre = tuple(k // 2 for k in ks)
@@ -367,7 +326,7 @@ def delta_orthogonal_(out, gain=1.0, *, seed, stream=None, backend=None, threads
                          f"for out.shape={out.shape}, layout={layout!r})")
     if out.size == 0:
         return out
-    tap = np.empty((n_in, n_out), _COMPUTE[out.dtype])
+    tap = np.empty((n_in, n_out), _validate.compute_dtype(out.dtype))
     _fill(tap, gain, seed, stream, backend, threads, "torch", 0)
     out[...] = 0
     if layout == "torch":

@@ -1,6 +1,6 @@
 """Pictures of signal propagation: variance against depth, and the muP coordinate check.
 
-matplotlib is an optional dependency (``pip install fastinit[plot]``); nothing else in fastinit
+matplotlib is an optional dependency (``pip install "fastinit-weights[plot]"``); nothing else in fastinit
 imports this module.  The functions take plain arrays -- from ``fastinit.signal.propagate``
 (predicted) and ``fastinit.torch.probe`` (measured) -- and write a PNG or SVG (by the path's
 suffix), returning the path.
@@ -10,12 +10,11 @@ import os
 
 import numpy as np
 
+from ._extras import require
+
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ImportError("fastinit.plot needs matplotlib: pip install 'fastinit[plot]'") from None
+    matplotlib = require("matplotlib", "plot", "fastinit.plot")
     matplotlib.use("Agg", force=False)  # files only: no display needed
     import matplotlib.pyplot as plt
 

@@ -7,7 +7,6 @@ integer by :func:`stream_id`.
 """
 
 import hashlib
-import numbers
 
 import numpy as np
 
@@ -61,8 +60,7 @@ def philox4x32(counters, key, rounds=10, *, backend=None):
     if k.ndim > 1 and k.shape[:-1] != ctr.shape[:-1]:
         raise ValueError(f"key of shape {k.shape} does not match counters of shape {ctr.shape}: "
                          f"expected (2,) or {ctr.shape[:-1] + (2,)}")
-    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or not 0 <= rounds <= 16:
-        raise ValueError(f"rounds must be an int in [0, 16]; got {rounds!r}")
+    rounds = _validate.integer(rounds, "rounds", lo=0, hi=16)
     c2 = np.ascontiguousarray(ctr.reshape(-1, 4))
     k2 = np.ascontiguousarray(k.reshape(-1, 2))
     out = np.empty_like(c2)

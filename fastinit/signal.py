@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _validate
 from .schemes.activations import ACTIVATIONS, check_activation, moments
 from .schemes.fans import calculate_gain, compute_fans
 from .schemes.moments import weight_second_moment
@@ -54,11 +55,9 @@ class Layer:
         check_activation(self.activation, self.param)
         for attr in ("forward_gain", "backward_gain", "bias"):
             value = getattr(self, attr)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"Layer {attr} must be a finite number >= 0; got {value!r}")
-        if self.residual is not None and (isinstance(self.residual, bool) or not isinstance(self.residual, (int, float))
-                                          or not math.isfinite(self.residual)):
-            raise ValueError(f"Layer residual must be None or a finite number; got {self.residual!r}")
+            _validate.real(value, f"Layer {attr}", lo=0)
+        if self.residual is not None:
+            _validate.real(self.residual, "Layer residual")
 
     @classmethod
     def from_scheme(cls, scheme, shape, activation="linear", param=None, bias=None, residual=None, name="",
@@ -114,8 +113,7 @@ def propagate(layers, q0=1.0, g_out=1.0) -> Propagation:
     if not layers or not all(isinstance(layer, Layer) for layer in layers):
         raise TypeError("layers must be a non-empty sequence of fastinit.signal.Layer")
     for value, what in ((q0, "q0"), (g_out, "g_out")):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value >= 0 and math.isfinite(value)):
-            raise ValueError(f"{what} must be a finite number >= 0; got {value!r}")
+        _validate.real(value, what, lo=0)
     forward = np.empty(len(layers))
     q = float(q0)
     for i, layer in enumerate(layers):
@@ -187,7 +185,7 @@ def advise(activation, depth, width=1024, d_in=None, param=None, factor=2.0, sch
     """Which schemes keep the forward and the backward variance within ``factor`` across ``depth``
     layers of an MLP of ``width`` (predicted, no network is built): a list of ``Advice``, best
     first.  ``schemes`` ({label: spec}) defaults to ``candidate_schemes(activation)``."""
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1:
+    if not _validate.real(factor, "factor") > 1:
         raise ValueError(f"factor must be a number > 1; got {factor!r}")
     out = []
     for label, spec in (schemes or candidate_schemes(activation, param)).items():

@@ -4,11 +4,13 @@ Every page is generated from the docstrings by autodoc; the guides are the Markd
 docs/, linked from the index.
 """
 
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("KERAS_BACKEND", "jax")  # fastinit.keras: the backend the tests use
 
 from fastinit._version import __version__  # noqa: E402
 

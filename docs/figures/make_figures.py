@@ -1,5 +1,5 @@
 """Regenerate the figures of docs/probe.md: ``python docs/figures/make_figures.py`` (needs torch and
-matplotlib: ``pip install 'fastinit[torch,plot]'``).  Each figure is measured (one forward and
+matplotlib: ``pip install "fastinit-weights[torch,plot]"``).  Each figure is measured (one forward and
 backward pass of a real torch MLP, ``fastinit.torch.probe``) and predicted
 (``fastinit.signal.propagate``) from the same scheme specs; a fixed seed makes them reproducible.
 """

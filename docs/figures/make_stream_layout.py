@@ -9,7 +9,7 @@ and the shard panel's elements are the global indices a shard fill uses.  Before
 script checks the layout against the fills: each element's value is recomputed from its block's
 Philox words (``fastinit.rng.philox4x32``) by docs/streams.md's uniform formula and compared bit
 for bit with ``fastinit.uniform_``, whole and as the shard.  tests/project/test_figures.py runs
-it.  Needs matplotlib (``pip install 'fastinit[plot]'``).
+it.  Needs matplotlib (``pip install "fastinit-weights[plot]"``).
 """
 
 import pathlib

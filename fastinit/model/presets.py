@@ -21,6 +21,7 @@ presets are the path without it.
 import math
 
 from .. import _validate
+from .._extras import install_hint
 from .spec import ModelSpec, SpecError, canonical_dtype, tensor
 
 LLAMA_TYPES = {"llama", "mistral"}
@@ -75,7 +76,7 @@ def from_config(config, dtype=None) -> ModelSpec:
         raise SpecError(f"config.json: unsupported model_type {config.get('model_type')!r} / architectures "
                         f"{config.get('architectures')!r}; supported without transformers: "
                         f"{', '.join(sorted(LLAMA_TYPES | GPT2_TYPES))}; every model transformers builds with "
-                        f"transformers installed (pip install fastinit[hf])")
+                        f"transformers installed ({install_hint('hf')})")
     # transformers 5 writes "dtype", 4.x "torch_dtype"
     dtype = canonical_dtype(dtype or config.get("dtype") or config.get("torch_dtype") or "float32",
                             "config.json: dtype")

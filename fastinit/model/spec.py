@@ -32,7 +32,6 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-import ml_dtypes
 import numpy as np
 
 from .. import _validate, schemes
@@ -43,8 +42,7 @@ DTYPES = {
     "f32": "float32", "float32": "float32", "fp32": "float32", "float": "float32",
     "f64": "float64", "float64": "float64", "fp64": "float64", "double": "float64",
 }
-NUMPY_DTYPES = {"bfloat16": np.dtype(ml_dtypes.bfloat16), "float16": np.dtype(np.float16),
-                "float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+NUMPY_DTYPES = {dt.name: dt for dt in _validate.FLOAT_DTYPES}  # "bfloat16", "float16", ...
 _TOP_KEYS = {"seed", "dtype", "defaults", "tensors", "metadata", "base_width"}
 BASE_WIDTH_KEY = "fastinit.mup_base_width"  # the file metadata that records a spec's muP base width
 _TENSOR_KEYS = {"name", "shape", "dtype", "scheme"}
@@ -121,7 +119,7 @@ class ModelSpec:
         """A copy with the seed and/or every tensor's dtype replaced."""
         tensors = self.tensors
         if dtype is not None:
-            dtype = canonical_dtype(dtype, "--dtype")
+            dtype = canonical_dtype(dtype, "dtype")
             tensors = tuple(replace(t, dtype=dtype) for t in tensors)
         return ModelSpec(tensors, self.seed if seed is None else seed, dict(self.metadata))
 

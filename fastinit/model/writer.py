@@ -74,7 +74,7 @@ def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=
         try:
             tqdm = require("tqdm", "files", "the progress bar").tqdm
         except ModuleNotFoundError as exc:  # a fill without a bar beats no fill
-            print(f"fastinit: {exc} (or --quiet)", file=sys.stderr)
+            print(f"fastinit: {exc}; filling without it", file=sys.stderr)
     if tqdm is not None:
         bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="fill",
                    file=sys.stderr, smoothing=0.1)

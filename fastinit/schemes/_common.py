@@ -8,8 +8,7 @@ before touching ``out``.
 """
 
 
-from .._validate import check_out, keywords_of as forwards, shard  # noqa: F401 (forwards: for the schemes)
-from ..fills import check_common  # noqa: F401 (re-exported for the schemes)
+from .._validate import check_common, check_out, keywords_of as forwards, shard  # noqa: F401 (for the schemes)
 
 # the keywords every scheme takes, in the order the core fills declare them
 COMMON = ("seed", "stream", "global_shape", "offset", "backend", "threads")

@@ -7,14 +7,13 @@ tensor, on any backend and thread count (docs/streams.md, "Sparse pattern").
 """
 
 import math
-import numbers
 
 import numpy as np
 
 from .. import _validate
 from .._buffers import accepts_tensors, check_out, runs
 from .._validate import real as _real
-from ..fills import _normal_params, normal_, normal_masked_, subset_bits
+from ..fills import normal_, normal_masked_, subset_bits
 from ..rng import key_words, stream_id
 
 MASK_STREAM = 0x5350415253454D4B  # "SPARSEMK": the mask stream is the tensor's stream XOR this
@@ -56,14 +55,10 @@ def sparse_(out, sparsity=None, std=0.01, *, nonzeros_per_unit=None, seed, strea
             raise ValueError(f"sparsity must be in [0, 1]; got {sparsity}")
         mode, k = 0, int(math.ceil(sparsity * rows))
     else:
-        k = nonzeros_per_unit
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
-            raise TypeError(f"nonzeros_per_unit must be an int; got {type(k).__name__} {k!r}")
-        if not 0 <= k <= cols:
-            raise ValueError(f"nonzeros_per_unit must be in [0, {cols}] (the number of inputs per unit, "
-                             f"shape[1]); got {k}")
-        mode, k = 1, int(k)
-    _, std = _normal_params(0.0, std, lambda: out.dtype)  # one check for both paths, before the pattern
+        k = _validate.integer(nonzeros_per_unit, "nonzeros_per_unit", lo=0, hi=cols,
+                              what=f"an int in [0, {cols}] (the number of inputs per unit, shape[1])")
+        mode = 1
+    _, std = _validate.normal_params(0.0, std, lambda: out.dtype)  # one check for both paths, before the pattern
     be = _validate.check_backend(backend)
     nthreads = _validate.check_threads(threads)
     key_words(seed, stream)  # seed and stream checked before anything is computed

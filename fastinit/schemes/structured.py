@@ -13,10 +13,10 @@ contract of its base.
 
 import inspect
 import math
-import numbers
 
 import numpy as np
 
+from .. import _validate
 from .._buffers import accepts_tensors
 from .._validate import in_range as _in_range, real as _real
 from ._common import check_common
@@ -133,9 +133,7 @@ def dirac_(out, groups=1, *, seed=None, stream=None, global_shape=None, offset=N
     """
     common = dict(seed=seed, stream=stream, global_shape=global_shape, offset=offset, backend=backend,
                   threads=threads)
-    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise ValueError(f"groups must be an int >= 1; got {groups!r}")
-    groups = int(groups)
+    groups = _validate.integer(groups, "groups", lo=1)
 
     def lattices(g):
         if g[0] % groups:

@@ -245,3 +245,39 @@ def test_the_kernel_tables_are_the_same_numbers_in_c_and_numba():
     philox = dict(re.findall(r"#define (PHILOX_[MW][01]) (0x[0-9A-F]+)u", (csrc / "philox.h").read_text()))
     assert {k: int(v, 16) for k, v in philox.items()} == {"PHILOX_M0": int(nb.M0), "PHILOX_M1": int(nb.M1),
                                                          "PHILOX_W0": int(nb.W0), "PHILOX_W1": int(nb.W1)}
+
+
+def test_the_kernel_sizes_and_scalings_are_the_same_in_c_and_numba():
+    # the C defines (wherever in csrc/ they live) against the Numba twins' and the Python layer's
+    # constants: group sizes, the sparse pattern's batch shape, Box-Muller's angle scalings and
+    # the uniforms' 2^-24 / 2^-53
+    import re
+    from pathlib import Path
+
+    from fastinit import kernels
+    from fastinit.kernels import _numba as nb
+    text = "\n".join(p.read_text() for p in sorted((Path(__file__).resolve().parents[2] / "csrc").glob("*.[ch]")))
+    defines = {}
+    for name, value in re.findall(r"#define (G32|G64|UNITS|TILES) (\d+)\b", text):
+        defines.setdefault(name, set()).add(int(value))
+    assert defines == {"G32": {kernels.GROUP32}, "G64": {kernels.GROUP64}, "UNITS": {nb.UNITS}, "TILES": {nb.TILES}}
+    angles = {float.fromhex(v) for v in re.findall(r"(0x1\.921f[0-9a-f]*p-\d+)", text)}
+    assert angles == {float(nb.PI2_22), nb.PI2_51}
+    scalings = {float.fromhex(v) for v in re.findall(r"\* (0x1p-\d+)f?\b", text)}
+    assert {float(nb.TWO_M24), nb.TWO_M53} <= scalings
+
+
+def test_the_c_and_numba_twins_carry_the_same_names():
+    # grep finds a kernel's twin: every per-lane transform and driver of csrc/ (NAME(x) in the
+    # templates) is a function of that name in fastinit/kernels/_numba.py
+    import re
+    from pathlib import Path
+
+    from fastinit.kernels import _numba as nb
+    text = "\n".join(p.read_text() for p in sorted((Path(__file__).resolve().parents[2] / "csrc").glob("*.[ch]")))
+    c_names = set(re.findall(r"\bNAME\((\w+)\)", text))
+    twins = {"uniform32", "uniform64", "boxmuller32", "boxmuller64", "truncnormal32", "truncnormal64", "join53",
+             "group32", "group64", "fill32", "fill64", "pick32", "pick64", "logf", "log", "cospf", "cosp",
+             "sinpf", "sinp", "ndtrif", "ndtri_central", "ndtri_tail", "philox_lanes"}
+    assert twins <= c_names, twins - c_names
+    assert [n for n in sorted(twins) if not callable(getattr(nb, n, None))] == []

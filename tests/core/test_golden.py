@@ -159,3 +159,12 @@ def test_normal_goldens_follow_the_documented_formula(name, args, dtype, atol):
 def test_half_goldens_are_the_float32_goldens_rounded(name, half):
     f32 = np.array(sum(GOLDEN[name, "float32"], []), np.uint32).view(np.float32)
     assert [int(v) for v in _rounding.f32_to_16(f32, DTYPE[half])] == sum(GOLDEN[name, half], [])
+
+
+def test_the_promise_and_the_code_name_one_layout_version():
+    # docs/streams.md's title, this module's docstring and fastinit.STREAM_LAYOUT (written into
+    # every file's metadata) are the same number
+    from pathlib import Path
+    title = (Path(__file__).resolve().parents[2] / "docs" / "streams.md").read_text().splitlines()[0]
+    assert title == f"# fastinit's stream layout (version {fastinit.STREAM_LAYOUT})"
+    assert __doc__.startswith(f"Golden values: these pin docs/streams.md version {fastinit.STREAM_LAYOUT}.")

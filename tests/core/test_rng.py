@@ -67,7 +67,8 @@ def test_batched_keys_and_shapes():
     (dict(counters=np.zeros(3, np.uint32)), ValueError, r"counters must have shape \(\.\.\., 4\)"),
     (dict(key=np.zeros(3, np.uint32)), ValueError, r"key must have shape \(\.\.\., 2\)"),
     (dict(key=np.zeros((2, 2), np.uint32)), ValueError, "does not match counters"),
-    (dict(rounds=17), ValueError, r"rounds must be an int in \[0, 16\]"),
+    (dict(rounds=17), ValueError, r"rounds must be an int in \[0, 16\]; got 17"),
+    (dict(rounds=10.0), TypeError, r"rounds must be an int in \[0, 16\]; got float 10.0"),
 ])
 def test_philox_bad_input(kwargs, exc, match):
     args = dict(counters=np.zeros(4, np.uint32), key=np.zeros(2, np.uint32))

@@ -224,3 +224,27 @@ def test_float_dtype_and_real_lower_bound():
     assert _validate.real(0, "std", lo=0) == 0.0
     with pytest.raises(ValueError, match=r"std must be >= 0; got -0.5"):
         _validate.real(-0.5, "std", lo=0)
+
+
+@pytest.mark.parametrize("fn, out, kwargs, exc, says", [
+    (orthogonal_, np.zeros((4, 4), np.complex64), {}, TypeError,
+     "out has complex dtype complex64: orthogonal_ fills real (semi-)orthogonal matrices; use fastinit.orthogonal.unitary_"),
+    (delta_orthogonal_, np.zeros((4, 4, 3), np.complex64), {}, TypeError,
+     "out has complex dtype complex64: delta_orthogonal_ fills real"),
+    (unitary_, np.zeros((4, 4), np.float32), {}, TypeError,
+     "out has real dtype float32: unitary_ fills complex matrices (complex64, complex128); use fastinit.orthogonal.orthogonal_"),
+    (orthogonal_, np.zeros((4, 4), np.int32), {}, TypeError,
+     "out has dtype int32; orthogonal_ expects one of float16, bfloat16 (ml_dtypes), float32, float64"),
+    (unitary_, np.zeros((4, 4), np.int32), {}, TypeError, "out has dtype int32; unitary_ expects complex64 or complex128"),
+    (orthogonal_, np.zeros((4, 4), np.float32), {"layout": "tf"}, ValueError, "layout must be 'torch' or 'jax'; got 'tf'"),
+    (orthogonal_, np.zeros((4, 4), np.float32), {"batch_dims": 1.0}, TypeError, "batch_dims must be an int >= 0; got float"),
+    (orthogonal_, np.zeros((4, 4), np.float32), {"batch_dims": 1}, ValueError,
+     "orthogonal_ needs at least 2 dims per matrix; got out.shape=(4, 4) with batch_dims=1"),
+    (unitary_, np.zeros((4, 4), np.complex64), {"gain": 1e300}, ValueError, "gain=1e+300 is outside the range of complex64"),
+    (delta_orthogonal_, np.zeros((4, 4), np.float32), {}, ValueError, "requires a 3D, 4D or 5D shape"),
+], ids=lambda v: getattr(v, "__name__", None) if callable(v) else None)
+def test_orthogonal_checks_name_the_argument_and_write_nothing(fn, out, kwargs, exc, says):
+    out[...] = 7
+    with pytest.raises(exc, match=re.escape(says)):
+        fn(out, **kwargs, **KW)
+    assert (out == 7).all()

@@ -31,7 +31,7 @@ def test_distribution_name_is_the_one_in_pyproject():
 
 
 @pytest.mark.parametrize("front_end,library,extra", [("torch", "torch", "torch"), ("jax", "jax", "jax"),
-                                                     ("dask", "dask", "dask")])
+                                                     ("dask", "dask", "dask"), ("keras", "keras", "keras")])
 def test_front_end_without_its_library(front_end, library, extra):
     r = run(f"import fastinit.{front_end}", [library], capture_output=True, text=True)
     assert r.returncode == 1
@@ -78,3 +78,33 @@ def test_fill_in_a_terminal_without_tqdm(tmp_path):
                         f'"{DISTRIBUTION}[files]" (or --quiet)')
     assert lines[1].startswith("filled 1 of 1 tensors") and len(lines) == 2
     assert (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_a_plot_without_matplotlib():
+    r = run("import fastinit.plot as p; p.variance_vs_depth({}, 'x.png')", ["matplotlib"], capture_output=True,
+            text=True)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1] == ('ModuleNotFoundError: fastinit.plot needs matplotlib, which is not '
+                                         f'installed: pip install "{DISTRIBUTION}[plot]"')
+
+
+def test_fill_without_xxhash_says_which_extra_and_writes_nothing(tmp_path):
+    spec = tmp_path / "m.toml"
+    spec.write_text('seed = 0\n[[tensors]]\nname = "w"\nshape = [64, 32]\nscheme = "normal(std=0.02)"\n')
+    out = tmp_path / "out"
+    r = run(f"import sys; from fastinit.cli import main; sys.exit(main(['fill', {str(spec)!r}, '-o', {str(out)!r}]))",
+            ["xxhash", "tqdm"], capture_output=True, text=True)
+    assert (r.returncode, r.stderr) == (2, 'fastinit: error: the safetensors format needs xxhash, which is not '
+                                           f'installed: pip install "{DISTRIBUTION}[files]"\n')
+    assert not out.exists()
+
+
+def test_every_install_hint_names_this_distribution():
+    # `pip install fastinit[...]` installs the other project: code, docs and benches name ours
+    import re
+    wrong = re.compile(r"(?<![\w-])fastinit\[")
+    known = {"fastinit/torch/hf.py"}  # left to the torch front end's rewrite; remove with the fix
+    found = {str(p.relative_to(ROOT)) for pattern in ("fastinit/**/*.py", "docs/**/*.md", "docs/**/*.py",
+                                                      "bench/**/*.py", "examples/**/*.py", "README.md")
+             for p in ROOT.glob(pattern) if wrong.search(p.read_text())}
+    assert found == known

@@ -19,7 +19,7 @@ CASES = {
                 lambda dt: fills._pad([2.0, -0.5, *fills._inward(-0.5, 1.5, dt)])),
     "normal": (NORMAL, fastinit.normal_, dict(mean=0.25, std=2.0), lambda dt: fills._pad([2.0, 0.25])),
     "trunc_normal": (TRUNCNORMAL, fastinit.trunc_normal_, dict(mean=0.1, std=1.0, a=-1.5, b=2.5),
-                     lambda dt: fills._trunc_normal_plan(0.1, 1.0, -1.5, 2.5, "absolute", lambda: dt)[1]),
+                     lambda dt: fills.trunc_normal_plan(0.1, 1.0, -1.5, 2.5, "absolute", lambda: dt)[1]),
 }
 
 

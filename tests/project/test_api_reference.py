@@ -19,3 +19,26 @@ def test_sphinx_builds_with_warnings_as_errors(tmp_path):
     assert r.returncode == 0, r.stderr[-5000:]
     index = (tmp_path / "html" / "core.html").read_text()
     assert "trunc_normal_" in index and "fastinit.rng" in index          # the docstrings are in
+
+
+# modules a user does not call: the command line, and the model-file layer's own machinery
+# (documented through fastinit.model, fastinit.model.safetensors and the guides)
+INTERNAL = {"fastinit.__main__", "fastinit.cli", "fastinit.cli_signal", "fastinit.config", "fastinit.kernels",
+            "fastinit.model.lock", "fastinit.model.npy", "fastinit.model.output", "fastinit.model.plan",
+            "fastinit.model.sources", "fastinit.model.writer", "fastinit.torch.recorder",
+            "fastinit.torch.install", "fastinit.torch.probe",  # documented as fastinit.torch's functions
+            "fastinit.fills"}  # documented as the package root's uniform_, normal_, ...
+
+
+def test_every_public_module_is_in_the_reference():
+    import re
+    pages = "".join(p.read_text() for p in (ROOT / "docs" / "api").glob("*.rst"))
+    listed = set(re.findall(r"\.\. automodule:: ([\w.]+)", pages))
+    public = set()
+    for path in (ROOT / "fastinit").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if not any(p.startswith("_") for p in parts):
+            public.add(".".join(parts))
+    missing = {m for m in public - listed - INTERNAL - {"fastinit"} if not m.startswith("fastinit.model.safetensors.")}
+    assert missing == set()

@@ -3,6 +3,8 @@
 RNG and kernels -> buffers and fills -> schemes -> model files -> front ends -> CLI.  Every
 import counts, also one inside a function.  The package root (``fastinit/__init__.py``) is the
 top that wires the layers together, so it is exempt; a new module needs a line in LAYERS.
+Within a layer no two modules import each other (a package and its own submodules aside), and
+the schemes reach the kernels only through the fills (``normal_masked_``, ``subset_bits``).
 """
 
 import ast
@@ -74,3 +76,50 @@ def test_imports_point_down(module, path):
     upward = sorted({name for name in imports(module, path)
                      if name == "fastinit" or (layer(name) is not None and layer(name) > own)})
     assert upward == [], f"{module} (layer {own}) imports {upward}"
+
+
+def _graph():
+    return {m: set(imports(m, p)) - {m} for m, p in modules()}
+
+
+def _related(a, b):
+    """A package and one of its own submodules (its __init__ wires them)."""
+    return a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def cycles(graph):
+    """Pairs of modules that reach each other (the package root, which wires all, aside)."""
+    def reach(start):
+        seen, todo = set(), [start]
+        while todo:
+            for n in graph.get(todo.pop(), ()):
+                if n not in seen and n != "fastinit":
+                    seen.add(n)
+                    todo.append(n)
+        return seen
+
+    return sorted({tuple(sorted((m, n))) for m in graph if m != "fastinit" for n in graph[m]
+                   if n != "fastinit" and not _related(m, n) and m in reach(n)})
+
+
+def kernel_imports(graph):
+    """(scheme module, kernels module) pairs: a scheme that drives the kernels itself."""
+    return sorted((m, n) for m, names in graph.items() if layer(m) == layer("fastinit.schemes")
+                  for n in names if n == "fastinit.kernels" or n.startswith("fastinit.kernels."))
+
+
+def test_no_import_cycles():
+    assert cycles(_graph()) == []
+
+
+def test_schemes_reach_the_kernels_through_the_fills():
+    assert kernel_imports(_graph()) == []
+
+
+def test_the_checks_find_what_they_forbid():
+    graph = _graph()
+    graph["fastinit.model.presets"] = graph["fastinit.model.presets"] | {"fastinit.model.spec"}
+    graph["fastinit.model.spec"] = graph["fastinit.model.spec"] | {"fastinit.model.presets"}
+    graph["fastinit.schemes.sparse"] = graph["fastinit.schemes.sparse"] | {"fastinit.kernels._c"}
+    assert ("fastinit.model.presets", "fastinit.model.spec") in cycles(graph)
+    assert kernel_imports(graph) == [("fastinit.schemes.sparse", "fastinit.kernels._c")]

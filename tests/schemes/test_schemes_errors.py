@@ -198,10 +198,11 @@ def test_dirac_groups_must_divide_dim_0(shape, groups, global_shape):
                       f"groups={groups}"), groups=groups, global_shape=global_shape)
 
 
-@pytest.mark.parametrize("groups", [0, -1, 1.5, True, "2"])
-def test_dirac_groups_must_be_a_positive_int(groups):
-    refused(schemes.dirac_, (6, 4, 3), ValueError, f"groups must be an int >= 1; got {re.escape(repr(groups))}",
-            groups=groups)
+@pytest.mark.parametrize("groups, exc, got", [(0, ValueError, "0"), (-1, ValueError, "-1"),
+                                             (1.5, TypeError, "float 1.5"), (True, TypeError, "bool True"),
+                                             ("2", TypeError, "str '2'")])
+def test_dirac_groups_must_be_a_positive_int(groups, exc, got):
+    refused(schemes.dirac_, (6, 4, 3), exc, f"groups must be an int >= 1; got {re.escape(got)}", groups=groups)
 
 
 def test_dirac_and_torch_agree_on_the_errors():

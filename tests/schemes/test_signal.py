@@ -167,16 +167,22 @@ def test_errors_name_the_argument():
         signal.mlp("swish", "lecun_normal", 3, 8)
     with pytest.raises(ValueError, match="depth must be an int >= 1"):
         signal.mlp("relu", "lecun_normal", 0, 8)
-    with pytest.raises(ValueError, match="Layer forward_gain must be a finite number >= 0"):
+    with pytest.raises(ValueError, match="Layer forward_gain must be >= 0; got -1.0"):
         signal.Layer(-1.0, 1.0)
+    with pytest.raises(TypeError, match="Layer backward_gain must be a real number; got str '1'"):
+        signal.Layer(1.0, "1")
+    with pytest.raises(ValueError, match="Layer residual must be finite; got inf"):
+        signal.Layer(1.0, 1.0, residual=float("inf"))
     with pytest.raises(TypeError, match="non-empty sequence of fastinit.signal.Layer"):
         signal.propagate([])
-    with pytest.raises(ValueError, match="q0 must be a finite number >= 0"):
+    with pytest.raises(ValueError, match="q0 must be >= 0; got -1.0"):
         signal.propagate([signal.Layer(1.0, 1.0)], q0=-1.0)
     with pytest.raises(ValueError, match="a residual layer needs fan_in == fan_out"):
         signal.Layer.from_scheme("lecun_normal", (8, 4), residual=1.0)
     with pytest.raises(ValueError, match="factor must be a number > 1"):
         signal.advise("relu", 10, factor=1)
+    with pytest.raises(TypeError, match="factor must be a real number; got str '2'"):
+        signal.advise("relu", 10, factor="2")
     with pytest.raises(ValueError, match="q \\(a variance\\) must be finite and >= 0"):
         activations.expect(np.square, -1.0)
 

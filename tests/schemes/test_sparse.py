@@ -117,8 +117,8 @@ def test_draws_from_long_units_agree_where_a_first_word_is_rejected():
     (dict(sparsity=float("nan")), ValueError, "sparsity must be finite"),
     (dict(), ValueError, "pass exactly one of sparsity= .* and nonzeros_per_unit="),
     (dict(sparsity=0.5, nonzeros_per_unit=3), ValueError, "pass exactly one of"),
-    (dict(nonzeros_per_unit=2.5), TypeError, "nonzeros_per_unit must be an int; got float 2.5"),
-    (dict(nonzeros_per_unit=31), ValueError, r"nonzeros_per_unit must be in \[0, 30\] .*; got 31"),
+    (dict(nonzeros_per_unit=2.5), TypeError, r"nonzeros_per_unit must be an int in \[0, 30\] .*; got float 2.5"),
+    (dict(nonzeros_per_unit=31), ValueError, r"nonzeros_per_unit must be an int in \[0, 30\] .*; got 31"),
     (dict(sparsity=0.5, std=-1.0), ValueError, "std must be >= 0"),
     (dict(sparsity=0.5, global_shape=(10, 30), offset=(5, 0)), ValueError, "does not fit in global_shape"),
 ])

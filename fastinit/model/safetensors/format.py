@@ -23,8 +23,7 @@ import re
 import struct
 from typing import NamedTuple
 
-import xxhash
-
+from ..._extras import require
 from ..._version import STREAM_LAYOUT, __version__
 from ..spec import ModelSpec
 
@@ -39,6 +38,11 @@ DIGEST_HEX = 16               # xxh3-64: 8 bytes
 HEADER_KEY = "fastinit.header_xxh3_64"
 PENDING = "pending fill "
 FILL_ID_HEX = 32
+
+
+def xxh3_64(data=b""):
+    """A new xxh3-64 hasher, the digests' algorithm (xxhash, of the ``files`` extra)."""
+    return require("xxhash", "files", "the safetensors format").xxh3_64(data)
 
 
 def shard_name(i, n):
@@ -106,7 +110,7 @@ def header_digest(prefix, value=None):
     ``value``, is replaced by 16 zeros."""
     if value is not None:
         prefix = prefix.replace(_header_field(value), _header_field("0" * DIGEST_HEX), 1)
-    return xxhash.xxh3_64_hexdigest(prefix)
+    return xxh3_64(prefix).hexdigest()
 
 
 def parse_digests(value):

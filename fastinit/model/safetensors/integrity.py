@@ -9,13 +9,11 @@ import json
 import mmap
 import os
 
-import xxhash
-
 from ..errors import CorruptFile
 from ..output import describe, differences
 from ..spec import ModelSpec
 from . import reader
-from .format import DIGEST_KEY, HEADER_KEY, describe_header, header_digest, layout, parse_digests
+from .format import DIGEST_KEY, HEADER_KEY, describe_header, header_digest, layout, parse_digests, xxh3_64
 
 
 
@@ -35,7 +33,7 @@ def check_digests(path, header, data_start, digests):
                     if data_start + end > size:         # validated before; the file shrank since
                         raise CorruptFile(path, f"shorter than its header says ({size:,} bytes); fill it again")
                     with view[data_start + begin:data_start + end] as piece:
-                        digest = xxhash.xxh3_64_hexdigest(piece)
+                        digest = xxh3_64(piece).hexdigest()
                     if digests.get(name) != digest:
                         problems.append(f"tensor {name!r}: its bytes differ from the digest recorded in {path}: "
                                         f"the file is damaged; fill it again")

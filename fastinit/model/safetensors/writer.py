@@ -32,14 +32,13 @@ import os
 import time
 
 import numpy as np
-import xxhash
 
 from ..errors import CorruptFile, Incomplete, Locked, OutputExists, ResumeMismatch
 from ..lock import DirectoryLock, file_lock_name
 from ..output import describe, differences, make_directory, remove_directories, reserve, write_json
 from ..spec import ModelSpec, SpecError
 from . import resume as record
-from .format import ALIGN, DIGEST_KEY, FILENAME, INDEX, SHARD, describe_header, layout, parse_digests
+from .format import ALIGN, DIGEST_KEY, FILENAME, INDEX, SHARD, describe_header, layout, parse_digests, xxh3_64
 from .geometry import fill_range
 from .reader import read_header
 from .integrity import check_header
@@ -146,7 +145,7 @@ class _File:
         if not spans:
             return None
         start = spans[0][0] // ALIGN * ALIGN
-        hashers = {name: xxhash.xxh3_64() for _, _, name in spans}
+        hashers = {name: xxh3_64() for _, _, name in spans}
         self.hashers = hashers
 
         def before_write(view, begin):             # on the writer thread, in data order
@@ -295,6 +294,7 @@ def write(spec: ModelSpec, directory, *, threads=None, resume=False, overwrite=F
     """
     if spec.seed is None:
         raise SpecError("seed: not set; set it in the spec or with ModelSpec.with_options(seed=...)")
+    xxh3_64()  # the digests' library, before any file is touched
     planned, plan = _plan(spec, max_shard_size, only)
     if plan is not None and not planned:           # more processes than files: nothing is this one's
         return []
