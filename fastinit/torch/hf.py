@@ -16,6 +16,7 @@ import os
 
 import torch
 
+from .._extras import install_hint
 from ..model import plan as _plan
 from ..model.spec import ModelSpec, SpecError, TensorSpec, canonical_dtype
 from .module import plan as _module_plan
@@ -30,7 +31,7 @@ def _transformers():
     try:
         import transformers
     except ImportError:
-        raise SpecError("config.json: this model type needs transformers (pip install fastinit[hf])") from None
+        raise SpecError(f"config.json: this model type needs transformers ({install_hint('hf')})") from None
     return transformers
 
 
@@ -90,7 +91,7 @@ def spec_from_config(config, dtype=None) -> ModelSpec:
     SpecError naming it (as ``materialize`` refuses it).
     """
     config = read_config(config)
-    dtype = canonical_dtype(dtype, "--dtype") if dtype is not None else config_dtype(config) or "float32"
+    dtype = canonical_dtype(dtype, "dtype") if dtype is not None else config_dtype(config) or "float32"
     model = build_meta(config)
     p = _module_plan(model)
     try:

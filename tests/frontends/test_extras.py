@@ -103,8 +103,7 @@ def test_every_install_hint_names_this_distribution():
     # `pip install fastinit[...]` installs the other project: code, docs and benches name ours
     import re
     wrong = re.compile(r"(?<![\w-])fastinit\[")
-    known = {"fastinit/torch/hf.py"}  # left to the torch front end's rewrite; remove with the fix
     found = {str(p.relative_to(ROOT)) for pattern in ("fastinit/**/*.py", "docs/**/*.md", "docs/**/*.py",
                                                       "bench/**/*.py", "examples/**/*.py", "README.md")
              for p in ROOT.glob(pattern) if wrong.search(p.read_text())}
-    assert found == known
+    assert found == set()

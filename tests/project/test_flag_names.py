@@ -7,9 +7,6 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "fastinit"
 COMMAND_LINE = {"cli.py", "cli_signal.py", "__main__.py"}
-# left to the torch front end's rewrite (spec_from_config names its dtype argument "--dtype");
-# the CLI checks --dtype itself before it calls it.  Remove the entry with the fix.
-KNOWN = {"fastinit/torch/hf.py": ["--dtype"]}
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
 
 
@@ -36,5 +33,4 @@ def test_only_the_command_line_names_its_flags():
              for path in sorted(PACKAGE.rglob("*.py")) if path.name not in COMMAND_LINE
              for flags in [flags_in(path.read_text())] if flags}
     found = {path: [flag for _, flag in flags] for path, flags in found.items()}
-    assert {p: f for p, f in found.items() if KNOWN.get(p) != f} == {}
-    assert {p: f for p, f in KNOWN.items() if found.get(p) != f} == {}, "fixed: remove it from KNOWN"
+    assert found == {}
