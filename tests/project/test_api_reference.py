@@ -25,7 +25,8 @@ def test_sphinx_builds_with_warnings_as_errors(tmp_path):
 # (documented through fastinit.model, fastinit.model.safetensors and the guides)
 INTERNAL = {"fastinit.__main__", "fastinit.cli", "fastinit.cli_signal", "fastinit.config", "fastinit.kernels",
             "fastinit.model.lock", "fastinit.model.npy", "fastinit.model.output", "fastinit.model.plan",
-            "fastinit.model.sources", "fastinit.model.writer", "fastinit.torch.recorder",
+            "fastinit.model.sources", "fastinit.model.writer", "fastinit.model.replay", "fastinit.torch.recorder",
+            "fastinit.torch.arena",  # materialize's machinery, described in docs/torch.md
             "fastinit.torch.install", "fastinit.torch.probe",  # documented as fastinit.torch's functions
             "fastinit.fills"}  # documented as the package root's uniform_, normal_, ...
 
