@@ -491,10 +491,11 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
         e = p.entries[name]
         new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
         targets[name] = (new[id(old)], shards.get(name))
+    _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh=True)
+    # into the module only once written: an interrupted fill leaves it on meta, not half-written
     for mod, table, attr, t in slots.values():
         if id(t) in new:
             table[attr] = new[id(t)]
-    _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh=True)
     module.fastinit_report = report
     _repoint(module, new)
     return module

@@ -92,6 +92,23 @@ def test_materialize_refusals_leave_module_on_meta():
     assert all(p.is_meta for p in net.parameters()) and all(p.is_meta for p in m.parameters())
 
 
+def test_materialize_interrupted_during_the_fill_leaves_module_on_meta(monkeypatch):
+    # a later materialize would keep any real tensor as it is: a half-written one must not stay
+    from fastinit.model import replay
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with torch.device("meta"):
+        net = Net()
+    monkeypatch.setattr(replay, "fill_all", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ft.materialize(net, seed=0)
+    assert all(p.is_meta for p in net.parameters())
+    monkeypatch.undo()
+    assert not any(p.is_meta for p in ft.materialize(net, seed=0).parameters())
+
+
 # ------------------------------------------------------------------ pretrained=
 
 def test_pretrained_loads_matching_and_initializes_the_rest(tmp_path):
