@@ -273,7 +273,7 @@ def _shard(name, e, t, report):
     return _dtensor.local_indices(name, e.shape, t.device_mesh, t.placements)
 
 
-def _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh=False):
+def _apply(p, seed, targets, checkpoint, report, backend, threads, fresh=False):
     """Load or write every entry named in ``targets`` (``{name: (tensor, shard)}``; ``shard``
     the global indices of a DTensor's local shard, else None), recording it in ``report``.
     A DTensor's local shard is written alone: its block of the checkpoint or of the fill.  The
@@ -320,8 +320,8 @@ def _check_ops(p, seed, dtype=None, skip=()):
     before the first write: a rule whose scheme does not fit a tensor changes nothing."""
     for name, e in p.entries.items():
         if e.ops and name not in skip:
-            dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
-            _plan.check(e.ops, e.shape, _view(torch.empty(0, dtype=dt), name).dtype, seed=seed, stream=name)
+            _plan.check(e.ops, e.shape, _view(torch.empty(0, dtype=_dtype_of(e, dtype)), name).dtype, seed=seed,
+                        stream=name)
 
 
 def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads):
@@ -340,8 +340,7 @@ def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, thr
     if checkpoint is not None:
         for name, e in p.entries.items():
             if e.kind == "parameter" and name in checkpoint:
-                dt = dtype if dtype is not None and e.dtype in _FLOAT else e.dtype
-                why = checkpoint.mismatch(name, torch.empty(e.shape, dtype=dt, device="meta"))
+                why = checkpoint.mismatch(name, torch.empty(e.shape, dtype=_dtype_of(e, dtype), device="meta"))
                 if why is None:
                     report.loaded.append(name)
                 else:
@@ -390,7 +389,7 @@ def init_module_(module, seed, rules=None, *, init="auto", buffers=None, pretrai
     (``as_numpy``) before the first write.
     """
     p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, None, backend, threads)
-    return _apply(module, p, seed, _targets(module, p, report), checkpoint, report, backend, threads)
+    return _apply(p, seed, _targets(module, p, report), checkpoint, report, backend, threads)
 
 
 def explicit_plan(module, ops, sources, ran, unchanged):
@@ -425,7 +424,7 @@ def write_(module, p, seed, *, backend=None, threads=None):
     _check_ops(p, seed)
     report = InitReport()
     report.plan = p
-    return _apply(module, p, seed, _targets(module, p, report), None, report, backend, threads)
+    return _apply(p, seed, _targets(module, p, report), None, report, backend, threads)
 
 
 def _repoint(module, new):
@@ -491,7 +490,7 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
         e = p.entries[name]
         new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
         targets[name] = (new[id(old)], shards.get(name))
-    _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh=True)
+    _apply(p, seed, targets, checkpoint, report, backend, threads, fresh=True)
     # into the module only once written: an interrupted fill leaves it on meta, not half-written
     for mod, table, attr, t in slots.values():
         if id(t) in new:
