@@ -291,7 +291,9 @@ def _apply(p, seed, targets, checkpoint, report, backend, threads, fresh=False):
                 continue
             if shard is not None:
                 write = checkpoint.reader(name) if loaded else _filler(e, seed, backend, threads)
-                _dtensor.write_local(t.to_local(), shard, write)
+                # rows no op writes keep their values, also through a staging buffer
+                keep = not loaded and bool(_plan.uncovered(e.ops, e.shape[0] if e.shape else 1))
+                _dtensor.write_local(t.to_local(), shard, write, keep)
                 torch.autograd.graph.increment_version(t)
             elif loaded:
                 checkpoint.load(name, t)
