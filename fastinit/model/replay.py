@@ -66,6 +66,7 @@ def fill_all(jobs, *, seed, backend=None, threads=None, block=None, fresh=False)
     the ops write in full: each block's pages are then mapped by one system call on the
     thread about to fill it (``fastinit._memory.populate``) instead of a fault per page."""
     threads = _validate.check_threads(threads)
+    _validate.u64(seed, "seed")   # before the first job: a bad seed would fail only at a random op
     jobs = list(jobs)
     if _overlap(jobs):   # the later write must win, as when written one by one: keep the order
         for out, ops, stream in jobs:

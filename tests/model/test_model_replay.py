@@ -60,10 +60,14 @@ def test_large_tensors_are_cut_into_blocks_of_rows_and_whole_only_ops_run_alone(
     assert [t[0] for t in pooled] == sorted((t[0] for t in pooled), reverse=True)   # largest first
 
 
-def test_fill_all_refuses_a_bad_thread_count_before_writing():
+def test_fill_all_refuses_a_bad_thread_count_or_seed_before_writing():
     out = np.zeros(4, np.float32)
     with pytest.raises(ValueError, match="threads must be an int >= 1"):
         replay.fill_all([(out, [plan.scheme_op("ones")], "x")], seed=0, threads=0)
+    assert (out == 0).all()
+    jobs = [(out, [plan.scheme_op("ones")], "x"), (np.zeros(4, np.float32), [plan.scheme_op("normal")], "y")]
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*64\)"):
+        replay.fill_all(jobs, seed=-1, threads=1)
     assert (out == 0).all()
 
 
