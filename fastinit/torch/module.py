@@ -15,6 +15,7 @@ import torch
 
 from .. import schemes as _schemes
 from .._extras import require
+from .._validate import check_backend, check_threads, u64
 from ..model import plan as _plan
 from ..model import replay as _replay
 from . import arena as _arena
@@ -326,15 +327,18 @@ def _check_ops(p, seed, dtype=None, skip=()):
                         stream=name)
 
 
+def check_keywords(seed, backend, threads):
+    """The keywords every writer here takes (the streams are the tensors' names: no ``stream``)."""
+    u64(seed, "seed")
+    check_backend(backend)
+    check_threads(threads)
+
+
 def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads):
     """Validate everything, record the plan, match the checkpoint: ``(plan, checkpoint, report)``."""
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
-    from .._validate import check_backend, check_threads, u64
-
-    u64(seed, "seed")  # the streams are the tensors' names
-    check_backend(backend)
-    check_threads(threads)
+    check_keywords(seed, backend, threads)
     checkpoint = _Checkpoint(pretrained) if pretrained is not None else None
     p = plan(module, rules, init=init, buffers=buffers)
     report = InitReport()
@@ -417,11 +421,7 @@ def explicit_plan(module, ops, sources, ran, unchanged):
 def write_(module, p, seed, *, backend=None, threads=None):
     """Write the plan ``p`` into ``module``'s own tensors (each tensor's name its stream),
     every tensor and keyword checked before the first write; returns the ``InitReport``."""
-    from .._validate import check_backend, check_threads, u64
-
-    u64(seed, "seed")
-    check_backend(backend)
-    check_threads(threads)
+    check_keywords(seed, backend, threads)
     p.check()
     _check_ops(p, seed)
     report = InitReport()
