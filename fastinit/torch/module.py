@@ -68,8 +68,12 @@ class _Checkpoint:
         if os.path.isdir(path):
             index = os.path.join(path, "model.safetensors.index.json")
             if os.path.exists(index):
-                with open(index) as f:
-                    files = sorted(set(json.load(f)["weight_map"].values()))
+                try:
+                    with open(index) as f:
+                        files = sorted(set(json.load(f)["weight_map"].values()))
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    raise ValueError(f"pretrained: {index}: not a shard index with a weight_map of file names "
+                                     f"({type(exc).__name__}: {exc})") from None
                 files = [os.path.join(path, name) for name in files]
             elif os.path.exists(os.path.join(path, "model.safetensors")):
                 files = [os.path.join(path, "model.safetensors")]

@@ -194,5 +194,9 @@ def test_pretrained_errors_write_nothing(tmp_path):
         ft.init_module_(net, seed=0, pretrained=tmp_path)
     with pytest.raises(ValueError, match="no such file"):
         ft.init_module_(net, seed=0, pretrained=tmp_path / "missing.safetensors")
+    for index in ("{not json", '{"metadata": {}}', '{"weight_map": [1, 2]}'):
+        (tmp_path / "model.safetensors.index.json").write_text(index)
+        with pytest.raises(ValueError, match="not a shard index with a weight_map"):
+            ft.init_module_(net, seed=0, pretrained=tmp_path)
     assert_same(state(net), before)
     np.testing.assert_array_equal(net.conv.weight.detach().numpy(), before["conv.weight"].numpy())
