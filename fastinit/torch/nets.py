@@ -101,8 +101,9 @@ def chain(module, schemes, *, base_width=None):
     ``schemes``: ``{parameter name: scheme spec}`` -- ``init_module_``'s rules (fnmatch patterns) or
     its ``InitReport`` (each tensor's ops as its plan has them, without the report's
     ``[why]``); a weight no spec names counts as ``linear_default``, a bias as
-    ``bias_uniform`` (torch's defaults).  Then ``fastinit.signal.propagate(chain(module,
-    rules))`` predicts what ``fastinit.torch.probe`` measures on the Linear/Conv outputs.
+    ``bias_uniform`` (torch's defaults).  Then
+    ``fastinit.signal.propagate(chain(module, rules))`` predicts what ``fastinit.torch.probe``
+    measures on the Linear/Conv outputs.
     """
     import fnmatch
 
