@@ -80,3 +80,11 @@ def test_overlapping_arrays_are_written_in_order():
     plan.fill(ref[:40], [plan.scheme_op("normal")], seed=1, stream="a")
     plan.fill(ref[24:], [plan.scheme_op("uniform")], seed=1, stream="b")
     assert np.array_equal(base.view(np.uint32), ref.view(np.uint32))
+
+
+def test_a_strided_array_overlaps_where_its_elements_lie():
+    # base[::4] holds elements 0, 4, 8, 12: the later job's base[8:16] overwrites two of them
+    base = np.zeros(16, np.int64)
+    jobs = [(base[::4], [plan.scheme_op("ones")], "a"), (base[8:], [plan.scheme_op("constant", value=7.0)], "b")]
+    replay.fill_all(jobs, seed=1, threads=1)
+    assert base.tolist() == [1, 0, 0, 0, 1, 0, 0, 0, 7, 7, 7, 7, 7, 7, 7, 7]
