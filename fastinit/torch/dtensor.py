@@ -53,8 +53,8 @@ def local_indices(name, shape, mesh, placements):
             continue
         if not isinstance(placement, (Shard, _StridedShard)):
             raise ValueError(f"{name}: placement {placement!r} on mesh dim {mesh_dim} cannot be filled locally "
-                             f"(only Shard(dim) and Replicate: the local values of {placement!r} are not a block of "
-                             f"the whole tensor); initialize it as Replicate and redistribute")
+                             f"(only Shard(dim), _StridedShard and Replicate: the local values of {placement!r} are "
+                             f"not a block of the whole tensor); initialize it as Replicate and redistribute")
         d = placement.dim
         keep = _indices(len(index[d]), placement, mesh.size(mesh_dim), coordinate[mesh_dim])
         index[d] = [index[d][k] for k in keep]
