@@ -191,8 +191,9 @@ def plan(module, rules=None, *, init="auto", buffers=None):
     parsed = [(pattern, _rule_op(spec), spec) for pattern, fn, kwargs, spec in _parse_rules(rules)]
     buffers = dict(buffers or {})
     for key, value in buffers.items():
-        if not isinstance(value, torch.Tensor) or value.is_meta:
-            raise TypeError(f"buffers[{key!r}] must be a CPU torch.Tensor; got {type(value).__name__}")
+        if not isinstance(value, torch.Tensor) or value.device.type != "cpu":
+            got = f"a tensor on {value.device}" if isinstance(value, torch.Tensor) else type(value).__name__
+            raise TypeError(f"buffers[{key!r}] must be a CPU torch.Tensor; got {got}")
     ops, problems, ran = _recorder.record(module, init)
     problems = {n: list(w) for n, w in problems.items()}
     groups = {}   # id(tensor) -> [slot names], first = canonical

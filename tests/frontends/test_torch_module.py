@@ -79,6 +79,10 @@ def test_materialize_refusals_leave_module_on_meta():
         m = Rope()
     with pytest.raises(ValueError, match="inv_freq: not written by the init code"):
         ft.materialize(m, seed=0)
+    with pytest.raises(TypeError, match=r"buffers\['inv_freq'\] must be a CPU torch.Tensor; got a tensor on meta"):
+        ft.materialize(m, seed=0, buffers={"inv_freq": torch.empty(4, device="meta")})
+    with pytest.raises(TypeError, match=r"buffers\['inv_freq'\] must be a CPU torch.Tensor; got list"):
+        ft.materialize(m, seed=0, buffers={"inv_freq": [0.0, 1.0, 2.0, 3.0]})
     with torch.device("meta"):
         net = Net()
     with pytest.raises(ValueError, match="unknown scheme"):
