@@ -162,6 +162,8 @@ def lsuv_(module, batch, tol=0.1, max_iter=10, *, seed, train=False, backend=Non
     if not real(tol, "tol") > 0:
         raise ValueError(f"tol must be > 0 (a bound on |variance - 1|); got {tol!r}")
     max_iter = integer(max_iter, "max_iter", lo=1)
+    if not isinstance(train, bool):
+        raise TypeError(f"train must be True or False; got {type(train).__name__} {train!r}")
     _check_keywords(seed, backend, threads)
 
     modes = [(m, m.training) for m in module.modules()]
