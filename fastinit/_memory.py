@@ -19,17 +19,18 @@ _madvise = None
 
 
 def _libc_madvise():
-    """libc's ``madvise`` (releases the GIL, as every ctypes call), or False off Linux."""
+    """libc's ``madvise`` (releases the GIL, as every ctypes call), or False off Linux.
+    Set once, when complete: threads filling at once may look it up twice, never see a half."""
     global _madvise
     if _madvise is None:
-        _madvise = False
+        fn = False
         if sys.platform.startswith("linux"):
             try:
                 fn = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).madvise
+                fn.argtypes, fn.restype = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int), ctypes.c_int
             except (OSError, AttributeError):  # pragma: no cover - a libc without madvise
-                return _madvise
-            fn.argtypes, fn.restype = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int), ctypes.c_int
-            _madvise = fn
+                fn = False
+        _madvise = fn
     return _madvise
 
 

@@ -66,3 +66,23 @@ def _hypothesis_profiles():
 
 
 _hypothesis_profiles()
+
+
+def smaps(address):
+    """``{field: value}`` (``"Rss": "76 kB"``, ``"VmFlags": "rd wr ..."``) of this process's
+    mapping holding ``address``, from /proc/self/smaps."""
+    with open("/proc/self/smaps") as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        head = line.split()[0]
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            if lo <= address < hi:
+                fields = {}
+                for entry in lines[i + 1:]:
+                    key, _, value = entry.partition(":")
+                    if " " in key or not value:   # the next mapping's header
+                        break
+                    fields[key] = value.strip()
+                return fields
+    raise AssertionError(f"no mapping holds {address:#x}")

@@ -29,9 +29,21 @@ def _splittable(ops):
                for op in ops)
 
 
+def _span(out):
+    """``(lo, hi)``: the bytes from the first to past the last that the array ``out`` can touch
+    (a strided integer buffer's too: its elements lie between, not only in its first nbytes)."""
+    lo = hi = out.ctypes.data
+    for n, stride in zip(out.shape, out.strides):
+        if stride < 0:
+            lo += (n - 1) * stride
+        else:
+            hi += (n - 1) * stride
+    return lo, hi + out.itemsize
+
+
 def _overlap(jobs):
-    """Whether the memory of any two jobs' (contiguous) arrays overlaps."""
-    spans = sorted((out.ctypes.data, out.ctypes.data + out.nbytes) for out, _, _ in jobs if out.nbytes)
+    """Whether the memory spans of any two jobs' arrays overlap."""
+    spans = sorted(_span(out) for out, _, _ in jobs if out.nbytes)
     return any(lo < hi_before for (_, hi_before), (lo, _) in zip(spans, spans[1:]))
 
 
@@ -66,6 +78,7 @@ def fill_all(jobs, *, seed, backend=None, threads=None, block=None, fresh=False)
     the ops write in full: each block's pages are then mapped by one system call on the
     thread about to fill it (``fastinit._memory.populate``) instead of a fault per page."""
     threads = _validate.check_threads(threads)
+    _validate.u64(seed, "seed")   # before the first job: a bad seed would fail only at a random op
     jobs = list(jobs)
     if _overlap(jobs):   # the later write must win, as when written one by one: keep the order
         for out, ops, stream in jobs:

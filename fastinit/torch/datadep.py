@@ -16,9 +16,9 @@ from typing import NamedTuple
 
 import torch
 
-from .._validate import check_backend, check_threads, integer, real, u64
+from .._validate import integer, real
 from ..model import plan as _plan
-from .module import explicit_plan, write_
+from .module import check_keywords as _check_keywords, explicit_plan, write_
 from .tensors import as_numpy
 
 _CONVS = torch.nn.modules.conv._ConvNd
@@ -32,12 +32,6 @@ _WEIGHTED = (torch.nn.Linear, _CONVS)
 def _check_module(module):
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
-
-
-def _check_keywords(seed, backend, threads):
-    u64(seed, "seed")  # the streams are the parameter names
-    check_backend(backend)
-    check_threads(threads)
 
 
 def _weighted(module):
@@ -168,6 +162,8 @@ def lsuv_(module, batch, tol=0.1, max_iter=10, *, seed, train=False, backend=Non
     if not real(tol, "tol") > 0:
         raise ValueError(f"tol must be > 0 (a bound on |variance - 1|); got {tol!r}")
     max_iter = integer(max_iter, "max_iter", lo=1)
+    if not isinstance(train, bool):
+        raise TypeError(f"train must be True or False; got {type(train).__name__} {train!r}")
     _check_keywords(seed, backend, threads)
 
     modes = [(m, m.training) for m in module.modules()]

@@ -53,8 +53,8 @@ def local_indices(name, shape, mesh, placements):
             continue
         if not isinstance(placement, (Shard, _StridedShard)):
             raise ValueError(f"{name}: placement {placement!r} on mesh dim {mesh_dim} cannot be filled locally "
-                             f"(only Shard(dim) and Replicate: the local values of {placement!r} are not a block of "
-                             f"the whole tensor); initialize it as Replicate and redistribute")
+                             f"(only Shard(dim), _StridedShard and Replicate: the local values of {placement!r} are "
+                             f"not a block of the whole tensor); initialize it as Replicate and redistribute")
         d = placement.dim
         keep = _indices(len(index[d]), placement, mesh.size(mesh_dim), coordinate[mesh_dim])
         index[d] = [index[d][k] for k in keep]
@@ -82,18 +82,21 @@ def boxes(index):
             for combo in itertools.product(*per_dim)]
 
 
-def fill_local(local, index, fill):
+def fill_local(local, index, fill, keep=False):
     """Write the CPU tensor ``local`` (the shard whose global indices are ``index``) by calling
     ``fill(view, offset)`` for each box: ``view`` a contiguous CPU tensor of the box's shape,
     ``offset`` its place in the whole tensor.  A box that is not contiguous in ``local`` (the
     columns of a ``_StridedShard`` on dim 1, or a strided ``local``) is written into a
-    temporary of the box's shape and copied in."""
+    temporary of the box's shape and copied in; ``keep``: ``fill`` leaves some elements as
+    they are, so the temporary starts as a copy of the box."""
     for slices, offset in boxes(index):
         view = local[slices]
         if view.is_contiguous():
             fill(view, offset)
         else:
             box = torch.empty(view.shape, dtype=view.dtype)
+            if keep:
+                box.copy_(view)
             fill(box, offset)
             view.copy_(box)
     return local
@@ -113,9 +116,11 @@ def staging(shape, dtype, device):
     return torch.empty(shape, dtype=dtype, pin_memory=pinned(device))
 
 
-def write_local(local, index, fill):
+def write_local(local, index, fill, keep=False):
     """Write the local shard ``local`` (any device, any strides; its global indices ``index``)
-    by ``fill(view, offset)`` on CPU boxes (``fill_local``); returns ``local``.
+    by ``fill(view, offset)`` on CPU boxes (``fill_local``); returns ``local``.  ``keep``:
+    ``fill`` leaves some elements as they are (a write of some rows only), so a staging
+    buffer starts as a copy of ``local`` and the elements not written keep their values.
 
     A contiguous CPU ``local`` is written in place.  Otherwise the shard is written whole into
     one staging buffer of its shape and dtype (``staging``) and copied in by one ``copy_``,
@@ -125,8 +130,11 @@ def write_local(local, index, fill):
     records the stream's event), never by fastinit before.  Use on another stream needs that
     stream to wait for the current one, as for any asynchronous copy."""
     if local.device.type == "cpu" and local.is_contiguous():
-        return fill_local(local, index, fill)
-    staged = fill_local(staging(local.shape, local.dtype, local.device), index, fill)
+        return fill_local(local, index, fill, keep)
+    staged = staging(local.shape, local.dtype, local.device)
+    if keep:
+        staged.copy_(local)
+    fill_local(staged, index, fill, keep)
     local.copy_(staged, non_blocking=local.device.type != "cpu")
     return local
 

@@ -15,6 +15,7 @@ import torch
 
 from .. import schemes as _schemes
 from .._extras import require
+from .._validate import check_backend, check_threads, u64
 from ..model import plan as _plan
 from ..model import replay as _replay
 from . import arena as _arena
@@ -67,8 +68,12 @@ class _Checkpoint:
         if os.path.isdir(path):
             index = os.path.join(path, "model.safetensors.index.json")
             if os.path.exists(index):
-                with open(index) as f:
-                    files = sorted(set(json.load(f)["weight_map"].values()))
+                try:
+                    with open(index) as f:
+                        files = sorted(set(json.load(f)["weight_map"].values()))
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    raise ValueError(f"pretrained: {index}: not a shard index with a weight_map of file names "
+                                     f"({type(exc).__name__}: {exc})") from None
                 files = [os.path.join(path, name) for name in files]
             elif os.path.exists(os.path.join(path, "model.safetensors")):
                 files = [os.path.join(path, "model.safetensors")]
@@ -186,8 +191,9 @@ def plan(module, rules=None, *, init="auto", buffers=None):
     parsed = [(pattern, _rule_op(spec), spec) for pattern, fn, kwargs, spec in _parse_rules(rules)]
     buffers = dict(buffers or {})
     for key, value in buffers.items():
-        if not isinstance(value, torch.Tensor) or value.is_meta:
-            raise TypeError(f"buffers[{key!r}] must be a CPU torch.Tensor; got {type(value).__name__}")
+        if not isinstance(value, torch.Tensor) or value.device.type != "cpu":
+            got = f"a tensor on {value.device}" if isinstance(value, torch.Tensor) else type(value).__name__
+            raise TypeError(f"buffers[{key!r}] must be a CPU torch.Tensor; got {got}")
     ops, problems, ran = _recorder.record(module, init)
     problems = {n: list(w) for n, w in problems.items()}
     groups = {}   # id(tensor) -> [slot names], first = canonical
@@ -273,7 +279,7 @@ def _shard(name, e, t, report):
     return _dtensor.local_indices(name, e.shape, t.device_mesh, t.placements)
 
 
-def _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh=False):
+def _apply(p, seed, targets, checkpoint, report, backend, threads, fresh=False):
     """Load or write every entry named in ``targets`` (``{name: (tensor, shard)}``; ``shard``
     the global indices of a DTensor's local shard, else None), recording it in ``report``.
     A DTensor's local shard is written alone: its block of the checkpoint or of the fill.  The
@@ -291,7 +297,9 @@ def _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh
                 continue
             if shard is not None:
                 write = checkpoint.reader(name) if loaded else _filler(e, seed, backend, threads)
-                _dtensor.write_local(t.to_local(), shard, write)
+                # rows no op writes keep their values, also through a staging buffer
+                keep = not loaded and bool(_plan.uncovered(e.ops, e.shape[0] if e.shape else 1))
+                _dtensor.write_local(t.to_local(), shard, write, keep)
                 torch.autograd.graph.increment_version(t)
             elif loaded:
                 checkpoint.load(name, t)
@@ -320,19 +328,22 @@ def _check_ops(p, seed, dtype=None, skip=()):
     before the first write: a rule whose scheme does not fit a tensor changes nothing."""
     for name, e in p.entries.items():
         if e.ops and name not in skip:
-            dt = dtype if dtype is not None and e.kind == "parameter" and e.dtype in _FLOAT else e.dtype
-            _plan.check(e.ops, e.shape, _view(torch.empty(0, dtype=dt), name).dtype, seed=seed, stream=name)
+            _plan.check(e.ops, e.shape, _view(torch.empty(0, dtype=_dtype_of(e, dtype)), name).dtype, seed=seed,
+                        stream=name)
+
+
+def check_keywords(seed, backend, threads):
+    """The keywords every writer here takes (the streams are the tensors' names: no ``stream``)."""
+    u64(seed, "seed")
+    check_backend(backend)
+    check_threads(threads)
 
 
 def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads):
     """Validate everything, record the plan, match the checkpoint: ``(plan, checkpoint, report)``."""
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
-    from .._validate import check_backend, check_threads, u64
-
-    u64(seed, "seed")  # the streams are the tensors' names
-    check_backend(backend)
-    check_threads(threads)
+    check_keywords(seed, backend, threads)
     checkpoint = _Checkpoint(pretrained) if pretrained is not None else None
     p = plan(module, rules, init=init, buffers=buffers)
     report = InitReport()
@@ -340,8 +351,7 @@ def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, thr
     if checkpoint is not None:
         for name, e in p.entries.items():
             if e.kind == "parameter" and name in checkpoint:
-                dt = dtype if dtype is not None and e.dtype in _FLOAT else e.dtype
-                why = checkpoint.mismatch(name, torch.empty(e.shape, dtype=dt, device="meta"))
+                why = checkpoint.mismatch(name, torch.empty(e.shape, dtype=_dtype_of(e, dtype), device="meta"))
                 if why is None:
                     report.loaded.append(name)
                 else:
@@ -390,7 +400,7 @@ def init_module_(module, seed, rules=None, *, init="auto", buffers=None, pretrai
     (``as_numpy``) before the first write.
     """
     p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, None, backend, threads)
-    return _apply(module, p, seed, _targets(module, p, report), checkpoint, report, backend, threads)
+    return _apply(p, seed, _targets(module, p, report), checkpoint, report, backend, threads)
 
 
 def explicit_plan(module, ops, sources, ran, unchanged):
@@ -416,16 +426,12 @@ def explicit_plan(module, ops, sources, ran, unchanged):
 def write_(module, p, seed, *, backend=None, threads=None):
     """Write the plan ``p`` into ``module``'s own tensors (each tensor's name its stream),
     every tensor and keyword checked before the first write; returns the ``InitReport``."""
-    from .._validate import check_backend, check_threads, u64
-
-    u64(seed, "seed")
-    check_backend(backend)
-    check_threads(threads)
+    check_keywords(seed, backend, threads)
     p.check()
     _check_ops(p, seed)
     report = InitReport()
     report.plan = p
-    return _apply(module, p, seed, _targets(module, p, report), None, report, backend, threads)
+    return _apply(p, seed, _targets(module, p, report), None, report, backend, threads)
 
 
 def _repoint(module, new):
@@ -491,10 +497,11 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
         e = p.entries[name]
         new[id(old)] = torch.nn.Parameter(t, requires_grad=old.requires_grad) if e.kind == "parameter" else t
         targets[name] = (new[id(old)], shards.get(name))
+    _apply(p, seed, targets, checkpoint, report, backend, threads, fresh=True)
+    # into the module only once written: an interrupted fill leaves it on meta, not half-written
     for mod, table, attr, t in slots.values():
         if id(t) in new:
             table[attr] = new[id(t)]
-    _apply(module, p, seed, targets, checkpoint, report, backend, threads, fresh=True)
     module.fastinit_report = report
     _repoint(module, new)
     return module

@@ -7,6 +7,7 @@ std) for the coordinate check.  Every parameter is filled with its name as the s
 
 import torch
 
+from .module import InitReport
 from .tensors import as_numpy
 
 # activation name (fastinit.schemes.activations) -> torch module
@@ -90,7 +91,7 @@ def mup_mlp(width, base_width, *, depth=3, d_in=64, d_out=16, activation="relu",
 
 _ACTIVATION_OF = {torch.nn.ReLU: "relu", torch.nn.LeakyReLU: "leaky_relu", torch.nn.Tanh: "tanh",
                   torch.nn.Sigmoid: "sigmoid", torch.nn.GELU: "gelu", torch.nn.SiLU: "silu", torch.nn.SELU: "selu"}
-_LINEAR_DEFAULT = "linear_default"  # what init_module_'s torch convention writes into Linear/ConvNd weights
+_LINEAR_DEFAULT = "linear_default"  # what torch's reset_parameters writes into Linear/ConvNd weights
 
 
 def chain(module, schemes, *, base_width=None):
@@ -98,9 +99,11 @@ def chain(module, schemes, *, base_width=None):
     activations, read from the model's structure and the scheme each weight got.
 
     ``schemes``: ``{parameter name: scheme spec}`` -- ``init_module_``'s rules (fnmatch patterns) or
-    its ``InitReport`` (a torch-default description counts as ``linear_default``, bias
-    ``bias_uniform``).  Then ``fastinit.signal.propagate(chain(model, rules))`` predicts what
-    ``fastinit.torch.probe`` measures on the Linear/Conv outputs.
+    its ``InitReport`` (each tensor's ops as its plan has them, without the report's
+    ``[why]``); a weight no spec names counts as ``linear_default``, a bias as
+    ``bias_uniform`` (torch's defaults).  Then
+    ``fastinit.signal.propagate(chain(module, rules))`` predicts what ``fastinit.torch.probe``
+    measures on the Linear/Conv outputs.
     """
     import fnmatch
 
@@ -111,10 +114,15 @@ def chain(module, schemes, *, base_width=None):
         raise TypeError(f"module must be a torch.nn.Sequential of Linear/Conv layers and activations; got "
                         f"{type(module).__name__}")
 
+    if isinstance(schemes, InitReport):   # its plan's ops: the descriptions end in "[why]"
+        entries, aliases = schemes.plan.entries, schemes.plan.aliases
+        schemes = {n: e.describe() for n, e in entries.items() if e.ops}
+        schemes.update({a: schemes[c] for a, c in aliases.items() if c in schemes})
+
     def spec_of(name, default):
         for pattern, spec in dict(schemes).items():
             if fnmatch.fnmatchcase(name, pattern):
-                return _LINEAR_DEFAULT if spec.startswith("linear_default") else spec  # a report's description
+                return _LINEAR_DEFAULT if spec.startswith("linear_default") else spec
         return default
 
     layers, activation, param = [], "linear", None

@@ -1,6 +1,6 @@
 """Measure signal propagation: one forward and one backward pass through a model as initialized.
 
-``probe(model, inputs)`` records, for every leaf module call in the order the forward pass
+``probe(module, inputs)`` records, for every leaf module call in the order the forward pass
 makes them, the second moment of its output ``E[h^2]`` and of the gradient flowing into
 that output ``E[(dL/dh)^2]``.  The loss is ``sum(output * c)`` with ``c ~ N(0, 1)`` drawn by
 fastinit (``seed``, ``stream``), so the output gradient has second moment 1 as in

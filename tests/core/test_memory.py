@@ -9,20 +9,14 @@ import pytest
 
 from fastinit import _memory
 
+from ..conftest import smaps
+
 PAGE = mmap.PAGESIZE
 
 
 def _rss_of(address):
-    """Resident bytes of the mapping holding ``address`` (/proc/self/smaps)."""
-    with open("/proc/self/smaps") as f:
-        lines = f.read().splitlines()
-    for i, line in enumerate(lines):
-        head = line.split()[0]
-        if "-" in head and all(c in "0123456789abcdef-" for c in head):
-            lo, hi = (int(x, 16) for x in head.split("-"))
-            if lo <= address < hi:
-                return next(int(x.split()[1]) * 1024 for x in lines[i + 1:] if x.startswith("Rss:"))
-    raise AssertionError(f"no mapping holds {address:#x}")
+    """Resident bytes of the mapping holding ``address``."""
+    return int(smaps(address)["Rss"].split()[0]) * 1024
 
 
 def _supported():

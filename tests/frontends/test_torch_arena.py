@@ -19,6 +19,8 @@ import fastinit.torch as ft  # noqa: E402
 from fastinit.model import replay  # noqa: E402
 from fastinit.torch import arena  # noqa: E402
 
+from ..conftest import smaps  # noqa: E402
+
 SPECS = [((3, 5), torch.bfloat16), ((7,), torch.float32), ((0, 4), torch.float32), ((), torch.float64),
          ((2, 3, 4), torch.int64), ((9,), torch.bool), ((33,), torch.float16)]
 
@@ -70,19 +72,6 @@ def test_the_mapping_is_freed_with_its_last_tensor():
     assert ref() is None
 
 
-def _vm_flags(address):
-    """The VmFlags of the mapping holding ``address`` (/proc/self/smaps)."""
-    with open("/proc/self/smaps") as f:
-        lines = f.read().splitlines()
-    for i, line in enumerate(lines):
-        head = line.split()[0]
-        if "-" in head and all(c in "0123456789abcdef-" for c in head):
-            lo, hi = (int(x, 16) for x in head.split("-"))
-            if lo <= address < hi:
-                return next(x for x in lines[i + 1:] if x.startswith("VmFlags:")).split()[1:]
-    raise AssertionError(f"no mapping holds {address:#x}")
-
-
 @pytest.mark.skipif(not (arena._mappable() and hasattr(arena.mmap, "MADV_HUGEPAGE")
                          and os.path.exists("/proc/self/smaps")), reason="needs Linux's madvise and smaps")
 @pytest.mark.parametrize("huge", [True, False])
@@ -90,7 +79,7 @@ def test_huge_pages_are_advised_on_an_aligned_range_when_asked(huge):
     memory = arena._mapping(3 * arena.HUGE_PAGE + 4096, huge=huge)
     t = torch.frombuffer(memory, dtype=torch.uint8)
     assert t.data_ptr() % arena.HUGE_PAGE == 0
-    assert ("hg" in _vm_flags(t.data_ptr())) == huge
+    assert ("hg" in smaps(t.data_ptr())["VmFlags"].split()) == huge
 
 
 def test_free_page_reporting_is_read_from_the_virtio_devices(tmp_path):

@@ -287,6 +287,7 @@ def test_lsuv_reproducible_and_independent_of_construction_order():
     ({"tol": "0.1"}, TypeError, "tol must be a real number; got str '0.1'"),
     ({"max_iter": 0}, ValueError, "max_iter must be an int >= 1; got 0"),
     ({"max_iter": 2.0}, TypeError, "max_iter must be an int >= 1; got float 2.0"),
+    ({"train": "yes"}, TypeError, "train must be True or False; got str 'yes'"),
     ({"seed": -1}, ValueError, "seed"),
     ({"threads": 0}, ValueError, "threads"),
     ({"backend": "gpu"}, ValueError, "backend"),

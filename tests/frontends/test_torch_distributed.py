@@ -382,6 +382,21 @@ def test_write_local_in_place_or_through_one_staging_buffer():
     assert len(staged) == 1 and local.untyped_storage().data_ptr() not in staged
 
 
+def test_a_write_of_some_rows_keeps_the_others_through_staging_and_boxes():
+    # init_module_'s plan may write some rows only (here a padding row): the other elements keep
+    # their values when the shard goes through a staging buffer (strided) or a temporary box
+    from fastinit.model import plan
+    from fastinit.torch.module import Entry, _filler
+
+    e = Entry("w", WHOLE, torch.float32, (plan.scheme_op("zeros", rows=(0, 1)),), "parameter", True, None)
+    old = torch.arange(54.0).reshape(WHOLE) + 1
+    want = old.clone()
+    want[0] = 0
+    for local in (at(old, INDEX), at(old, INDEX).t().contiguous().t()):
+        assert dtensor.write_local(local, INDEX, _filler(e, 0, None, 1), keep=True) is local
+        assert torch.equal(local, at(want, INDEX))
+
+
 def test_write_local_for_a_device_shard_stages_the_local_shape_and_dtype():
     """The accelerator branch without a GPU: a ``meta`` shard stands in for the device one.
     The shard is filled in one CPU staging buffer of its shape and dtype, box by box, and only

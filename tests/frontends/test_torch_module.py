@@ -79,6 +79,10 @@ def test_materialize_refusals_leave_module_on_meta():
         m = Rope()
     with pytest.raises(ValueError, match="inv_freq: not written by the init code"):
         ft.materialize(m, seed=0)
+    with pytest.raises(TypeError, match=r"buffers\['inv_freq'\] must be a CPU torch.Tensor; got a tensor on meta"):
+        ft.materialize(m, seed=0, buffers={"inv_freq": torch.empty(4, device="meta")})
+    with pytest.raises(TypeError, match=r"buffers\['inv_freq'\] must be a CPU torch.Tensor; got list"):
+        ft.materialize(m, seed=0, buffers={"inv_freq": [0.0, 1.0, 2.0, 3.0]})
     with torch.device("meta"):
         net = Net()
     with pytest.raises(ValueError, match="unknown scheme"):
@@ -90,6 +94,23 @@ def test_materialize_refusals_leave_module_on_meta():
     with pytest.raises(TypeError, match="module must be"):
         ft.materialize(object(), seed=0)
     assert all(p.is_meta for p in net.parameters()) and all(p.is_meta for p in m.parameters())
+
+
+def test_materialize_interrupted_during_the_fill_leaves_module_on_meta(monkeypatch):
+    # a later materialize would keep any real tensor as it is: a half-written one must not stay
+    from fastinit.model import replay
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with torch.device("meta"):
+        net = Net()
+    monkeypatch.setattr(replay, "fill_all", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ft.materialize(net, seed=0)
+    assert all(p.is_meta for p in net.parameters())
+    monkeypatch.undo()
+    assert not any(p.is_meta for p in ft.materialize(net, seed=0).parameters())
 
 
 # ------------------------------------------------------------------ pretrained=
@@ -177,5 +198,9 @@ def test_pretrained_errors_write_nothing(tmp_path):
         ft.init_module_(net, seed=0, pretrained=tmp_path)
     with pytest.raises(ValueError, match="no such file"):
         ft.init_module_(net, seed=0, pretrained=tmp_path / "missing.safetensors")
+    for index in ("{not json", '{"metadata": {}}', '{"weight_map": [1, 2]}'):
+        (tmp_path / "model.safetensors.index.json").write_text(index)
+        with pytest.raises(ValueError, match="not a shard index with a weight_map"):
+            ft.init_module_(net, seed=0, pretrained=tmp_path)
     assert_same(state(net), before)
     np.testing.assert_array_equal(net.conv.weight.detach().numpy(), before["conv.weight"].numpy())

@@ -60,10 +60,14 @@ def test_large_tensors_are_cut_into_blocks_of_rows_and_whole_only_ops_run_alone(
     assert [t[0] for t in pooled] == sorted((t[0] for t in pooled), reverse=True)   # largest first
 
 
-def test_fill_all_refuses_a_bad_thread_count_before_writing():
+def test_fill_all_refuses_a_bad_thread_count_or_seed_before_writing():
     out = np.zeros(4, np.float32)
     with pytest.raises(ValueError, match="threads must be an int >= 1"):
         replay.fill_all([(out, [plan.scheme_op("ones")], "x")], seed=0, threads=0)
+    assert (out == 0).all()
+    jobs = [(out, [plan.scheme_op("ones")], "x"), (np.zeros(4, np.float32), [plan.scheme_op("normal")], "y")]
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*64\)"):
+        replay.fill_all(jobs, seed=-1, threads=1)
     assert (out == 0).all()
 
 
@@ -76,3 +80,11 @@ def test_overlapping_arrays_are_written_in_order():
     plan.fill(ref[:40], [plan.scheme_op("normal")], seed=1, stream="a")
     plan.fill(ref[24:], [plan.scheme_op("uniform")], seed=1, stream="b")
     assert np.array_equal(base.view(np.uint32), ref.view(np.uint32))
+
+
+def test_a_strided_array_overlaps_where_its_elements_lie():
+    # base[::4] holds elements 0, 4, 8, 12: the later job's base[8:16] overwrites two of them
+    base = np.zeros(16, np.int64)
+    jobs = [(base[::4], [plan.scheme_op("ones")], "a"), (base[8:], [plan.scheme_op("constant", value=7.0)], "b")]
+    replay.fill_all(jobs, seed=1, threads=1)
+    assert base.tolist() == [1, 0, 0, 0, 1, 0, 0, 0, 7, 7, 7, 7, 7, 7, 7, 7]

@@ -485,6 +485,17 @@ def test_chain_of_a_sequential_model_predicts_its_probe(one_thread):
         chain(torch.nn.Linear(4, 4), {})
 
 
+def test_chain_reads_a_report_of_rules_as_the_rules():
+    # a rule's description in the report ends in "[rule ...]": chain reads the report's plan
+    from fastinit.torch.nets import chain
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    rules = {"*.weight": "kaiming_normal(nonlinearity='relu')", "*.bias": "normal(std=0.5)"}
+    report = fastinit.torch.init_module_(model, 0, rules)
+    assert all(d.endswith("]") for d in report.values())
+    assert chain(model, report) == chain(model, rules)
+
+
 def test_docs_probe_transcripts_are_what_the_cli_prints(capsys):
     from fastinit.cli import main
 
