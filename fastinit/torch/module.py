@@ -476,6 +476,9 @@ def materialize(module, seed, rules=None, *, init="auto", dtype=None, buffers=No
     if dtype is not None and dtype not in _FLOAT:
         raise TypeError(f"dtype must be torch.float16, torch.bfloat16, torch.float32, torch.float64 or None; "
                         f"got {dtype!r}")
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+    check_keywords(seed, backend, threads)   # before tie_weights touches the module
     if _recorder._is_hf(module) and callable(getattr(module, "tie_weights", None)):
         module.tie_weights()   # the ties the config declares (accelerate's empty weights can lose them)
     p, checkpoint, report = _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, threads)
