@@ -51,7 +51,7 @@ SAN_PRELOAD = $(shell gcc -print-file-name=libasan.so) $(shell gcc -print-file-n
 
 sanitize: $(STAMP)
 	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)
-	cp -r csrc fastinit tests setup.py pyproject.toml README.md $(SAN_DIR)/
+	cp -r csrc fastinit tests docs setup.py pyproject.toml README.md $(SAN_DIR)/
 	find $(SAN_DIR) \( -name __pycache__ -o -name '*.so' \) -prune -exec rm -rf {} +
 	cd $(SAN_DIR) && FASTINIT_CFLAGS="$(SAN_FLAGS)" FASTINIT_LDFLAGS="$(SAN_FLAGS)" \
 		$(abspath $(BIN))/python setup.py build_ext --inplace > build.log 2>&1 || (cat build.log; exit 1)
