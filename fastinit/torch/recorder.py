@@ -29,6 +29,7 @@ import os
 import re
 import sys
 import textwrap
+import threading
 from contextlib import ExitStack, contextmanager
 
 import torch
@@ -517,23 +518,29 @@ def _hf_configs(module):
     return out
 
 
+_ON_META = threading.Lock()   # one patch of Module.register_parameter at a time
+
+
 @contextmanager
 def _parameters_on_meta():
-    """Every parameter registered while active moves to the meta device (as accelerate's
-    ``init_empty_weights`` does): a constructor computes its buffers on the CPU, and its
-    parameters' init runs on meta tensors, writing nothing."""
-    register = torch.nn.Module.register_parameter
+    """Every parameter this thread registers while active moves to the meta device (as
+    accelerate's ``init_empty_weights`` does): a constructor computes its buffers on the CPU,
+    and its parameters' init runs on meta tensors, writing nothing.  Other threads building
+    modules meanwhile keep their parameters where they made them."""
+    me = threading.get_ident()
+    with _ON_META:
+        register = torch.nn.Module.register_parameter
 
-    def on_meta(self, name, param):
-        register(self, name, param)
-        if param is not None and not param.is_meta:
-            self._parameters[name] = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        def on_meta(self, name, param):
+            register(self, name, param)
+            if threading.get_ident() == me and param is not None and not param.is_meta:
+                self._parameters[name] = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
 
-    torch.nn.Module.register_parameter = on_meta
-    try:
-        yield
-    finally:
-        torch.nn.Module.register_parameter = register
+        torch.nn.Module.register_parameter = on_meta
+        try:
+            yield
+        finally:
+            torch.nn.Module.register_parameter = register
 
 
 def _recompute(owner, config, attrs):

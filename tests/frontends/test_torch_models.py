@@ -636,3 +636,20 @@ def test_buffers_only_a_constructor_computes_are_computed_by_it():
     values, why = recorder._recompute(rope, CONFIGS["llama"](), ["inv_freq"])
     cpu = type(rope)(config=CONFIGS["llama"]())
     assert why is None and torch.equal(values["inv_freq"], cpu.inv_freq)
+
+
+def test_parameters_move_to_meta_only_in_the_thread_that_asked():
+    import threading
+
+    from fastinit.torch import recorder
+
+    register = torch.nn.Module.register_parameter
+    other = {}
+    with recorder._parameters_on_meta():
+        mine = torch.nn.Linear(3, 2)
+        t = threading.Thread(target=lambda: other.setdefault("m", torch.nn.Linear(3, 2)))
+        t.start()
+        t.join()
+    assert mine.weight.is_meta and mine.bias.is_meta
+    assert other["m"].weight.device.type == "cpu" and not other["m"].bias.is_meta
+    assert torch.nn.Module.register_parameter is register   # restored
