@@ -90,6 +90,20 @@ FI_INLINE void NAME(boxmuller32)(vu we, vu wo, const float *p, vf *c, vf *si)
     *si = FMAF(rs, sq, SPLATF(p[1]));
 }
 
+/* 2 if no normal32 value with these parameters (p[0] = std, p[1] = mean) is a denormal, so a
+ * bfloat16 conversion that flushes denormals (VTOBF16X2) needs no per-vector test; else 0.
+ * A value is fl(rs trig + mean) with rs = fl(r std): r is 0 or >= 2^-12 (u1 <= 1 - 2^-24), so
+ * |std| >= 2^-20 makes rs 0 or a normal float >= 2^-33 (its ulp >= 2^-56); trig is 0 or
+ * >= sin(pi/2 2^-22) > 2^-22 (ulp >= 2^-45); so rs trig is a multiple of 2^-101, and mean
+ * (0, or |mean| >= 2^-100) one of 2^-123: the exact sum is 0 (converted as +-0 either way) or
+ * at least 2^-123 in magnitude, which rounds to a normal float. */
+FI_INLINE int NAME(normal32_plan)(const float *p)
+{
+    const float big = 0x1p127f;
+    const float sd = p[0] < 0.0f ? -p[0] : p[0], mean = p[1] < 0.0f ? -p[1] : p[1];
+    return sd >= 0x1p-20f && sd <= big * 2.0f && (mean == 0.0f || (mean >= 0x1p-100f && mean <= big * 2.0f)) ? 2 : 0;
+}
+
 /* inverse CDF of the mass [Phi(alpha), Phi(beta)]: q = p - 1/2 = (Phi(alpha) - 1/2) + u m
  * (resolution near the mean), and the smaller of p = Phi(alpha) + u m and 1 - p = Phi(-beta)
  * + (1 - u) m (resolution far into either tail) */
