@@ -51,8 +51,8 @@ FI_INLINE void NAME(emit2)(int fmt, void *o, int q, vf a, vf b)
  * vectors at a time (so a 16-bit format rounds them in registers: no float32 copy in between).
  * Output q of uniform and truncnormal takes word w[q / 16][q % 16]; normal: pair h = q / 32 of
  * words (2h, 2h + 1), cos for q % 32 < 16, sin for the rest.  fast: uniform by uniform32_fast
- * with scale (uniform32_plan said 1 or 2; 2: no value is a denormal).  All constant where run32
- * calls it. */
+ * with scale (uniform32_plan said 1 or 2; 2: no value is a denormal); normal: 2 when
+ * normal32_plan says no value is a denormal.  All constant where run32 calls it. */
 FI_INLINE void NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16], const float *p, vf scale,
                              void *o)
 {
@@ -83,7 +83,7 @@ FI_INLINE void NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16
         if (!collect) return;
     }
 #ifdef VTOBF16X2
-    if (fmt == FI_BF16 && fast == 2) { /* no denormal (uniform32_plan): the instruction's bits */
+    if (fmt == FI_BF16 && fast == 2) { /* no denormal (uniform32_plan, normal32_plan): the instruction's bits */
         vh2 h[G32 / (2 * NF)];
         for (int i = 0; i < G32 / (2 * NF); i++) h[i] = VTOBF16X2(v[2 * i], v[2 * i + 1]);
         memcpy(o, h, sizeof h);
@@ -168,7 +168,7 @@ static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p_
     float p[8]; /* a local copy: the stores into out cannot alias it, so it stays in registers */
     memcpy(p, p_, sizeof p);
     float s = 0.0f;
-    const int fast = dist == FI_UNIFORM ? NAME(uniform32_plan)(p, &s) : 0;
+    const int fast = dist == FI_UNIFORM ? NAME(uniform32_plan)(p, &s) : dist == FI_NORMAL ? NAME(normal32_plan)(p) : 0;
     const vf scale = SPLATF(s);
 #define FI_RUN32(d, f, fa) NAME(run32_body)(d, f, fa, kw, p, scale, out, at, n, gi)
 #define FI_RUN32_FMT(d, fa)                                           \
@@ -180,6 +180,7 @@ static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p_
     if (dist == FI_UNIFORM && fast == 2) FI_RUN32_FMT(FI_UNIFORM, 2);
     else if (dist == FI_UNIFORM && fast) FI_RUN32_FMT(FI_UNIFORM, 1);
     else if (dist == FI_UNIFORM) FI_RUN32_FMT(FI_UNIFORM, 0);
+    else if (dist == FI_NORMAL && fast == 2 && fmt == FI_BF16) FI_RUN32(FI_NORMAL, FI_BF16, 2);
     else if (dist == FI_NORMAL) FI_RUN32_FMT(FI_NORMAL, 0);
     else FI_RUN32_FMT(FI_TRUNCNORMAL, 0);
 #undef FI_RUN32_FMT

@@ -13,45 +13,20 @@
 
 /* ---- float32 ---------------------------------------------------------------- */
 
-/* Natural log of normal float32 x > 0 (Cephes logf: x = m 2^e, m in [sqrt(.5), sqrt(2))),
- * Horner steps and the final sums fused (FMAF: one rounding each). */
-FI_INLINE vf NAME(logf)(vf x)
-{
-    vu ix = (vu)x;
-    vi e = (vi)(ix >> 23) - 126;
-    vf m = (vf)((ix & 0x007fffffu) | 0x3f000000u); /* [0.5, 1) */
-    vi small = m < F(0.707106781186547524);
-    e = e + small; /* e - 1 where small */
-    vf f = SEL(small, (m + m) - 1.0f, m - 1.0f);
-    vf z = f * f;
-    vf y = FMAF(SPLATF(F(7.0376836292e-2)), f, SPLATF(-F(1.1514610310e-1)));
-    y = FMAF(y, f, SPLATF(F(1.1676998740e-1)));
-    y = FMAF(y, f, SPLATF(-F(1.2420140846e-1)));
-    y = FMAF(y, f, SPLATF(F(1.4249322787e-1)));
-    y = FMAF(y, f, SPLATF(-F(1.6668057665e-1)));
-    y = FMAF(y, f, SPLATF(F(2.0000714765e-1)));
-    y = FMAF(y, f, SPLATF(-F(2.4999993993e-1)));
-    y = FMAF(y, f, SPLATF(F(3.3333331174e-1)));
-    y = (y * f) * z;
-    vf fe = __builtin_convertvector(e, vf);
-    y = FMAF(SPLATF(-F(2.12194440e-4)), fe, y);
-    y = FMAF(SPLATF(-0.5f), z, y);
-    vf r = f + y;
-    return FMAF(SPLATF(0.693359375f), fe, r);
-}
-
-/* Natural log of normal float32 x > 0 by a 16-entry table (the reduction of Szabolcs Nagy's
- * logf, ARM optimized-routines / glibc 2.28): x = 2^k z, z in [0.7, 1.4), z ~ c_i, so
- * log x = k ln 2 - log(1/c_i) + log1p(r), r = z / c_i - 1 (|r| < 0.031, one FMA with the
- * float32 1/c_i, exact up to one rounding), log1p(r) = r + r^2 (A0 + A1 r + A2 r^2).
+/* Natural log of x 2^e, x > 0 and x 2^e normal float32, by a 16-entry table (the reduction of
+ * Szabolcs Nagy's logf, ARM optimized-routines / glibc 2.28): x 2^e = 2^k z, z in [0.7, 1.4),
+ * z ~ c_i, so log = k ln 2 - log(1/c_i) + log1p(r), r = z / c_i - 1 (|r| < 0.031, one FMA with
+ * the float32 1/c_i, exact up to one rounding), log1p(r) = r + r^2 (A0 + A1 r + A2 r^2).
+ * The scaling 2^e (a constant) only moves k: it is taken off the exponent field with the table's
+ * offset (one subtraction), so logtf(x, e) is logtf(x 2^e, 0) to the bit, a multiply fewer;
+ * z = (tmp & 0x7fffff) + 0x3f330000 is x 2^e - (tmp & 0xff800000), the bits with k removed.
  * LOGT_* in fitables.h; the table lookups are VPERMF (a 16-lane permute) where the target has it. */
-FI_INLINE vf NAME(logtf)(vf x)
+FI_INLINE vf NAME(logtf)(vf x, int e)
 {
-    vu ix = (vu)x;
-    vu tmp = ix - 0x3f330000u;
+    vu tmp = (vu)x - (0x3f330000u - ((uint32_t)e << 23));
     vi i = (vi)(tmp >> 19); /* & 15 in VPERMF: a 16-entry permute reads the low 4 bits only */
     vi k = (vi)tmp >> 23;
-    vf z = (vf)(ix - (tmp & 0xff800000u));
+    vf z = (vf)((tmp & 0x007fffffu) + 0x3f330000u);
     vf invc = VPERMF(LOGT_INVC, i), logc = VPERMF(LOGT_LOGC, i);
     vf r = FMAF(z, invc, SPLATF(-1.0f));
     vf fk = __builtin_convertvector(k, vf);
@@ -62,7 +37,8 @@ FI_INLINE vf NAME(logtf)(vf x)
     return FMAF(p, r * r, lo) + hi;
 }
 
-/* sin and cos on [-pi/4, pi/4] (Cephes sinf/cosf polynomials), Horner steps fused. */
+/* sin and cos on [-pi/4, pi/4] (Cephes sinf/cosf polynomials), Horner steps fused; cos fully
+ * in Horner form, 1 + z (-1/2 + z (...)) with the last step an FMA too (stream layout 4). */
 FI_INLINE vf NAME(sinpf)(vf x)
 {
     vf z = x * x;
@@ -76,7 +52,8 @@ FI_INLINE vf NAME(cospf)(vf x)
     vf z = x * x;
     vf y = FMAF(SPLATF(F(2.443315711809948e-5)), z, SPLATF(-F(1.388731625493765e-3)));
     y = FMAF(y, z, SPLATF(F(4.166664568298827e-2)));
-    return FMAF(y * z, z, -0.5f * z) + 1.0f;
+    y = FMAF(y, z, SPLATF(-0.5f));
+    return FMAF(y, z, SPLATF(1.0f));
 }
 
 /* Phi^-1(1/2 + q) = q R(w) from q and the smaller tail probability p = 1/2 - |q|, with
@@ -89,7 +66,7 @@ FI_INLINE vf NAME(cospf)(vf x)
 FI_INLINE vf NAME(ndtrif)(vf q, vf p)
 {
     vf p4 = p * 4.0f;
-    vf lw = NAME(logtf)(FMAF(-p4, p, p4)); /* -w */
+    vf lw = NAME(logtf)(FMAF(-p4, p, p4), 0); /* -w */
     /* v = w - 2.5 = -(lw + 2.5) exactly (rounding is symmetric), and r v + c = c - r (lw + 2.5)
      * rounded once: FNMAF, no negation */
     vf t = lw + 2.5f;

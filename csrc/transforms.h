@@ -65,24 +65,43 @@ FI_INLINE int NAME(uniform32_plan)(const float *p, float *scale)
     return (s >= tiny || s <= -tiny) && (p[1] == 0.0f || p[1] >= tiny || p[1] <= -tiny) ? 2 : 1;
 }
 
-/* Box-Muller of the pair (we, wo): *c the cos value, *si the sin value, each * std + mean */
+/* Box-Muller of the pair (we, wo): *c the cos value, *si the sin value, each r std * trig + mean */
 FI_INLINE void NAME(boxmuller32)(vu we, vu wo, const float *p, vf *c, vf *si)
 {
-    vf u1 = __builtin_convertvector((vi)((we >> 8) + 1u), vf) * 0x1p-24f; /* (0, 1] */
-    vf r = VSQRTF(-2.0f * NAME(logf)(u1));
-    /* angle 2 pi x / 2^24 = quadrant q * pi/2 + phi, phi in [-pi/4, pi/4) */
-    vu x = wo >> 8;
-    vu q = (x + 0x200000u) >> 22;
-    vf phi = __builtin_convertvector((vi)x - (vi)(q << 22), vf) * 0x1.921fb6p-22f; /* float32(pi/2) 2^-22 */
+    /* u1 = k 2^-24 in (0, 1], k = (we >> 8) + 1: log u1 = logtf(k, -24), the scaling done in
+     * the exponent field (fimath.h) */
+    vf k = __builtin_convertvector((vi)((we >> 8) + 1u), vf);
+    vf r = VSQRTF(-2.0f * NAME(logtf)(k, -24));
+    /* angle 2 pi x / 2^24 = quadrant q * pi/2 + phi, phi in [-pi/4, pi/4), q = y >> 22 with
+     * y = x + 2^21: q's bits are y's bits 22, 23 (and q + 1's bit 1 is bit 23 of y + 2^22), so
+     * the swap and the two sign flips are read off y directly (the Numba twin computes q; the
+     * same values) */
+    vu x = wo >> 8, y = x + 0x200000u;
+    vf phi = __builtin_convertvector((vi)(x - (y & 0xffc00000u)), vf) * 0x1.921fb6p-22f; /* float32(pi/2) 2^-22 */
     vf sn = NAME(sinpf)(phi), cs = NAME(cospf)(phi);
-    vi swap = (vi)(q & 1u) != 0;
+    vi swap = (vi)(y & 0x400000u) != 0;
     vf cq = SEL(swap, sn, cs), sq = SEL(swap, cs, sn);
     /* negate where bit 1 of q + 1 (cos) or of q (sin) is set: by flipping the sign bit, which is
      * what negation does (selecting -cq would cost a compare and a blend more) */
-    cq = (vf)((vu)cq ^ (((q + 1u) & 2u) << 30));
-    sq = (vf)((vu)sq ^ ((q & 2u) << 30));
-    *c = FMAF(r * cq, SPLATF(p[0]), SPLATF(p[1]));
-    *si = FMAF(r * sq, SPLATF(p[0]), SPLATF(p[1]));
+    cq = (vf)((vu)cq ^ (((y + 0x400000u) << 8) & 0x80000000u));
+    sq = (vf)((vu)sq ^ ((y << 8) & 0x80000000u));
+    vf rs = r * SPLATF(p[0]); /* r std, shared by the pair */
+    *c = FMAF(rs, cq, SPLATF(p[1]));
+    *si = FMAF(rs, sq, SPLATF(p[1]));
+}
+
+/* 2 if no normal32 value with these parameters (p[0] = std, p[1] = mean) is a denormal, so a
+ * bfloat16 conversion that flushes denormals (VTOBF16X2) needs no per-vector test; else 0.
+ * A value is fl(rs trig + mean) with rs = fl(r std): r is 0 or >= 2^-12 (u1 <= 1 - 2^-24), so
+ * |std| >= 2^-20 makes rs 0 or a normal float >= 2^-33 (its ulp >= 2^-56); trig is 0 or
+ * >= sin(pi/2 2^-22) > 2^-22 (ulp >= 2^-45); so rs trig is a multiple of 2^-101, and mean
+ * (0, or |mean| >= 2^-100) one of 2^-123: the exact sum is 0 (converted as +-0 either way) or
+ * at least 2^-123 in magnitude, which rounds to a normal float. */
+FI_INLINE int NAME(normal32_plan)(const float *p)
+{
+    const float big = 0x1p127f;
+    const float sd = p[0] < 0.0f ? -p[0] : p[0], mean = p[1] < 0.0f ? -p[1] : p[1];
+    return sd >= 0x1p-20f && sd <= big * 2.0f && (mean == 0.0f || (mean >= 0x1p-100f && mean <= big * 2.0f)) ? 2 : 0;
 }
 
 /* inverse CDF of the mass [Phi(alpha), Phi(beta)]: q = p - 1/2 = (Phi(alpha) - 1/2) + u m

@@ -124,33 +124,9 @@ jit = njit(inline="always", cache=True, nogil=True, error_model="numpy")
 # ---- float32 -------------------------------------------------------------------
 
 @jit
-def logf(x):
-    ix = f2u(x)
-    e = i32(i32(ix >> u32(23)) - i32(126))
-    m = u2f(u32((ix & u32(0x007FFFFF)) | u32(0x3F000000)))
-    small = m < f32(0.707106781186547524)
-    e = i32(e - i32(1)) if small else e
-    f = ((m + m) - f32(1.0)) if small else (m - f32(1.0))
-    z = f * f
-    y = fmaf(f32(7.0376836292e-2), f, -f32(1.1514610310e-1))
-    y = fmaf(y, f, f32(1.1676998740e-1))
-    y = fmaf(y, f, -f32(1.2420140846e-1))
-    y = fmaf(y, f, f32(1.4249322787e-1))
-    y = fmaf(y, f, -f32(1.6668057665e-1))
-    y = fmaf(y, f, f32(2.0000714765e-1))
-    y = fmaf(y, f, -f32(2.4999993993e-1))
-    y = fmaf(y, f, f32(3.3333331174e-1))
-    y = (y * f) * z
-    fe = f32(e)
-    y = fmaf(-f32(2.12194440e-4), fe, y)
-    y = fmaf(f32(-0.5), z, y)
-    r = f + y
-    return fmaf(f32(0.693359375), fe, r)
-
-
-@jit
 def logtf(x):
-    """Natural log of normal float32 x > 0 by a 16-entry table (csrc/fimath.h: logtf)."""
+    """Natural log of normal float32 x > 0 by a 16-entry table (csrc/fimath.h: logtf, whose
+    second argument e is 0 here: the C side folds a constant scaling 2^e into the exponent)."""
     ix = f2u(x)
     tmp = u32(ix - u32(0x3F330000))
     i = i64((tmp >> u32(19)) & u32(15))
@@ -178,7 +154,8 @@ def cospf(x):
     z = x * x
     y = fmaf(f32(2.443315711809948e-5), z, -f32(1.388731625493765e-3))
     y = fmaf(y, z, f32(4.166664568298827e-2))
-    return fmaf(y * z, z, f32(-0.5) * z) + f32(1.0)
+    y = fmaf(y, z, f32(-0.5))
+    return fmaf(y, z, f32(1.0))
 
 
 @jit
@@ -464,9 +441,9 @@ def uniform32(w, scale, shift, lo, hi):
 
 @jit
 def boxmuller32(we, wo, sd, mean):
-    """(cos value, sin value) of the word pair (we, wo), each * sd + mean."""
+    """(cos value, sin value) of the word pair (we, wo), each r sd * trig + mean."""
     u1 = f32(i32(u32((we >> u32(8)) + u32(1)))) * TWO_M24
-    r = np.sqrt(f32(-2.0) * logf(u1))
+    r = np.sqrt(f32(-2.0) * logtf(u1))
     x = u32(wo >> u32(8))
     q = u32((x + u32(0x200000)) >> u32(22))
     phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
@@ -477,7 +454,8 @@ def boxmuller32(we, wo, sd, mean):
     si = cs if swap else sn
     co = -co if ((q + u32(1)) & u32(2)) != u32(0) else co
     si = -si if (q & u32(2)) != u32(0) else si
-    return fmaf(r * co, sd, mean), fmaf(r * si, sd, mean)
+    rs = r * sd
+    return fmaf(rs, co, mean), fmaf(rs, si, mean)
 
 
 @jit

@@ -1,4 +1,4 @@
-"""Golden values: these pin docs/streams.md version 3.
+"""Golden values: these pin docs/streams.md version 4.
 
 The first 8 values and 4 values at a far offset (global element 2**40 + 3, filled as a
 shard of a (2**41,) tensor) of every (distribution, dtype), for seed=2026,
@@ -13,7 +13,9 @@ normal's were regenerated before version 1 was first released, when its central 
 moved to q = p - 1/2 for resolution near the mean, and the float32 truncated normal's for
 version 2 (fused multiply-adds in the float32 approximations, CHANGELOG.md) and version 3
 (the float32 inverse normal CDF by Giles' w = -log(4 p (1 - p)) and a table-driven log
-instead of AS241).  A change
+instead of AS241), and the float32 normal's for version 4 (Box-Muller through the same table
+log, cos fully in Horner form, r std computed once per pair; bfloat16's first 100003 values
+came out unchanged).  A change
 here is a deliberate, announced stream change: bump the version in docs/streams.md, say so
 in the changelog and regenerate these; never "fix" a failing golden by pasting new numbers
 in silently.
@@ -54,7 +56,7 @@ GOLDEN = {
         [0x3F18, 0x3F7B, 0x3EA0, 0x3F4D, 0x3EBF, 0x3F55, 0x3E09, 0x3F48],
         [0x3EE0, 0x3F02, 0x3F42, 0x3EA6]),
     ("normal", "float32"): (
-        [0x3F7A6C18, 0x3E540E9E, 0x3FC32FAB, 0xBEB92790, 0xBFA6055C, 0x3F1257E1, 0xBE87F510, 0x3E7991FC],
+        [0x3F7A6C17, 0x3E540E9D, 0x3FC32FAB, 0xBEB92790, 0xBFA6055C, 0x3F1257E1, 0xBE87F510, 0x3E7991FC],
         [0x3F0F9057, 0x3F31076E, 0x3EC34F44, 0xBF594AA6]),
     ("normal", "float64"): (
         [0x3FCA931CDE86822B, 0xBFA1C6ACE7909FDE, 0xBFEB084248837A69, 0x3FED0C1B20372101,
@@ -89,9 +91,9 @@ DIGESTS = {
     ("uniform", "float64"): "c17f236197139e8bed66f91a20521b68",
     ("uniform", "float16"): "0c56a8f2e50f842b7fdcc7dff8596377",
     ("uniform", "bfloat16"): "5ca93a8b1196942786857cb173a6d272",
-    ("normal", "float32"): "f12f0d2abb97243e445670ca83c47426",
+    ("normal", "float32"): "7bee3ccb0c4d31d9ec380cabe5e56b82",
     ("normal", "float64"): "8ac72303ab10c17642a17e88c1d7d74a",
-    ("normal", "float16"): "a3601a34b5926d724a88cd37c800e327",
+    ("normal", "float16"): "4149b841204807a94ff074fa3b91651c",
     ("normal", "bfloat16"): "79f528d0910601139511db1d80eaef61",
     ("trunc_normal", "float32"): "b796e3f1ed3661ee5926b9450c627b3c",
     ("trunc_normal", "float64"): "d6f2faac9bab9931a322f151f4f8dac3",
