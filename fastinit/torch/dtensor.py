@@ -17,22 +17,23 @@ tensor (``safe_open(...).get_slice(name)[box]``), so a rank reads only its own b
 """
 
 import itertools
+import sys
 
 import torch
 
-try:
-    from torch.distributed.tensor import DTensor, Replicate, Shard
-    from torch.distributed.tensor.placement_types import _StridedShard, _StridedShardOffsetMode
-except ImportError:                                  # torch without distributed
-    DTensor = None
-
 
 def is_dtensor(t):
-    return DTensor is not None and isinstance(t, DTensor)
+    # a DTensor exists only once torch.distributed.tensor is imported (by whoever made it), so
+    # this module imports it only where one is met: the import costs a process that has none
+    # about half a second and 40 MB (it loads sympy)
+    mod = sys.modules.get("torch.distributed.tensor")
+    return mod is not None and isinstance(t, mod.DTensor)
 
 
 def _indices(size, placement, num_chunks, coordinate):
     """The positions (into the current local index list of one dim) this coordinate keeps."""
+    from torch.distributed.tensor import Shard
+    from torch.distributed.tensor.placement_types import _StridedShard, _StridedShardOffsetMode
     if isinstance(placement, _StridedShard):
         n, offsets = placement.local_shard_size_and_offset(size, num_chunks, coordinate, _StridedShardOffsetMode.ALL)
         return list(offsets) if n else []
@@ -44,6 +45,8 @@ def local_indices(name, shape, mesh, placements):
     """``[global indices along dim d]`` of the local shard of the DTensor ``name`` (its
     ``shape``, ``mesh`` and ``placements``), sharding left to right over the mesh dims as
     DTensor does.  ``ValueError`` naming ``name`` for a placement that cannot be filled locally."""
+    from torch.distributed.tensor import Replicate, Shard
+    from torch.distributed.tensor.placement_types import _StridedShard
     coordinate = mesh.get_coordinate()
     if coordinate is None:
         raise ValueError(f"{name}: this rank is not part of the parameter's device mesh")
@@ -141,5 +144,6 @@ def write_local(local, index, fill, keep=False):
 
 def from_local(local, like):
     """A DTensor with ``like``'s mesh, placements, shape and stride holding ``local``."""
+    from torch.distributed.tensor import DTensor
     return DTensor.from_local(local, like.device_mesh, like.placements, run_check=False, shape=like.shape,
                               stride=like.stride())

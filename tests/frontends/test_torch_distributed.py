@@ -32,6 +32,7 @@ from torch import nn  # noqa: E402
 from torch.distributed.device_mesh import init_device_mesh  # noqa: E402
 from torch.distributed.fsdp import fully_shard  # noqa: E402
 from torch.distributed.tensor import DTensor, Partial, Replicate, Shard  # noqa: E402
+from torch.distributed.tensor.placement_types import _StridedShard  # noqa: E402
 from torch.distributed.tensor.parallel import (ColwiseParallel, RowwiseParallel,  # noqa: E402
                                                parallelize_module)
 
@@ -216,7 +217,7 @@ def run(rank, world, layouts, ckpt):
             if layout == "tp":                             # RowwiseParallel's biases: every rank the whole
                 assert (Replicate(),) in placements, placements
             if layout == "fsdp+tp":                        # FSDP over a TP-sharded dim: rows not contiguous
-                assert any(isinstance(x, dtensor._StridedShard) for ps in placements for x in ps), placements
+                assert any(isinstance(x, _StridedShard) for ps in placements for x in ps), placements
             got = first_step(model)
             assert got == pytest.approx(losses, rel=1e-5, abs=1e-6), (layout, got, losses)
             for p in model.parameters():                   # init_module_: in place, into each local shard
@@ -428,3 +429,15 @@ def test_checkpoint_reader_reads_each_box_converted(tmp_path):
         assert torch.equal(local, at(stored.to(dtype), INDEX))
     local = torch.empty(0, 5)                            # an empty shard reads nothing
     assert dtensor.write_local(local, [[], INDEX[1]], read).shape == (0, 5)
+
+
+def test_importing_fastinit_torch_leaves_torch_distributed_tensor_unimported():
+    # the DTensor module (it loads sympy: about half a second and 40 MB) is imported only where a
+    # DTensor is met, and one can only be met once its maker imported the module
+    import subprocess
+    import sys
+    code = ("import sys, torch; before = 'torch.distributed.tensor' in sys.modules; import fastinit.torch; "
+            "print(before, 'torch.distributed.tensor' in sys.modules)")
+    before, after = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                   check=True).stdout.split()
+    assert after == before
