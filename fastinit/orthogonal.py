@@ -44,7 +44,9 @@ from .rng import stream_id
 
 REFLECTOR_STREAM = 0x4F5254484F474E4C  # "ORTHOGNL": the reflectors' stream is the tensor's stream XOR this
 
-SLAB = 256            # columns (rows, for wide results) per independent slab of a block update
+SLAB = 512            # about this many columns (rows, for wide results) per slab of a block update
+SLAB_GROUPS = 4       # a block update has a multiple of this many slabs (balanced on 2 or 4 cores)
+SLAB_ALIGN = 16       # slab edges at multiples of this many columns (a 64-byte line of float32)
 STREAM_SCRATCH = 32 << 20  # bytes of float32/64 scratch per worker on the streaming path
 
 
@@ -147,38 +149,81 @@ def _apply_wide(R, G, Gc, T):
     sub_matmul(R, Z, Gc)
 
 
-def _slabs(lo, hi, width=SLAB):
+def _slabs(lo, hi, width):
     """[lo, hi) cut at multiples of ``width``: the cut never depends on the thread count."""
     cuts = [lo] + list(range((lo // width + 1) * width, hi, width)) + [hi]
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
+def _own_tall(X, G, Gc, T, dg):
+    """X := (I - V T V^H) [diag(dg); 0] for the block's own ``nb`` columns ``X`` (rows j..L-1),
+    which hold ``[diag(dg); 0]``: ``V^H X = Gc[:, :nb] diag(dg)`` needs no GEMM, so the
+    update costs ``2 L nb^2`` flops, not ``4 L nb^2``."""
+    nb = len(dg)
+    Y = T @ (Gc[:, :nb] * dg)
+    sub_matmul(X, G, Y, transpose_a=True)
+
+
+def _own_wide(R, G, Gc, T, dg):
+    """R := R (I - V T V^H)^H for the block's own ``nb`` rows ``R`` = ``[diag(dg)^H, 0]``."""
+    nb = len(dg)
+    Z = (G[:, :nb].T * dg[:, None]) @ T.conj().T
+    sub_matmul(R, Z, Gc)
+
+
+def _even_slabs(lo, hi):
+    """[lo, hi) cut into ``k`` slabs of about equal width, ``k = ceil((hi - lo) / SLAB)`` rounded
+    up to a multiple of SLAB_GROUPS, edges at multiples of SLAB_ALIGN: the cut depends on
+    (lo, hi) only, never on the thread count, and equal slabs keep every core busy to the
+    end of a block (fixed-width slabs leave one core idle for up to a slab per block)."""
+    k = -(-(hi - lo) // SLAB)
+    k = -(-k // SLAB_GROUPS) * SLAB_GROUPS
+    edges = [lo + (hi - lo) * t // k // SLAB_ALIGN * SLAB_ALIGN for t in range(k)] + [hi]
+    return [(a, z) for a, z in zip(edges[:-1], edges[1:]) if z > a]
+
+
 def _in_place(M, src, i, gain, nthreads):
-    """Fill the 2-D compute-dtype view ``M`` (one matrix) in place, block by block."""
+    """Fill the 2-D compute-dtype view ``M`` (one matrix) in place, block by block.
+
+    Each block's reflectors are drawn (and its ``T`` built) by a worker while the other
+    workers apply the previous block (one block of lookahead): no core waits for them."""
     rows, cols = M.shape
     tall = rows >= cols
     L, p = (rows, cols) if tall else (cols, rows)
     b = block_size(L)
-    for j in reversed(range(0, p, b)):
+    starts = list(reversed(range(0, p, b)))
+    ready = {starts[0]: src.block(i, starts[0], min(starts[0] + b, p))}
+    for n, j in enumerate(starts):
         j2 = min(j + b, p)
-        G, Gc, T, d = src.block(i, j, j2)
+        G, Gc, T, d = ready.pop(j)
+        dg = (gain * (d if tall else d.conj())).astype(src.cdt)
         k = np.arange(j, j2)
         if tall:  # the part of Q[j:, j:] no earlier block touched, initialised to D E
             M[j:j2, j:p] = 0
             M[j2:L, j:j2] = 0
-            M[k, k] = gain * d
+            M[k, k] = dg
         else:     # W = Q^H: the mirror image
             M[j:p, j:j2] = 0
             M[j:j2, j2:L] = 0
-            M[k, k] = gain * d.conj()
+            M[k, k] = dg
 
-        if tall:
-            def one(cut):
-                _apply_tall(M[j:, cut[0]:cut[1]], G, Gc, T)
-        else:
-            def one(cut):
-                _apply_wide(M[cut[0]:cut[1], j:], G, Gc, T)
-        _parallel.each(_blas.pinned(one), _slabs(j, p), nthreads)
+        def one(task, j=j, G=G, Gc=Gc, T=T, dg=dg):
+            what, a, z = task
+            if what == "next":
+                ready[a] = src.block(i, a, z)
+            elif what == "own":
+                if tall:
+                    _own_tall(M[j:, a:z], G, Gc, T, dg)
+                else:
+                    _own_wide(M[a:z, j:], G, Gc, T, dg)
+            elif tall:
+                _apply_tall(M[j:, a:z], G, Gc, T)
+            else:
+                _apply_wide(M[a:z, j:], G, Gc, T)
+
+        tasks = [("next", starts[n + 1], min(starts[n + 1] + b, p))] if n + 1 < len(starts) else []
+        tasks += [("own", j, j2)] + [("slab", a, z) for a, z in _even_slabs(j2, p)]
+        _parallel.each(_blas.pinned(one), tasks, nthreads)
 
 
 def _streamed(M, src, i, gain, nthreads):
