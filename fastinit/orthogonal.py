@@ -197,29 +197,23 @@ def _in_place(M, src, i, gain, nthreads):
         j2 = min(j + b, p)
         G, Gc, T, d = ready.pop(j)
         dg = (gain * (d if tall else d.conj())).astype(src.cdt)
-        k = np.arange(j, j2)
-        if tall:  # the part of Q[j:, j:] no earlier block touched, initialised to D E
-            M[j:j2, j:p] = 0
-            M[j2:L, j:j2] = 0
-            M[k, k] = dg
-        else:     # W = Q^H: the mirror image
-            M[j:p, j:j2] = 0
-            M[j:j2, j2:L] = 0
-            M[k, k] = dg
 
-        def one(task, j=j, G=G, Gc=Gc, T=T, dg=dg):
+        # each task first sets its part of Q[j:, j:] that no earlier block touched to D E
+        # (tall; the mirror image for W = Q^H): no separate pass writes the identity
+        def one(task, j=j, j2=j2, G=G, Gc=Gc, T=T, dg=dg):
             what, a, z = task
             if what == "next":
                 ready[a] = src.block(i, a, z)
-            elif what == "own":
-                if tall:
-                    _own_tall(M[j:, a:z], G, Gc, T, dg)
-                else:
-                    _own_wide(M[a:z, j:], G, Gc, T, dg)
-            elif tall:
-                _apply_tall(M[j:, a:z], G, Gc, T)
+                return
+            S = M[j:, a:z] if tall else M[a:z, j:]
+            X = S if tall else S.T  # the slab as columns of the tall result
+            if what == "own":
+                X[...] = 0
+                X[np.arange(z - a), np.arange(z - a)] = dg
+                (_own_tall if tall else _own_wide)(S, G, Gc, T, dg)
             else:
-                _apply_wide(M[a:z, j:], G, Gc, T)
+                X[:j2 - j] = 0
+                (_apply_tall if tall else _apply_wide)(S, G, Gc, T)
 
         tasks = [("next", starts[n + 1], min(starts[n + 1] + b, p))] if n + 1 < len(starts) else []
         tasks += [("own", j, j2)] + [("slab", a, z) for a, z in _even_slabs(j2, p)]
