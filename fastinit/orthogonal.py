@@ -32,6 +32,7 @@ depends on neither the blocking nor the threads.
 """
 
 import math
+import threading
 
 import numpy as np
 import scipy.linalg.lapack
@@ -182,42 +183,116 @@ def _even_slabs(lo, hi):
     return [(a, z) for a, z in zip(edges[:-1], edges[1:]) if z > a]
 
 
-def _in_place(M, src, i, gain, nthreads):
-    """Fill the 2-D compute-dtype view ``M`` (one matrix) in place, block by block.
+class _Blocks:
+    """The tasks of one in-place fill and the order they may run in (a task graph, no barrier).
 
-    Each block's reflectors are drawn (and its ``T`` built) by a worker while the other
-    workers apply the previous block (one block of lookahead): no core waits for them."""
+    Block ``n`` (reflectors ``j .. j2-1``, the ``n``-th applied) has tasks: its own columns
+    ``[j, j2)``, then slabs of ``[j2, p)`` (``_even_slabs``); a task may run once block ``n``'s
+    reflectors are drawn and every task of block ``n - 1`` on overlapping columns is done.
+    So a core that finishes its slabs of block ``n`` goes on with block ``n + 1`` where
+    block ``n`` is done, instead of waiting for the slowest slab.  Reflectors are drawn by
+    whichever worker is free, at most ``LIVE`` blocks at a time (memory).  Which worker
+    runs a task never changes what it computes: the bits do not depend on the threads.
+    """
+
+    LIVE = 3
+
+    def __init__(self, src, i, starts, b, p):
+        self.src, self.i = src, i
+        self.ranges = [(j, min(j + b, p)) for j in starts]
+        self.tasks = [[(j, j2)] + _even_slabs(j2, p) for j, j2 in self.ranges]
+        self.deps = [[[] for _ in self.tasks[0]]] + [[[u for u, (c, d) in enumerate(prev) if c < z and a < d] for a, z in cur]
+                            for prev, cur in zip(self.tasks, self.tasks[1:])]
+        self.state = [[0] * len(t) for t in self.tasks]  # 0 waiting, 1 running, 2 done
+        self.left = [len(t) for t in self.tasks]
+        self.refl = {}  # n -> None while being drawn, then (G, Gc, T, d)
+        self.low = 0    # the first block with tasks left
+        self.error = None
+        self.cond = threading.Condition()
+
+    def _pick(self):
+        """The next job, in priority order: draw the next reflectors, then the earliest
+        runnable task; None when there is nothing to do now; () when all is done."""
+        if self.low == len(self.tasks):
+            return ()
+        top = min(self.low + self.LIVE, len(self.tasks))
+        for n in range(self.low, top):
+            if n not in self.refl:
+                self.refl[n] = None
+                return ("draw", n)
+        for n in range(self.low, top):
+            if self.refl[n] is None:
+                break
+            for t, st in enumerate(self.state[n]):
+                if st == 0 and all(self.state[n - 1][u] == 2 for u in self.deps[n][t]):
+                    self.state[n][t] = 1
+                    return ("apply", n, t)
+        return None
+
+    def work(self, _worker):
+        while True:
+            with self.cond:
+                while (job := self._pick()) is None and self.error is None:
+                    self.cond.wait()
+                if self.error is not None or job == ():
+                    return
+            try:
+                done = self._run(job)
+            except BaseException as e:
+                with self.cond:
+                    self.error = e
+                    self.cond.notify_all()
+                raise
+            with self.cond:
+                done()
+                self.cond.notify_all()
+
+    def _run(self, job):
+        if job[0] == "draw":
+            n = job[1]
+            refl = self.src.block(self.i, *self.ranges[n])
+
+            def done():
+                self.refl[n] = refl
+            return done
+        _, n, t = job
+        self.apply(n, self.ranges[n], self.tasks[n][t], t == 0, self.refl[n])
+
+        def done():
+            self.state[n][t] = 2
+            self.left[n] -= 1
+            while self.low < len(self.tasks) and self.left[self.low] == 0:
+                del self.refl[self.low]
+                self.low += 1
+        return done
+
+
+def _in_place(M, src, i, gain, nthreads):
+    """Fill the 2-D compute-dtype view ``M`` (one matrix) in place, block by block
+    (``_Blocks``: the task graph that the workers run)."""
     rows, cols = M.shape
     tall = rows >= cols
     L, p = (rows, cols) if tall else (cols, rows)
     b = block_size(L)
-    starts = list(reversed(range(0, p, b)))
-    ready = {starts[0]: src.block(i, starts[0], min(starts[0] + b, p))}
-    for n, j in enumerate(starts):
-        j2 = min(j + b, p)
-        G, Gc, T, d = ready.pop(j)
-        dg = (gain * (d if tall else d.conj())).astype(src.cdt)
+    blocks = _Blocks(src, i, list(reversed(range(0, p, b))), b, p)
 
-        # each task first sets its part of Q[j:, j:] that no earlier block touched to D E
-        # (tall; the mirror image for W = Q^H): no separate pass writes the identity
-        def one(task, j=j, j2=j2, G=G, Gc=Gc, T=T, dg=dg):
-            what, a, z = task
-            if what == "next":
-                ready[a] = src.block(i, a, z)
-                return
-            S = M[j:, a:z] if tall else M[a:z, j:]
-            X = S if tall else S.T  # the slab as columns of the tall result
-            if what == "own":
-                X[...] = 0
-                X[np.arange(z - a), np.arange(z - a)] = dg
-                (_own_tall if tall else _own_wide)(S, G, Gc, T, dg)
-            else:
-                X[:j2 - j] = 0
-                (_apply_tall if tall else _apply_wide)(S, G, Gc, T)
+    # each task first sets its part of Q[j:, j:] that no earlier block touched to D E
+    # (tall; the mirror image for W = Q^H): no separate pass writes the identity
+    def apply(n, block, cut, own, refl):
+        (j, j2), (a, z), (G, Gc, T, d) = block, cut, refl
+        S = M[j:, a:z] if tall else M[a:z, j:]
+        X = S if tall else S.T  # the slab as columns of the tall result
+        if own:
+            dg = (gain * (d if tall else d.conj())).astype(src.cdt)
+            X[...] = 0
+            X[np.arange(z - a), np.arange(z - a)] = dg
+            (_own_tall if tall else _own_wide)(S, G, Gc, T, dg)
+        else:
+            X[:j2 - j] = 0
+            (_apply_tall if tall else _apply_wide)(S, G, Gc, T)
 
-        tasks = [("next", starts[n + 1], min(starts[n + 1] + b, p))] if n + 1 < len(starts) else []
-        tasks += [("own", j, j2)] + [("slab", a, z) for a, z in _even_slabs(j2, p)]
-        _parallel.each(_blas.pinned(one), tasks, nthreads)
+    blocks.apply = apply
+    _parallel.each(_blas.pinned(blocks.work), range(nthreads), nthreads)
 
 
 def _streamed(M, src, i, gain, nthreads):
