@@ -52,8 +52,10 @@ STREAM_SCRATCH = 32 << 20  # bytes of float32/64 scratch per worker on the strea
 
 
 def block_size(L):
-    """Reflectors per compact-WY block for reflectors of length up to ``L``."""
-    return 32 if L <= 128 else 64 if L <= 512 else 128
+    """Reflectors per compact-WY block for reflectors of length up to ``L``: a larger block
+    makes the update GEMMs more efficient (inner dimension ``b``) but costs ``O(b L^2)``
+    more flops (``T``, ``T W``, the zero triangle of ``V``); 256 pays off only for large ``L``."""
+    return 32 if L <= 128 else 64 if L <= 512 else 128 if L <= 2048 else 256
 
 
 def _matrix_shape(shape, layout):
