@@ -199,12 +199,14 @@ class _Blocks:
 
     LIVE = 3
 
-    def __init__(self, src, i, starts, b, p):
-        self.src, self.i = src, i
+    def __init__(self, src, i, starts, b, p, apply):
+        self.src, self.i, self.apply = src, i, apply
         self.ranges = [(j, min(j + b, p)) for j in starts]
         self.tasks = [[(j, j2)] + _even_slabs(j2, p) for j, j2 in self.ranges]
-        self.deps = [[[] for _ in self.tasks[0]]] + [[[u for u, (c, d) in enumerate(prev) if c < z and a < d] for a, z in cur]
-                            for prev, cur in zip(self.tasks, self.tasks[1:])]
+        # deps[n][t]: the tasks of block n - 1 whose columns overlap task t's
+        self.deps = [[[] for _ in self.tasks[0]]]
+        for prev, cur in zip(self.tasks, self.tasks[1:]):
+            self.deps.append([[u for u, (c, d) in enumerate(prev) if c < z and a < d] for a, z in cur])
         self.state = [[0] * len(t) for t in self.tasks]  # 0 waiting, 1 running, 2 done
         self.left = [len(t) for t in self.tasks]
         self.refl = {}  # n -> None while being drawn, then (G, Gc, T, d)
@@ -258,7 +260,7 @@ class _Blocks:
                 self.refl[n] = refl
             return done
         _, n, t = job
-        self.apply(n, self.ranges[n], self.tasks[n][t], t == 0, self.refl[n])
+        self.apply(self.ranges[n], self.tasks[n][t], t == 0, self.refl[n])
 
         def done():
             self.state[n][t] = 2
@@ -276,11 +278,10 @@ def _in_place(M, src, i, gain, nthreads):
     tall = rows >= cols
     L, p = (rows, cols) if tall else (cols, rows)
     b = block_size(L)
-    blocks = _Blocks(src, i, list(reversed(range(0, p, b))), b, p)
 
     # each task first sets its part of Q[j:, j:] that no earlier block touched to D E
     # (tall; the mirror image for W = Q^H): no separate pass writes the identity
-    def apply(n, block, cut, own, refl):
+    def apply(block, cut, own, refl):
         (j, j2), (a, z), (G, Gc, T, d) = block, cut, refl
         S = M[j:, a:z] if tall else M[a:z, j:]
         X = S if tall else S.T  # the slab as columns of the tall result
@@ -293,7 +294,7 @@ def _in_place(M, src, i, gain, nthreads):
             X[:j2 - j] = 0
             (_apply_tall if tall else _apply_wide)(S, G, Gc, T)
 
-    blocks.apply = apply
+    blocks = _Blocks(src, i, list(reversed(range(0, p, b))), b, p, apply)
     _parallel.each(_blas.pinned(blocks.work), range(nthreads), nthreads)
 
 
