@@ -38,7 +38,7 @@ import numpy as np
 import scipy.linalg.lapack
 
 from . import _blas, _parallel, _rounding, _validate
-from ._blas import sub_matmul
+from ._blas import sub_matmul, triu_mul_
 from ._buffers import accepts_tensors
 from .fills import normal_
 from .rng import stream_id
@@ -142,13 +142,13 @@ def _sumsq_rows(G):
 def _apply_tall(Sl, G, Gc, T):
     """Sl := (I - V T V^H) Sl for a slab ``Sl`` of rows j..L-1 (V = G.T): two GEMMs, and a third
     that subtracts straight into the slab (no temporary, no extra pass)."""
-    Y = T @ (Gc @ Sl)
+    Y = triu_mul_(Gc @ Sl, T)
     sub_matmul(Sl, G, Y, transpose_a=True)
 
 
 def _apply_wide(R, G, Gc, T):
     """R := R (I - V T V^H)^H for a slab ``R`` of columns j..L-1 (V = G.T)."""
-    Z = (R @ G.T) @ T.conj().T
+    Z = triu_mul_(R @ G.T, T, right=True)
     sub_matmul(R, Z, Gc)
 
 
@@ -163,14 +163,14 @@ def _own_tall(X, G, Gc, T, dg):
     which hold ``[diag(dg); 0]``: ``V^H X = Gc[:, :nb] diag(dg)`` needs no GEMM, so the
     update costs ``2 L nb^2`` flops, not ``4 L nb^2``."""
     nb = len(dg)
-    Y = T @ (Gc[:, :nb] * dg)
+    Y = triu_mul_(np.multiply(Gc[:, :nb], dg, order="C"), T)
     sub_matmul(X, G, Y, transpose_a=True)
 
 
 def _own_wide(R, G, Gc, T, dg):
     """R := R (I - V T V^H)^H for the block's own ``nb`` rows ``R`` = ``[diag(dg)^H, 0]``."""
     nb = len(dg)
-    Z = (G[:, :nb].T * dg[:, None]) @ T.conj().T
+    Z = triu_mul_(np.multiply(G[:, :nb].T, dg[:, None], order="C"), T, right=True)
     sub_matmul(R, Z, Gc)
 
 
