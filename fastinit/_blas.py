@@ -25,6 +25,7 @@ import itertools
 import threading
 
 import numpy as np
+import scipy.linalg.blas
 import scipy.linalg.cython_blas as _cython_blas
 from cffi import FFI
 
@@ -90,7 +91,6 @@ def triu_mul_(x, t, *, right=False):
     (TRMM from the right, 'T'), and ``x t^H`` is ``conj(t) x^T`` (from the left, on
     ``conj(t)``), so ``x`` is neither transposed nor copied.
     """
-    import scipy.linalg.blas
     if not x.flags.c_contiguous or t.dtype != x.dtype or t.shape != (t.shape[0],) * 2 or \
             t.shape[0] != (x.shape[1] if right else x.shape[0]):
         raise ValueError(f"triu_mul_ needs a C-contiguous x and a square t of its dtype; got {x.shape} {x.dtype}, "
