@@ -140,8 +140,9 @@ def _sumsq_rows(G):
 
 
 def _apply_tall(Sl, G, Gc, T):
-    """Sl := (I - V T V^H) Sl for a slab ``Sl`` of rows j..L-1 (V = G.T): two GEMMs, and a third
-    that subtracts straight into the slab (no temporary, no extra pass)."""
+    """Sl := (I - V T V^H) Sl for a slab ``Sl`` of rows j..L-1 (V = G.T): ``W = V^H Sl`` (GEMM),
+    ``Y = T W`` (TRMM, in place), and a GEMM that subtracts ``V Y`` straight into the slab
+    (no temporary, no extra pass)."""
     Y = triu_mul_(Gc @ Sl, T)
     sub_matmul(Sl, G, Y, transpose_a=True)
 
@@ -168,7 +169,8 @@ def _own_tall(X, G, Gc, T, dg):
 
 
 def _own_wide(R, G, Gc, T, dg):
-    """R := R (I - V T V^H)^H for the block's own ``nb`` rows ``R`` = ``[diag(dg)^H, 0]``."""
+    """R := R (I - V T V^H)^H for the block's own ``nb`` rows ``R``, which hold ``[diag(dg), 0]``
+    (``dg`` the conjugate of the tall case's): ``R V = diag(dg) V[:nb]``, no GEMM."""
     nb = len(dg)
     Z = triu_mul_(np.multiply(G[:, :nb].T, dg[:, None], order="C"), T, right=True)
     sub_matmul(R, Z, Gc)
