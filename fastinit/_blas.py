@@ -25,6 +25,7 @@ import itertools
 import threading
 
 import numpy as np
+import scipy.linalg.blas
 import scipy.linalg.cython_blas as _cython_blas
 from cffi import FFI
 
@@ -81,6 +82,29 @@ def sub_matmul(c, a, b, *, transpose_a=False):
                  _ffi.from_buffer(minus), _ffi.from_buffer(b), ints + 3, _ffi.from_buffer(a), ints + 4,
                  _ffi.from_buffer(one), _ffi.cast("void *", c.ctypes.data), ints + 5)
     return c
+
+
+def triu_mul_(x, t, *, right=False):
+    """``x := t @ x`` (``right=True``: ``x := x @ t^H``) in place, for an upper triangular
+    ``t``: BLAS ``xTRMM``, half the flops of a GEMM.  ``x`` C-contiguous, ``t`` square, of
+    one BLAS dtype.  Row-major ``x`` is the column-major ``x^T``: ``t x`` is ``x^T t^T``
+    (TRMM from the right, 'T'), and ``x t^H`` is ``conj(t) x^T`` (from the left, on
+    ``conj(t)``), so ``x`` is neither transposed nor copied.
+    """
+    if not x.flags.c_contiguous or t.dtype != x.dtype or t.shape != (t.shape[0],) * 2 or \
+            t.shape[0] != (x.shape[1] if right else x.shape[0]):
+        raise ValueError(f"triu_mul_ needs a C-contiguous x and a square t of its dtype; got {x.shape} {x.dtype}, "
+                         f"{t.shape} {t.dtype}")
+    if x.size == 0:
+        return x
+    trmm = scipy.linalg.blas.get_blas_funcs("trmm", dtype=x.dtype)
+    if right:
+        r = trmm(1, t.conj() if x.dtype.kind == "c" else t, x.T, side=0, lower=0, trans_a=0, overwrite_b=1)
+    else:
+        r = trmm(1, t, x.T, side=1, lower=0, trans_a=1, overwrite_b=1)
+    if not np.shares_memory(r, x):  # pragma: no cover - f2py copied x^T after all
+        x[...] = r.T
+    return x
 
 
 # ----------------------------------------------------------------------------------------

@@ -32,25 +32,30 @@ depends on neither the blocking nor the threads.
 """
 
 import math
+import threading
 
 import numpy as np
 import scipy.linalg.lapack
 
 from . import _blas, _parallel, _rounding, _validate
-from ._blas import sub_matmul
+from ._blas import sub_matmul, triu_mul_
 from ._buffers import accepts_tensors
 from .fills import normal_
 from .rng import stream_id
 
 REFLECTOR_STREAM = 0x4F5254484F474E4C  # "ORTHOGNL": the reflectors' stream is the tensor's stream XOR this
 
-SLAB = 256            # columns (rows, for wide results) per independent slab of a block update
+SLAB = 512            # about this many columns (rows, for wide results) per slab of a block update
+SLAB_GROUPS = 4       # a block update has a multiple of this many slabs (balanced on 2 or 4 cores)
+SLAB_ALIGN = 16       # slab edges at multiples of this many columns (a 64-byte line of float32)
 STREAM_SCRATCH = 32 << 20  # bytes of float32/64 scratch per worker on the streaming path
 
 
 def block_size(L):
-    """Reflectors per compact-WY block for reflectors of length up to ``L``."""
-    return 32 if L <= 128 else 64 if L <= 512 else 128
+    """Reflectors per compact-WY block for reflectors of length up to ``L``: a larger block
+    makes the update GEMMs more efficient (inner dimension ``b``) but costs ``O(b L^2)``
+    more flops (``T``, ``T W``, the zero triangle of ``V``); 256 pays off only for large ``L``."""
+    return 32 if L <= 128 else 64 if L <= 512 else 128 if L <= 2048 else 256
 
 
 def _matrix_shape(shape, layout):
@@ -135,50 +140,164 @@ def _sumsq_rows(G):
 
 
 def _apply_tall(Sl, G, Gc, T):
-    """Sl := (I - V T V^H) Sl for a slab ``Sl`` of rows j..L-1 (V = G.T): two GEMMs, and a third
-    that subtracts straight into the slab (no temporary, no extra pass)."""
-    Y = T @ (Gc @ Sl)
+    """Sl := (I - V T V^H) Sl for a slab ``Sl`` of rows j..L-1 (V = G.T): ``W = V^H Sl`` (GEMM),
+    ``Y = T W`` (TRMM, in place), and a GEMM that subtracts ``V Y`` straight into the slab
+    (no temporary, no extra pass)."""
+    Y = triu_mul_(Gc @ Sl, T)
     sub_matmul(Sl, G, Y, transpose_a=True)
 
 
 def _apply_wide(R, G, Gc, T):
     """R := R (I - V T V^H)^H for a slab ``R`` of columns j..L-1 (V = G.T)."""
-    Z = (R @ G.T) @ T.conj().T
+    Z = triu_mul_(R @ G.T, T, right=True)
     sub_matmul(R, Z, Gc)
 
 
-def _slabs(lo, hi, width=SLAB):
+def _slabs(lo, hi, width):
     """[lo, hi) cut at multiples of ``width``: the cut never depends on the thread count."""
     cuts = [lo] + list(range((lo // width + 1) * width, hi, width)) + [hi]
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
+def _own_tall(X, G, Gc, T, dg):
+    """X := (I - V T V^H) [diag(dg); 0] for the block's own ``nb`` columns ``X`` (rows j..L-1),
+    which hold ``[diag(dg); 0]``: ``V^H X = Gc[:, :nb] diag(dg)`` needs no GEMM, so the
+    update costs ``2 L nb^2`` flops, not ``4 L nb^2``."""
+    nb = len(dg)
+    Y = triu_mul_(np.multiply(Gc[:, :nb], dg, order="C"), T)
+    sub_matmul(X, G, Y, transpose_a=True)
+
+
+def _own_wide(R, G, Gc, T, dg):
+    """R := R (I - V T V^H)^H for the block's own ``nb`` rows ``R``, which hold ``[diag(dg), 0]``
+    (``dg`` the conjugate of the tall case's): ``R V = diag(dg) V[:nb]``, no GEMM."""
+    nb = len(dg)
+    Z = triu_mul_(np.multiply(G[:, :nb].T, dg[:, None], order="C"), T, right=True)
+    sub_matmul(R, Z, Gc)
+
+
+def _even_slabs(lo, hi):
+    """[lo, hi) cut into ``k`` slabs of about equal width, ``k = ceil((hi - lo) / SLAB)`` rounded
+    up to a multiple of SLAB_GROUPS, edges at multiples of SLAB_ALIGN: the cut depends on
+    (lo, hi) only, never on the thread count, and equal slabs keep every core busy to the
+    end of a block (fixed-width slabs leave one core idle for up to a slab per block)."""
+    k = -(-(hi - lo) // SLAB)
+    k = -(-k // SLAB_GROUPS) * SLAB_GROUPS
+    edges = [lo + (hi - lo) * t // k // SLAB_ALIGN * SLAB_ALIGN for t in range(k)] + [hi]
+    return [(a, z) for a, z in zip(edges[:-1], edges[1:]) if z > a]
+
+
+class _Blocks:
+    """The tasks of one in-place fill and the order they may run in (a task graph, no barrier).
+
+    Block ``n`` (reflectors ``j .. j2-1``, the ``n``-th applied) has tasks: its own columns
+    ``[j, j2)``, then slabs of ``[j2, p)`` (``_even_slabs``); a task may run once block ``n``'s
+    reflectors are drawn and every task of block ``n - 1`` on overlapping columns is done.
+    So a core that finishes its slabs of block ``n`` goes on with block ``n + 1`` where
+    block ``n`` is done, instead of waiting for the slowest slab.  Reflectors are drawn by
+    whichever worker is free, at most ``LIVE`` blocks at a time (memory).  Which worker
+    runs a task never changes what it computes: the bits do not depend on the threads.
+    """
+
+    LIVE = 3
+
+    def __init__(self, src, i, starts, b, p, apply):
+        self.src, self.i, self.apply = src, i, apply
+        self.ranges = [(j, min(j + b, p)) for j in starts]
+        self.tasks = [[(j, j2)] + _even_slabs(j2, p) for j, j2 in self.ranges]
+        # deps[n][t]: the tasks of block n - 1 whose columns overlap task t's
+        self.deps = [[[] for _ in self.tasks[0]]]
+        for prev, cur in zip(self.tasks, self.tasks[1:]):
+            self.deps.append([[u for u, (c, d) in enumerate(prev) if c < z and a < d] for a, z in cur])
+        self.state = [[0] * len(t) for t in self.tasks]  # 0 waiting, 1 running, 2 done
+        self.left = [len(t) for t in self.tasks]
+        self.refl = {}  # n -> None while being drawn, then (G, Gc, T, d)
+        self.low = 0    # the first block with tasks left
+        self.error = None
+        self.cond = threading.Condition()
+
+    def _pick(self):
+        """The next job, in priority order: draw the next reflectors, then the earliest
+        runnable task; None when there is nothing to do now; () when all is done."""
+        if self.low == len(self.tasks):
+            return ()
+        top = min(self.low + self.LIVE, len(self.tasks))
+        for n in range(self.low, top):
+            if n not in self.refl:
+                self.refl[n] = None
+                return ("draw", n)
+        for n in range(self.low, top):
+            if self.refl[n] is None:
+                break
+            for t, st in enumerate(self.state[n]):
+                if st == 0 and all(self.state[n - 1][u] == 2 for u in self.deps[n][t]):
+                    self.state[n][t] = 1
+                    return ("apply", n, t)
+        return None
+
+    def work(self, _worker):
+        while True:
+            with self.cond:
+                while (job := self._pick()) is None and self.error is None:
+                    self.cond.wait()
+                if self.error is not None or job == ():
+                    return
+            try:
+                done = self._run(job)
+            except BaseException as e:
+                with self.cond:
+                    self.error = e
+                    self.cond.notify_all()
+                raise
+            with self.cond:
+                done()
+                self.cond.notify_all()
+
+    def _run(self, job):
+        if job[0] == "draw":
+            n = job[1]
+            refl = self.src.block(self.i, *self.ranges[n])
+
+            def done():
+                self.refl[n] = refl
+            return done
+        _, n, t = job
+        self.apply(self.ranges[n], self.tasks[n][t], t == 0, self.refl[n])
+
+        def done():
+            self.state[n][t] = 2
+            self.left[n] -= 1
+            while self.low < len(self.tasks) and self.left[self.low] == 0:
+                del self.refl[self.low]
+                self.low += 1
+        return done
+
+
 def _in_place(M, src, i, gain, nthreads):
-    """Fill the 2-D compute-dtype view ``M`` (one matrix) in place, block by block."""
+    """Fill the 2-D compute-dtype view ``M`` (one matrix) in place, block by block
+    (``_Blocks``: the task graph that the workers run)."""
     rows, cols = M.shape
     tall = rows >= cols
     L, p = (rows, cols) if tall else (cols, rows)
     b = block_size(L)
-    for j in reversed(range(0, p, b)):
-        j2 = min(j + b, p)
-        G, Gc, T, d = src.block(i, j, j2)
-        k = np.arange(j, j2)
-        if tall:  # the part of Q[j:, j:] no earlier block touched, initialised to D E
-            M[j:j2, j:p] = 0
-            M[j2:L, j:j2] = 0
-            M[k, k] = gain * d
-        else:     # W = Q^H: the mirror image
-            M[j:p, j:j2] = 0
-            M[j:j2, j2:L] = 0
-            M[k, k] = gain * d.conj()
 
-        if tall:
-            def one(cut):
-                _apply_tall(M[j:, cut[0]:cut[1]], G, Gc, T)
+    # each task first sets its part of Q[j:, j:] that no earlier block touched to D E
+    # (tall; the mirror image for W = Q^H): no separate pass writes the identity
+    def apply(block, cut, own, refl):
+        (j, j2), (a, z), (G, Gc, T, d) = block, cut, refl
+        S = M[j:, a:z] if tall else M[a:z, j:]
+        X = S if tall else S.T  # the slab as columns of the tall result
+        if own:
+            dg = (gain * (d if tall else d.conj())).astype(src.cdt)
+            X[...] = 0
+            X[np.arange(z - a), np.arange(z - a)] = dg
+            (_own_tall if tall else _own_wide)(S, G, Gc, T, dg)
         else:
-            def one(cut):
-                _apply_wide(M[cut[0]:cut[1], j:], G, Gc, T)
-        _parallel.each(_blas.pinned(one), _slabs(j, p), nthreads)
+            X[:j2 - j] = 0
+            (_apply_tall if tall else _apply_wide)(S, G, Gc, T)
+
+    blocks = _Blocks(src, i, list(reversed(range(0, p, b))), b, p, apply)
+    _parallel.each(_blas.pinned(blocks.work), range(nthreads), nthreads)
 
 
 def _streamed(M, src, i, gain, nthreads):

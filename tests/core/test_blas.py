@@ -1,5 +1,5 @@
 """sub_matmul: C -= op(A) B straight into a strided slab, as NumPy computes it, nothing else
-touched; one_thread: BLAS bits that do not depend on BLAS's thread count, the count left as found."""
+touched; triu_mul_: T X and X T^H in place for an upper triangular T; one_thread: BLAS bits that do not depend on BLAS's thread count, the count left as found."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fastinit import _blas
-from fastinit._blas import sub_matmul
+from fastinit._blas import sub_matmul, triu_mul_
 from fastinit.orthogonal import orthogonal_
 
 from ..conftest import bits
@@ -34,6 +34,29 @@ def test_sub_matmul_into_a_slab(dtype, transpose_a):
     outside = np.ones(big.shape, bool)
     outside[3:40, 7:33] = False
     assert np.array_equal(big[outside], before[outside])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])
+@pytest.mark.parametrize("right", [False, True])
+def test_triu_mul_in_place(dtype, right):
+    """x := t x (x := x t^H) in place, as NumPy's product with the upper triangle of t (what
+    lies below t's diagonal is not read)."""
+    rng = np.random.default_rng(2)
+
+    def draw(*shape):
+        x = rng.standard_normal(shape)
+        return (x + 1j * rng.standard_normal(shape) if np.dtype(dtype).kind == "c" else x).astype(dtype)
+
+    t = draw(9, 9)
+    x = draw(6, 9) if right else draw(9, 6)
+    upper = np.triu(t)
+    expected = x @ upper.conj().T if right else upper @ x
+    out = triu_mul_(x, t, right=right)
+    assert out is x
+    tol = 1e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
+    np.testing.assert_allclose(x, expected, rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        triu_mul_(np.asfortranarray(draw(9, 6)), t)
 
 
 def test_sub_matmul_refuses_what_blas_cannot_take():

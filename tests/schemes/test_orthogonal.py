@@ -233,7 +233,7 @@ def test_delta_orthogonal_matches_jax_convention():
 def test_memmap_in_place_extra_memory(tmp_path):
     """A 3072 x 3072 float32 open_memmap (36 MiB) filled in place: peak heap allocations
     (tracemalloc sees every NumPy buffer; the mapped file is not counted) stay below 16 MiB,
-    i.e. O(L * (threads * SLAB + block)), not another L x L."""
+    i.e. O(L * 3 blocks + threads * b * SLAB), not another L x L."""
     n = 3072
     m = open_memmap(tmp_path / "q.npy", mode="w+", dtype=np.float32, shape=(n, n))
     tracemalloc.start()
