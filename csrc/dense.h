@@ -162,61 +162,15 @@ FI_INLINE void NAME(run32_body)(const int dist, const int fmt, const int fast, c
     }
 }
 
-/* run32_body, or with stream set (fill32 decides) its whole steps by non-temporal stores, which
- * write whole lines without reading them first.  A step's values are built in L1 at the offset
- * c its first byte has in its line (so a line of buf is a line of out: c bytes carried from the
- * step before, then this step's) and its whole lines streamed right away, between the steps'
- * arithmetic; the first line's part and the last line's carried c bytes are plain stores, as
- * are the run's partial first and last steps. */
-FI_INLINE void NAME(run32_to)(const int dist, const int fmt, const int fast, const uint32_t kw[4], const float *p,
-                              vf scale, void *out, int64_t at, int64_t n, uint64_t gi, int stream)
-{
-    const int size = fmt == FI_F32 ? 4 : 2;
-    const int64_t head = (int64_t)((2 * G32 - gi % (2 * G32)) % (2 * G32)); /* elements before a whole step */
-    if (!stream || n < head + 2 * 2 * G32) {
-        NAME(run32_body)(dist, fmt, fast, kw, p, scale, out, at, n, gi);
-        return;
-    }
-    NAME(run32_body)(dist, fmt, fast, kw, p, scale, out, at, head, gi);
-    at += head;
-    n -= head;
-    gi += (uint64_t)head;
-    char buf[2 * G32 * 4 + 64] __attribute__((aligned(64)));
-    uint32_t w[8][16] __attribute__((aligned(64)));
-    const size_t step = 2 * G32 * (size_t)size; /* bytes of a step: whole lines */
-    char *o = (char *)out + at * size;
-    const size_t c = (uintptr_t)o & 63;
-    char *line = o - c; /* the line of buf[0] */
-    struct fi_keys ks;
-    fi_key_schedule(kw, &ks);
-    for (int64_t s = 0; s < n / (2 * G32); s++) {
-        PHILOX32_KS(&ks, gi / G32 * 16u, w);
-        NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])w, p, scale, buf + c);
-        NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])(w + 4), p, scale, buf + c + G32 * size);
-        if (s == 0 && c) { /* the first line is partly another's: plain stores of ours */
-            memcpy(o, buf + c, 64 - c);
-            STREAM_COPY(line + 64, buf + 64, step - 64);
-        } else {
-            STREAM_COPY(line, buf, step);
-        }
-        memcpy(buf, buf + step, 64); /* the carried c bytes (all 64: a constant size) */
-        line += step;
-        gi += 2 * G32;
-    }
-    memcpy(line, buf, c);
-    const int64_t whole = n / (2 * G32) * (2 * G32);
-    NAME(run32_body)(dist, fmt, fast, kw, p, scale, out, at + whole, n - whole, gi);
-}
-
 static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p_, void *out,
-                        int64_t at, int64_t n, uint64_t gi, int stream)
+                        int64_t at, int64_t n, uint64_t gi)
 {
     float p[8]; /* a local copy: the stores into out cannot alias it, so it stays in registers */
     memcpy(p, p_, sizeof p);
     float s = 0.0f;
     const int fast = dist == FI_UNIFORM ? NAME(uniform32_plan)(p, &s) : 0;
     const vf scale = SPLATF(s);
-#define FI_RUN32(d, f, fa) NAME(run32_to)(d, f, fa, kw, p, scale, out, at, n, gi, stream)
+#define FI_RUN32(d, f, fa) NAME(run32_body)(d, f, fa, kw, p, scale, out, at, n, gi)
 #define FI_RUN32_FMT(d, fa)                                           \
     do {                                                              \
         if (fmt == FI_F32) FI_RUN32(d, FI_F32, fa);                   \
@@ -232,27 +186,11 @@ static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p_
 #undef FI_RUN32
 }
 
-/* whether a dense fill call of n_runs runs of run_len elements of size bytes is written by
- * non-temporal stores: only where the target has them, and only a call too large to stay in
- * cache for its reader (smaller ones are stored normally, so they are in cache for whoever
- * reads them next) with runs long enough for whole lines */
-FI_INLINE int NAME(streams)(int64_t n_runs, int64_t run_len, int size)
-{
-#ifdef FI_STREAM_LOCAL
-    (void)n_runs, (void)run_len, (void)size;
-    return 0;
-#else
-    return (uint64_t)n_runs * (uint64_t)run_len * (uint64_t)size >= DENSE_STREAM_MIN && run_len * size >= 4096;
-#endif
-}
-
 static void NAME(fill32)(int dist, int fmt, const uint32_t *kw, const float *p, void *out,
                          int64_t n_runs, int64_t run_len, uint64_t first, uint64_t run_stride)
 {
-    const int stream = NAME(streams)(n_runs, run_len, fmt == FI_F32 ? 4 : 2);
     for (int64_t r = 0; r < n_runs; r++)
-        NAME(run32)(dist, fmt, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride, stream);
-    if (stream) STREAM_FENCE();
+        NAME(run32)(dist, fmt, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride);
 }
 
 /* ---- float64: one group of 32 doubles ------------------------------------------ */
@@ -298,54 +236,11 @@ static void NAME(run64)(int dist, const uint32_t kw[4], const double *p, double 
     }
 }
 
-/* run64 with its whole steps by non-temporal stores, as run32_to */
-static void NAME(run64_stream)(int dist, const uint32_t kw[4], const double *p, double *out,
-                               int64_t at, int64_t n, uint64_t gi)
-{
-    const int64_t head = (int64_t)((2 * G64 - gi % (2 * G64)) % (2 * G64));
-    if (n < head + 2 * 2 * G64) {
-        NAME(run64)(dist, kw, p, out, at, n, gi);
-        return;
-    }
-    NAME(run64)(dist, kw, p, out, at, head, gi);
-    at += head;
-    n -= head;
-    gi += (uint64_t)head;
-    double buf[2 * G64 + 8] __attribute__((aligned(64)));
-    uint32_t w[8][16] __attribute__((aligned(64)));
-    const size_t step = 2 * G64 * sizeof(double);
-    char *o = (char *)(out + at);
-    const size_t c = (uintptr_t)o & 63; /* a multiple of 8 */
-    char *line = o - c;
-    double *b = buf + c / 8;
-    for (int64_t s = 0; s < n / (2 * G64); s++) {
-        PHILOX32(kw, gi / G64 * 16u, w);
-        NAME(group64)(dist, w, p, b);
-        NAME(group64)(dist, w + 4, p, b + G64);
-        if (s == 0 && c) {
-            memcpy(o, b, 64 - c);
-            STREAM_COPY(line + 64, (const char *)buf + 64, step - 64);
-        } else {
-            STREAM_COPY(line, (const char *)buf, step);
-        }
-        memcpy(buf, (const char *)buf + step, 64);
-        line += step;
-        gi += 2 * G64;
-    }
-    memcpy(line, buf, c);
-    const int64_t whole = n / (2 * G64) * (2 * G64);
-    NAME(run64)(dist, kw, p, out, at + whole, n - whole, gi);
-}
-
 static void NAME(fill64)(int dist, const uint32_t *kw, const double *p, double *out,
                          int64_t n_runs, int64_t run_len, uint64_t first, uint64_t run_stride)
 {
-    const int stream = NAME(streams)(n_runs, run_len, 8);
-    for (int64_t r = 0; r < n_runs; r++) {
-        if (stream) NAME(run64_stream)(dist, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride);
-        else NAME(run64)(dist, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride);
-    }
-    if (stream) STREAM_FENCE();
+    for (int64_t r = 0; r < n_runs; r++)
+        NAME(run64)(dist, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride);
 }
 
 /* out[0 .. n) <- x[0 .. n) rounded to bfloat16 bits as the 16-bit fills round (fi_to_bf16) */

@@ -105,15 +105,6 @@ FI_INLINE vu2 NAME(ldu2)(const uint32_t *src) { vu2 v; memcpy(&v, src, sizeof v)
 FI_INLINE void NAME(stf)(float *o, vf v) { memcpy(o, &v, sizeof v); }
 FI_INLINE void NAME(std)(double *o, vd v) { memcpy(o, &v, sizeof v); }
 
-#ifndef STREAM_COPY /* no non-temporal stores known here: plain copies (and the dense fills never segment) */
-#define STREAM_COPY memcpy
-#define STREAM_FENCE() ((void)0)
-#define FI_STREAM_LOCAL 1
-#endif
-#define SEG_BYTES 16384 /* a segment of output built in L1, then copied out (masked.h, dense.h) */
-#define STREAM_MIN (512u << 10) /* bytes of a masked block from which it is written non-temporally */
-#define DENSE_STREAM_MIN (4u << 20) /* bytes of a dense fill call from which it is written non-temporally */
-
 #include "transforms.h"
 #include "dense.h"
 #include "masked.h"
@@ -146,7 +137,6 @@ FI_INLINE void NAME(std)(double *o, vd v) { memcpy(o, &v, sizeof v); }
 #endif
 #undef SEG_BYTES
 #undef STREAM_MIN
-#undef DENSE_STREAM_MIN
 #ifdef FI_COLLECT_LOCAL
 #undef COLLECT
 #undef FI_COLLECT_LOCAL

@@ -5,8 +5,8 @@
  *
  * A per-target template, included by fill_impl.h after transforms.h: needs NAME(), the vector
  * types, NF/ND, SEL/SELU/SELD (simd.h), NAME(ldu)/NAME(ldu2)/NAME(stf)/NAME(std), and uses
- * PHILOX_LANES, COLLECT where the target defines them (portable ones here otherwise), and
- * STREAM_COPY/STREAM_FENCE, SEG_BYTES, STREAM_MIN (fill_impl.h).  No include guard. */
+ * PHILOX_LANES, STREAM_COPY/STREAM_FENCE, COLLECT where the target defines them (portable ones
+ * here otherwise).  No include guard. */
 
 /* one value per lane: o[L] <- the value group32 gives word js[L] (0..3) of lane L */
 FI_INLINE void NAME(pick32)(int dist, const uint32_t (*w)[16], const uint32_t *js, const float *p, float *o)
@@ -105,6 +105,13 @@ static void NAME(masked_batch)(int dist, int fmt, const uint32_t kw[4], const vo
     for (int L = 0; L < m; L++) ((uint16_t *)orow)[cols[L]] = h[L];
 }
 
+#ifndef STREAM_COPY
+#define STREAM_COPY memcpy
+#define STREAM_FENCE() ((void)0)
+#define FI_STREAM_LOCAL 1
+#endif
+#define SEG_BYTES 16384 /* a row is built a segment at a time in L1, then copied out */
+#define STREAM_MIN (512u << 10) /* bytes of a masked block from which it is written non-temporally */
 
 #ifndef COLLECT
 /* cols[m ..] <- j0 + the positions of keep's set bits, in order; returns the new m */

@@ -50,32 +50,6 @@ def test_every_c_instruction_set_gives_the_same_bits(name, dtype):
         assert np.array_equal(b, first), f"C kernels at {isa} differ"
 
 
-# the kernels write a call of at least 4 MiB by non-temporal stores (csrc/dense.h): whole lines
-# streamed, the first and last partial line stored plainly, so the start's byte offset in its
-# 64-byte line (numpy gives 16, torch 0) and the group offset must not matter
-STREAMED_BYTES = 4 << 20
-
-
-@pytest.mark.parametrize("name", FILLS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_large_calls_streamed_give_the_bits_of_small_ones(name, dtype):
-    n = STREAMED_BYTES // dtype.itemsize + 3 * 128 + 29
-    g, first = (2**31,), 2**30 - 77  # a start in the middle of a group
-    piece = (256 << 10) // dtype.itemsize  # calls too small to stream
-    expected = np.empty(n, dtype)
-    for a in range(0, n, piece):
-        fill(name, expected[a:a + piece], global_shape=g, offset=(first + a,), backend="c", threads=1)
-    for isa in each_c_isa():
-        for shift in (0, 1, 3, 16 // dtype.itemsize, 32 // dtype.itemsize + 1):  # start at bytes 0 .. 63 of a line
-            whole = np.empty(n + 2 * 64 + 64, dtype)
-            whole.view(np.uint8)[:] = POISON
-            lead = (-whole.ctypes.data % 64) // dtype.itemsize + 64 + shift
-            out = whole[lead:lead + n]
-            fill(name, out, global_shape=g, offset=(first,), backend="c", threads=1)
-            assert np.array_equal(bits(out), bits(expected)), f"{isa}, start at byte {out.ctypes.data % 64} of a line"
-            assert (whole[:lead].view(np.uint8) == POISON).all() and (whole[lead + n:].view(np.uint8) == POISON).all()
-
-
 SHAPES = [(1000,), (37, 53), (6, 7, 35), (3, 4, 5, 67)]
 
 
