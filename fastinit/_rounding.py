@@ -17,6 +17,7 @@ implementation.  Every intermediate stays below 2^62, so Python's unbounded ints
 Numba's int64 give the same results.
 """
 
+import functools
 import struct
 
 import ml_dtypes
@@ -87,6 +88,14 @@ def _parts(x):
     return b >> 63, (b >> 52) & 0x7FF, b & ((1 << 52) - 1)
 
 
+@functools.lru_cache(maxsize=4096)
+def _rounded(parts, p, k, mode):
+    """round_parts, remembered: every fill rounds its parameters, and a model's many fills
+    (one per block of rows) round the same few; keyed by the float64's bits, so -0.0 and 0.0
+    (equal as floats) are apart."""
+    return round_parts(*parts, p, k, mode)
+
+
 def to_bits(x, dtype, mode=NEAREST):
     """The bit pattern (a Python int) of float ``x`` rounded to ``dtype`` (float16, bfloat16 or
     float32) by ``mode``.
@@ -95,7 +104,7 @@ def to_bits(x, dtype, mode=NEAREST):
     '0x3f81'
     """
     p, k = FORMATS[np.dtype(dtype)]
-    return round_parts(*_parts(float(x)), p, k, mode)
+    return _rounded(_parts(float(x)), p, k, mode)
 
 
 def from_bits(bits, dtype):

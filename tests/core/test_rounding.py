@@ -5,6 +5,7 @@ Nothing here trusts a third-party conversion: the references are exact rational 
 """
 
 import bisect
+import math
 import struct
 from fractions import Fraction
 
@@ -150,6 +151,17 @@ def test_inf_nan_and_exact_values():
             assert _rounding.to_bits(1.5, dt, mode) == _rounding.to_bits(1.5, dt)
     assert _rounding.largest(np.float16) == 65504.0
     assert _rounding.largest(BF16) == (2 - 2 ** -7) * 2.0 ** 127
+
+
+def test_remembered_roundings_keep_zeros_signs_apart():
+    # to_bits remembers its results by the float64's bits: -0.0 == 0.0 as floats, not as bits
+    for dt in (np.float32, np.float16, BF16):
+        sign = {np.float32: 0x80000000}.get(dt, 0x8000)
+        for order in ((0.0, -0.0), (-0.0, 0.0)):  # whichever is rounded first
+            _rounding._rounded.cache_clear()
+            for _ in range(2):  # the second time from the cache
+                for x in order:
+                    assert _rounding.to_bits(x, dt) == (sign if math.copysign(1.0, x) < 0 else 0)
 
 
 # The issue that made rounding ours: ml_dtypes 0.4-0.6 round this through float32 (0x3F80),
