@@ -28,15 +28,21 @@ SciPy in Python (Phi is not available bit-exactly in njit code).  The samplers n
 pass parameters the fills accept (finite, ``low <= high``, ``std >= 0``, representable in the
 output dtype); others give unspecified values, not errors.
 
-Everything is compiled lazily with ``cache=True``; arithmetic is written with explicit
+Everything is compiled lazily and cached on disk (``cache=True``, with the sources it compiles
+in part of each cache's stamp: see ``_cached``); arithmetic is written with explicit
 float32/float64 casts so float32 is never promoted, without fastmath (no FMA contraction),
 and reuses the kernels' own math (fastinit/kernels/_numba.py), so the bits are the fills'.
 """
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 from numba import njit
+from numba.core.caching import NullCache
 
 from . import _rounding
+from .kernels import _numba as _kernels
 from ._rounding import DOWN, NEAREST, UP
 from .kernels._numba import (
     G32,
@@ -66,10 +72,33 @@ f32, f64 = np.float32, np.float64
 
 _ROUNDS = 10  # Philox4x32-10, the stream's generator (docs/streams.md)
 _SHIFT32, _SHIFT64 = u64(G32.bit_length() - 1), u64(G64.bit_length() - 1)  # log2 of the kernels' group sizes
-_api = njit(cache=True, nogil=True, error_model="numpy")
+# the sources this module's functions compile in: Numba invalidates a cached function when its
+# own file changes, not when a function it inlines from another file does
+_SOURCES = hashlib.blake2b(b"".join(Path(m.__file__).read_bytes() for m in (_kernels, _rounding)),
+                           digest_size=16).hexdigest()
+
+
+def _cached(**options):
+    """``njit(cache=True, **options)`` whose on-disk cache is also stamped with ``_SOURCES``, so
+    an edit or upgrade of fastinit/kernels/_numba.py or fastinit/_rounding.py recompiles it
+    instead of loading a sampler with another stream layout's bits (Numba compares the stamp
+    its index file holds, ``IndexDataCacheFile._source_stamp``; where a Numba has no such
+    attribute, the function is compiled in each process instead: never a stale one)."""
+    def compile_(fn):
+        dispatcher = njit(cache=True, **options)(fn)
+        index = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+        if hasattr(index, "_source_stamp"):
+            index._source_stamp = (index._source_stamp, _SOURCES)
+        else:
+            dispatcher._cache = NullCache()
+        return dispatcher
+    return compile_
+
+
+_api = _cached(nogil=True, error_model="numpy")
 # small helpers are inlined in Numba IR; the larger shared pieces stay separate (cached) functions,
 # which the dtype variants call rather than re-inline: compile time is the cost users see first
-_inline = njit(inline="always", cache=True, nogil=True, error_model="numpy")
+_inline = _cached(inline="always", nogil=True, error_model="numpy")
 
 
 # ---- key and raw words -------------------------------------------------------------

@@ -237,3 +237,32 @@ def test_docs_examples():
     assert (parent[:, 1::2].view(np.uint32) == np.uint32(0xCACACACA)).all()  # untouched
     u = fastinit.uniform_(np.empty(1000, np.float32), seed=3, stream="drop")
     assert np.array_equal(dropout_mask(fnb.key(3, "drop"), 1000, 0.1), u >= np.float32(0.1))
+
+
+def test_a_cached_sampler_is_recompiled_when_the_kernels_it_inlines_change(tmp_path):
+    # Numba invalidates a cached function when its own file changes, not when a function it
+    # compiles in from another file does: fastinit.numba stamps its caches with the kernels'
+    # sources, so an edited (or upgraded) fastinit/kernels/_numba.py never leaves a sampler
+    # computing the old arithmetic.  A copy of the package, a sampler cached, the kernel edited.
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    src = Path(fastinit.__file__).parent
+    shutil.copytree(src, tmp_path / "fastinit", ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("import fastinit.numba as f; assert f.__file__.startswith(%r); "
+            "print(repr(float(f.normal_f32(f.key(3, 'w'), 5, 0.0, 1.0))))" % str(tmp_path))
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+
+    def draw():
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                             check=True)
+        return float(out.stdout)
+
+    before = draw()
+    assert draw() == before and list((tmp_path / "cache").rglob("*.nbi"))  # cached, and read back
+    kernels = tmp_path / "fastinit" / "kernels" / "_numba.py"
+    text = kernels.read_text()
+    assert text.count("    rs = r * sd\n") == 1
+    kernels.write_text(text.replace("    rs = r * sd\n", "    rs = r * sd * f32(2.0)\n"))
+    assert draw() == 2 * before
