@@ -549,9 +549,8 @@ def boxmuller32(we, wo, sd, mean):
 
 
 @jit
-def trunc_qp(w, p):
+def trunc_qp(w, phia, phicb, mass, qa):
     """truncnormal32's (q, the smaller tail probability) of the word w: ndtrif's arguments."""
-    phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
     k2 = i32(i32((w >> u32(9)) << u32(1)) + i32(1))
     k = f32(k2)
     k1 = f32(i32(i32(0x1000000) - k2))
@@ -563,17 +562,17 @@ def trunc_qp(w, p):
 
 
 @jit
-def trunc_value(z, p):
+def trunc_value(z, sd, mean, lo, hi):
     """z sd + mean clamped to [lo, hi]."""
-    v = fmaf(z, p[0], p[1])
-    v = p[2] if v < p[2] else v
-    return p[3] if v > p[3] else v
+    v = fmaf(z, sd, mean)
+    v = lo if v < lo else v
+    return hi if v > hi else v
 
 
 @jit
 def truncnormal32(w, p):
-    q, pp = trunc_qp(w, p)
-    return trunc_value(ndtrif(q, pp), p)
+    q, pp = trunc_qp(w, p[4], p[5], p[6], p[7])
+    return trunc_value(ndtrif(q, pp), p[0], p[1], p[2], p[3])
 
 
 @jit
@@ -648,20 +647,21 @@ def group32(dist, p, c, cb, o, at, s):
             o[at + k] = uniform32(c[cb + k], scale, shift, lo, hi)
     elif dist == NORMAL:
         sd, mean = p[0], p[1]
-        for pair in range(2):
-            for L in range(16):
-                si[16 * pair + L] = logt_index(bm_u1(c[cb + 32 * pair + L]))
+        for k in range(64):  # the words 0 and 2 of each block are the radii's (see below); one
+            si[k] = logt_index(bm_u1(c[cb + k]))  # loop of 64, not 2 x 16: it vectorizes
         logt_lookup(si, 0, sinv, slog)
-        logt_lookup(si, 16, sinv, slog)
+        logt_lookup(si, 32, sinv, slog)
         for pair in range(2):
             for L in range(16):
                 co, sn = boxmuller32_t(c[cb + 32 * pair + L], c[cb + 32 * pair + 16 + L], sd, mean,
-                                       sinv[16 * pair + L], slog[16 * pair + L])
+                                       sinv[32 * pair + L], slog[32 * pair + L])
                 o[at + 32 * pair + L] = co
                 o[at + 32 * pair + 16 + L] = sn
-    else:
+    else:  # p read once: the loops store to o, which might alias p for all LLVM knows
+        sd, mean, lo, hi = p[0], p[1], p[2], p[3]
+        phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
         for k in range(64):
-            q, pp = trunc_qp(c[cb + k], p)
+            q, pp = trunc_qp(c[cb + k], phia, phicb, mass, qa)
             x = ndtri_arg(pp)
             sq[k] = q
             sx[k] = x
@@ -673,12 +673,12 @@ def group32(dist, p, c, cb, o, at, s):
             w = -logt_rest(sx[k], sinv[k], slog[k])
             sx[k] = w
             tail |= i32(w >= f32(5.0))
-            o[at + k] = trunc_value(sq[k] * ndtrif_central(w), p)
+            o[at + k] = trunc_value(sq[k] * ndtrif_central(w), sd, mean, lo, hi)
         if tail != 0:
             for k in range(64):
                 w = sx[k]
                 if w >= f32(5.0):
-                    o[at + k] = trunc_value(sq[k] * ndtrif_tail(w), p)
+                    o[at + k] = trunc_value(sq[k] * ndtrif_tail(w), sd, mean, lo, hi)
 
 
 @jit
@@ -709,7 +709,19 @@ def group64(dist, p, c, cb, o, at):
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
     """out[r*run_len + j] <- element first + r*run_stride + j (float32, or float16/bfloat16 bits);
-    two groups (128 elements) per step, as csrc/dense.h: run32."""
+    two groups (128 elements) per step, as csrc/dense.h: run32.  One compiled loop per
+    distribution (dist a constant in each: LLVM optimizes each transform's loops on their own)."""
+    if dist == UNIFORM:
+        fill32_uniform(fmt, kw, p, out, n_runs, run_len, first, run_stride)
+    elif dist == NORMAL:
+        fill32_normal(fmt, kw, p, out, n_runs, run_len, first, run_stride)
+    else:
+        fill32_trunc(fmt, kw, p, out, n_runs, run_len, first, run_stride)
+
+
+@jit
+def run32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    """fill32 of one distribution dist (a constant where it is called)."""
     tmp = np.empty(2 * G32, np.float32)
     c = np.empty(128, np.uint32)
     s = scratch32()
@@ -747,6 +759,21 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
             at += take
             n -= take
             gi += u64(take)
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def fill32_uniform(fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    run32(UNIFORM, fmt, kw, p, out, n_runs, run_len, first, run_stride)
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def fill32_normal(fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    run32(NORMAL, fmt, kw, p, out, n_runs, run_len, first, run_stride)
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def fill32_trunc(fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    run32(TRUNCNORMAL, fmt, kw, p, out, n_runs, run_len, first, run_stride)
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
