@@ -397,11 +397,17 @@ def _philox_ir(builder, kwa, chains, out):
     def both(x):  # a 32-bit scalar in both halves of every element
         return splat(builder.or_(x, builder.shl(x, ir.Constant(_I64, 32))))
 
+    v16 = ir.VectorType(_I32, 16)
+    hi_words = ir.Constant(v16, [2 * (i // 2) + 1 + 16 * (i % 2) for i in range(16)])  # high words of pe, po
+    lo_words = ir.Constant(v16, [2 * (i // 2) + 16 * (i % 2) for i in range(16)])  # low words of pe, po
+
     def mulhilo(x, m):  # (hi, lo) words of the products of both lanes with the constant m
-        pe = builder.mul(builder.and_(x, lo), m)
-        po = builder.mul(builder.lshr(x, s32), m)
-        return (builder.or_(builder.lshr(pe, s32), builder.and_(po, hi)),
-                builder.or_(builder.and_(pe, lo), builder.shl(po, s32)))
+        pe = builder.bitcast(builder.mul(builder.and_(x, lo), m), v16)
+        po = builder.bitcast(builder.mul(builder.lshr(x, s32), m), v16)
+        # lane 2i's word from pe, lane 2i+1's from po: two-source shuffles (as csrc's masked
+        # in-lane swaps), not shifts and masks, which LLVM turns partly into 64-bit multiplies
+        return (builder.bitcast(builder.shuffle_vector(pe, po, hi_words), _V8),
+                builder.bitcast(builder.shuffle_vector(pe, po, lo_words), _V8))
 
     state = [[c0, c1, both(k[2]), both(k[3])] for c0, c1 in chains]
     k0, k1 = k[0], k[1]
