@@ -538,11 +538,12 @@ def boxmuller32_t(we, wo, sd, mean, invc, logc):
     phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
     sn = sinpf(phi)
     cs = cospf(phi)
-    swap = (q & u32(1)) != u32(0)
+    # the quadrant tests in uint32 (Numba widens uint32 arithmetic to 64 bits: twice the vector ops)
+    swap = u32(q & u32(1)) != u32(0)
     co = sn if swap else cs
     si = cs if swap else sn
-    co = -co if ((q + u32(1)) & u32(2)) != u32(0) else co
-    si = -si if (q & u32(2)) != u32(0) else si
+    co = -co if u32(u32(q + u32(1)) & u32(2)) != u32(0) else co
+    si = -si if u32(q & u32(2)) != u32(0) else si
     rs = r * sd
     return fmaf(rs, co, mean), fmaf(rs, si, mean)
 
