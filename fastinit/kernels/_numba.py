@@ -387,7 +387,7 @@ def _philox_ir(builder, kwa, chains, out):
     counters' words per element, lane 2i low, 2i+1 high) under the key and stream kwa[0..3];
     chain h's words j go to out[64*h + 16*j ..] (an i32 pointer)."""
     k = [builder.zext(builder.load(builder.gep(kwa, [ir.Constant(_I64, i)])), _I64) for i in range(4)]
-    lo, hi, s32 = _v8(0xFFFFFFFF), _v8(0xFFFFFFFF00000000), _v8(32)
+    lo, s32 = _v8(0xFFFFFFFF), _v8(32)
 
     def splat(x):
         v = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(_I32, 0))
