@@ -157,43 +157,52 @@ def logtf(x):
 _V16F, _V16I = ir.VectorType(ir.FloatType(), 16), ir.VectorType(ir.IntType(32), 16)
 
 
-@intrinsic
-def logt_lookup(typingctx, idx, at, invc, logc):
+def _logt_lookup(permute=None):
     """``logt_lookup(idx, at, invc, logc)``: invc[at + L] <- LOGT_INVC[idx[at + L]] and logc[at + L] <-
     LOGT_LOGC[idx[at + L]] for the 16 lanes L (idx < 16).  Written as vector IR because a loop's
     table loads become two gathers (and slow the whole loop): here they are one 16-lane permute
-    each (vpermps, as csrc/fimath.h: VPERMF) where the CPU has AVX-512, lane-by-lane elsewhere."""
-    if not (_is_u32_vector(idx) and isinstance(at, types.Integer) and _is_f32_vector(invc)
-            and _is_f32_vector(logc)):
-        return None
+    each (vpermps, as csrc/fimath.h: VPERMF) where the CPU has AVX-512 (permute None: as the
+    target has; False: lane by lane, as on other CPUs)."""
 
-    def codegen(context, builder, signature, args):
-        ia, _, va, la = (context.make_array(t)(context, builder, v) if isinstance(t, types.Array) else None
-                         for t, v in zip(signature.args, args))
-        off = context.cast(builder, args[1], signature.args[1], types.int64)
+    @intrinsic
+    def logt_lookup(typingctx, idx, at, invc, logc):
+        if not (_is_u32_vector(idx) and isinstance(at, types.Integer) and _is_f32_vector(invc)
+                and _is_f32_vector(logc)):
+            return None
 
-        def vec(a, ty):
-            return builder.bitcast(builder.gep(a.data, [off]), ty.as_pointer())
+        def codegen(context, builder, signature, args):
+            ia, _, va, la = (context.make_array(t)(context, builder, v) if isinstance(t, types.Array) else None
+                             for t, v in zip(signature.args, args))
+            off = context.cast(builder, args[1], signature.args[1], types.int64)
 
-        iv = builder.load(vec(ia, _V16I), align=4)
-        features = getattr(context.codegen(), "_tm_features", "") or ""
-        permute = "+avx512f" in features.split(",")
-        if permute:
-            fn = builder.module.declare_intrinsic("llvm.x86.avx512.permvar.sf.512", (),
-                                                  ir.FunctionType(_V16F, [_V16F, _V16I]))
-        for table, a in ((LOGT_INVC, va), (LOGT_LOGC, la)):
-            tv = ir.Constant(_V16F, [float(x) for x in table])
-            if permute:
-                v = builder.call(fn, [tv, iv])
-            else:
-                v = ir.Constant(_V16F, ir.Undefined)
-                for L in range(16):
-                    lane = ir.Constant(_I32, L)
-                    v = builder.insert_element(v, builder.extract_element(tv, builder.extract_element(iv, lane)), lane)
-            builder.store(v, vec(a, _V16F), align=4)
-        return context.get_dummy_value()
+            def vec(a, ty):
+                return builder.bitcast(builder.gep(a.data, [off]), ty.as_pointer())
 
-    return types.void(idx, at, invc, logc), codegen
+            iv = builder.load(vec(ia, _V16I), align=4)
+            features = getattr(context.codegen(), "_tm_features", "") or ""
+            vperm = "+avx512f" in features.split(",") if permute is None else permute
+            if vperm:
+                fn = builder.module.declare_intrinsic("llvm.x86.avx512.permvar.sf.512", (),
+                                                      ir.FunctionType(_V16F, [_V16F, _V16I]))
+            for table, a in ((LOGT_INVC, va), (LOGT_LOGC, la)):
+                tv = ir.Constant(_V16F, [float(x) for x in table])
+                if vperm:
+                    v = builder.call(fn, [tv, iv])
+                else:
+                    v = ir.Constant(_V16F, ir.Undefined)
+                    for L in range(16):
+                        lane = ir.Constant(_I32, L)
+                        v = builder.insert_element(v, builder.extract_element(tv, builder.extract_element(iv, lane)),
+                                                   lane)
+                builder.store(v, vec(a, _V16F), align=4)
+            return context.get_dummy_value()
+
+        return types.void(idx, at, invc, logc), codegen
+
+    return logt_lookup
+
+
+logt_lookup = _logt_lookup()
 
 
 @jit
