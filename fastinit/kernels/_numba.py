@@ -124,21 +124,85 @@ jit = njit(inline="always", cache=True, nogil=True, error_model="numpy")
 # ---- float32 -------------------------------------------------------------------
 
 @jit
-def logtf(x):
-    """Natural log of normal float32 x > 0 by a 16-entry table (csrc/fimath.h: logtf, whose
-    second argument e is 0 here: the C side folds a constant scaling 2^e into the exponent)."""
+def logt_index(x):
+    """logtf's table index of x (csrc/fimath.h: logtf)."""
+    return u32((u32(f2u(x) - u32(0x3F330000)) >> u32(19)) & u32(15))
+
+
+@jit
+def logt_rest(x, invc, logc):
+    """logtf(x) given its table entries invc = LOGT_INVC[i], logc = LOGT_LOGC[i], i = logt_index(x):
+    the fills look them up 16 lanes at a time (logt_lookup), the scalar samplers one by one."""
     ix = f2u(x)
     tmp = u32(ix - u32(0x3F330000))
-    i = i64((tmp >> u32(19)) & u32(15))
     k = i32(tmp) >> i32(23)
     z = u2f(u32(ix - (tmp & u32(0xFF800000))))
-    r = fmaf(z, LOGT_INVC[i], f32(-1.0))
+    r = fmaf(z, invc, f32(-1.0))
     fk = f32(k)
-    hi = fmaf(fk, f32(0.693359375), LOGT_LOGC[i])
+    hi = fmaf(fk, f32(0.693359375), logc)
     lo = fmaf(fk, -f32(2.12194440e-4), r)
     p = fmaf(f32(LOGT_A[2]), r, f32(LOGT_A[1]))
     p = fmaf(p, r, f32(LOGT_A[0]))
     return fmaf(p, r * r, lo) + hi
+
+
+@jit
+def logtf(x):
+    """Natural log of normal float32 x > 0 by a 16-entry table (csrc/fimath.h: logtf, whose
+    second argument e is 0 here: the C side folds a constant scaling 2^e into the exponent)."""
+    i = i64(logt_index(x))
+    return logt_rest(x, LOGT_INVC[i], LOGT_LOGC[i])
+
+
+_V16F, _V16I = ir.VectorType(ir.FloatType(), 16), ir.VectorType(ir.IntType(32), 16)
+
+
+def _logt_lookup(permute=None):
+    """``logt_lookup(idx, at, invc, logc)``: invc[at + L] <- LOGT_INVC[idx[at + L]] and logc[at + L] <-
+    LOGT_LOGC[idx[at + L]] for the 16 lanes L (idx < 16).  Written as vector IR because a loop's
+    table loads become two gathers (and slow the whole loop): here they are one 16-lane permute
+    each (vpermps, as csrc/fimath.h: VPERMF) where the CPU has AVX-512 (permute None: as the
+    target has; False: lane by lane, as on other CPUs)."""
+
+    @intrinsic
+    def logt_lookup(typingctx, idx, at, invc, logc):
+        if not (_is_u32_vector(idx) and isinstance(at, types.Integer) and _is_f32_vector(invc)
+                and _is_f32_vector(logc)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            ia, _, va, la = (context.make_array(t)(context, builder, v) if isinstance(t, types.Array) else None
+                             for t, v in zip(signature.args, args))
+            off = context.cast(builder, args[1], signature.args[1], types.int64)
+
+            def vec(a, ty):
+                return builder.bitcast(builder.gep(a.data, [off]), ty.as_pointer())
+
+            iv = builder.load(vec(ia, _V16I), align=4)
+            features = getattr(context.codegen(), "_tm_features", "") or ""
+            vperm = "+avx512f" in features.split(",") if permute is None else permute
+            if vperm:
+                fn = builder.module.declare_intrinsic("llvm.x86.avx512.permvar.sf.512", (),
+                                                      ir.FunctionType(_V16F, [_V16F, _V16I]))
+            for table, a in ((LOGT_INVC, va), (LOGT_LOGC, la)):
+                tv = ir.Constant(_V16F, [float(x) for x in table])
+                if vperm:
+                    v = builder.call(fn, [tv, iv])
+                else:
+                    v = ir.Constant(_V16F, ir.Undefined)
+                    for L in range(16):
+                        lane = ir.Constant(_I32, L)
+                        v = builder.insert_element(v, builder.extract_element(tv, builder.extract_element(iv, lane)),
+                                                   lane)
+                builder.store(v, vec(a, _V16F), align=4)
+            return context.get_dummy_value()
+
+        return types.void(idx, at, invc, logc), codegen
+
+    return logt_lookup
+
+
+logt_lookup = _logt_lookup()
 
 
 @jit
@@ -159,22 +223,41 @@ def cospf(x):
 
 
 @jit
-def ndtrif(q, p):
-    """Phi^-1(1/2 + q) = q R(w), w = -log(4 p (1 - p)), p = 1/2 - |q| the smaller tail
-    probability (csrc/fimath.h: ndtrif).  Both the centre's and the tail's polynomial are
-    computed, then selected (selects vectorize; C skips the tail for vectors without one)."""
+def ndtri_arg(p):
+    """ndtrif's log argument 4 p (1 - p) = 1 - 4 q^2."""
     p4 = p * f32(4.0)
-    w = -logtf(fmaf(-p4, p, p4))
+    return fmaf(-p4, p, p4)
+
+
+@jit
+def ndtrif_central(w):
     v = w - f32(2.5)
     r = fmaf(f32(NDTRI32_CENTRAL[0]), v, f32(NDTRI32_CENTRAL[1]))
     for i in range(2, 10):
         r = fmaf(r, v, f32(NDTRI32_CENTRAL[i]))
+    return r
+
+
+@jit
+def ndtrif_tail(w):
     mid = w <= f32(16.0)
     s = np.sqrt(w) - (f32(3.125) if mid else f32(6.625))
     rt = fmaf(f32(NDTRI32_TAIL_MID[0]) if mid else f32(NDTRI32_TAIL_FAR[0]), s,
               f32(NDTRI32_TAIL_MID[1]) if mid else f32(NDTRI32_TAIL_FAR[1]))
     for i in range(2, 10):
         rt = fmaf(rt, s, f32(NDTRI32_TAIL_MID[i]) if mid else f32(NDTRI32_TAIL_FAR[i]))
+    return rt
+
+
+@jit
+def ndtrif(q, p):
+    """Phi^-1(1/2 + q) = q R(w), w = -log(4 p (1 - p)), p = 1/2 - |q| the smaller tail
+    probability (csrc/fimath.h: ndtrif): R = ndtrif_central(w) for w < 5, ndtrif_tail(w) beyond.
+    Both are computed, then selected (selects vectorize); the fills (group32) instead run the
+    tail only for groups with a lane in it, as C does per vector."""
+    w = -logtf(ndtri_arg(p))
+    r = ndtrif_central(w)
+    rt = ndtrif_tail(w)
     return q * (rt if w >= f32(5.0) else r)
 
 
@@ -313,7 +396,7 @@ def _philox_ir(builder, kwa, chains, out):
     counters' words per element, lane 2i low, 2i+1 high) under the key and stream kwa[0..3];
     chain h's words j go to out[64*h + 16*j ..] (an i32 pointer)."""
     k = [builder.zext(builder.load(builder.gep(kwa, [ir.Constant(_I64, i)])), _I64) for i in range(4)]
-    lo, hi, s32 = _v8(0xFFFFFFFF), _v8(0xFFFFFFFF00000000), _v8(32)
+    lo, s32 = _v8(0xFFFFFFFF), _v8(32)
 
     def splat(x):
         v = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(_I32, 0))
@@ -323,11 +406,17 @@ def _philox_ir(builder, kwa, chains, out):
     def both(x):  # a 32-bit scalar in both halves of every element
         return splat(builder.or_(x, builder.shl(x, ir.Constant(_I64, 32))))
 
+    v16 = ir.VectorType(_I32, 16)
+    hi_words = ir.Constant(v16, [2 * (i // 2) + 1 + 16 * (i % 2) for i in range(16)])  # high words of pe, po
+    lo_words = ir.Constant(v16, [2 * (i // 2) + 16 * (i % 2) for i in range(16)])  # low words of pe, po
+
     def mulhilo(x, m):  # (hi, lo) words of the products of both lanes with the constant m
-        pe = builder.mul(builder.and_(x, lo), m)
-        po = builder.mul(builder.lshr(x, s32), m)
-        return (builder.or_(builder.lshr(pe, s32), builder.and_(po, hi)),
-                builder.or_(builder.and_(pe, lo), builder.shl(po, s32)))
+        pe = builder.bitcast(builder.mul(builder.and_(x, lo), m), v16)
+        po = builder.bitcast(builder.mul(builder.lshr(x, s32), m), v16)
+        # lane 2i's word from pe, lane 2i+1's from po: two-source shuffles (as csrc's masked
+        # in-lane swaps), not shifts and masks, which LLVM turns partly into 64-bit multiplies
+        return (builder.bitcast(builder.shuffle_vector(pe, po, hi_words), _V8),
+                builder.bitcast(builder.shuffle_vector(pe, po, lo_words), _V8))
 
     state = [[c0, c1, both(k[2]), both(k[3])] for c0, c1 in chains]
     k0, k1 = k[0], k[1]
@@ -348,6 +437,10 @@ def _philox_ir(builder, kwa, chains, out):
 
 def _is_u32_vector(a):
     return isinstance(a, types.Array) and a.dtype == types.uint32 and a.ndim == 1 and a.layout == "C"
+
+
+def _is_f32_vector(a):
+    return isinstance(a, types.Array) and a.dtype == types.float32 and a.ndim == 1 and a.layout == "C"
 
 
 def _philox_blocks(groups):
@@ -440,28 +533,40 @@ def uniform32(w, scale, shift, lo, hi):
 
 
 @jit
-def boxmuller32(we, wo, sd, mean):
-    """(cos value, sin value) of the word pair (we, wo), each r sd * trig + mean."""
-    u1 = f32(i32(u32((we >> u32(8)) + u32(1)))) * TWO_M24
-    r = np.sqrt(f32(-2.0) * logtf(u1))
+def bm_u1(we):
+    """Box-Muller's radius uniform in (0, 1] of the word we."""
+    return f32(i32(u32((we >> u32(8)) + u32(1)))) * TWO_M24
+
+
+@jit
+def boxmuller32_t(we, wo, sd, mean, invc, logc):
+    """boxmuller32 given logtf's table entries (logt_rest) for its log of bm_u1(we)."""
+    r = np.sqrt(f32(-2.0) * logt_rest(bm_u1(we), invc, logc))
     x = u32(wo >> u32(8))
     q = u32((x + u32(0x200000)) >> u32(22))
     phi = f32(i32(i32(x) - i32(q << u32(22)))) * PI2_22
     sn = sinpf(phi)
     cs = cospf(phi)
-    swap = (q & u32(1)) != u32(0)
+    # the quadrant tests in uint32 (Numba widens uint32 arithmetic to 64 bits: twice the vector ops)
+    swap = u32(q & u32(1)) != u32(0)
     co = sn if swap else cs
     si = cs if swap else sn
-    co = -co if ((q + u32(1)) & u32(2)) != u32(0) else co
-    si = -si if (q & u32(2)) != u32(0) else si
+    co = -co if u32(u32(q + u32(1)) & u32(2)) != u32(0) else co
+    si = -si if u32(q & u32(2)) != u32(0) else si
     rs = r * sd
     return fmaf(rs, co, mean), fmaf(rs, si, mean)
 
 
 @jit
-def truncnormal32(w, p):
-    sd, mean, lo, hi = p[0], p[1], p[2], p[3]
-    phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
+def boxmuller32(we, wo, sd, mean):
+    """(cos value, sin value) of the word pair (we, wo), each r sd * trig + mean."""
+    i = i64(logt_index(bm_u1(we)))
+    return boxmuller32_t(we, wo, sd, mean, LOGT_INVC[i], LOGT_LOGC[i])
+
+
+@jit
+def trunc_qp(w, phia, phicb, mass, qa):
+    """truncnormal32's (q, the smaller tail probability) of the word w: ndtrif's arguments."""
     k2 = i32(i32((w >> u32(9)) << u32(1)) + i32(1))
     k = f32(k2)
     k1 = f32(i32(i32(0x1000000) - k2))
@@ -469,10 +574,21 @@ def truncnormal32(w, p):
     q = fmaf(k, m, qa)
     plo = fmaf(k, m, phia)
     phi_ = fmaf(k1, m, phicb)
-    z = ndtrif(q, plo if plo <= phi_ else phi_)
+    return q, (plo if plo <= phi_ else phi_)
+
+
+@jit
+def trunc_value(z, sd, mean, lo, hi):
+    """z sd + mean clamped to [lo, hi]."""
     v = fmaf(z, sd, mean)
     v = lo if v < lo else v
     return hi if v > hi else v
+
+
+@jit
+def truncnormal32(w, p):
+    q, pp = trunc_qp(w, p[4], p[5], p[6], p[7])
+    return trunc_value(ndtrif(q, pp), p[0], p[1], p[2], p[3])
 
 
 @jit
@@ -528,23 +644,57 @@ def truncnormal64(x, p):
 # ---- one group ----------------------------------------------------------------
 
 @jit
-def group32(dist, p, c, cb, o, at):
+def scratch32():
+    """group32's work arrays: table indices, the two looked-up table columns, two per-lane values."""
+    return (np.empty(64, np.uint32), np.empty(64, np.float32), np.empty(64, np.float32),
+            np.empty(64, np.float32), np.empty(64, np.float32))
+
+
+@jit
+def group32(dist, p, c, cb, o, at, s):
     """The 64 float32 values of the group whose Philox words are c[cb:cb+64] into o[at:at+64]
-    (layout: csrc/dense.h)."""
+    (layout: csrc/dense.h); s: scratch32() arrays.  The transforms run in passes so that logtf's
+    table is read 16 lanes at once (logt_lookup) and every loop vectorizes; the truncated
+    normal's tail polynomial runs only for groups with a lane in the tail (as C, per vector)."""
+    si, sinv, slog, sx, sq = s
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
         for k in range(64):  # word j of block L is c[cb + 16 * j + L] and makes value 16 * j + L
             o[at + k] = uniform32(c[cb + k], scale, shift, lo, hi)
     elif dist == NORMAL:
         sd, mean = p[0], p[1]
+        for k in range(64):  # the words 0 and 2 of each block are the radii's (see below); one
+            si[k] = logt_index(bm_u1(c[cb + k]))  # loop of 64, not 2 x 16: it vectorizes
+        logt_lookup(si, 0, sinv, slog)
+        logt_lookup(si, 32, sinv, slog)
         for pair in range(2):
             for L in range(16):
-                co, si = boxmuller32(c[cb + 32 * pair + L], c[cb + 32 * pair + 16 + L], sd, mean)
+                co, sn = boxmuller32_t(c[cb + 32 * pair + L], c[cb + 32 * pair + 16 + L], sd, mean,
+                                       sinv[32 * pair + L], slog[32 * pair + L])
                 o[at + 32 * pair + L] = co
-                o[at + 32 * pair + 16 + L] = si
-    else:
+                o[at + 32 * pair + 16 + L] = sn
+    else:  # p read once: the loops store to o, which might alias p for all LLVM knows
+        sd, mean, lo, hi = p[0], p[1], p[2], p[3]
+        phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
         for k in range(64):
-            o[at + k] = truncnormal32(c[cb + k], p)
+            q, pp = trunc_qp(c[cb + k], phia, phicb, mass, qa)
+            x = ndtri_arg(pp)
+            sq[k] = q
+            sx[k] = x
+            si[k] = logt_index(x)
+        for j in range(4):
+            logt_lookup(si, 16 * j, sinv, slog)
+        tail = i32(0)
+        for k in range(64):
+            w = -logt_rest(sx[k], sinv[k], slog[k])
+            sx[k] = w
+            tail |= i32(w >= f32(5.0))
+            o[at + k] = trunc_value(sq[k] * ndtrif_central(w), sd, mean, lo, hi)
+        if tail != 0:
+            for k in range(64):
+                w = sx[k]
+                if w >= f32(5.0):
+                    o[at + k] = trunc_value(sq[k] * ndtrif_tail(w), sd, mean, lo, hi)
 
 
 @jit
@@ -575,9 +725,22 @@ def group64(dist, p, c, cb, o, at):
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
     """out[r*run_len + j] <- element first + r*run_stride + j (float32, or float16/bfloat16 bits);
-    two groups (128 elements) per step, as csrc/dense.h: run32."""
+    two groups (128 elements) per step, as csrc/dense.h: run32.  One compiled loop per
+    distribution (dist a constant in each: LLVM optimizes each transform's loops on their own)."""
+    if dist == UNIFORM:
+        fill32_uniform(fmt, kw, p, out, n_runs, run_len, first, run_stride)
+    elif dist == NORMAL:
+        fill32_normal(fmt, kw, p, out, n_runs, run_len, first, run_stride)
+    else:
+        fill32_trunc(fmt, kw, p, out, n_runs, run_len, first, run_stride)
+
+
+@jit
+def run32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    """fill32 of one distribution dist (a constant where it is called)."""
     tmp = np.empty(2 * G32, np.float32)
     c = np.empty(128, np.uint32)
+    s = scratch32()
     for r in range(n_runs):
         at = r * run_len
         n = run_len
@@ -588,11 +751,11 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
             take = min(2 * G32 - e0, n)
             philox32(kw, g * u64(16), c)
             if take == 2 * G32 and fmt == F32:
-                group32(dist, p, c, 0, out, at)
-                group32(dist, p, c, 64, out, at + G32)
+                group32(dist, p, c, 0, out, at, s)
+                group32(dist, p, c, 64, out, at + G32, s)
             else:
-                group32(dist, p, c, 0, tmp, 0)
-                group32(dist, p, c, 64, tmp, G32)
+                group32(dist, p, c, 0, tmp, 0, s)
+                group32(dist, p, c, 64, tmp, G32, s)
                 if take == 2 * G32:  # a fixed trip count, so the rounding loops vectorize
                     if fmt == F16:
                         for i in range(2 * G32):
@@ -612,6 +775,21 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
             at += take
             n -= take
             gi += u64(take)
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def fill32_uniform(fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    run32(UNIFORM, fmt, kw, p, out, n_runs, run_len, first, run_stride)
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def fill32_normal(fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    run32(NORMAL, fmt, kw, p, out, n_runs, run_len, first, run_stride)
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def fill32_trunc(fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    run32(TRUNCNORMAL, fmt, kw, p, out, n_runs, run_len, first, run_stride)
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
