@@ -513,6 +513,47 @@ def philox_lanes(typingctx, kw, lo, hi, c):
 
 
 @intrinsic
+def mix_select(typingctx, o, at, a, b, lo, hi):
+    """``mix_select(o, at, a, b, lo, hi)``: the truncated normal mixture's test and clamp of the 64
+    values o[at:at+64] (mix_kept, 16 lanes at a time): each clamped to [lo, hi] in place; returns
+    bit k set where value k lies outside [a, b] or is NaN (rejected).  Vector IR because a
+    loop's per-lane flags and their gathering into bits cost a third of the normal's time; here
+    they are a compare and a mask move per 16 lanes (csrc/dense.h: VANY).  Where [lo, hi] is
+    [a, b] (float32 outputs) the clamp changes no kept value and is skipped.  A uint16 o (run32
+    compiled for a 16-bit format, whose groups never go straight into out) does nothing."""
+    if not ((_is_f32_vector(o) or (isinstance(o, types.Array) and o.dtype == types.uint16))
+            and isinstance(at, types.Integer) and a == b == lo == hi == types.float32):
+        return None
+
+    def codegen(context, builder, signature, args):
+        if not _is_f32_vector(signature.args[0]):
+            return ir.Constant(_I64, 0)
+        oa = context.make_array(signature.args[0])(context, builder, args[0])
+        off = context.cast(builder, args[1], signature.args[1], types.int64)
+        base = builder.bitcast(builder.gep(oa.data, [off]), _V16F.as_pointer())
+        zeros = ir.Constant(ir.VectorType(_I32, 16), [0] * 16)
+        sa, sb, slo, shi = (builder.shuffle_vector(builder.insert_element(ir.Constant(_V16F, ir.Undefined), x,
+                                                                          ir.Constant(_I32, 0)),
+                                                   ir.Constant(_V16F, ir.Undefined), zeros) for x in args[2:])
+        ptrs = [builder.gep(base, [ir.Constant(_I64, i)]) for i in range(4)]
+        xs = [builder.load(ptr, align=4) for ptr in ptrs]
+        kept = [builder.and_(builder.fcmp_ordered(">=", x, sa), builder.fcmp_ordered("<=", x, sb)) for x in xs]
+        a, b, lo, hi = args[2:]
+        same = builder.and_(builder.fcmp_ordered("==", lo, a), builder.fcmp_ordered("==", hi, b))
+        with builder.if_then(builder.not_(same)):
+            for x, ptr in zip(xs, ptrs):
+                v = builder.select(builder.fcmp_ordered("<", x, slo), slo, x)  # mix_kept's clamp
+                builder.store(builder.select(builder.fcmp_ordered(">", v, shi), shi, v), ptr, align=4)
+        # the four 16-lane masks as one <64 x i1> (mask-register unpacks), inverted, as bits
+        halves = [builder.shuffle_vector(kept[2 * h], kept[2 * h + 1], ir.Constant(ir.VectorType(_I32, 32), list(range(32))))
+                  for h in range(2)]
+        every = builder.shuffle_vector(halves[0], halves[1], ir.Constant(ir.VectorType(_I32, 64), list(range(64))))
+        return builder.bitcast(builder.not_(every), _I64)
+
+    return types.uint64(o, at, a, b, lo, hi), codegen
+
+
+@intrinsic
 def ctz64(typingctx, x):
     """Trailing zeros of a non-zero uint64 (LLVM's cttz: TZCNT/BSF)."""
     if x != types.uint64:
@@ -697,41 +738,42 @@ def group32(dist, p, c, cb, o, at, s):
             for L in range(16):
                 co, sn = boxmuller32_t(c[cb + 32 * pair + L], c[cb + 32 * pair + 16 + L], sd, mean,
                                        sinv[32 * pair + L], slog[32 * pair + L])
-                if dist == TRUNCMIX:  # kept inside [p[8], p[9]] and clamped; si is free again
-                    co, rc = mix_kept(co, a, b, lo, hi)
-                    sn, rs = mix_kept(sn, a, b, lo, hi)
-                    si[32 * pair + L] = u32(rc)
-                    si[32 * pair + 16 + L] = u32(rs)
                 o[at + 32 * pair + L] = co
                 o[at + 32 * pair + 16 + L] = sn
-        if dist == TRUNCMIX:
-            rej = u64(0)
-            for k in range(64):
-                rej |= u64(si[k]) << u64(k)
-            return rej
-    else:  # p read once: the loops store to o, which might alias p for all LLVM knows
-        sd, mean, lo, hi = p[0], p[1], p[2], p[3]
-        phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
-        for k in range(64):
-            q, pp = trunc_qp(c[cb + k], phia, phicb, mass, qa)
-            x = ndtri_arg(pp)
-            sq[k] = q
-            sx[k] = x
-            si[k] = logt_index(x)
-        for j in range(4):
-            logt_lookup(si, 16 * j, sinv, slog)
-        tail = i32(0)
-        for k in range(64):
-            w = -logt_rest(sx[k], sinv[k], slog[k])
-            sx[k] = w
-            tail |= i32(w >= f32(5.0))
-            o[at + k] = trunc_value(sq[k] * ndtrif_central(w), sd, mean, lo, hi)
-        if tail != 0:
-            for k in range(64):
-                w = sx[k]
-                if w >= f32(5.0):
-                    o[at + k] = trunc_value(sq[k] * ndtrif_tail(w), sd, mean, lo, hi)
+        if dist == TRUNCMIX:  # kept inside [p[8], p[9]] and clamped
+            return mix_select(o, at, a, b, lo, hi)
+    else:
+        trunc_lanes(p, c, cb, 64, o, at, s)
     return u64(0)
+
+
+@jit
+def trunc_lanes(p, w, wb, n, o, at, s):
+    """o[at + k] <- truncnormal32(w[wb + k], p) for k < n (a constant multiple of 16, at most 64),
+    in group32's passes: logtf's table read 16 lanes at once, the tail polynomial only where a
+    lane needs it; s: scratch32() arrays."""
+    si, sinv, slog, sx, sq = s
+    sd, mean, lo, hi = p[0], p[1], p[2], p[3]  # p read once: the loops store to o, which might
+    phia, phicb, mass, qa = p[4], p[5], p[6], p[7]  # alias p for all LLVM knows
+    for k in range(n):
+        q, pp = trunc_qp(w[wb + k], phia, phicb, mass, qa)
+        x = ndtri_arg(pp)
+        sq[k] = q
+        sx[k] = x
+        si[k] = logt_index(x)
+    for j in range(n // 16):
+        logt_lookup(si, 16 * j, sinv, slog)
+    tail = i32(0)
+    for k in range(n):
+        x = -logt_rest(sx[k], sinv[k], slog[k])
+        sx[k] = x
+        tail |= i32(x >= f32(5.0))
+        o[at + k] = trunc_value(sq[k] * ndtrif_central(x), sd, mean, lo, hi)
+    if tail != 0:
+        for k in range(n):
+            x = sx[k]
+            if x >= f32(5.0):
+                o[at + k] = trunc_value(sq[k] * ndtrif_tail(x), sd, mean, lo, hi)
 
 
 @jit
@@ -776,19 +818,23 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
 
 @jit
 def run32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
-    """fill32 of one distribution dist (a constant where it is called).  TRUNCMIX: the values
-    group32 rejects are queued (element, place in out) and get the mixture's other draw 32 at a
-    time (mix_store), the last ones at the end of each run (as csrc/dense.h: run32_body)."""
+    """fill32 of one distribution dist (a constant where it is called).  TRUNCMIX: each step
+    notes its rejected values (group32's bits), and every MIX_STEPS steps and at the end of
+    each run mix_drain gives them the mixture's other draw (the bits are csrc/dense.h's, whose
+    run32_body queues them step by step: one loop without the queue's branches is faster here)."""
     tmp = np.empty(2 * G32, np.float32)
     c = np.empty(128, np.uint32)
     s = scratch32()
-    qe = np.empty(32 + 2 * G32 if dist == TRUNCMIX else 0, np.uint64)  # the queue: element qe[k]
-    qo = np.empty(32 + 2 * G32 if dist == TRUNCMIX else 0, np.int64)  # goes to out[qo[k]]
-    ms = mix_scratch(32 if dist == TRUNCMIX else 0)
+    mix = dist == TRUNCMIX
+    steps = np.empty(3 * MIX_STEPS if mix else 0, np.uint64)  # (first element, bits of each group) per step
+    queue = np.empty(32 + 2 * G32 if mix else 0, np.uint64)
+    ms = mix_scratch(32 if mix else 0)
     for r in range(n_runs):
         at = r * run_len
         n = run_len
         gi = u64(first) + u64(r) * u64(run_stride)
+        shift = at - i64(gi)  # element e goes to out[e + shift] (mod 2^64)
+        nt = 0
         nq = 0
         while n > 0:
             g = gi // u64(G32)
@@ -817,27 +863,20 @@ def run32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
                 else:
                     for i in range(take):
                         out[at + i] = to_bf16(tmp[e0 + i])
-            if dist == TRUNCMIX and (rej0 | rej1) != u64(0):
-                for h in range(2):
-                    rej = rej1 if h else rej0
-                    while rej != u64(0):
-                        k = 64 * h + i64(ctz64(rej))  # output k of the step
-                        rej &= rej - u64(1)
-                        if e0 <= k < e0 + take:
-                            qe[nq] = g * u64(G32) + u64(k)
-                            qo[nq] = at + k - e0
-                            nq += 1
-                while nq >= 32:
-                    mix_store(fmt, kw, p, out, qe, qo, 32, ms)
-                    nq -= 32
-                    for k in range(nq):
-                        qe[k] = qe[32 + k]
-                        qo[k] = qo[32 + k]
+            if mix:
+                if take < 2 * G32:  # only the step's outputs e0 .. e0 + take - 1 are the run's
+                    rej0 &= bits_between(e0, e0 + take)
+                    rej1 &= bits_between(e0 - G32, e0 + take - G32)
+                steps[3 * nt] = g * u64(G32)  # output k of the step is element g 64 + k
+                steps[3 * nt + 1] = rej0
+                steps[3 * nt + 2] = rej1
+                nt += 1
             at += take
             n -= take
             gi += u64(take)
-        if dist == TRUNCMIX and nq > 0:
-            mix_store(fmt, kw, p, out, qe, qo, nq, ms)
+            if mix and (nt == MIX_STEPS or n == 0):
+                nq = mix_drain(fmt, kw, p, out, steps, nt, queue, nq, shift, n == 0, ms)
+                nt = 0
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
@@ -964,42 +1003,86 @@ def blocks_of(row, cols, m, shift, lo, hi, js):
         js[L] = u32(j)
 
 
+MIX_STEPS = 16  # run32's steps between two mix_drain calls
+
+
+@jit
+def mix_drain(fmt, kw, p, out, steps, nt, queue, nq, shift, last, ms):
+    """The rejected outputs of run32's steps[0 .. nt) join the queue (its first nq elements), and
+    mix_store gives them their values 32 at a time, the rest too if this is the run's last
+    drain; returns the queue's new length."""
+    for t in range(nt):
+        base = steps[3 * t]
+        for h in range(2):
+            rej = steps[3 * t + 1 + h]
+            while rej != u64(0):
+                queue[nq] = base + u64(G32 * h) + ctz64(rej)
+                rej &= rej - u64(1)
+                nq += 1
+        while nq >= 32 or (last and t == nt - 1 and nq > 0):
+            m = min(nq, 32)
+            mix_store(fmt, kw, p, out, queue, shift, m, ms)
+            nq -= m
+            for k in range(nq):
+                queue[k] = queue[m + k]
+    return nq
+
+
+@jit
+def bits_between(lo, hi):
+    """The uint64 whose bits k, lo <= k < hi, are set (lo, hi clipped to [0, 64])."""
+    lo = max(lo, 0)
+    hi = min(hi, 64)
+    return (~u64(0) >> u64(64 - (hi - lo))) << u64(lo) if hi > lo else u64(0)
+
+
 @jit
 def mix_scratch(n):
     """mix_values' work arrays (n = 32; 0 where they go unused): block words (lo, hi), word
-    indices, Philox words, values; and the masked fill's rejected lanes (elements, lanes)."""
+    indices, Philox words, the chosen words, values; the masked fill's rejected lanes (elements,
+    lanes); and trunc_lanes' scratch32()."""
     return (np.empty(n, np.uint32), np.empty(n, np.uint32), np.empty(n, np.uint32), np.empty(4 * n, np.uint32),
-            np.empty(n, np.float32), np.empty(n, np.uint64), np.empty(n, np.int64))
+            np.empty(n, np.uint32), np.empty(n, np.float32), np.empty(n, np.uint64), np.empty(n, np.int64),
+            scratch32())
 
 
 @jit
 def mix_values(kw, p, e, m, ms):
-    """ms[4][L] <- the truncated normal mixture's other draw for element e[L], L < m <= 32 (float32
+    """ms[5][L] <- the truncated normal mixture's other draw for element e[L], L < m <= 32 (float32
     family; docs/streams.md): element e's word of Philox block 2^63 + its block, through the
-    inverse CDF (truncnormal32).  csrc/masked.h: mix_values."""
-    lo, hi, js, c, o = ms[0], ms[1], ms[2], ms[3], ms[4]
+    inverse CDF (truncnormal32, by trunc_lanes).  csrc/masked.h: mix_values."""
+    lo, hi, js, c, w = ms[0], ms[1], ms[2], ms[3], ms[4]
     for L in range(32):
         b, j = block_of(e[L] if L < m else e[0], u64(6))
         lo[L] = u32(b & u64(0xFFFFFFFF))
         hi[L] = u32(b >> u64(32)) | u32(0x80000000)
         js[L] = u32(j)
     philox_lanes(kw, lo, hi, c)
-    pick32(TRUNCNORMAL, p, c, js, o)
+    for h in range(2):  # lane L's word js[L] (as pick32: every word loaded, then selected)
+        for L in range(16):
+            j = js[16 * h + L]
+            w0, w1, w2, w3 = c[64 * h + L], c[64 * h + 16 + L], c[64 * h + 32 + L], c[64 * h + 48 + L]
+            odd = (j & u32(1)) != u32(0)
+            lower, upper = (w1 if odd else w0), (w3 if odd else w2)
+            w[16 * h + L] = upper if (j & u32(2)) != u32(0) else lower
+    trunc_lanes(p, w, 0, 32, ms[5], 0, ms[8])
 
 
 @jit
-def mix_store(fmt, kw, p, out, e, at, m, ms):
-    """out[at[L]] <- the mixture's other draw for element e[L], L < m <= 32, in format fmt (run32's
-    queue; csrc/masked.h: mix_store)."""
+def mix_store(fmt, kw, p, out, e, shift, m, ms):
+    """out[e[L] + shift] <- the mixture's other draw for element e[L], L < m <= 32, in format fmt
+    (run32's queue: within a run, an element's place in out is the element plus a constant;
+    csrc/masked.h: mix_store)."""
     mix_values(kw, p, e, m, ms)
-    o = ms[4]
+    o = ms[5]
     for L in range(m):
+        at = i64(e[L]) + shift
         if fmt == F32:
-            out[at[L]] = o[L]
+            out[at] = o[L]
         elif fmt == F16:
-            out[at[L]] = to_f16(o[L])
+            out[at] = to_f16(o[L])
         else:
-            out[at[L]] = to_bf16(o[L])
+            out[at] = to_bf16(o[L])
 
 
 @jit
@@ -1011,7 +1094,7 @@ def masked_batch32(dist, fmt, kw, p, out, at, row, cols, m, lo, hi, js, c, o, ms
     philox_lanes(kw, lo, hi, c)
     pick32(NORMAL if dist == TRUNCMIX else dist, p, c, js, o)
     if dist == TRUNCMIX:
-        e, lanes = ms[5], ms[6]
+        e, lanes = ms[6], ms[7]
         r = 0
         for L in range(m):
             x, rej = mix_kept(o[L], p[8], p[9], p[2], p[3])
@@ -1023,7 +1106,7 @@ def masked_batch32(dist, fmt, kw, p, out, at, row, cols, m, lo, hi, js, c, o, ms
         if r > 0:
             mix_values(kw, p, e, r, ms)
             for k in range(r):
-                o[lanes[k]] = ms[4][k]
+                o[lanes[k]] = ms[5][k]
     for L in range(m):
         if fmt == F32:
             out[at + i64(cols[L])] = o[L]
