@@ -5,7 +5,8 @@
  *
  * This file declares the vector types at the target's width and the portable fallbacks, then
  * includes the kernels by job: fimath.h (log, sincos, ndtri, rounding), transforms.h (the
- * distributions), dense.h (dense fills), masked.h (masked fills); and forgets its own names.
+ * distributions), masked.h (masked fills and the elements computed one block each), dense.h
+ * (dense fills); and forgets its own names.
  *
  * The stream layout (docs/streams.md) is built around 16 Philox blocks per group:
  * block b has counter (b_lo, b_hi, stream_lo, stream_hi) and key (seed_lo, seed_hi).
@@ -76,11 +77,12 @@ FI_INLINE vf NAME(vfmaf)(vf a, vf b, vf c)
 #endif
 
 #ifndef VANY /* no mask-to-bits instruction known here: lane by lane */
+/* bit i set iff lane i of the comparison mask m is (as the x86 VANY's; nonzero iff any) */
 FI_INLINE int NAME(vany)(vi m)
 {
-    int any = 0;
-    for (int i = 0; i < NF; i++) any |= m[i] != 0;
-    return any;
+    int bits = 0;
+    for (int i = 0; i < NF; i++) bits |= (m[i] != 0) << i;
+    return bits;
 }
 #define VANY NAME(vany)
 #define FI_ANY_LOCAL 1
@@ -106,8 +108,8 @@ FI_INLINE void NAME(stf)(float *o, vf v) { memcpy(o, &v, sizeof v); }
 FI_INLINE void NAME(std)(double *o, vd v) { memcpy(o, &v, sizeof v); }
 
 #include "transforms.h"
-#include "dense.h"
 #include "masked.h"
+#include "dense.h"
 
 #undef G32
 #undef G64

@@ -45,7 +45,7 @@ def _kernel_args(out, seed, stream, global_shape, offset, backend, threads):
 
 
 def _fill(out, dist, params, seed, stream, global_shape, offset, backend, threads):
-    """Validated fill: params float64[8] (the kernel rounds nothing; we round once here)."""
+    """Validated fill: params float64[10] (the kernel rounds nothing; we round once here)."""
     flat, fmt, calls, kw, be, nthreads = _kernel_args(out, seed, stream, global_shape, offset, backend, threads)
     if not calls:
         return out
@@ -68,8 +68,8 @@ def _fill(out, dist, params, seed, stream, global_shape, offset, backend, thread
 
 
 def _pad(values):
-    """Kernel parameters p[0..7], unused ones zero (csrc/fastinit.h lists them)."""
-    return list(values) + [0.0] * (8 - len(values))
+    """Kernel parameters p[0..9], unused ones zero (csrc/fastinit.h lists them)."""
+    return list(values) + [0.0] * (10 - len(values))
 
 
 @accepts_tensors
@@ -151,7 +151,7 @@ def trunc_normal_(out, mean=0.0, std=1.0, a=-2.0, b=2.0, *, bounds="absolute", s
 def trunc_normal_plan(mean, std, a, b, bounds, dtype_of):
     """trunc_normal_'s parameters, validated, for the output dtype ``dtype_of()`` (asked for after
     the scalar checks): ``("normal", mean)`` (``bounds="std"`` at std 0), ``("clamped", value,
-    lo, hi)`` (std 0) or ``("trunc", p)``, p the kernel's 8 constants (csrc/fastinit.h).
+    lo, hi)`` (std 0) or ``("trunc", p)``, p the kernel's 10 constants (csrc/fastinit.h).
     fastinit.numba.trunc_normal_params shares it."""
     mean, std = _real(mean, "mean"), _real(std, "std", lo=0)
     a, b = _real(a, "a"), _real(b, "b")
@@ -185,7 +185,9 @@ def trunc_normal_plan(mean, std, a, b, bounds, dtype_of):
                          f"(the interval lies too far into one tail)")
     # Phi(alpha) - 1/2 by erf keeps its relative precision when alpha is near 0
     q_alpha = 0.5 * erf(alpha / math.sqrt(2.0))
-    return ("trunc", [std, mean, lo, hi, ndtr(alpha), ndtr(-beta), mass, q_alpha])
+    # [a, b] inward in float32: the float32 family's mixture accepts a normal value inside them
+    a32, b32 = _rounding.inward(a, b, np.float32)
+    return ("trunc", [std, mean, lo, hi, ndtr(alpha), ndtr(-beta), mass, q_alpha, a32, b32])
 
 
 def _dtype_of(out):

@@ -132,9 +132,15 @@ def test_normal_and_trunc_normal_match_the_naive_reference(backend, dtype, atol)
     idx = np.arange(n, dtype=np.uint64)
     out = fastinit.normal_(np.empty(n, dtype), 0.5, 2.0, seed=11, stream="x", backend=backend)
     np.testing.assert_allclose(out, naive.normal(11, "x", idx, 0.5, 2.0, np.dtype(dtype)), rtol=0, atol=2 * atol)
-    out = fastinit.trunc_normal_(np.empty(n, dtype), 0.5, 2.0, -1.0, 4.0, seed=11, stream="x", backend=backend)
-    np.testing.assert_allclose(out, naive.trunc_normal(11, "x", idx, 0.5, 2.0, -1.0, 4.0, np.dtype(dtype)),
-                               rtol=0, atol=2 * atol)
+    # mass 0.73 (the inverse CDF) and 0.976 (float32: the mixture, which redraws 2.4% of the
+    # elements from blocks 2^63 + b), at a far offset too (the counter's high words)
+    far = 2**40 + 5
+    for a, b in [(-1.0, 4.0), (-4.0, 5.0)]:
+        for start in (0, far):
+            out = fastinit.trunc_normal_(np.empty(n, dtype), 0.5, 2.0, a, b, seed=11, stream="x", backend=backend,
+                                         global_shape=(2**41,), offset=(start,))
+            expected = naive.trunc_normal(11, "x", idx + np.uint64(start), 0.5, 2.0, a, b, np.dtype(dtype))
+            np.testing.assert_allclose(out, expected, rtol=0, atol=2 * atol)
 
 
 @pytest.mark.parametrize("name", FILLS)
