@@ -70,8 +70,7 @@ FI_INLINE uint64_t NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w
         if (dist == FI_TRUNCMIX) /* kept inside [p[8], p[9]] and clamped (fast: no clamp needed);
                                   * bit q of rej: output q is not kept */
             for (int i = 0; i < G32 / NF; i++) {
-                vi in = (v[i] >= SPLATF(p[8])) & (v[i] <= SPLATF(p[9]));
-                rej |= (uint64_t)(uint32_t)VANY(~in) << (i * NF);
+                rej |= (uint64_t)(uint32_t)VOUTSIDE(v[i], SPLATF(p[8]), SPLATF(p[9])) << (i * NF);
                 if (!fast) v[i] = NAME(clampf)(v[i], p[2], p[3]);
             }
     } else {
@@ -191,10 +190,9 @@ FI_INLINE void NAME(run32_body)(const int dist, const int fmt, const int fast, c
         if (dist == FI_TRUNCMIX) {
             /* output k of the step is window place at - win_at + k - e0 (mod 2^32: k >= e0) */
             const uint32_t j0 = (uint32_t)(at - win_at - e0);
-            for (int h = 0; h < 4; h++) { /* (a branch each: faster than compressing empty masks) */
-                const uint32_t r = (uint32_t)(rej[h / 2] >> (32 * (h % 2)));
-                if (r) np = COLLECT(pos, np, r, j0 + 32u * (uint32_t)h);
-            }
+            if (rej[0] | rej[1])
+                for (int h = 0; h < 4; h++)
+                    np = COLLECT(pos, np, (uint32_t)(rej[h / 2] >> (32 * (h % 2))), j0 + 32u * (uint32_t)h);
             if (at + take - win_at >= MIX_WINDOW || take == n) {
                 NAME(mix_store)(fmt, kw, p, out, win_at, win_gi, pos, np);
                 np = 0;

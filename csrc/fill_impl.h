@@ -87,6 +87,10 @@ FI_INLINE int NAME(vany)(vi m)
 #define VANY NAME(vany)
 #define FI_ANY_LOCAL 1
 #endif
+#ifndef VOUTSIDE /* lanes of v not inside [a, b] (NaN: not inside), as bits */
+#define VOUTSIDE(v, a, b) VANY(~(((v) >= (a)) & ((v) <= (b))))
+#define FI_OUTSIDE_LOCAL 1
+#endif
 #ifndef VPERMF /* table[i] lane by lane */
 FI_INLINE vf NAME(vpermf)(const float *table, vi i)
 {
@@ -157,6 +161,10 @@ FI_INLINE void NAME(std)(double *o, vd v) { memcpy(o, &v, sizeof v); }
 #ifdef FI_ANY_LOCAL
 #undef VANY
 #undef FI_ANY_LOCAL
+#endif
+#ifdef FI_OUTSIDE_LOCAL
+#undef VOUTSIDE
+#undef FI_OUTSIDE_LOCAL
 #endif
 #ifdef FI_SOFT_FMA
 #undef VFMAF
