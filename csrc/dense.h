@@ -190,7 +190,7 @@ FI_INLINE void NAME(run32_body)(const int dist, const int fmt, const int fast, c
         if (dist == FI_TRUNCMIX) {
             /* output k of the step is window place at - win_at + k - e0 (mod 2^32: k >= e0) */
             const uint32_t j0 = (uint32_t)(at - win_at - e0);
-            if (rej[0] | rej[1])
+            if (rej[0] | rej[1]) /* one branch per step (a branch per half mispredicts, measured) */
                 for (int h = 0; h < 4; h++)
                     np = COLLECT(pos, np, (uint32_t)(rej[h / 2] >> (32 * (h % 2))), j0 + 32u * (uint32_t)h);
             if (at + take - win_at >= MIX_WINDOW || take == n) {
