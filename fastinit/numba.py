@@ -47,11 +47,13 @@ from ._rounding import DOWN, NEAREST, UP
 from .kernels._numba import (
     G32,
     G64,
+    TRUNC_MIX_MASS,
     block_of,
     boxmuller32,
     boxmuller64,
     d2u,
     join53,
+    mix_kept,
     philox,
     to_bf16,
     to_f16,
@@ -141,11 +143,16 @@ def block(key, b):
 
 
 @_inline
+def _word_of(w, j):
+    """Word j (0..3) of the block words w."""
+    return w[0] if j == u64(0) else (w[1] if j == u64(1) else (w[2] if j == u64(2) else w[3]))
+
+
+@_inline
 def _word32(key, i):
     """float32 family: element i is word (i mod 64) div 16 of block 16 (i div 64) + i mod 16."""
     b, j = block_of(i, _SHIFT32)
-    w = block(key, b)
-    return w[0] if j == u64(0) else (w[1] if j == u64(1) else (w[2] if j == u64(2) else w[3]))
+    return _word_of(block(key, b), j)
 
 
 @_inline
@@ -254,13 +261,18 @@ def uniform_f64(key, i, low, high):
 
 # ---- normal (Box-Muller, one output of the pair) -------------------------------------
 
+@_inline
+def _normal32_of(w, j, sd, mean):
+    """Value j (0..3) of block words w under N(mean, sd): the cos or sin value of its word pair."""
+    pair_hi = j >= u64(2)
+    co, si = boxmuller32(w[2] if pair_hi else w[0], w[3] if pair_hi else w[1], sd, mean)
+    return si if (j & u64(1)) != u64(0) else co
+
+
 @_api
 def _normal32(key, i, mean, std):
     b, j = block_of(i, _SHIFT32)
-    w = block(key, b)
-    pair_hi = j >= u64(2)
-    co, si = boxmuller32(w[2] if pair_hi else w[0], w[3] if pair_hi else w[1], f32(std), f32(mean))
-    return si if (j & u64(1)) != u64(0) else co
+    return _normal32_of(block(key, b), j, f32(std), f32(mean))
 
 
 @_api
@@ -302,12 +314,15 @@ def normal_f64(key, i, mean, std):
 # ---- truncated normal (inverse CDF; constants from SciPy in Python) ---------------------
 
 def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="absolute"):
-    """The constants ``trunc_normal_<t>`` takes: a tuple of 8 values of the compute type.
+    """The constants ``trunc_normal_<t>`` takes: a tuple of 10 float32 values (8 float64 values
+    for float64 outputs).
 
     Plain Python, validated exactly as :func:`fastinit.trunc_normal_` (same arguments, same
     errors) for an output of ``dtype`` (float32, float64, float16 or bfloat16; the clamp bounds
     depend on it).  ``(std, mean, a', b', Phi(alpha), Phi(-beta), mass, Phi(alpha) - 1/2)``
-    computed in float64 by SciPy, rounded once to float32 (float64 for float64 outputs).
+    computed in float64 by SciPy, rounded once to float32 (float64 for float64 outputs), and
+    for the float32 family ``(a, b)`` rounded inward to float32, the interval in which the
+    mixture keeps a normal value (docs/streams.md).
 
     >>> p = trunc_normal_params(0.0, 0.02, -0.04, 0.04, dtype=np.float32)
     """
@@ -318,25 +333,43 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
     rounded = (lambda p: tuple(float(v) for v in p)) if _validate.compute_dtype(dt) == np.float64 else \
         (lambda p: tuple(_rounding.float32_array(p)))
     # any finite z works below: z * 0 + value = value; these are the constants of [-0.67, 0.67]
+    # (mass 0.5: the inverse CDF, never the mixture; float64 outputs take p[0..7])
+    wide = _validate.compute_dtype(dt) == np.float64
     if plan[0] == "normal":  # fastinit.trunc_normal_ fills N(mean, 0): z * 0 + mean, unclamped
         _validate.in_range(plan[1], "mean", dt)
-        return rounded([0.0, plan[1], -np.inf, np.inf, 0.25, 0.25, 0.5, -0.25])
-    if plan[0] == "clamped":  # (+ 0.0: the fills' u * 0 + shift never gives -0.0)
+        p = [0.0, plan[1], -np.inf, np.inf, 0.25, 0.25, 0.5, -0.25, -np.inf, np.inf]
+    elif plan[0] == "clamped":  # (+ 0.0: the fills' u * 0 + shift never gives -0.0)
         _, value, lo, hi = plan
-        return rounded([0.0, value + 0.0, lo, hi, 0.25, 0.25, 0.5, -0.25])
-    return rounded(plan[1])
+        p = [0.0, value + 0.0, lo, hi, 0.25, 0.25, 0.5, -0.25, -np.inf, np.inf]
+    else:
+        p = plan[1]
+    return rounded(p[:8] if wide else p)
 
 
 @_api
 def _trunc_normal32(key, i, p):
-    p = (f32(p[0]), f32(p[1]), f32(p[2]), f32(p[3]), f32(p[4]), f32(p[5]), f32(p[6]), f32(p[7]))
-    return truncnormal32(_word32(key, i), p)
+    """Layout 5 (docs/streams.md): at mass p[6] >= 0.8 the mixture -- element i's normal value
+    if it lies in [p[8], p[9]] (clamped to [p[2], p[3]]), else the inverse CDF of its word of
+    block 2^63 + its block; below, the inverse CDF of its own word."""
+    p = (f32(p[0]), f32(p[1]), f32(p[2]), f32(p[3]), f32(p[4]), f32(p[5]), f32(p[6]), f32(p[7]),
+         f32(p[8]), f32(p[9]))
+    b, j = block_of(i, _SHIFT32)
+    if p[6] >= TRUNC_MIX_MASS:
+        x, rejected = mix_kept(_normal32_of(block(key, b), j, p[0], p[1]), p[8], p[9], p[2], p[3])
+        if not rejected:
+            return x
+        b |= u64(1) << u64(63)
+    return truncnormal32(_word_of(block(key, b), j), p)
 
 
 @_api
 def trunc_normal_f32(key, i, params):
     """Element ``i`` of ``trunc_normal_(out, mean, std, a, b, seed=, stream=)`` for a float32
-    ``out``, with ``params = trunc_normal_params(mean, std, a, b, dtype=np.float32)``."""
+    ``out``, with ``params = trunc_normal_params(mean, std, a, b, dtype=np.float32)``.
+
+    Intervals holding at least 0.8 of N(mean, std^2) take the mixture of docs/streams.md
+    (element ``i``'s normal value where it lies in [a, b], else an inverse-CDF draw from
+    another word); narrower ones the inverse CDF of element ``i``'s word."""
     return _trunc_normal32(key, i, params)
 
 

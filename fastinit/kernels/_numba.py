@@ -28,7 +28,11 @@ W0 = u64(0x9E3779B9)  # golden ratio
 W1 = u64(0xBB67AE85)  # sqrt(3) - 1
 
 UNIFORM, NORMAL, TRUNCNORMAL = 0, 1, 2
+TRUNCMIX = 3  # the float32 family's truncated normal as a mixture: internal (csrc/dispatch.h: FI_TRUNCMIX)
 F32, F16, BF16 = 0, 1, 2
+# the float32 family's truncated normal is the mixture (docs/streams.md) when its mass p[6] is at
+# least this, compared in float32 (csrc: FI_TRUNC_MIX_MASS 0.8f)
+TRUNC_MIX_MASS = f32(0.8)
 G32, G64 = 64, 32
 PI2_22 = f32(float.fromhex("0x1.921fb6p-22"))  # float32(pi/2) * 2^-22, exact
 PI2_51 = float.fromhex("0x1.921fb54442d18p-51")  # float64(pi/2) * 2^-51, exact
@@ -509,6 +513,19 @@ def philox_lanes(typingctx, kw, lo, hi, c):
 
 
 @intrinsic
+def ctz64(typingctx, x):
+    """Trailing zeros of a non-zero uint64 (LLVM's cttz: TZCNT/BSF)."""
+    if x != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.cttz", [_I64], ir.FunctionType(_I64, [_I64, ir.IntType(1)]))
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
+
+    return types.uint64(x), codegen
+
+
+@intrinsic
 def ctz32(typingctx, x):
     """Trailing zeros of a non-zero uint32 (LLVM's cttz: TZCNT/BSF)."""
     if x != types.uint32:
@@ -592,6 +609,14 @@ def truncnormal32(w, p):
 
 
 @jit
+def mix_kept(x, a, b, lo, hi):
+    """The truncated normal mixture's first draw (docs/streams.md): (x clamped to [lo, hi], whether
+    x is rejected: outside [a, b] = [p[8], p[9]], or NaN).  csrc/dense.h: group32's FI_TRUNCMIX."""
+    v = lo if x < lo else x
+    return (hi if v > hi else v), not ((x >= a) & (x <= b))
+
+
+@jit
 def join53(lo, hi, shift):
     return ((u64(hi) << u64(32)) | u64(lo)) >> u64(shift)
 
@@ -655,14 +680,15 @@ def group32(dist, p, c, cb, o, at, s):
     """The 64 float32 values of the group whose Philox words are c[cb:cb+64] into o[at:at+64]
     (layout: csrc/dense.h); s: scratch32() arrays.  The transforms run in passes so that logtf's
     table is read 16 lanes at once (logt_lookup) and every loop vectorizes; the truncated
-    normal's tail polynomial runs only for groups with a lane in the tail (as C, per vector)."""
+    normal's tail polynomial runs only for groups with a lane in the tail (as C, per vector).
+    Returns TRUNCMIX's rejected values as bits (bit k: value k), 0 for the others."""
     si, sinv, slog, sx, sq = s
     if dist == UNIFORM:
         scale, shift, lo, hi = p[0], p[1], p[2], p[3]
         for k in range(64):  # word j of block L is c[cb + 16 * j + L] and makes value 16 * j + L
             o[at + k] = uniform32(c[cb + k], scale, shift, lo, hi)
-    elif dist == NORMAL:
-        sd, mean = p[0], p[1]
+    elif dist == NORMAL or dist == TRUNCMIX:
+        sd, mean, lo, hi, a, b = p[0], p[1], p[2], p[3], p[8], p[9]  # (the last four: TRUNCMIX's)
         for k in range(64):  # the words 0 and 2 of each block are the radii's (see below); one
             si[k] = logt_index(bm_u1(c[cb + k]))  # loop of 64, not 2 x 16: it vectorizes
         logt_lookup(si, 0, sinv, slog)
@@ -671,8 +697,18 @@ def group32(dist, p, c, cb, o, at, s):
             for L in range(16):
                 co, sn = boxmuller32_t(c[cb + 32 * pair + L], c[cb + 32 * pair + 16 + L], sd, mean,
                                        sinv[32 * pair + L], slog[32 * pair + L])
+                if dist == TRUNCMIX:  # kept inside [p[8], p[9]] and clamped; si is free again
+                    co, rc = mix_kept(co, a, b, lo, hi)
+                    sn, rs = mix_kept(sn, a, b, lo, hi)
+                    si[32 * pair + L] = u32(rc)
+                    si[32 * pair + 16 + L] = u32(rs)
                 o[at + 32 * pair + L] = co
                 o[at + 32 * pair + 16 + L] = sn
+        if dist == TRUNCMIX:
+            rej = u64(0)
+            for k in range(64):
+                rej |= u64(si[k]) << u64(k)
+            return rej
     else:  # p read once: the loops store to o, which might alias p for all LLVM knows
         sd, mean, lo, hi = p[0], p[1], p[2], p[3]
         phia, phicb, mass, qa = p[4], p[5], p[6], p[7]
@@ -695,6 +731,7 @@ def group32(dist, p, c, cb, o, at, s):
                 w = sx[k]
                 if w >= f32(5.0):
                     o[at + k] = trunc_value(sq[k] * ndtrif_tail(w), sd, mean, lo, hi)
+    return u64(0)
 
 
 @jit
@@ -731,31 +768,39 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
         fill32_uniform(fmt, kw, p, out, n_runs, run_len, first, run_stride)
     elif dist == NORMAL:
         fill32_normal(fmt, kw, p, out, n_runs, run_len, first, run_stride)
+    elif p[6] >= TRUNC_MIX_MASS:
+        fill32_truncmix(fmt, kw, p, out, n_runs, run_len, first, run_stride)
     else:
         fill32_trunc(fmt, kw, p, out, n_runs, run_len, first, run_stride)
 
 
 @jit
 def run32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
-    """fill32 of one distribution dist (a constant where it is called)."""
+    """fill32 of one distribution dist (a constant where it is called).  TRUNCMIX: the values
+    group32 rejects are queued (element, place in out) and get the mixture's other draw 32 at a
+    time (mix_store), the last ones at the end of each run (as csrc/dense.h: run32_body)."""
     tmp = np.empty(2 * G32, np.float32)
     c = np.empty(128, np.uint32)
     s = scratch32()
+    qe = np.empty(32 + 2 * G32 if dist == TRUNCMIX else 0, np.uint64)  # the queue: element qe[k]
+    qo = np.empty(32 + 2 * G32 if dist == TRUNCMIX else 0, np.int64)  # goes to out[qo[k]]
+    ms = mix_scratch(32 if dist == TRUNCMIX else 0)
     for r in range(n_runs):
         at = r * run_len
         n = run_len
         gi = u64(first) + u64(r) * u64(run_stride)
+        nq = 0
         while n > 0:
             g = gi // u64(G32)
             e0 = i64(gi % u64(G32))
             take = min(2 * G32 - e0, n)
             philox32(kw, g * u64(16), c)
             if take == 2 * G32 and fmt == F32:
-                group32(dist, p, c, 0, out, at, s)
-                group32(dist, p, c, 64, out, at + G32, s)
+                rej0 = group32(dist, p, c, 0, out, at, s)
+                rej1 = group32(dist, p, c, 64, out, at + G32, s)
             else:
-                group32(dist, p, c, 0, tmp, 0, s)
-                group32(dist, p, c, 64, tmp, G32, s)
+                rej0 = group32(dist, p, c, 0, tmp, 0, s)
+                rej1 = group32(dist, p, c, 64, tmp, G32, s)
                 if take == 2 * G32:  # a fixed trip count, so the rounding loops vectorize
                     if fmt == F16:
                         for i in range(2 * G32):
@@ -772,9 +817,27 @@ def run32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
                 else:
                     for i in range(take):
                         out[at + i] = to_bf16(tmp[e0 + i])
+            if dist == TRUNCMIX and (rej0 | rej1) != u64(0):
+                for h in range(2):
+                    rej = rej1 if h else rej0
+                    while rej != u64(0):
+                        k = 64 * h + i64(ctz64(rej))  # output k of the step
+                        rej &= rej - u64(1)
+                        if e0 <= k < e0 + take:
+                            qe[nq] = g * u64(G32) + u64(k)
+                            qo[nq] = at + k - e0
+                            nq += 1
+                while nq >= 32:
+                    mix_store(fmt, kw, p, out, qe, qo, 32, ms)
+                    nq -= 32
+                    for k in range(nq):
+                        qe[k] = qe[32 + k]
+                        qo[k] = qo[32 + k]
             at += take
             n -= take
             gi += u64(take)
+        if dist == TRUNCMIX and nq > 0:
+            mix_store(fmt, kw, p, out, qe, qo, nq, ms)
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
@@ -790,6 +853,11 @@ def fill32_normal(fmt, kw, p, out, n_runs, run_len, first, run_stride):
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill32_trunc(fmt, kw, p, out, n_runs, run_len, first, run_stride):
     run32(TRUNCNORMAL, fmt, kw, p, out, n_runs, run_len, first, run_stride)
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def fill32_truncmix(fmt, kw, p, out, n_runs, run_len, first, run_stride):
+    run32(TRUNCMIX, fmt, kw, p, out, n_runs, run_len, first, run_stride)
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
@@ -897,11 +965,65 @@ def blocks_of(row, cols, m, shift, lo, hi, js):
 
 
 @jit
-def masked_batch32(dist, fmt, kw, p, out, at, row, cols, m, lo, hi, js, c, o):
-    """out[at + cols[L]] <- global element row + cols[L], L < m <= 32 (csrc: masked_batch)."""
+def mix_scratch(n):
+    """mix_values' work arrays (n = 32; 0 where they go unused): block words (lo, hi), word
+    indices, Philox words, values; and the masked fill's rejected lanes (elements, lanes)."""
+    return (np.empty(n, np.uint32), np.empty(n, np.uint32), np.empty(n, np.uint32), np.empty(4 * n, np.uint32),
+            np.empty(n, np.float32), np.empty(n, np.uint64), np.empty(n, np.int64))
+
+
+@jit
+def mix_values(kw, p, e, m, ms):
+    """ms[4][L] <- the truncated normal mixture's other draw for element e[L], L < m <= 32 (float32
+    family; docs/streams.md): element e's word of Philox block 2^63 + its block, through the
+    inverse CDF (truncnormal32).  csrc/masked.h: mix_values."""
+    lo, hi, js, c, o = ms[0], ms[1], ms[2], ms[3], ms[4]
+    for L in range(32):
+        b, j = block_of(e[L] if L < m else e[0], u64(6))
+        lo[L] = u32(b & u64(0xFFFFFFFF))
+        hi[L] = u32(b >> u64(32)) | u32(0x80000000)
+        js[L] = u32(j)
+    philox_lanes(kw, lo, hi, c)
+    pick32(TRUNCNORMAL, p, c, js, o)
+
+
+@jit
+def mix_store(fmt, kw, p, out, e, at, m, ms):
+    """out[at[L]] <- the mixture's other draw for element e[L], L < m <= 32, in format fmt (run32's
+    queue; csrc/masked.h: mix_store)."""
+    mix_values(kw, p, e, m, ms)
+    o = ms[4]
+    for L in range(m):
+        if fmt == F32:
+            out[at[L]] = o[L]
+        elif fmt == F16:
+            out[at[L]] = to_f16(o[L])
+        else:
+            out[at[L]] = to_bf16(o[L])
+
+
+@jit
+def masked_batch32(dist, fmt, kw, p, out, at, row, cols, m, lo, hi, js, c, o, ms):
+    """out[at + cols[L]] <- global element row + cols[L], L < m <= 32 (csrc: masked_batch).
+    TRUNCMIX: the normal's values kept inside [p[8], p[9]] (clamped), the others drawn again
+    (mix_values)."""
     blocks_of(row, cols, m, u64(6), lo, hi, js)
     philox_lanes(kw, lo, hi, c)
-    pick32(dist, p, c, js, o)
+    pick32(NORMAL if dist == TRUNCMIX else dist, p, c, js, o)
+    if dist == TRUNCMIX:
+        e, lanes = ms[5], ms[6]
+        r = 0
+        for L in range(m):
+            x, rej = mix_kept(o[L], p[8], p[9], p[2], p[3])
+            o[L] = x
+            if rej:
+                e[r] = u64(row) + u64(cols[L])
+                lanes[r] = L
+                r += 1
+        if r > 0:
+            mix_values(kw, p, e, r, ms)
+            for k in range(r):
+                o[lanes[k]] = ms[4][k]
     for L in range(m):
         if fmt == F32:
             out[at + i64(cols[L])] = o[L]
@@ -912,7 +1034,7 @@ def masked_batch32(dist, fmt, kw, p, out, at, row, cols, m, lo, hi, js, c, o):
 
 
 @jit
-def masked_batch64(dist, fmt, kw, p, out, at, row, cols, m, lo, hi, js, c, o):
+def masked_batch64(dist, fmt, kw, p, out, at, row, cols, m, lo, hi, js, c, o, ms):
     """The float64 twin of masked_batch32."""
     blocks_of(row, cols, m, u64(5), lo, hi, js)
     philox_lanes(kw, lo, hi, c)
@@ -929,6 +1051,7 @@ def _masked(batch, dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_
     hi = np.empty(32, np.uint32)
     js = np.empty(32, np.uint32)
     c = np.empty(128, np.uint32)
+    ms = mix_scratch(32)
     words = (nc + 31) // 32
     for i in range(nr):
         at = i * ld
@@ -945,7 +1068,7 @@ def _masked(batch, dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_
                 keep = u32(keep & (keep - u32(1)))
             while m >= 32 or (q == words - 1 and m > 0):  # full batches, then the row's last
                 take = min(m, 32)
-                batch(dist, fmt, kw, p, out, at, row, cols, take, lo, hi, js, c, o)
+                batch(dist, fmt, kw, p, out, at, row, cols, take, lo, hi, js, c, o, ms)
                 m -= take
                 for L in range(m):
                     cols[L] = cols[32 + L]
@@ -954,6 +1077,8 @@ def _masked(batch, dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill_masked32(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride):
     """csrc/fastinit.h fi_fill_masked for the 32-bit family (out: float32, or uint16 bits)."""
+    if dist == TRUNCNORMAL and p[6] >= TRUNC_MIX_MASS:
+        dist = TRUNCMIX
     _masked(masked_batch32, dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride,
             np.empty(32, np.float32))
 
