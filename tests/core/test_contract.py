@@ -290,6 +290,9 @@ def test_the_kernel_sizes_and_scalings_are_the_same_in_c_and_numba():
     assert angles == {float(nb.PI2_22), nb.PI2_51}
     scalings = {float.fromhex(v) for v in re.findall(r"\* (0x1p-\d+)f?\b", text)}
     assert {float(nb.TWO_M24), nb.TWO_M53} <= scalings
+    # the truncated normal's mixture: from the same float32 mass, under the same internal code
+    mix = dict(re.findall(r"#define (FI_TRUNC_MIX_MASS|FI_TRUNCMIX) ([0-9.]+)f?\b", text))
+    assert np.float32(mix["FI_TRUNC_MIX_MASS"]) == nb.TRUNC_MIX_MASS and int(mix["FI_TRUNCMIX"]) == nb.TRUNCMIX
 
 
 def test_the_c_and_numba_twins_carry_the_same_names():
