@@ -149,7 +149,10 @@ def scheme_rows(w):
              ("`xavier_normal_`", lambda: schemes.xavier_normal_(w, seed=0, stream=0), "scheme/normal"),
              ("`trunc_normal_(bounds='std')`", lambda: schemes.trunc_normal_(w, 0.0, 0.1, -2, 2, bounds="std",
                                                                             seed=0, stream=0), "core/trunc"),
-             ("`lecun_normal_` (JAX: truncated)", lambda: schemes.lecun_normal_(w, seed=0, stream=0), "scheme/trunc")]
+             ("`lecun_normal_` (JAX: truncated)", lambda: schemes.lecun_normal_(w, seed=0, stream=0), "scheme/trunc"),
+             # torch's absolute bounds at std 0.02 (timm, ViT): [a, b] holds the normal's whole reach
+             ("`trunc_normal_(std=0.02)` (timm, ViT), beside `normal_`",
+              lambda: schemes.trunc_normal_(w, 0.0, 0.02, -2, 2, seed=0, stream=0), "like/normal")]
     rows = [Row(label, "float32", fn, w.nbytes, "fastinit", key=key) for label, fn, key in pairs]
     for backend in common.BACKENDS:
         rows.append(Row(f"fastinit `sparse_(sparsity=0.9)` ({backend})", "float32",
@@ -173,7 +176,7 @@ def scheme_table(rows, by_key):
     lines = ["| Scheme | ms | x its core fill | x torch |", "|---|---:|---:|---:|"]
     for row in rows:
         kind, _, what = row.key.partition("/")
-        core = by_key.get(f"core/{what}") if kind == "scheme" else None
+        core = by_key.get(f"core/{what}") if kind in ("scheme", "like") else None
         torch_row = by_key.get("sparse/torch") if kind == "sparse" and what != "torch" else None
         x_core = f"{paired(row, core):.2f}x the time" if core else "-"
         lines.append(f"| {row.label} | {row.median * 1e3:.1f} | {x_core} | {fmt(ratio(row, torch_row)) if torch_row else '-'} |")

@@ -5,8 +5,9 @@
  *   float64:       element 32g + 16h + L takes words 2h, 2h+1 of block 16g + L.
  * So SIMD lanes compute consecutive blocks and each output vector is one contiguous store.
  *
- * A per-target template, included by fill_impl.h after transforms.h: needs NAME(), the vector
- * types, NF/ND, G32/G64, NAME(ldu)/NAME(stf)/NAME(std), PHILOX32 (or the portable one here).
+ * A per-target template, included by fill_impl.h after transforms.h and masked.h: needs NAME(),
+ * the vector types, NF/ND, G32/G64, NAME(ldu)/NAME(stf)/NAME(std), NAME(mix_store) (masked.h),
+ * PHILOX32 (or the portable one here).
  * No include guard. */
 
 #ifndef PHILOX32
@@ -53,17 +54,24 @@ FI_INLINE void NAME(emit2)(int fmt, void *o, int q, vf a, vf b)
  * words (2h, 2h + 1), cos for q % 32 < 16, sin for the rest.  fast: uniform by uniform32_fast
  * with scale (uniform32_plan said 1 or 2; 2: no value is a denormal); normal: 2 when
  * normal32_plan says no value is a denormal.  All constant where run32 calls it. */
-FI_INLINE void NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16], const float *p, vf scale,
-                             void *o)
+FI_INLINE uint64_t NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16], const float *p, vf scale,
+                                 void *o)
 {
     vf v[G32 / NF]; /* v[i]: outputs i NF .. i NF + NF - 1 */
-    if (dist == FI_NORMAL) {
+    uint64_t rej = 0;
+    if (dist == FI_NORMAL || dist == FI_TRUNCMIX) {
         for (int pair = 0; pair < 2; pair++)
             for (int s = 0; s < 16; s += NF) {
                 vf c, si;
                 NAME(boxmuller32)(NAME(ldu)(&w[2 * pair][s]), NAME(ldu)(&w[2 * pair + 1][s]), p, &c, &si);
                 v[(32 * pair + s) / NF] = c;
                 v[(32 * pair + 16 + s) / NF] = si;
+            }
+        if (dist == FI_TRUNCMIX) /* kept inside [p[8], p[9]] and clamped (fast: no clamp needed);
+                                  * bit q of rej: output q is not kept */
+            for (int i = 0; i < G32 / NF; i++) {
+                rej |= (uint64_t)(uint32_t)VOUTSIDE(v[i], SPLATF(p[8]), SPLATF(p[9])) << (i * NF);
+                if (!fast) v[i] = NAME(clampf)(v[i], p[2], p[3]);
             }
     } else {
         const vf shift = SPLATF(p[1]);
@@ -80,7 +88,7 @@ FI_INLINE void NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16
             /* a pair written as soon as it is complete: fewer vectors live at once */
             if (!collect && q % (2 * NF) == NF) NAME(emit2)(fmt, o, q - NF, v[q / NF - 1], v[q / NF]);
         }
-        if (!collect) return;
+        if (!collect) return 0;
     }
 #ifdef VTOBF16X2
     /* each vector stored by its own memcpy: one memcpy of the array h kept h on the stack (a
@@ -90,7 +98,7 @@ FI_INLINE void NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16
             const vh2 h = VTOBF16X2(v[2 * i], v[2 * i + 1]);
             memcpy((char *)o + i * sizeof h, &h, sizeof h);
         }
-        return;
+        return rej;
     }
     if (fmt == FI_BF16) { /* the instruction's bits unless a result lane is zero: one test per group */
         vh2 h[G32 / (2 * NF)];
@@ -101,11 +109,12 @@ FI_INLINE void NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16
         }
         if (__builtin_expect(!zero, 1)) {
             for (int i = 0; i < G32 / (2 * NF); i++) memcpy((char *)o + i * sizeof h[i], &h[i], sizeof h[i]);
-            return;
+            return rej;
         }
     }
 #endif
     for (int i = 0; i < G32 / NF; i += 2) NAME(emit2)(fmt, o, i * NF, v[i], v[i + 1]);
+    return rej;
 }
 
 /* n values from src (float32) into dst[at ..) in format fmt; src has NF readable floats past n */
@@ -133,14 +142,30 @@ FI_INLINE void NAME(store32)(int fmt, const float *src, void *dst, int64_t at, i
     }
 }
 
+/* bits lo .. hi-1 of a 64-bit word (clipped to 0 .. 64) */
+FI_INLINE uint64_t NAME(bit_range)(int64_t lo, int64_t hi)
+{
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > 64 ? 64 : hi;
+    return hi <= lo ? 0 : (hi - lo == 64 ? ~0ull : ((1ull << (hi - lo)) - 1u) << lo);
+}
+
+#define MIX_WINDOW 2048 /* outputs whose rejected ones are collected before they are drawn again */
+
 /* out[at .. at+n) <- global elements gi .. gi+n, two groups (128 elements) per step: whole
  * steps straight into out, a partial one (the run's first or last) through tmp.  dist, fmt and
- * fast are constants where run32 calls it, so each combination compiles to its own loop. */
+ * fast are constants where run32 calls it, so each combination compiles to its own loop.
+ * FI_TRUNCMIX: the places of the outputs group32 rejects are collected over a window of
+ * MIX_WINDOW outputs, then drawn again 32 at a time (mix_store). */
 FI_INLINE void NAME(run32_body)(const int dist, const int fmt, const int fast, const uint32_t kw[4],
                                 const float *p, vf scale, void *out, int64_t at, int64_t n, uint64_t gi)
 {
     float tmp[2 * G32 + 16] __attribute__((aligned(64)));
     uint32_t w[8][16] __attribute__((aligned(64)));
+    uint32_t pos[MIX_WINDOW + 2 * G32 + 16] __attribute__((aligned(64))); /* COLLECT writes 16 past */
+    int np = 0;
+    int64_t win_at = at; /* the window: out[win_at ..] is element win_gi .. */
+    uint64_t win_gi = gi;
     const int size = fmt == FI_F32 ? 4 : 2;
     struct fi_keys ks;
     fi_key_schedule(kw, &ks);
@@ -148,16 +173,32 @@ FI_INLINE void NAME(run32_body)(const int dist, const int fmt, const int fast, c
         uint64_t g = gi / G32;
         int64_t e0 = (int64_t)(gi % G32);
         int64_t take = 2 * G32 - e0 < n ? 2 * G32 - e0 : n;
+        uint64_t rej[2];
         PHILOX32_KS(&ks, g * 16u, w);
         if (e0 == 0 && take == 2 * G32) {
             char *o = (char *)out + at * size;
-            NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])w, p, scale, o);
-            NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])(w + 4), p, scale, o + G32 * size);
+            rej[0] = NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])w, p, scale, o);
+            rej[1] = NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])(w + 4), p, scale, o + G32 * size);
         } else {
-            NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])w, p, scale, tmp);
-            NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])(w + 4), p, scale, tmp + G32);
+            rej[0] = NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])w, p, scale, tmp);
+            rej[1] = NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])(w + 4), p, scale, tmp + G32);
             if (take == 2 * G32) NAME(store32)(fmt, tmp, out, at, 2 * G32); /* constant count: unrolled */
             else NAME(store32)(fmt, tmp + e0, out, at, take);
+            rej[0] &= NAME(bit_range)(e0, e0 + take); /* only the step's outputs in this run */
+            rej[1] &= NAME(bit_range)(e0 - G32, e0 + take - G32);
+        }
+        if (dist == FI_TRUNCMIX) {
+            /* output k of the step is window place at - win_at + k - e0 (mod 2^32: k >= e0) */
+            const uint32_t j0 = (uint32_t)(at - win_at - e0);
+            if (rej[0] | rej[1]) /* one branch per step (a branch per half mispredicts, measured) */
+                for (int h = 0; h < 4; h++)
+                    np = COLLECT(pos, np, (uint32_t)(rej[h / 2] >> (32 * (h % 2))), j0 + 32u * (uint32_t)h);
+            if (at + take - win_at >= MIX_WINDOW || take == n) {
+                NAME(mix_store)(fmt, kw, p, out, win_at, win_gi, pos, np);
+                np = 0;
+                win_at = at + take;
+                win_gi = gi + (uint64_t)take;
+            }
         }
         at += take;
         n -= take;
@@ -168,7 +209,7 @@ FI_INLINE void NAME(run32_body)(const int dist, const int fmt, const int fast, c
 static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p_, void *out,
                         int64_t at, int64_t n, uint64_t gi)
 {
-    float p[8]; /* a local copy: the stores into out cannot alias it, so it stays in registers */
+    float p[10]; /* a local copy: the stores into out cannot alias it, so it stays in registers */
     memcpy(p, p_, sizeof p);
     float s = 0.0f;
     const int fast = dist == FI_UNIFORM ? NAME(uniform32_plan)(p, &s) : dist == FI_NORMAL ? NAME(normal32_plan)(p) : 0;
@@ -185,6 +226,9 @@ static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p_
     else if (dist == FI_UNIFORM) FI_RUN32_FMT(FI_UNIFORM, 0);
     else if (dist == FI_NORMAL && fast == 2 && fmt == FI_BF16) FI_RUN32(FI_NORMAL, FI_BF16, 2);
     else if (dist == FI_NORMAL) FI_RUN32_FMT(FI_NORMAL, 0);
+    /* the mixture's clamp changes nothing where the bounds are those of its test (float32) */
+    else if (p[6] >= FI_TRUNC_MIX_MASS && p[2] == p[8] && p[3] == p[9]) FI_RUN32_FMT(FI_TRUNCMIX, 1);
+    else if (p[6] >= FI_TRUNC_MIX_MASS) FI_RUN32_FMT(FI_TRUNCMIX, 0);
     else FI_RUN32_FMT(FI_TRUNCNORMAL, 0);
 #undef FI_RUN32_FMT
 #undef FI_RUN32

@@ -46,7 +46,7 @@ static int bad_layout(const void *out, int64_t n_runs, int64_t run_len)
 }
 
 int fi_fill32(int dist, int fmt, const uint32_t key[2], const uint32_t stream[2],
-              const float p[8], void *out, int64_t n_runs, int64_t run_len,
+              const float p[10], void *out, int64_t n_runs, int64_t run_len,
               uint64_t first, uint64_t run_stride)
 {
     if (dist < FI_UNIFORM || dist > FI_TRUNCNORMAL || fmt < FI_F32 || fmt > FI_BF16) return -1;

@@ -6,6 +6,12 @@
 
 #include <stdint.h>
 
+/* The 32-bit truncated normal is the mixture of docs/streams.md (a normal value kept inside
+ * [p[8], p[9]], else the inverse CDF of another word) when its mass p[6] is at least this;
+ * FI_TRUNCMIX is then its internal distribution code in fi_fill32 and fi_fill_masked. */
+#define FI_TRUNC_MIX_MASS 0.95f
+#define FI_TRUNCMIX 3
+
 typedef void (*fill32_fn)(int, int, const uint32_t *, const float *, void *, int64_t, int64_t,
                           uint64_t, uint64_t);
 typedef void (*fill64_fn)(int, const uint32_t *, const double *, double *, int64_t, int64_t,

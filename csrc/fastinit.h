@@ -30,10 +30,14 @@
  *   normal:       p[0] std,   p[1] mean
  *   truncnormal:  p[0] std, p[1] mean, p[2] lo clamp, p[3] hi clamp,
  *                 p[4] Phi(alpha), p[5] Phi(-beta), p[6] mass of [alpha, beta],
- *                 p[7] Phi(alpha) - 1/2
+ *                 p[7] Phi(alpha) - 1/2,
+ *                 p[8] a rounded up and p[9] b rounded down to float32 (fi_fill32 only)
+ * fi_fill32 reads p[0..9] (unused ones anything), fi_fill64 p[0..7].  The 32-bit truncated
+ * normal is the mixture of docs/streams.md when p[6] >= 0.95 (dispatch.h: FI_TRUNC_MIX_MASS).
  */
+
 int fi_fill32(int dist, int fmt, const uint32_t key[2], const uint32_t stream[2],
-              const float p[8], void *out, int64_t n_runs, int64_t run_len,
+              const float p[10], void *out, int64_t n_runs, int64_t run_len,
               uint64_t first, uint64_t run_stride);
 int fi_fill64(int dist, const uint32_t key[2], const uint32_t stream[2],
               const double p[8], double *out, int64_t n_runs, int64_t run_len,
@@ -54,7 +58,7 @@ int fi_sparse_bitmap(int mode, const uint32_t kw[4], int64_t rows, int64_t cols,
 /* Masked fill of an nr x nc block (row stride ld elements, nc < 2^31): out[i * ld + j] <- 0
  * where bit (j & 31) of bits[i * bits_ld + j / 32] is set, else global element
  * first + i * row_stride + j of the distribution, exactly as fi_fill32 (fmt F32/F16/BF16,
- * p float[8]) or fi_fill64 (fmt -1, p double[8]) writes it.  Only the kept elements are
+ * p float[10]) or fi_fill64 (fmt -1, p double[8]) writes it.  Only the kept elements are
  * computed, one Philox block each, in batches of 32 within a row: for sparse tensors.
  * Returns 0, or -1 for impossible arguments. */
 int fi_fill_masked(int dist, int fmt, const uint32_t key[2], const uint32_t stream[2], const void *p,

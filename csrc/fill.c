@@ -85,6 +85,9 @@
 #define VFMAF(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #define VFNMAF(a, b, c) ((vf)_mm512_fnmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #define VANY(m) _mm512_movepi32_mask((__m512i)(m))
+/* lanes of v not inside [a, b] as bits: two compares into mask registers (NaN: outside) */
+#define VOUTSIDE(v, a, b) (_mm512_cmp_ps_mask((__m512)(v), (__m512)(a), _CMP_NGE_UQ) | \
+                           _mm512_cmp_ps_mask((__m512)(v), (__m512)(b), _CMP_NLE_UQ))
 #define VPERMF(table, i) ((vf)_mm512_permutexvar_ps((__m512i)(i), _mm512_loadu_ps(table)))
 #define VUNORD2(a, b) _mm512_cmp_ps_mask((__m512)(a), (__m512)(b), _CMP_UNORD_Q) /* lanes where a or b is NaN */
 #define VMAXF(a, b) ((vf)_mm512_max_ps((__m512)(a), (__m512)(b)))

@@ -5,7 +5,8 @@
  *
  * This file declares the vector types at the target's width and the portable fallbacks, then
  * includes the kernels by job: fimath.h (log, sincos, ndtri, rounding), transforms.h (the
- * distributions), dense.h (dense fills), masked.h (masked fills); and forgets its own names.
+ * distributions), masked.h (masked fills and the elements computed one block each), dense.h
+ * (dense fills); and forgets its own names.
  *
  * The stream layout (docs/streams.md) is built around 16 Philox blocks per group:
  * block b has counter (b_lo, b_hi, stream_lo, stream_hi) and key (seed_lo, seed_hi).
@@ -76,14 +77,19 @@ FI_INLINE vf NAME(vfmaf)(vf a, vf b, vf c)
 #endif
 
 #ifndef VANY /* no mask-to-bits instruction known here: lane by lane */
+/* bit i set iff lane i of the comparison mask m is (as the x86 VANY's; nonzero iff any) */
 FI_INLINE int NAME(vany)(vi m)
 {
-    int any = 0;
-    for (int i = 0; i < NF; i++) any |= m[i] != 0;
-    return any;
+    int bits = 0;
+    for (int i = 0; i < NF; i++) bits |= (m[i] != 0) << i;
+    return bits;
 }
 #define VANY NAME(vany)
 #define FI_ANY_LOCAL 1
+#endif
+#ifndef VOUTSIDE /* lanes of v not inside [a, b] (NaN: not inside), as bits */
+#define VOUTSIDE(v, a, b) VANY(~(((v) >= (a)) & ((v) <= (b))))
+#define FI_OUTSIDE_LOCAL 1
 #endif
 #ifndef VPERMF /* table[i] lane by lane */
 FI_INLINE vf NAME(vpermf)(const float *table, vi i)
@@ -106,8 +112,8 @@ FI_INLINE void NAME(stf)(float *o, vf v) { memcpy(o, &v, sizeof v); }
 FI_INLINE void NAME(std)(double *o, vd v) { memcpy(o, &v, sizeof v); }
 
 #include "transforms.h"
-#include "dense.h"
 #include "masked.h"
+#include "dense.h"
 
 #undef G32
 #undef G64
@@ -155,6 +161,10 @@ FI_INLINE void NAME(std)(double *o, vd v) { memcpy(o, &v, sizeof v); }
 #ifdef FI_ANY_LOCAL
 #undef VANY
 #undef FI_ANY_LOCAL
+#endif
+#ifdef FI_OUTSIDE_LOCAL
+#undef VOUTSIDE
+#undef FI_OUTSIDE_LOCAL
 #endif
 #ifdef FI_SOFT_FMA
 #undef VFMAF

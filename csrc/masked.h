@@ -62,6 +62,59 @@ FI_INLINE void NAME(philox_lanes)(const uint32_t kw[4], const uint32_t lo[32], c
 #define FI_PHILOX_LANES_LOCAL 1
 #endif
 
+/* The mixture's other draw (docs/streams.md) for the elements first + pos[L], L < m <= 32
+ * (32-bit family): the element's word of Philox block 2^63 + its block, through the inverse
+ * CDF (truncnormal32); into o[0 .. m). */
+static void NAME(mix_values)(const uint32_t kw[4], const float *p, uint64_t first, const uint32_t *pos, int m,
+                             float o[32])
+{
+    uint32_t lo[32] __attribute__((aligned(64))), hi[32] __attribute__((aligned(64)));
+    uint32_t js[32] __attribute__((aligned(64)));
+    uint32_t w[8][16] __attribute__((aligned(64)));
+    uint32_t q[32] __attribute__((aligned(64)));
+    memcpy(q, pos, (size_t)m * sizeof *q);
+    for (int L = m; L < 32; L++) q[L] = pos[0]; /* lanes past m: any valid element */
+    for (int L = 0; L < 32; L++) { /* block b = (e >> 6) 16 + e % 16, plus 2^63 */
+        const uint64_t e = first + q[L];
+        lo[L] = (uint32_t)(e >> 2 & ~15ull) | (uint32_t)(e & 15u);
+        hi[L] = (uint32_t)(e >> 34) | 0x80000000u;
+        js[L] = (uint32_t)(e >> 4) & 3u;
+    }
+    PHILOX_LANES(kw, lo, hi, w);
+    NAME(pick32)(FI_TRUNCNORMAL, (const uint32_t (*)[16])w, js, p, o);
+    NAME(pick32)(FI_TRUNCNORMAL, (const uint32_t (*)[16])(w + 4), js + 16, p, o + 16);
+}
+
+/* o[at + pos[L]] <- v[L] in format fmt, L < m <= 32 */
+static void NAME(scatter32)(int fmt, const float v[32], void *o, int64_t at, const uint32_t *pos, int m)
+{
+    if (fmt == FI_F32) {
+        for (int L = 0; L < m; L++) ((float *)o)[at + pos[L]] = v[L];
+        return;
+    }
+    uint16_t h[32];
+    for (int L = 0; L < 32; L += NF) {
+        vf x;
+        memcpy(&x, v + L, sizeof x);
+        vh b = fmt == FI_F16 ? NAME(to_f16)(x) : NAME(to_bf16)(x);
+        memcpy(h + L, &b, sizeof b);
+    }
+    for (int L = 0; L < m; L++) ((uint16_t *)o)[at + pos[L]] = h[L];
+}
+
+/* out[at + pos[k]] <- the mixture's other draw for element first + pos[k], k < m (run32's
+ * rejected outputs, 32 at a time) */
+static void NAME(mix_store)(int fmt, const uint32_t kw[4], const float *p, void *out, int64_t at, uint64_t first,
+                            const uint32_t *pos, int m)
+{
+    float o[32] __attribute__((aligned(64)));
+    for (int k = 0; k < m; k += 32) {
+        const int t = m - k < 32 ? m - k : 32;
+        NAME(mix_values)(kw, p, first, pos + k, t, o);
+        NAME(scatter32)(fmt, o, out, at, pos + k, t);
+    }
+}
+
 /* Up to 32 kept elements of one row, global row start `row`: lane L is global element
  * e = row + cols[L], which draws from Philox block (e / G) * 16 + e % 16 (G the group) and
  * takes word (pair) (e % G) / 16 of it; its value goes to orow[cols[L]].  Philox runs on those
@@ -88,21 +141,30 @@ static void NAME(masked_batch)(int dist, int fmt, const uint32_t kw[4], const vo
         for (int L = 0; L < m; L++) ((double *)orow)[cols[L]] = o[L];
         return;
     }
+    const float *pf = (const float *)p;
     float o[32] __attribute__((aligned(64)));
-    NAME(pick32)(dist, (const uint32_t (*)[16])w, js, (const float *)p, o);
-    NAME(pick32)(dist, (const uint32_t (*)[16])(w + 4), js + 16, (const float *)p, o + 16);
-    if (fmt == FI_F32) {
-        for (int L = 0; L < m; L++) ((float *)orow)[cols[L]] = o[L];
-        return;
+    NAME(pick32)(dist == FI_TRUNCMIX ? FI_NORMAL : dist, (const uint32_t (*)[16])w, js, pf, o);
+    NAME(pick32)(dist == FI_TRUNCMIX ? FI_NORMAL : dist, (const uint32_t (*)[16])(w + 4), js + 16, pf, o + 16);
+    if (dist == FI_TRUNCMIX) { /* the normal values kept inside [p[8], p[9]] (clamped), the others drawn again */
+        uint32_t pos[32];
+        int at[32], r = 0;
+        for (int L = 0; L < m; L++) {
+            float x = o[L];
+            if (x >= pf[8] && x <= pf[9]) {
+                x = pf[2] > x ? pf[2] : x; /* clampf's order */
+                o[L] = pf[3] < x ? pf[3] : x;
+            } else {
+                pos[r] = cols[L];
+                at[r++] = L;
+            }
+        }
+        if (r) {
+            float o2[32] __attribute__((aligned(64)));
+            NAME(mix_values)(kw, pf, row, pos, r, o2);
+            for (int k = 0; k < r; k++) o[at[k]] = o2[k];
+        }
     }
-    uint16_t h[32];
-    for (int L = 0; L < 32; L += NF) {
-        vf v;
-        memcpy(&v, o + L, sizeof v);
-        vh b = fmt == FI_F16 ? NAME(to_f16)(v) : NAME(to_bf16)(v);
-        memcpy(h + L, &b, sizeof b);
-    }
-    for (int L = 0; L < m; L++) ((uint16_t *)orow)[cols[L]] = h[L];
+    NAME(scatter32)(fmt, o, orow, 0, cols, m);
 }
 
 #ifndef STREAM_COPY
@@ -134,6 +196,7 @@ static void NAME(masked)(int dist, int fmt, const uint32_t kw[4], const void *p,
                          uint64_t row_stride)
 {
     const int size = fmt < 0 ? 8 : fmt == FI_F32 ? 4 : 2;
+    if (dist == FI_TRUNCNORMAL && fmt >= 0 && ((const float *)p)[6] >= FI_TRUNC_MIX_MASS) dist = FI_TRUNCMIX;
     uint32_t cols[64] __attribute__((aligned(64))); /* COLLECT may write 16 lanes past its count */
     char seg[SEG_BYTES] __attribute__((aligned(64)));
     const int64_t per = SEG_BYTES / size; /* elements of a segment, a multiple of 32 */

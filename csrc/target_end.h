@@ -8,6 +8,7 @@
 #undef VFMAF
 #undef VFNMAF
 #undef VANY
+#undef VOUTSIDE
 #undef VPERMF
 #undef VUNORD2
 #undef VMAXF

@@ -7,4 +7,4 @@ graph keys include it, so bits from different layouts are never mixed up.
 """
 
 __version__ = "0.1.0"
-STREAM_LAYOUT = 4
+STREAM_LAYOUT = 5

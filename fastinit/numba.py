@@ -348,7 +348,7 @@ def trunc_normal_params(mean=0.0, std=1.0, a=-2.0, b=2.0, *, dtype, bounds="abso
 
 @_api
 def _trunc_normal32(key, i, p):
-    """Layout 5 (docs/streams.md): at mass p[6] >= 0.8 the mixture -- element i's normal value
+    """Layout 5 (docs/streams.md): at mass p[6] >= 0.95 the mixture -- element i's normal value
     if it lies in [p[8], p[9]] (clamped to [p[2], p[3]]), else the inverse CDF of its word of
     block 2^63 + its block; below, the inverse CDF of its own word."""
     p = (f32(p[0]), f32(p[1]), f32(p[2]), f32(p[3]), f32(p[4]), f32(p[5]), f32(p[6]), f32(p[7]),
@@ -367,7 +367,7 @@ def trunc_normal_f32(key, i, params):
     """Element ``i`` of ``trunc_normal_(out, mean, std, a, b, seed=, stream=)`` for a float32
     ``out``, with ``params = trunc_normal_params(mean, std, a, b, dtype=np.float32)``.
 
-    Intervals holding at least 0.8 of N(mean, std^2) take the mixture of docs/streams.md
+    Intervals holding at least 0.95 of N(mean, std^2) take the mixture of docs/streams.md
     (element ``i``'s normal value where it lies in [a, b], else an inverse-CDF draw from
     another word); narrower ones the inverse CDF of element ``i``'s word."""
     return _trunc_normal32(key, i, params)

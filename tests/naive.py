@@ -71,20 +71,33 @@ def normal(seed, stream, idx, mean, std, dtype):
     return z * std + mean
 
 
+def _inverse_cdf(u, alpha, beta):
+    pa, pb = ndtr(alpha), ndtr(beta)
+    # from the nearer tail, as the kernels do
+    lower = pa + u * (pb - pa) <= 0.5
+    return np.where(lower, ndtri(pa + u * (pb - pa)), -ndtri(ndtr(-beta) + (1 - u) * (pb - pa)))
+
+
 def trunc_normal(seed, stream, idx, mean, std, a, b, dtype):
-    """Inverse CDF with SciPy's ndtri (float64), to compare within tolerance."""
+    """Inverse CDF with SciPy's ndtri (float64), to compare within tolerance; for the float32
+    family with mass >= 0.8 the mixture: ``normal()`` kept inside [a, b], else the inverse CDF
+    of the element's word in block 2^63 + its block."""
     alpha, beta = (a - mean) / std, (b - mean) / std
     if dtype == np.float64:
         x, _, _ = words64(seed, stream, idx)
         u = ((x >> np.uint64(12)).astype(np.float64) * 2 + 1) * 2.0**-53
-    else:
-        w, _, _, _ = words32(seed, stream, idx)
-        u = ((w >> np.uint32(9)).astype(np.float64) * 2 + 1) * 2.0**-24
-    pa, pb = ndtr(alpha), ndtr(beta)
-    # from the nearer tail, as the kernels do
-    lower = pa + u * (pb - pa) <= 0.5
-    z = np.where(lower, ndtri(pa + u * (pb - pa)), -ndtri(ndtr(-beta) + (1 - u) * (pb - pa)))
-    return np.clip(z * std + mean, a, b)
+        return np.clip(_inverse_cdf(u, alpha, beta) * std + mean, a, b)
+    idx = np.asarray(idx, np.uint64)
+    w, _, _, _ = words32(seed, stream, idx)
+    if np.float32(ndtr(beta) - ndtr(alpha)) >= np.float32(0.8):
+        blocks, j = _layout(idx, 64)
+        w = _block_words(seed, stream, blocks + np.uint64(2**63))[np.arange(len(j)), j]
+    u = ((w >> np.uint32(9)).astype(np.float64) * 2 + 1) * 2.0**-24
+    z = np.clip(_inverse_cdf(u, alpha, beta) * std + mean, a, b)
+    if np.float32(ndtr(beta) - ndtr(alpha)) >= np.float32(0.8):
+        x = normal(seed, stream, idx, mean, std, dtype)
+        z = np.where((x >= a) & (x <= b), x, z)
+    return z
 
 
 def rounded(x, p, k, mode):

@@ -3,12 +3,12 @@
 A backend is a pair of counter-based fill kernels and a raw Philox kernel:
 
 ``fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride)``
-    float32-family fill: ``kw`` uint32[4] = (key0, key1, stream0, stream1), ``p`` float32[8]
+    float32-family fill: ``kw`` uint32[4] = (key0, key1, stream0, stream1), ``p`` float32[10]
     parameters, ``out`` a 1-D float32 array (``fmt`` F32) or uint16 array holding float16/
     bfloat16 bits (``fmt`` F16/BF16); ``out[r*run_len + j]`` <- global element
     ``first + r*run_stride + j``.
 ``fill64(dist, kw, p, out, n_runs, run_len, first, run_stride)``
-    the same for float64 (``p`` float64[8]).
+    the same for float64 (``p`` float64, 8 read).
 ``philox4x32(ctr, key, key_stride, out, rounds)``
     raw words: ``ctr`` (n, 4), ``key`` (m, 2), ``out`` (n, 4), all uint32.
 ``sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld)``

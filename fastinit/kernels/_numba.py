@@ -31,8 +31,8 @@ UNIFORM, NORMAL, TRUNCNORMAL = 0, 1, 2
 TRUNCMIX = 3  # the float32 family's truncated normal as a mixture: internal (csrc/dispatch.h: FI_TRUNCMIX)
 F32, F16, BF16 = 0, 1, 2
 # the float32 family's truncated normal is the mixture (docs/streams.md) when its mass p[6] is at
-# least this, compared in float32 (csrc: FI_TRUNC_MIX_MASS 0.8f)
-TRUNC_MIX_MASS = f32(0.8)
+# least this, compared in float32 (csrc/dispatch.h: FI_TRUNC_MIX_MASS 0.95f)
+TRUNC_MIX_MASS = f32(0.95)
 G32, G64 = 64, 32
 PI2_22 = f32(float.fromhex("0x1.921fb6p-22"))  # float32(pi/2) * 2^-22, exact
 PI2_51 = float.fromhex("0x1.921fb54442d18p-51")  # float64(pi/2) * 2^-51, exact

@@ -132,9 +132,15 @@ def test_normal_and_trunc_normal_match_the_naive_reference(backend, dtype, atol)
     idx = np.arange(n, dtype=np.uint64)
     out = fastinit.normal_(np.empty(n, dtype), 0.5, 2.0, seed=11, stream="x", backend=backend)
     np.testing.assert_allclose(out, naive.normal(11, "x", idx, 0.5, 2.0, np.dtype(dtype)), rtol=0, atol=2 * atol)
-    out = fastinit.trunc_normal_(np.empty(n, dtype), 0.5, 2.0, -1.0, 4.0, seed=11, stream="x", backend=backend)
-    np.testing.assert_allclose(out, naive.trunc_normal(11, "x", idx, 0.5, 2.0, -1.0, 4.0, np.dtype(dtype)),
-                               rtol=0, atol=2 * atol)
+    # mass 0.73 (the inverse CDF) and 0.976 (float32: the mixture, which redraws 2.4% of the
+    # elements from blocks 2^63 + b), at a far offset too (the counter's high words)
+    far = 2**40 + 5
+    for a, b in [(-1.0, 4.0), (-4.0, 5.0)]:
+        for start in (0, far):
+            out = fastinit.trunc_normal_(np.empty(n, dtype), 0.5, 2.0, a, b, seed=11, stream="x", backend=backend,
+                                         global_shape=(2**41,), offset=(start,))
+            expected = naive.trunc_normal(11, "x", idx + np.uint64(start), 0.5, 2.0, a, b, np.dtype(dtype))
+            np.testing.assert_allclose(out, expected, rtol=0, atol=2 * atol)
 
 
 @pytest.mark.parametrize("name", FILLS)
@@ -284,6 +290,9 @@ def test_the_kernel_sizes_and_scalings_are_the_same_in_c_and_numba():
     assert angles == {float(nb.PI2_22), nb.PI2_51}
     scalings = {float.fromhex(v) for v in re.findall(r"\* (0x1p-\d+)f?\b", text)}
     assert {float(nb.TWO_M24), nb.TWO_M53} <= scalings
+    # the truncated normal's mixture: from the same float32 mass, under the same internal code
+    mix = dict(re.findall(r"#define (FI_TRUNC_MIX_MASS|FI_TRUNCMIX) ([0-9.]+)f?\b", text))
+    assert np.float32(mix["FI_TRUNC_MIX_MASS"]) == nb.TRUNC_MIX_MASS and int(mix["FI_TRUNCMIX"]) == nb.TRUNCMIX
 
 
 def test_the_c_and_numba_twins_carry_the_same_names():
