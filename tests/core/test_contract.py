@@ -15,14 +15,18 @@ from .. import naive
 from ..conftest import BACKENDS, DTYPES, FILLS, POISON, bits, each_c_isa, poisoned
 
 SIZES = [0, 1, 3, 17, 63, 64, 65, 1023, 2**20 + 5]
+# FILLS' truncated normal (mass 0.94) takes the inverse CDF; the float32 family's mixture (mass
+# >= fastinit.kernels._numba.TRUNC_MIX_MASS, docs/streams.md) gets its own case: mass 0.964,
+# 3.6% of the elements drawn again, and b = 2.2 not a float16/bfloat16 value (the clamp)
+CASES = {**FILLS, "trunc_normal_mixture": (fastinit.trunc_normal_, dict(mean=0.1, std=1.0, a=-2.0, b=2.2))}
 
 
 def fill(name, out, **kw):
-    fn, params = FILLS[name]
+    fn, params = CASES[name]
     return fn(out, **params, seed=kw.pop("seed", 42), stream=kw.pop("stream", "contract"), **kw)
 
 
-@pytest.mark.parametrize("name", FILLS)
+@pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("n", SIZES)
 def test_threads_backends_and_guards(name, dtype, n):
@@ -42,13 +46,39 @@ def test_threads_backends_and_guards(name, dtype, n):
                 assert np.array_equal(bits(out), reference), f"{backend} threads={threads} changed the bits"
 
 
-@pytest.mark.parametrize("name", FILLS)
+@pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_every_c_instruction_set_gives_the_same_bits(name, dtype):
     outs = {isa: bits(fill(name, np.empty(4099, dtype), backend="c", threads=1)).copy() for isa in each_c_isa()}
     first = next(iter(outs.values()))
     for isa, b in outs.items():
         assert np.array_equal(b, first), f"C kernels at {isa} differ"
+
+
+@pytest.mark.parametrize("side", [-1, 1], ids=["below", "above"])
+def test_c_and_numba_take_the_mixture_from_the_same_mass(side):
+    # [-z, z] with z 1e-6 (relative) below or above the z whose mass is TRUNC_MIX_MASS: float32
+    # masses on the two sides of it, so both backends must make the same float32 comparison;
+    # the mixture keeps normal_'s value wherever it lies inside, the inverse CDF almost nowhere
+    from scipy.special import ndtri
+
+    from fastinit import fills
+    from fastinit.kernels import _numba as nb
+    z = float(ndtri((1.0 + float(nb.TRUNC_MIX_MASS)) / 2.0)) * (1.0 + side * 1e-6)
+    mass = np.float32(fills.trunc_normal_plan(0.0, 1.0, -z, z, "absolute", lambda: np.dtype(np.float32))[1][6])
+    assert (mass >= nb.TRUNC_MIX_MASS) == (side > 0), mass
+    for dtype in (np.dtype(np.float32), np.dtype(np.float16), BFLOAT16):
+        x = fastinit.normal_(np.empty(4099, dtype), 0.0, 1.0, seed=1, stream="edge", threads=1)
+        outs = [bits(fastinit.trunc_normal_(np.empty(4099, dtype), 0.0, 1.0, -z, z, seed=1, stream="edge",
+                                            backend=backend, threads=1)) for backend in BACKENDS]
+        for other in outs[1:]:
+            assert np.array_equal(other, outs[0]), dtype
+        inside = (x.astype(np.float64) > -z) & (x.astype(np.float64) < z)
+        same = outs[0] == bits(x)
+        if side > 0:
+            assert same[inside].all() and inside.mean() > 0.9, dtype
+        else:
+            assert same.mean() < 0.05, dtype
 
 
 @pytest.mark.parametrize("std, mean, denormals", [
@@ -83,7 +113,7 @@ def shard_cases(shape, rng):
     return cases
 
 
-@pytest.mark.parametrize("name", FILLS)
+@pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_shards_equal_the_block_of_the_whole(name, dtype, shape):
@@ -143,7 +173,7 @@ def test_normal_and_trunc_normal_match_the_naive_reference(backend, dtype, atol)
             np.testing.assert_allclose(out, expected, rtol=0, atol=2 * atol)
 
 
-@pytest.mark.parametrize("name", FILLS)
+@pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("half", ["float16", "bfloat16"])
 def test_half_precision_is_float32_rounded_once(name, half):
     from fastinit._buffers import BFLOAT16
@@ -151,7 +181,7 @@ def test_half_precision_is_float32_rounded_once(name, half):
     f32 = fill(name, np.empty(100003, np.float32))
     h = fill(name, np.empty(100003, dtype))
     expected = f32.astype(dtype)
-    fn, params = FILLS[name]
+    fn, params = CASES[name]
     if "a" in params or name == "uniform":  # bounds clamp inward in the narrow dtype too
         lo, hi = (params["a"], params["b"]) if "a" in params else (params["low"], params["high"])
         assert float(h.min()) >= lo and float(h.max()) <= hi

@@ -26,7 +26,10 @@ NORMAL = [(0.25, 2.0), (0.0, 0.02), (-3.5, 0.0), (1e-3, 1e3)]
 TRUNC = [{"mean": 0.1, "std": 1.0, "a": -1.5, "b": 2.5}, {"mean": 0.0, "std": 0.02, "a": -0.04, "b": 0.04},
          {"mean": 0.0, "std": 1.0, "a": 3.0, "b": 8.0}, {"mean": 1.0, "std": 2.0, "a": -15.0, "b": -5.0},
          {"mean": 0.3, "std": 0.0, "a": -1.0, "b": 0.2},
-         {"mean": 0.0, "std": 0.5, "a": -2.0, "b": 2.0, "bounds": "std"}, {"mean": 2.0, "std": 0.0, "a": -2.0, "b": 2.0, "bounds": "std"}]
+         {"mean": 0.0, "std": 0.5, "a": -2.0, "b": 2.0, "bounds": "std"}, {"mean": 2.0, "std": 0.0, "a": -2.0, "b": 2.0, "bounds": "std"},
+         # the float32 family's mixture (mass 0.964 >= TRUNC_MIX_MASS): 3.6% drawn again from blocks
+         # 2^63 + b, and b = 2.2 no float16/bfloat16 value (a kept normal value is clamped)
+         {"mean": 0.1, "std": 1.0, "a": -2.0, "b": 2.2}]
 
 
 def sampler(dist, t):
@@ -108,7 +111,7 @@ SHARDS = [  # (global_shape, offset, shape): across 2^32, deep into the 64-bit r
 
 @pytest.mark.parametrize("t", list(DTYPES))
 @pytest.mark.parametrize("case", [("uniform", UNIFORM[0]), ("normal", NORMAL[0]), ("trunc_normal", TRUNC[0]),
-                                  ("trunc_normal", TRUNC[2])], ids=case_id)
+                                  ("trunc_normal", TRUNC[2]), ("trunc_normal", TRUNC[-1])], ids=case_id)
 @pytest.mark.parametrize("shard", SHARDS, ids=lambda s: f"{s[0]}@{s[1]}")
 def test_sampler_equals_sharded_fill_at_large_indices(shard, case, t):
     dist, params = case
@@ -182,8 +185,16 @@ def test_return_types_are_the_output_types():
         for dist, params in (("uniform", UNIFORM[0]), ("normal", NORMAL[0]), ("trunc_normal", TRUNC[0])):
             drawn(dist, t, k, idx, params)
             assert {str(sig.return_type) for sig in sampler(dist, t).nopython_signatures} == {rtype}
-    assert all(type(v) is np.float32 for v in fnb.trunc_normal_params(dtype=np.float32))
-    assert all(type(v) is float for v in fnb.trunc_normal_params(dtype=np.float64))
+    # the float32 family's 10 kernel constants (the mixture's [a, b] in float32 last), float64's 8
+    for dtype in (np.float32, np.float16, BFLOAT16):
+        p = fnb.trunc_normal_params(dtype=dtype)
+        assert len(p) == 10 and all(type(v) is np.float32 for v in p)
+    # a rounded up and b down to float32 (not to bfloat16): the nearest float32 values inside [a, b]
+    a32, b32 = fnb.trunc_normal_params(-1.0, 1.0, -1e-3, 2.1, dtype=BFLOAT16)[8:]
+    inf = np.float32(np.inf)
+    assert float(np.nextafter(a32, -inf)) < -1e-3 <= float(a32) and float(b32) <= 2.1 < float(np.nextafter(b32, inf))
+    p = fnb.trunc_normal_params(dtype=np.float64)
+    assert len(p) == 8 and all(type(v) is float for v in p)
 
 
 @pytest.mark.parametrize("kwargs, exc, match", [
