@@ -336,6 +336,7 @@ def test_the_c_and_numba_twins_carry_the_same_names():
     c_names = set(re.findall(r"\bNAME\((\w+)\)", text))
     twins = {"uniform32", "uniform64", "boxmuller32", "boxmuller64", "truncnormal32", "truncnormal64", "join53",
              "group32", "group64", "fill32", "fill64", "pick32", "pick64", "logtf", "log", "cospf", "cosp",
-             "sinpf", "sinp", "ndtrif", "ndtri_central", "ndtri_tail", "philox_lanes"}
+             "sinpf", "sinp", "ndtrif", "ndtri_central", "ndtri_tail", "philox_lanes", "run32",
+             "mix_values", "mix_store"}
     assert twins <= c_names, twins - c_names
     assert [n for n in sorted(twins) if not callable(getattr(nb, n, None))] == []
