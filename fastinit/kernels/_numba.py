@@ -554,29 +554,18 @@ def mix_select(typingctx, o, at, a, b, lo, hi):
 
 
 @intrinsic
-def ctz64(typingctx, x):
-    """Trailing zeros of a non-zero uint64 (LLVM's cttz: TZCNT/BSF)."""
-    if x != types.uint64:
+def ctz(typingctx, x):
+    """Trailing zeros of a non-zero uint32 or uint64, of its type (LLVM's cttz: TZCNT/BSF;
+    C's ``__builtin_ctz``/``__builtin_ctzll``)."""
+    if x not in (types.uint32, types.uint64):
         return None
 
     def codegen(context, builder, signature, args):
-        fn = builder.module.declare_intrinsic("llvm.cttz", [_I64], ir.FunctionType(_I64, [_I64, ir.IntType(1)]))
+        t = args[0].type
+        fn = builder.module.declare_intrinsic("llvm.cttz", [t], ir.FunctionType(t, [t, ir.IntType(1)]))
         return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
 
-    return types.uint64(x), codegen
-
-
-@intrinsic
-def ctz32(typingctx, x):
-    """Trailing zeros of a non-zero uint32 (LLVM's cttz: TZCNT/BSF)."""
-    if x != types.uint32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        fn = builder.module.declare_intrinsic("llvm.cttz", [_I32], ir.FunctionType(_I32, [_I32, ir.IntType(1)]))
-        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
-
-    return types.uint32(x), codegen
+    return x(x), codegen
 
 
 # ---- the per-lane transforms (csrc/transforms.h, same names: uniform32, boxmuller32, ...) ----
@@ -1016,7 +1005,7 @@ def mix_drain(fmt, kw, p, out, steps, nt, queue, nq, shift, last, ms):
         for h in range(2):
             rej = steps[3 * t + 1 + h]
             while rej != u64(0):
-                queue[nq] = base + u64(G32 * h) + ctz64(rej)
+                queue[nq] = base + u64(G32 * h) + ctz(rej)
                 rej &= rej - u64(1)
                 nq += 1
         while nq >= 32 or (last and t == nt - 1 and nq > 0):
@@ -1146,7 +1135,7 @@ def _masked(batch, dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_
             if 32 * q + 32 > nc:
                 keep = u32(keep & ((u64(1) << u64(nc - 32 * q)) - u64(1)))
             while keep:
-                cols[m] = u32(32 * q) + ctz32(keep)
+                cols[m] = u32(32 * q) + ctz(keep)
                 m += 1
                 keep = u32(keep & (keep - u32(1)))
             while m >= 32 or (q == words - 1 and m > 0):  # full batches, then the row's last
@@ -1259,7 +1248,7 @@ def sparse_bitmap(mode, kw, rows, cols, k, r0, nr, c0, nc, bits, bits_ld):
                 for q in range(c0 >> 5, ((c0 + nc - 1) >> 5) + 1):
                     m = sets[u * W + q]
                     while m:
-                        e = 32 * q + i64(ctz32(m))
+                        e = 32 * q + i64(ctz(m))
                         m = u32(m & (m - u32(1)))
                         if c0 <= e < c0 + nc:
                             bits[row + ((e - c0) >> 5)] ^= u32(1) << u32((e - c0) & 31)
