@@ -47,11 +47,11 @@ from ._rounding import DOWN, NEAREST, UP
 from .kernels._numba import (
     G32,
     G64,
-    TRUNC_MIX_MASS,
     block_of,
     boxmuller32,
     boxmuller64,
     d2u,
+    is_mixture,
     join53,
     mix_kept,
     philox,
@@ -354,7 +354,7 @@ def _trunc_normal32(key, i, p):
     p = (f32(p[0]), f32(p[1]), f32(p[2]), f32(p[3]), f32(p[4]), f32(p[5]), f32(p[6]), f32(p[7]),
          f32(p[8]), f32(p[9]))
     b, j = block_of(i, _SHIFT32)
-    if p[6] >= TRUNC_MIX_MASS:
+    if is_mixture(p):
         x, rejected = mix_kept(_normal32_of(block(key, b), j, p[0], p[1]), p[8], p[9], p[2], p[3])
         if not rejected:
             return x

@@ -639,6 +639,13 @@ def truncnormal32(w, p):
 
 
 @jit
+def is_mixture(p):
+    """Whether the float32 family's truncated normal of parameters p (trunc_normal_params) is
+    the mixture of docs/streams.md: its mass p[6] at least TRUNC_MIX_MASS.  csrc/dense.h: run32."""
+    return p[6] >= TRUNC_MIX_MASS
+
+
+@jit
 def mix_kept(x, a, b, lo, hi):
     """The truncated normal mixture's first draw (docs/streams.md): (x clamped to [lo, hi], whether
     x is rejected: outside [a, b] = [p[8], p[9]], or NaN).  csrc/dense.h: group32's FI_TRUNCMIX."""
@@ -799,7 +806,7 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
         fill32_uniform(fmt, kw, p, out, n_runs, run_len, first, run_stride)
     elif dist == NORMAL:
         fill32_normal(fmt, kw, p, out, n_runs, run_len, first, run_stride)
-    elif p[6] >= TRUNC_MIX_MASS:
+    elif is_mixture(p):
         fill32_truncmix(fmt, kw, p, out, n_runs, run_len, first, run_stride)
     else:
         fill32_trunc(fmt, kw, p, out, n_runs, run_len, first, run_stride)
@@ -1149,7 +1156,7 @@ def _masked(batch, dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def fill_masked32(dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride):
     """csrc/fastinit.h fi_fill_masked for the 32-bit family (out: float32, or uint16 bits)."""
-    if dist == TRUNCNORMAL and p[6] >= TRUNC_MIX_MASS:
+    if dist == TRUNCNORMAL and is_mixture(p):
         dist = TRUNCMIX
     _masked(masked_batch32, dist, fmt, kw, p, out, ld, nr, nc, bits, bits_ld, first, row_stride,
             np.empty(32, np.float32))
