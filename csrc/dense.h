@@ -152,69 +152,82 @@ FI_INLINE uint64_t NAME(bit_range)(int64_t lo, int64_t hi)
 
 #define MIX_WINDOW 2048 /* outputs whose rejected ones are collected before they are drawn again */
 
-/* out[at .. at+n) <- global elements gi .. gi+n, two groups (128 elements) per step: whole
- * steps straight into out, a partial one (the run's first or last) through tmp.  dist, fmt and
- * fast are constants where run32 calls it, so each combination compiles to its own loop.
- * FI_TRUNCMIX: the places of the outputs group32 rejects are collected over a window of
- * MIX_WINDOW outputs, then drawn again 32 at a time (mix_store). */
+/* out[r * run_len + j] <- global element first + r * run_stride + j (fill32), two groups (128
+ * elements) per step: whole steps straight into out, a partial one (a run's first or last)
+ * through tmp.  dist, fmt and fast are constants where run32 calls it, so each combination
+ * compiles to its own loop.  FI_TRUNCMIX: the places of the outputs group32 rejects are
+ * collected over a window of MIX_WINDOW outputs of out, across runs (a column shard's short
+ * rows share one), then drawn again 32 at a time (mix_store): pos[k], the place in out after
+ * win_at; ge[k], its global element, set at the end of its run. */
 FI_INLINE void NAME(run32_body)(const int dist, const int fmt, const int fast, const uint32_t kw[4],
-                                const float *p, vf scale, void *out, int64_t at, int64_t n, uint64_t gi)
+                                const float *p, vf scale, void *out, int64_t n_runs, int64_t run_len,
+                                uint64_t first, uint64_t run_stride)
 {
     float tmp[2 * G32 + 16] __attribute__((aligned(64)));
     uint32_t w[8][16] __attribute__((aligned(64)));
     uint32_t pos[MIX_WINDOW + 2 * G32 + 16] __attribute__((aligned(64))); /* COLLECT writes 16 past */
-    int np = 0;
-    int64_t win_at = at; /* the window: out[win_at ..] is element win_gi .. */
-    uint64_t win_gi = gi;
+    uint64_t ge[MIX_WINDOW + 2 * G32];
+    int np = 0, nge = 0;
+    int64_t win_at = 0; /* the window: out[win_at ..] */
     const int size = fmt == FI_F32 ? 4 : 2;
     struct fi_keys ks;
     fi_key_schedule(kw, &ks);
-    while (n > 0) {
-        uint64_t g = gi / G32;
-        int64_t e0 = (int64_t)(gi % G32);
-        int64_t take = 2 * G32 - e0 < n ? 2 * G32 - e0 : n;
-        uint64_t rej[2];
-        PHILOX32_KS(&ks, g * 16u, w);
-        if (e0 == 0 && take == 2 * G32) {
-            char *o = (char *)out + at * size;
-            rej[0] = NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])w, p, scale, o);
-            rej[1] = NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])(w + 4), p, scale, o + G32 * size);
-        } else {
-            rej[0] = NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])w, p, scale, tmp);
-            rej[1] = NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])(w + 4), p, scale, tmp + G32);
-            if (take == 2 * G32) NAME(store32)(fmt, tmp, out, at, 2 * G32); /* constant count: unrolled */
-            else NAME(store32)(fmt, tmp + e0, out, at, take);
-            rej[0] &= NAME(bit_range)(e0, e0 + take); /* only the step's outputs in this run */
-            rej[1] &= NAME(bit_range)(e0 - G32, e0 + take - G32);
-        }
-        if (dist == FI_TRUNCMIX) {
-            /* output k of the step is window place at - win_at + k - e0 (mod 2^32: k >= e0) */
-            const uint32_t j0 = (uint32_t)(at - win_at - e0);
-            if (rej[0] | rej[1]) /* one branch per step (a branch per half mispredicts, measured) */
-                for (int h = 0; h < 4; h++)
-                    np = COLLECT(pos, np, (uint32_t)(rej[h / 2] >> (32 * (h % 2))), j0 + 32u * (uint32_t)h);
-            if (at + take - win_at >= MIX_WINDOW || take == n) {
-                NAME(mix_store)(fmt, kw, p, out, win_at, win_gi, pos, np);
-                np = 0;
-                win_at = at + take;
-                win_gi = gi + (uint64_t)take;
+    for (int64_t r = 0; r < n_runs; r++) {
+        const int64_t run_at = r * run_len;
+        const uint64_t run_gi = first + (uint64_t)r * run_stride;
+        int64_t at = run_at, n = run_len;
+        uint64_t gi = run_gi;
+        while (n > 0) {
+            uint64_t g = gi / G32;
+            int64_t e0 = (int64_t)(gi % G32);
+            int64_t take = 2 * G32 - e0 < n ? 2 * G32 - e0 : n;
+            uint64_t rej[2];
+            PHILOX32_KS(&ks, g * 16u, w);
+            if (e0 == 0 && take == 2 * G32) {
+                char *o = (char *)out + at * size;
+                rej[0] = NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])w, p, scale, o);
+                rej[1] = NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])(w + 4), p, scale, o + G32 * size);
+            } else {
+                rej[0] = NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])w, p, scale, tmp);
+                rej[1] = NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])(w + 4), p, scale, tmp + G32);
+                if (take == 2 * G32) NAME(store32)(fmt, tmp, out, at, 2 * G32); /* constant count: unrolled */
+                else NAME(store32)(fmt, tmp + e0, out, at, take);
+                rej[0] &= NAME(bit_range)(e0, e0 + take); /* only the step's outputs in this run */
+                rej[1] &= NAME(bit_range)(e0 - G32, e0 + take - G32);
             }
+            if (dist == FI_TRUNCMIX) {
+                /* output k of the step is window place at - win_at + k - e0 (mod 2^32: k >= e0) */
+                const uint32_t j0 = (uint32_t)(at - win_at - e0);
+                if (rej[0] | rej[1]) /* one branch per step (a branch per half mispredicts, measured) */
+                    for (int h = 0; h < 4; h++)
+                        np = COLLECT(pos, np, (uint32_t)(rej[h / 2] >> (32 * (h % 2))), j0 + 32u * (uint32_t)h);
+                const int full = at + take - win_at >= MIX_WINDOW;
+                if (full || take == n) { /* the run's places so far get their global elements */
+                    for (; nge < np; nge++) ge[nge] = run_gi + (uint64_t)(win_at + (int64_t)pos[nge] - run_at);
+                    if (full || r == n_runs - 1) {
+                        NAME(mix_store)(fmt, kw, p, out, win_at, pos, ge, np);
+                        np = nge = 0;
+                        win_at = at + take;
+                    }
+                }
+            }
+            at += take;
+            n -= take;
+            gi += (uint64_t)take;
         }
-        at += take;
-        n -= take;
-        gi += (uint64_t)take;
     }
 }
 
+/* fill32's runs: the plan (uniform32_plan, normal32_plan) and the key schedule made once */
 static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p_, void *out,
-                        int64_t at, int64_t n, uint64_t gi)
+                        int64_t n_runs, int64_t run_len, uint64_t first, uint64_t run_stride)
 {
     float p[10]; /* a local copy: the stores into out cannot alias it, so it stays in registers */
     memcpy(p, p_, sizeof p);
     float s = 0.0f;
     const int fast = dist == FI_UNIFORM ? NAME(uniform32_plan)(p, &s) : dist == FI_NORMAL ? NAME(normal32_plan)(p) : 0;
     const vf scale = SPLATF(s);
-#define FI_RUN32(d, f, fa) NAME(run32_body)(d, f, fa, kw, p, scale, out, at, n, gi)
+#define FI_RUN32(d, f, fa) NAME(run32_body)(d, f, fa, kw, p, scale, out, n_runs, run_len, first, run_stride)
 #define FI_RUN32_FMT(d, fa)                                           \
     do {                                                              \
         if (fmt == FI_F32) FI_RUN32(d, FI_F32, fa);                   \
@@ -237,8 +250,7 @@ static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p_
 static void NAME(fill32)(int dist, int fmt, const uint32_t *kw, const float *p, void *out,
                          int64_t n_runs, int64_t run_len, uint64_t first, uint64_t run_stride)
 {
-    for (int64_t r = 0; r < n_runs; r++)
-        NAME(run32)(dist, fmt, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride);
+    NAME(run32)(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride);
 }
 
 /* ---- float64: one group of 32 doubles ------------------------------------------ */
@@ -264,31 +276,32 @@ FI_INLINE void NAME(group64)(int dist, const uint32_t (*w)[16], const double *p,
     }
 }
 
-static void NAME(run64)(int dist, const uint32_t kw[4], const double *p, double *out,
-                        int64_t at, int64_t n, uint64_t gi)
-{
-    double tmp[2 * G64] __attribute__((aligned(64)));
-    uint32_t w[8][16] __attribute__((aligned(64)));
-    while (n > 0) {
-        uint64_t g = gi / G64;
-        int64_t e0 = (int64_t)(gi % G64);
-        int64_t take = 2 * G64 - e0 < n ? 2 * G64 - e0 : n;
-        PHILOX32(kw, g * 16u, w);
-        double *o = (e0 == 0 && take == 2 * G64) ? out + at : tmp;
-        NAME(group64)(dist, w, p, o);
-        NAME(group64)(dist, w + 4, p, o + G64);
-        if (o == tmp) memcpy(out + at, tmp + e0, (size_t)take * sizeof(double));
-        at += take;
-        n -= take;
-        gi += (uint64_t)take;
-    }
-}
-
+/* out[r * run_len + j] <- global element first + r * run_stride + j, two groups (64 elements)
+ * per step, the key schedule made once */
 static void NAME(fill64)(int dist, const uint32_t *kw, const double *p, double *out,
                          int64_t n_runs, int64_t run_len, uint64_t first, uint64_t run_stride)
 {
-    for (int64_t r = 0; r < n_runs; r++)
-        NAME(run64)(dist, kw, p, out, r * run_len, run_len, first + (uint64_t)r * run_stride);
+    double tmp[2 * G64] __attribute__((aligned(64)));
+    uint32_t w[8][16] __attribute__((aligned(64)));
+    struct fi_keys ks;
+    fi_key_schedule(kw, &ks);
+    for (int64_t r = 0; r < n_runs; r++) {
+        int64_t at = r * run_len, n = run_len;
+        uint64_t gi = first + (uint64_t)r * run_stride;
+        while (n > 0) {
+            uint64_t g = gi / G64;
+            int64_t e0 = (int64_t)(gi % G64);
+            int64_t take = 2 * G64 - e0 < n ? 2 * G64 - e0 : n;
+            PHILOX32_KS(&ks, g * 16u, w);
+            double *o = (e0 == 0 && take == 2 * G64) ? out + at : tmp;
+            NAME(group64)(dist, w, p, o);
+            NAME(group64)(dist, w + 4, p, o + G64);
+            if (o == tmp) memcpy(out + at, tmp + e0, (size_t)take * sizeof(double));
+            at += take;
+            n -= take;
+            gi += (uint64_t)take;
+        }
+    }
 }
 
 /* out[0 .. n) <- x[0 .. n) rounded to bfloat16 bits as the 16-bit fills round (fi_to_bf16) */

@@ -62,20 +62,16 @@ FI_INLINE void NAME(philox_lanes)(const uint32_t kw[4], const uint32_t lo[32], c
 #define FI_PHILOX_LANES_LOCAL 1
 #endif
 
-/* The mixture's other draw (docs/streams.md) for the elements first + pos[L], L < m <= 32
+/* The mixture's other draw (docs/streams.md) for the global elements ge[L], L < m <= 32
  * (32-bit family): the element's word of Philox block 2^63 + its block, through the inverse
  * CDF (truncnormal32); into o[0 .. m). */
-static void NAME(mix_values)(const uint32_t kw[4], const float *p, uint64_t first, const uint32_t *pos, int m,
-                             float o[32])
+static void NAME(mix_values)(const uint32_t kw[4], const float *p, const uint64_t *ge, int m, float o[32])
 {
     uint32_t lo[32] __attribute__((aligned(64))), hi[32] __attribute__((aligned(64)));
     uint32_t js[32] __attribute__((aligned(64)));
     uint32_t w[8][16] __attribute__((aligned(64)));
-    uint32_t q[32] __attribute__((aligned(64)));
-    memcpy(q, pos, (size_t)m * sizeof *q);
-    for (int L = m; L < 32; L++) q[L] = pos[0]; /* lanes past m: any valid element */
-    for (int L = 0; L < 32; L++) { /* block b = (e >> 6) 16 + e % 16, plus 2^63 */
-        const uint64_t e = first + q[L];
+    for (int L = 0; L < 32; L++) { /* block b = (e >> 6) 16 + e % 16, plus 2^63; lanes past m: any valid element */
+        const uint64_t e = ge[L < m ? L : 0];
         lo[L] = (uint32_t)(e >> 2 & ~15ull) | (uint32_t)(e & 15u);
         hi[L] = (uint32_t)(e >> 34) | 0x80000000u;
         js[L] = (uint32_t)(e >> 4) & 3u;
@@ -102,15 +98,15 @@ static void NAME(scatter32)(int fmt, const float v[32], void *o, int64_t at, con
     for (int L = 0; L < m; L++) ((uint16_t *)o)[at + pos[L]] = h[L];
 }
 
-/* out[at + pos[k]] <- the mixture's other draw for element first + pos[k], k < m (run32's
+/* out[at + pos[k]] <- the mixture's other draw for global element ge[k], k < m (run32_body's
  * rejected outputs, 32 at a time) */
-static void NAME(mix_store)(int fmt, const uint32_t kw[4], const float *p, void *out, int64_t at, uint64_t first,
-                            const uint32_t *pos, int m)
+static void NAME(mix_store)(int fmt, const uint32_t kw[4], const float *p, void *out, int64_t at, const uint32_t *pos,
+                            const uint64_t *ge, int m)
 {
     float o[32] __attribute__((aligned(64)));
     for (int k = 0; k < m; k += 32) {
         const int t = m - k < 32 ? m - k : 32;
-        NAME(mix_values)(kw, p, first, pos + k, t, o);
+        NAME(mix_values)(kw, p, ge + k, t, o);
         NAME(scatter32)(fmt, o, out, at, pos + k, t);
     }
 }
@@ -146,7 +142,7 @@ static void NAME(masked_batch)(int dist, int fmt, const uint32_t kw[4], const vo
     NAME(pick32)(dist == FI_TRUNCMIX ? FI_NORMAL : dist, (const uint32_t (*)[16])w, js, pf, o);
     NAME(pick32)(dist == FI_TRUNCMIX ? FI_NORMAL : dist, (const uint32_t (*)[16])(w + 4), js + 16, pf, o + 16);
     if (dist == FI_TRUNCMIX) { /* the normal values kept inside [p[8], p[9]] (clamped), the others drawn again */
-        uint32_t pos[32];
+        uint64_t ge[32];
         int at[32], r = 0;
         for (int L = 0; L < m; L++) {
             float x = o[L];
@@ -154,13 +150,13 @@ static void NAME(masked_batch)(int dist, int fmt, const uint32_t kw[4], const vo
                 x = pf[2] > x ? pf[2] : x; /* clampf's order */
                 o[L] = pf[3] < x ? pf[3] : x;
             } else {
-                pos[r] = cols[L];
+                ge[r] = row + cols[L];
                 at[r++] = L;
             }
         }
         if (r) {
             float o2[32] __attribute__((aligned(64)));
-            NAME(mix_values)(kw, pf, row, pos, r, o2);
+            NAME(mix_values)(kw, pf, ge, r, o2);
             for (int k = 0; k < r; k++) o[at[k]] = o2[k];
         }
     }
