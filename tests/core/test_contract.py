@@ -129,6 +129,25 @@ def test_shards_equal_the_block_of_the_whole(name, dtype, shape):
             assert (guarded[-64:].view(np.uint8) == POISON).all()
 
 
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_a_column_shard_of_many_rows(name, dtype):
+    # a tensor-parallel column shard: 297 rows of 37 to 101 elements in one kernel call, which
+    # the C kernels step through in one loop; the mixture's rejected elements are collected
+    # across rows and drawn again every 2048 outputs, mid-row as well as at a row's end
+    shape = (300, 203)
+    whole = fill(name, np.empty(shape, dtype))
+    for offset, cols in (((3, 64), 37), ((0, 5), 101), ((1, 128), 64)):
+        sl = (slice(offset[0], None), slice(offset[1], offset[1] + cols))
+        want = bits(whole[sl])
+        for backend in BACKENDS:
+            for isa in each_c_isa() if backend == "c" else [backend]:
+                for threads in (1, 2):
+                    out = fill(name, np.empty((shape[0] - offset[0], cols), dtype), global_shape=shape,
+                               offset=offset, backend=backend, threads=threads)
+                    assert np.array_equal(bits(out), want), f"{cols} columns at {offset}, {isa}, threads={threads}"
+
+
 def test_shard_of_a_large_tensor_at_a_far_offset():
     # a 70B-parameter-style index: element 2^36 + 7 onwards, as a 1-D slice of a 2-D tensor
     g = (2**20, 2**16 + 3)
