@@ -132,9 +132,9 @@ def test_shards_equal_the_block_of_the_whole(name, dtype, shape):
 @pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_a_column_shard_of_many_rows(name, dtype):
-    # a tensor-parallel column shard: 297 rows of 37 to 101 elements in one kernel call, which
-    # the C kernels step through in one loop; the mixture's rejected elements are collected
-    # across rows and drawn again every 2048 outputs, mid-row as well as at a row's end
+    # a tensor-parallel column shard: about 300 rows of 37, 101 or 64 elements in one kernel
+    # call; the C kernels' mixture collects its rejected elements across rows and draws them
+    # again every 2048 outputs, mid-row as well as at a row's end
     shape = (300, 203)
     whole = fill(name, np.empty(shape, dtype))
     for offset, cols in (((3, 64), 37), ((0, 5), 101), ((1, 128), 64)):
