@@ -240,13 +240,14 @@ static void NAME(run32)(int dist, int fmt, const uint32_t kw[4], const float *p_
     else if (dist == FI_NORMAL && fast == 2 && fmt == FI_BF16) FI_RUN32(FI_NORMAL, FI_BF16, 2);
     else if (dist == FI_NORMAL) FI_RUN32_FMT(FI_NORMAL, 0);
     /* the mixture's clamp changes nothing where the bounds are those of its test (float32) */
-    else if (p[6] >= FI_TRUNC_MIX_MASS && p[2] == p[8] && p[3] == p[9]) FI_RUN32_FMT(FI_TRUNCMIX, 1);
-    else if (p[6] >= FI_TRUNC_MIX_MASS) FI_RUN32_FMT(FI_TRUNCMIX, 0);
+    else if (fi_is_mixture(p) && p[2] == p[8] && p[3] == p[9]) FI_RUN32_FMT(FI_TRUNCMIX, 1);
+    else if (fi_is_mixture(p)) FI_RUN32_FMT(FI_TRUNCMIX, 0);
     else FI_RUN32_FMT(FI_TRUNCNORMAL, 0);
 #undef FI_RUN32_FMT
 #undef FI_RUN32
 }
 
+/* the twin of fastinit/kernels/_numba.py's fill32, whose run32 the C run32 mirrors */
 static void NAME(fill32)(int dist, int fmt, const uint32_t *kw, const float *p, void *out,
                          int64_t n_runs, int64_t run_len, uint64_t first, uint64_t run_stride)
 {

@@ -12,6 +12,10 @@
 #define FI_TRUNC_MIX_MASS 0.95f
 #define FI_TRUNCMIX 3
 
+/* whether the 32-bit truncated normal of parameters p is that mixture (fastinit/kernels/_numba.py:
+ * is_mixture) */
+static inline int fi_is_mixture(const float *p) { return p[6] >= FI_TRUNC_MIX_MASS; }
+
 typedef void (*fill32_fn)(int, int, const uint32_t *, const float *, void *, int64_t, int64_t,
                           uint64_t, uint64_t);
 typedef void (*fill64_fn)(int, const uint32_t *, const double *, double *, int64_t, int64_t,

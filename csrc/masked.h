@@ -192,7 +192,7 @@ static void NAME(masked)(int dist, int fmt, const uint32_t kw[4], const void *p,
                          uint64_t row_stride)
 {
     const int size = fmt < 0 ? 8 : fmt == FI_F32 ? 4 : 2;
-    if (dist == FI_TRUNCNORMAL && fmt >= 0 && ((const float *)p)[6] >= FI_TRUNC_MIX_MASS) dist = FI_TRUNCMIX;
+    if (dist == FI_TRUNCNORMAL && fmt >= 0 && fi_is_mixture((const float *)p)) dist = FI_TRUNCMIX;
     uint32_t cols[64] __attribute__((aligned(64))); /* COLLECT may write 16 lanes past its count */
     char seg[SEG_BYTES] __attribute__((aligned(64)));
     const int64_t per = SEG_BYTES / size; /* elements of a segment, a multiple of 32 */

@@ -641,7 +641,7 @@ def truncnormal32(w, p):
 @jit
 def is_mixture(p):
     """Whether the float32 family's truncated normal of parameters p (trunc_normal_params) is
-    the mixture of docs/streams.md: its mass p[6] at least TRUNC_MIX_MASS.  csrc/dense.h: run32."""
+    the mixture of docs/streams.md: its mass p[6] at least TRUNC_MIX_MASS.  csrc/dispatch.h: fi_is_mixture."""
     return p[6] >= TRUNC_MIX_MASS
 
 
