@@ -9,7 +9,8 @@ verify`` of what it wrote).  An HTML comment on the line before a block changes 
 - ``<!-- docs-test: file NAME -->``: the block is written to NAME in the directory of every
   block of its document (a spec that a command fills from);
 - ``<!-- docs-test: torchrun N -->``: the block runs under ``torchrun --standalone
-  --nproc-per-node N``, a local stand-in for a cluster (gloo process groups on the CPU);
+  --nproc-per-node N``, a local stand-in for a cluster (gloo process groups on the CPU); each
+  rank leaves with ``os._exit(0)`` once the block has run (see ``RANK``);
 - ``<!-- docs-test: skip REASON -->``: not run; the reason is required (shown in the report).
 
 The repository root is on ``PYTHONPATH``; the ``fastinit`` command is ``python -m fastinit``.
@@ -72,12 +73,30 @@ def commands(body):
     return [c for c in (line.partition(" #")[0].strip() for line in body.splitlines()) if c]
 
 
+# A torchrun rank runs its block, then leaves without finalizing the interpreter, as a process
+# forked by multiprocessing does.  torch 2.13's caches keep a gloo group alive past
+# destroy_process_group, and a gloo worker thread that drops the last collective's tensors
+# during finalization takes the GIL and aborts the rank ("terminate called without an active
+# exception", pytorch/pytorch#179291): seen in 2 of 29 runs of a block on a loaded machine.
+RANK = """\
+import os, runpy, sys
+runpy.run_path(sys.argv[1], run_name="__main__")
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)
+"""
+
+
 def run_python(body, cwd, env, torchrun=None):
     script = cwd / ".block.py"
     script.write_text(body)
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={torchrun}"]
-                if torchrun else [sys.executable])
-    return subprocess.run(launcher + [str(script)], cwd=cwd, env=env, capture_output=True, text=True,
+    if not torchrun:
+        return subprocess.run([sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=TIMEOUT)
+    rank = cwd / ".rank.py"
+    rank.write_text(RANK)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={torchrun}"]
+    return subprocess.run(launcher + [str(rank), str(script)], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=TIMEOUT)
 
 
