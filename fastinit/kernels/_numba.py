@@ -815,15 +815,19 @@ def fill32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
 @jit
 def run32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
     """fill32 of one distribution dist (a constant where it is called).  TRUNCMIX: each step
-    notes its rejected values (group32's bits), and every MIX_STEPS steps and at the end of
-    each run mix_drain gives them the mixture's other draw (the bits are csrc/dense.h's, whose
-    run32_body queues them step by step: one loop without the queue's branches is faster here)."""
+    notes its rejected values (group32's bits); every MIX_STEPS steps and at the end of each
+    run mix_drain queues them with their places in out, and draws them again 32 at a time,
+    across runs (a column shard's short rows share the queue), the rest at the fill's end.
+    The bits are csrc/dense.h's, whose run32_body collects them step by step: one loop without
+    the collection's branches is faster here."""
     tmp = np.empty(2 * G32, np.float32)
     c = np.empty(128, np.uint32)
     s = scratch32()
     mix = dist == TRUNCMIX
     steps = np.empty(3 * MIX_STEPS if mix else 0, np.uint64)  # (first element, bits of each group) per step
-    queue = np.empty(32 + 2 * G32 if mix else 0, np.uint64)
+    queue = np.empty(32 + 2 * G32 if mix else 0, np.uint64)  # elements
+    places = np.empty(32 + 2 * G32 if mix else 0, np.int64)  # theirs in out
+    nq = 0
     ms = mix_scratch(32 if mix else 0)
     for r in range(n_runs):
         at = r * run_len
@@ -831,7 +835,6 @@ def run32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
         gi = u64(first) + u64(r) * u64(run_stride)
         shift = at - i64(gi)  # element e goes to out[e + shift] (mod 2^64)
         nt = 0
-        nq = 0
         while n > 0:
             g = gi // u64(G32)
             e0 = i64(gi % u64(G32))
@@ -871,7 +874,8 @@ def run32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
             n -= take
             gi += u64(take)
             if mix and (nt == MIX_STEPS or n == 0):
-                nq = mix_drain(fmt, kw, p, out, steps, nt, queue, nq, shift, n == 0, ms)
+                nq = mix_drain(fmt, kw, p, out, steps, nt, queue, places, nq, shift,
+                               n == 0 and r == n_runs - 1, ms)
                 nt = 0
 
 
@@ -1003,24 +1007,27 @@ MIX_STEPS = 16  # run32's steps between two mix_drain calls
 
 
 @jit
-def mix_drain(fmt, kw, p, out, steps, nt, queue, nq, shift, last, ms):
-    """The rejected outputs of run32's steps[0 .. nt) join the queue (its first nq elements), and
-    mix_store gives them their values 32 at a time, the rest too if this is the run's last
-    drain; returns the queue's new length."""
+def mix_drain(fmt, kw, p, out, steps, nt, queue, places, nq, shift, last, ms):
+    """The rejected outputs of run32's steps[0 .. nt) join the queue (its first nq elements;
+    places: theirs in out, element + shift in this run), and mix_store gives them their values
+    32 at a time, the rest too if this is the fill's last drain; returns the queue's new length."""
     for t in range(nt):
         base = steps[3 * t]
         for h in range(2):
             rej = steps[3 * t + 1 + h]
             while rej != u64(0):
-                queue[nq] = base + u64(G32 * h) + ctz(rej)
+                e = base + u64(G32 * h) + ctz(rej)
+                queue[nq] = e
+                places[nq] = i64(e) + shift
                 rej &= rej - u64(1)
                 nq += 1
-        while nq >= 32 or (last and t == nt - 1 and nq > 0):
-            m = min(nq, 32)
-            mix_store(fmt, kw, p, out, queue, shift, m, ms)
+        if nq >= 32 or (last and t == nt - 1 and nq > 0):
+            m = nq if last and t == nt - 1 else nq - nq % 32
+            mix_store(fmt, kw, p, out, 0, places, queue, m, ms)
             nq -= m
             for k in range(nq):
                 queue[k] = queue[m + k]
+                places[k] = places[m + k]
     return nq
 
 
@@ -1065,20 +1072,21 @@ def mix_values(kw, p, e, m, ms):
 
 
 @jit
-def mix_store(fmt, kw, p, out, e, shift, m, ms):
-    """out[e[L] + shift] <- the mixture's other draw for element e[L], L < m <= 32, in format fmt
-    (run32's queue: within a run, an element's place in out is the element plus a constant;
-    csrc/masked.h: mix_store)."""
-    mix_values(kw, p, e, m, ms)
+def mix_store(fmt, kw, p, out, at, pos, ge, m, ms):
+    """out[at + pos[k]] <- the mixture's other draw for element ge[k], k < m, in format fmt, 32
+    at a time (run32's queue; csrc/masked.h: mix_store)."""
     o = ms[5]
-    for L in range(m):
-        at = i64(e[L]) + shift
-        if fmt == F32:
-            out[at] = o[L]
-        elif fmt == F16:
-            out[at] = to_f16(o[L])
-        else:
-            out[at] = to_bf16(o[L])
+    for k in range(0, m, 32):
+        t = min(m - k, 32)
+        mix_values(kw, p, ge[k:], t, ms)
+        for L in range(t):
+            i = at + pos[k + L]
+            if fmt == F32:
+                out[i] = o[L]
+            elif fmt == F16:
+                out[i] = to_f16(o[L])
+            else:
+                out[i] = to_bf16(o[L])
 
 
 @jit
