@@ -90,14 +90,13 @@ os._exit(0)
 def run_python(body, cwd, env, torchrun=None):
     script = cwd / ".block.py"
     script.write_text(body)
-    if not torchrun:
-        return subprocess.run([sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=TIMEOUT)
-    rank = cwd / ".rank.py"
-    rank.write_text(RANK)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={torchrun}"]
-    return subprocess.run(launcher + [str(rank), str(script)], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT)
+    argv = [sys.executable, str(script)]
+    if torchrun:
+        rank = cwd / ".rank.py"
+        rank.write_text(RANK)
+        argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={torchrun}",
+                str(rank), str(script)]
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT)
 
 
 def runnable():
