@@ -187,11 +187,12 @@ FI_INLINE void NAME(run32_body)(const int dist, const int fmt, const int fast, c
                 char *o = (char *)out + at * size;
                 rej[0] = NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])w, p, scale, o);
                 rej[1] = NAME(group32)(dist, fmt, fast, (const uint32_t (*)[16])(w + 4), p, scale, o + G32 * size);
-            } else {
+            } else { /* e0 < G32: the run starts in the first group; the second only if it reaches it */
                 rej[0] = NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])w, p, scale, tmp);
-                rej[1] = NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])(w + 4), p, scale, tmp + G32);
-                if (take == 2 * G32) NAME(store32)(fmt, tmp, out, at, 2 * G32); /* constant count: unrolled */
-                else NAME(store32)(fmt, tmp + e0, out, at, take);
+                rej[1] = e0 + take > G32
+                             ? NAME(group32)(dist, FI_F32, fast, (const uint32_t (*)[16])(w + 4), p, scale, tmp + G32)
+                             : 0;
+                NAME(store32)(fmt, tmp + e0, out, at, take);
                 rej[0] &= NAME(bit_range)(e0, e0 + take); /* only the step's outputs in this run */
                 rej[1] &= NAME(bit_range)(e0 - G32, e0 + take - G32);
             }
@@ -294,10 +295,11 @@ static void NAME(fill64)(int dist, const uint32_t *kw, const double *p, double *
             int64_t e0 = (int64_t)(gi % G64);
             int64_t take = 2 * G64 - e0 < n ? 2 * G64 - e0 : n;
             PHILOX32_KS(&ks, g * 16u, w);
-            double *o = (e0 == 0 && take == 2 * G64) ? out + at : tmp;
+            const int whole = e0 == 0 && take == 2 * G64;
+            double *o = whole ? out + at : tmp;
             NAME(group64)(dist, w, p, o);
-            NAME(group64)(dist, w + 4, p, o + G64);
-            if (o == tmp) memcpy(out + at, tmp + e0, (size_t)take * sizeof(double));
+            if (e0 + take > G64) NAME(group64)(dist, w + 4, p, o + G64); /* only if the run reaches it */
+            if (!whole) memcpy(out + at, tmp + e0, (size_t)take * sizeof(double));
             at += take;
             n -= take;
             gi += (uint64_t)take;
