@@ -843,9 +843,9 @@ def run32(dist, fmt, kw, p, out, n_runs, run_len, first, run_stride):
             if take == 2 * G32 and fmt == F32:
                 rej0 = group32(dist, p, c, 0, out, at, s)
                 rej1 = group32(dist, p, c, 64, out, at + G32, s)
-            else:
+            else:  # e0 < G32: the run starts in the first group; the second only if it reaches it
                 rej0 = group32(dist, p, c, 0, tmp, 0, s)
-                rej1 = group32(dist, p, c, 64, tmp, G32, s)
+                rej1 = group32(dist, p, c, 64, tmp, G32, s) if e0 + take > G32 else u64(0)
                 if take == 2 * G32:  # a fixed trip count, so the rounding loops vectorize
                     if fmt == F16:
                         for i in range(2 * G32):
@@ -916,9 +916,10 @@ def fill64(dist, kw, p, out, n_runs, run_len, first, run_stride):
             if take == 2 * G64:
                 group64(dist, p, c, 0, out, at)
                 group64(dist, p, c, 64, out, at + G64)
-            else:
+            else:  # as run32: the second group only if the run reaches it
                 group64(dist, p, c, 0, tmp, 0)
-                group64(dist, p, c, 64, tmp, G64)
+                if e0 + take > G64:
+                    group64(dist, p, c, 64, tmp, G64)
                 for i in range(take):
                     out[at + i] = tmp[e0 + i]
             at += take
