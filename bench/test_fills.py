@@ -5,9 +5,9 @@
 Groups are operations ("uniform", "normal", "trunc_normal", "constant", plus "first_fill");
 each case is size x dtype x implementation, where the implementation is a fastinit backend
 ("c", "numba"; all cores; "c_1thread": the C kernels on one thread, float32 and bfloat16:
-their element rates side by side; "c_shard128", float32: the same on one thread, the buffer
-filled as a tensor-parallel column shard, 128 columns of a (rows, 4096) tensor, each row a run
-of its own) or a reference: "numpy" (Generator(PCG64) ``random(out=)`` /
+their element rates side by side; "c_shard128" and "c_shard64", float32: the same on one
+thread, the buffer filled as a tensor-parallel column shard, 128 or 64 columns of a (rows,
+4096) tensor, each row a run of its own; 64 columns take one group of each step) or a reference: "numpy" (Generator(PCG64) ``random(out=)`` /
 ``standard_normal(out=)``), "torch" (``uniform_``/``normal_``/``nn.init.trunc_normal_`` on a
 tensor sharing the buffer, all cores) and the write limits "fill" (``out.fill(1.0)``; for
 bfloat16 the same bytes written through a uint16 view, as ml_dtypes' own fill is about 2x
@@ -58,7 +58,7 @@ def _impls(op, dtype):
     if "c" in common.BACKENDS and dtype in (F32, BFLOAT16):
         impls.append(("c_1thread", ()))  # the kernels' own rate: bfloat16's element rate beside float32's
     if "c" in common.BACKENDS and dtype == F32 and op != "constant":
-        impls.append(("c_shard128", ()))
+        impls += [("c_shard128", ()), ("c_shard64", ())]
     if dtype in (F32, F64) and op in ("uniform", "normal"):
         impls.append(("numpy", ()))
     impls.append(("torch", (NO_TORCH,)))
@@ -94,10 +94,11 @@ def _callable(op, impl, out):
     fill, kwargs = common.FILLS[op]  # a fastinit backend
     if impl == "c_1thread":
         return lambda: fill(out, seed=0, stream="bench", backend="c", threads=1, **kwargs)
-    if impl == "c_shard128":
-        shard = out.reshape(-1, 128)
+    if impl.startswith("c_shard"):
+        cols = int(impl[len("c_shard"):])
+        shard = out.reshape(-1, cols)
         return lambda: fill(shard, seed=0, stream="bench", backend="c", threads=1, global_shape=(len(shard), 4096),
-                            offset=(0, 384), **kwargs)
+                            offset=(0, 3 * cols), **kwargs)
     return lambda: fill(out, seed=0, stream="bench", backend=impl, **kwargs)
 
 

@@ -1024,7 +1024,7 @@ def mix_drain(fmt, kw, p, out, steps, nt, queue, places, nq, shift, last, ms):
                 nq += 1
         if nq >= 32 or (last and t == nt - 1 and nq > 0):
             m = nq if last and t == nt - 1 else nq - nq % 32
-            mix_store(fmt, kw, p, out, 0, places, queue, m, ms)
+            mix_store(fmt, kw, p, out, places, queue, m, ms)
             nq -= m
             for k in range(nq):
                 queue[k] = queue[m + k]
@@ -1073,15 +1073,15 @@ def mix_values(kw, p, e, m, ms):
 
 
 @jit
-def mix_store(fmt, kw, p, out, at, pos, ge, m, ms):
-    """out[at + pos[k]] <- the mixture's other draw for element ge[k], k < m, in format fmt, 32
-    at a time (run32's queue; csrc/masked.h: mix_store)."""
+def mix_store(fmt, kw, p, out, pos, ge, m, ms):
+    """out[pos[k]] <- the mixture's other draw for element ge[k], k < m, in format fmt, 32 at a
+    time (run32's queue; csrc/masked.h: mix_store, whose places are relative to its window)."""
     o = ms[5]
     for k in range(0, m, 32):
         t = min(m - k, 32)
         mix_values(kw, p, ge[k:], t, ms)
         for L in range(t):
-            i = at + pos[k + L]
+            i = pos[k + L]
             if fmt == F32:
                 out[i] = o[L]
             elif fmt == F16:
