@@ -38,6 +38,34 @@ FILLS = {
 }
 
 
+def _portable_bf16_isa():
+    """"avx512" where the C kernels run "avx512bf16": CPUs without AVX512-BF16 (Intel Xeon
+    before Cooper Lake) round bfloat16 with integer instructions, as the "avx512" kernels do
+    (the same bits), so this CPU can time that path too; else None."""
+    if "c" not in BACKENDS:
+        return None
+    from fastinit.kernels import _c
+    return "avx512" if _c.isa() == "avx512bf16" else None
+
+
+PORTABLE_BF16_ISA = _portable_bf16_isa()
+
+
+def at_isa(isa, fn):
+    """fn, a no-argument fill, run with the C kernels at instruction set isa, then at the
+    previous one again."""
+    from fastinit.kernels import _c
+
+    def run():
+        prev = _c.isa()
+        _c.set_isa(isa)
+        try:
+            fn()
+        finally:
+            _c.set_isa(prev)
+    return run
+
+
 def optional(name):
     """The module ``name`` if it imports here, else None (benchmarks of it are skipped)."""
     try:

@@ -101,6 +101,10 @@ def build_rows(buf, jax):
             # one thread: the kernels' own rate, least disturbed by other processes on a shared machine
             rows.append(Row(f"fastinit `{name}` (c, 1 thread)", "bfloat16", fast(bf16, "c", 1), nbytes,
                             "fastinit", op, key=f"{op}/c/1/bf16"))
+            if common.PORTABLE_BF16_ISA:
+                rows.append(Row(f"fastinit `{name}` (c, 1 thread, {common.PORTABLE_BF16_ISA}: no BF16 instruction)",
+                                "bfloat16", common.at_isa(common.PORTABLE_BF16_ISA, fast(bf16, "c", 1)), nbytes,
+                                "fastinit", op, key=f"{op}/c/1/bf16/portable"))
         numpy_fill = common.numpy_fill(op, rng)
         if numpy_fill is not None:
             rows.append(Row(f"NumPy {NUMPY_NAMES[op]}", "float32", lambda f=numpy_fill: f(buf), nbytes,
@@ -261,6 +265,12 @@ def targets(by_key):
         for op in common.FILLS:  # elements per second: a bfloat16 row's bytes hold twice the elements
             value = ratio(by_key.get(f"{op}/c{suffix}/bf16"), by_key.get(f"{op}/c{suffix}"))
             lines.append(check(f"{OP_NAMES[op]} bfloat16 >= 1.0x float32's element rate (c, {where})",
+                               None if value is None else 2 * value, 1.0))
+    for op in common.FILLS:  # the rounding of CPUs without AVX512-BF16, beside this CPU's float32
+        if f"{op}/c/1/bf16/portable" in by_key:
+            value = ratio(by_key[f"{op}/c/1/bf16/portable"], by_key.get(f"{op}/c/1"))
+            lines.append(check(f"{OP_NAMES[op]} bfloat16 >= 1.0x float32's element rate (c, 1 thread, "
+                               f"{common.PORTABLE_BF16_ISA}: no BF16 instruction)",
                                None if value is None else 2 * value, 1.0))
     for op in common.FILLS:
         c, nb = by_key.get(f"{op}/c"), by_key.get(f"{op}/numba")

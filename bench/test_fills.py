@@ -5,7 +5,8 @@
 Groups are operations ("uniform", "normal", "trunc_normal", "constant", plus "first_fill");
 each case is size x dtype x implementation, where the implementation is a fastinit backend
 ("c", "numba"; all cores; "c_1thread": the C kernels on one thread, float32 and bfloat16:
-their element rates side by side; "c_shard128" and "c_shard64", float32: the same on one
+their element rates side by side; "c_1thread_portable", bfloat16 on a CPU with AVX512-BF16:
+the same with the "avx512" kernels, which round as CPUs without that instruction do; "c_shard128" and "c_shard64", float32: the same on one
 thread, the buffer filled as a tensor-parallel column shard, 128 or 64 columns of a (rows,
 4096) tensor, each row a run of its own; 64 columns take one group of each step) or a reference: "numpy" (Generator(PCG64) ``random(out=)`` /
 ``standard_normal(out=)``), "torch" (``uniform_``/``normal_``/``nn.init.trunc_normal_`` on a
@@ -57,6 +58,8 @@ def _impls(op, dtype):
     impls = limits + [(name, ()) for name in common.BACKENDS]
     if "c" in common.BACKENDS and dtype in (F32, BFLOAT16):
         impls.append(("c_1thread", ()))  # the kernels' own rate: bfloat16's element rate beside float32's
+    if dtype == BFLOAT16 and common.PORTABLE_BF16_ISA:
+        impls.append(("c_1thread_portable", ()))  # the rounding of CPUs without AVX512-BF16
     if "c" in common.BACKENDS and dtype == F32 and op != "constant":
         impls += [("c_shard128", ()), ("c_shard64", ())]
     if dtype in (F32, F64) and op in ("uniform", "normal"):
@@ -94,6 +97,9 @@ def _callable(op, impl, out):
     fill, kwargs = common.FILLS[op]  # a fastinit backend
     if impl == "c_1thread":
         return lambda: fill(out, seed=0, stream="bench", backend="c", threads=1, **kwargs)
+    if impl == "c_1thread_portable":
+        return common.at_isa(common.PORTABLE_BF16_ISA,
+                             lambda: fill(out, seed=0, stream="bench", backend="c", threads=1, **kwargs))
     if impl.startswith("c_shard"):
         cols = int(impl[len("c_shard"):])
         shard = out.reshape(-1, cols)

@@ -32,14 +32,15 @@ FI_INLINE void NAME(philox32)(const uint32_t kw[4], uint64_t b0, uint32_t w[8][1
 
 /* ---- 32-bit family: one group of 64 float32 values ----------------------------- */
 
-/* o[q .. q + 2 NF) <- the values a (first NF) and b in format fmt (o: float or uint16_t bits) */
-FI_INLINE void NAME(emit2)(int fmt, void *o, int q, vf a, vf b)
+/* o[q .. q + 2 NF) <- the values a (first NF) and b in format fmt (o: float or uint16_t bits);
+ * nonan: neither holds a NaN */
+FI_INLINE void NAME(emit2)(int fmt, int nonan, void *o, int q, vf a, vf b)
 {
     if (fmt == FI_F32) {
         NAME(stf)((float *)o + q, a);
         NAME(stf)((float *)o + q + NF, b);
     } else if (fmt == FI_BF16) {
-        vh2 h = NAME(to_bf16x2)(a, b);
+        vh2 h = NAME(to_bf16x2)(a, b, nonan);
         memcpy((uint16_t *)o + q, &h, sizeof h);
     } else {
         vh ha = NAME(to_f16)(a), hb = NAME(to_f16)(b);
@@ -53,12 +54,14 @@ FI_INLINE void NAME(emit2)(int fmt, void *o, int q, vf a, vf b)
  * Output q of uniform and truncnormal takes word w[q / 16][q % 16]; normal: pair h = q / 32 of
  * words (2h, 2h + 1), cos for q % 32 < 16, sin for the rest.  fast: uniform by uniform32_fast
  * with scale (uniform32_plan said 1 or 2; 2: no value is a denormal); normal: 2 when
- * normal32_plan says no value is a denormal.  All constant where run32 calls it. */
+ * normal32_plan says no value is a denormal.  Either way no value is a NaN.  All constant where
+ * run32 calls it. */
 FI_INLINE uint64_t NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w)[16], const float *p, vf scale,
                                  void *o)
 {
     vf v[G32 / NF]; /* v[i]: outputs i NF .. i NF + NF - 1 */
     uint64_t rej = 0;
+    const int nonan = (dist == FI_UNIFORM && fast) || (dist == FI_NORMAL && fast == 2);
     if (dist == FI_NORMAL || dist == FI_TRUNCMIX) {
         for (int pair = 0; pair < 2; pair++)
             for (int s = 0; s < 16; s += NF) {
@@ -86,7 +89,7 @@ FI_INLINE uint64_t NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w
                         : fast            ? NAME(uniform32_fast)(wq, scale, shift)
                                           : NAME(uniform32)(wq, p);
             /* a pair written as soon as it is complete: fewer vectors live at once */
-            if (!collect && q % (2 * NF) == NF) NAME(emit2)(fmt, o, q - NF, v[q / NF - 1], v[q / NF]);
+            if (!collect && q % (2 * NF) == NF) NAME(emit2)(fmt, nonan, o, q - NF, v[q / NF - 1], v[q / NF]);
         }
         if (!collect) return 0;
     }
@@ -113,7 +116,7 @@ FI_INLINE uint64_t NAME(group32)(int dist, int fmt, int fast, const uint32_t (*w
         }
     }
 #endif
-    for (int i = 0; i < G32 / NF; i += 2) NAME(emit2)(fmt, o, i * NF, v[i], v[i + 1]);
+    for (int i = 0; i < G32 / NF; i += 2) NAME(emit2)(fmt, nonan, o, i * NF, v[i], v[i + 1]);
     return rej;
 }
 
@@ -131,7 +134,7 @@ FI_INLINE void NAME(store32)(int fmt, const float *src, void *dst, int64_t at, i
             vf a, b;
             memcpy(&a, src + j, sizeof a);
             memcpy(&b, src + j + NF, sizeof b);
-            vh2 h = NAME(to_bf16x2)(a, b);
+            vh2 h = NAME(to_bf16x2)(a, b, 0);
             memcpy(d + j, &h, sizeof h);
         }
     for (; j < n; j += NF) {

@@ -97,12 +97,13 @@ FI_INLINE vh NAME(to_bf16)(vf x)
 
 /* to_bf16 of the 2 NF lanes of a then b: the rounded (or quieted) bits' high halves, picked
  * from both vectors by one two-source shuffle (VPERMT2W with AVX-512) instead of a shift and a
- * narrowing per vector.  A pair without NaN (one unordered compare of a with b, VUNORD2, where
- * the target has it) skips the quieting selects.  VTOBF16X2 where the CPU converts in one
+ * narrowing per vector.  A pair without NaN skips the quieting selects: known by the caller
+ * (nonan: the fill's plan rules NaN out; a constant there), or by one unordered compare of a
+ * with b (VUNORD2, where the target has it).  VTOBF16X2 where the CPU converts in one
  * instruction: it gives these bits except for denormal inputs, which it flushes to a signed zero
  * (convert_fp32_to_bfloat16, Intel SDM) -- so a pair whose result has a zero lane (VZERO16:
  * a denormal, or a true zero, rare) is rounded here instead. */
-FI_INLINE vh2 NAME(to_bf16x2)(vf a, vf b)
+FI_INLINE vh2 NAME(to_bf16x2)(vf a, vf b, int nonan)
 {
 #ifdef VTOBF16X2
     const vh2 h = VTOBF16X2(a, b);
@@ -111,7 +112,9 @@ FI_INLINE vh2 NAME(to_bf16x2)(vf a, vf b)
     vu ua = (vu)a, ub = (vu)b;
     vu ra = ua + 0x7fffu + ((ua >> 16) & 1u), rb = ub + 0x7fffu + ((ub >> 16) & 1u);
 #ifdef VUNORD2
-    if (__builtin_expect(VUNORD2(a, b), 0))
+    if (!nonan && __builtin_expect(VUNORD2(a, b), 0))
+#else
+    if (!nonan)
 #endif
     {
         ra = SELU((ua & 0x7fffffffu) > 0x7f800000u, ua | 0x400000u, ra);

@@ -47,12 +47,13 @@ FI_INLINE vf NAME(uniform32_fast)(vu w, vf scale, vf shift)
  * p[0] 2^-24 is exact (|p[0]| >= 2^-102: a normal float), so k 2^-24 p[0] and k (p[0] 2^-24)
  * are the one real number rounded once; and the clamp into [p[2], p[3]] changes nothing, since
  * k p[0] 2^-24 + p[1] (each step rounded) is monotone in k: its values lie between those at
- * k = 0 and k = 2^24 - 1, computed here in the same float arithmetic. */
+ * k = 0 and k = 2^24 - 1, computed here in the same float arithmetic.  No value is then a NaN:
+ * p is finite, so |k scale| < |p[0]| is, and a sum of two finite floats is not a NaN. */
 FI_INLINE int NAME(uniform32_plan)(const float *p, float *scale)
 {
-    const float big = 0x1p127f;
+    const float max = 0x1.fffffep127f; /* FLT_MAX */
     for (int i = 0; i < 4; i++)
-        if (!(p[i] >= -big * 2.0f && p[i] <= big * 2.0f)) return 0; /* NaN or infinite */
+        if (!(p[i] >= -max && p[i] <= max)) return 0; /* NaN or infinite */
     if (p[0] != 0.0f && !(p[0] >= 0x1p-102f || p[0] <= -0x1p-102f)) return 0;
     const float s = p[0] * 0x1p-24f;
     const float v0 = 0.0f * s + p[1], v1 = 16777215.0f * s + p[1];
@@ -90,8 +91,10 @@ FI_INLINE void NAME(boxmuller32)(vu we, vu wo, const float *p, vf *c, vf *si)
     *si = FMAF(rs, sq, SPLATF(p[1]));
 }
 
-/* 2 if no normal32 value with these parameters (p[0] = std, p[1] = mean) is a denormal, so a
- * bfloat16 conversion that flushes denormals (VTOBF16X2) needs no per-vector test; else 0.
+/* 2 if no normal32 value with these parameters (p[0] = std, p[1] = mean) is a denormal or a NaN,
+ * so a bfloat16 conversion that flushes denormals (VTOBF16X2) needs no per-vector test, nor the
+ * portable one a NaN test; else 0.  No NaN: r <= sqrt(48 log 2) < 6, so rs is finite for
+ * |std| <= 2^124, and fl(rs trig + mean) adds finite floats (trig may be 0: inf 0 would be NaN).
  * A value is fl(rs trig + mean) with rs = fl(r std): r is 0 or >= 2^-12 (u1 <= 1 - 2^-24), so
  * |std| >= 2^-20 makes rs 0 or a normal float >= 2^-33 (its ulp >= 2^-56); trig is 0 or
  * >= sin(pi/2 2^-22) > 2^-22 (ulp >= 2^-45); so rs trig is a multiple of 2^-101, and mean
@@ -99,9 +102,8 @@ FI_INLINE void NAME(boxmuller32)(vu we, vu wo, const float *p, vf *c, vf *si)
  * at least 2^-123 in magnitude, which rounds to a normal float. */
 FI_INLINE int NAME(normal32_plan)(const float *p)
 {
-    const float big = 0x1p127f;
     const float sd = p[0] < 0.0f ? -p[0] : p[0], mean = p[1] < 0.0f ? -p[1] : p[1];
-    return sd >= 0x1p-20f && sd <= big * 2.0f && (mean == 0.0f || (mean >= 0x1p-100f && mean <= big * 2.0f)) ? 2 : 0;
+    return sd >= 0x1p-20f && sd <= 0x1p124f && (mean == 0.0f || (mean >= 0x1p-100f && mean <= 0x1.fffffep127f)) ? 2 : 0;
 }
 
 /* inverse CDF of the mass [Phi(alpha), Phi(beta)]: q = p - 1/2 = (Phi(alpha) - 1/2) + u m

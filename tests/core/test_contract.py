@@ -84,11 +84,14 @@ def test_c_and_numba_take_the_mixture_from_the_same_mass(side):
 @pytest.mark.parametrize("std, mean, denormals", [
     (2.0**-20, 0.0, False), (2.0**-20, 2.0**-100, False), (1.0, -3.0, False),  # no test per vector
     (2.0**-20 * (1 - 2.0**-24), 0.0, False), (2.0**-21, 1e-38, False),  # just outside: tested
-    (1e-36, 0.0, True), (1e-37, 1e-38, True)])  # float32 denormals the instruction would flush
-def test_bfloat16_normal_equals_the_numba_twin_at_the_denormal_edges(std, mean, denormals):
+    (1e-36, 0.0, True), (1e-37, 1e-38, True),  # float32 denormals the instruction would flush
+    (2.0**124, 0.0, False), (2.0**124 * (1 + 2.0**-23), 1e30, False), (5.8e37, 0.0, False)])  # no NaN to 2^124
+def test_bfloat16_normal_equals_the_numba_twin_at_the_edges_of_its_plan(std, mean, denormals):
     # the C kernels convert a bfloat16 normal with VCVTNE2PS2BF16 (which flushes denormals)
     # without a per-vector test where csrc/transforms.h's normal32_plan proves that no value
-    # is a denormal; at and beyond the proof's bounds the bits are still the portable rounding
+    # is a denormal, and without the portable rounding's NaN test where it proves that none is
+    # a NaN (|std| <= 2^124); at and beyond the proof's bounds (5.8e37: the largest std whose
+    # values stay finite) the bits are still the portable rounding's
     n = 1 << 16
     f32 = fastinit.normal_(np.empty(n, np.float32), mean, std, seed=5, stream="edge", backend="numba")
     tiny = (np.abs(f32) < np.float32(2.0**-126)) & (f32 != 0)
