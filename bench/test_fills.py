@@ -6,9 +6,10 @@ Groups are operations ("uniform", "normal", "trunc_normal", "constant", plus "fi
 each case is size x dtype x implementation, where the implementation is a fastinit backend
 ("c", "numba"; all cores; "c_1thread": the C kernels on one thread, float32 and bfloat16:
 their element rates side by side; "c_1thread_portable", bfloat16 on a CPU with AVX512-BF16:
-the same with the "avx512" kernels, which round as CPUs without that instruction do; "c_shard128" and "c_shard64", float32: the same on one
-thread, the buffer filled as a tensor-parallel column shard, 128 or 64 columns of a (rows,
-4096) tensor, each row a run of its own; 64 columns take one group of each step) or a reference: "numpy" (Generator(PCG64) ``random(out=)`` /
+the same with the "avx512" kernels, which round as CPUs without that instruction do;
+"c_shard128" and "c_shard64", float32: the same on one thread, the buffer filled as a
+tensor-parallel column shard, 128 or 64 columns of a (rows, 4096) tensor, each row a run of
+its own; 64 columns take one group of each step) or a reference: "numpy" (Generator(PCG64) ``random(out=)`` /
 ``standard_normal(out=)``), "torch" (``uniform_``/``normal_``/``nn.init.trunc_normal_`` on a
 tensor sharing the buffer, all cores) and the write limits "fill" (``out.fill(1.0)``; for
 bfloat16 the same bytes written through a uint16 view, as ml_dtypes' own fill is about 2x

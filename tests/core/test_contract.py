@@ -90,8 +90,8 @@ def test_bfloat16_normal_equals_the_numba_twin_at_the_edges_of_its_plan(std, mea
     # the C kernels convert a bfloat16 normal with VCVTNE2PS2BF16 (which flushes denormals)
     # without a per-vector test where csrc/transforms.h's normal32_plan proves that no value
     # is a denormal, and without the portable rounding's NaN test where it proves that none is
-    # a NaN (|std| <= 2^124); at and beyond the proof's bounds (5.8e37: the largest std whose
-    # values stay finite) the bits are still the portable rounding's
+    # a NaN (|std| <= 2^124); at and beyond the proof's bounds (5.8e37: near the largest std
+    # that validation admits, |mean| + 5.77 std <= FLT_MAX) the bits are still the portable rounding's
     n = 1 << 16
     f32 = fastinit.normal_(np.empty(n, np.float32), mean, std, seed=5, stream="edge", backend="numba")
     tiny = (np.abs(f32) < np.float32(2.0**-126)) & (f32 != 0)
