@@ -34,6 +34,8 @@ from .common import BFLOAT16, MiB, ROOT, THREADS
 RESULTS_NAME = "bench/results/compare.json"
 RESULTS = ROOT / RESULTS_NAME
 
+PORTABLE_WHERE = f"1 thread, {common.PORTABLE_BF16_ISA}: no BF16 instruction"  # its rows' label
+
 JAX_NOTE = ("JAX has no in-place fill: its rows return a new array, so they include allocating "
             "(and page-faulting) the output; XLA-compiled ahead of timing, `block_until_ready()` timed.")
 
@@ -102,7 +104,7 @@ def build_rows(buf, jax):
             rows.append(Row(f"fastinit `{name}` (c, 1 thread)", "bfloat16", fast(bf16, "c", 1), nbytes,
                             "fastinit", op, key=f"{op}/c/1/bf16"))
             if common.PORTABLE_BF16_ISA:
-                rows.append(Row(f"fastinit `{name}` (c, 1 thread, {common.PORTABLE_BF16_ISA}: no BF16 instruction)",
+                rows.append(Row(f"fastinit `{name}` (c, {PORTABLE_WHERE})",
                                 "bfloat16", common.at_isa(common.PORTABLE_BF16_ISA, fast(bf16, "c", 1)), nbytes,
                                 "fastinit", op, key=f"{op}/c/1/bf16/portable"))
         numpy_fill = common.numpy_fill(op, rng)
@@ -259,18 +261,17 @@ def targets(by_key):
         lines.append(check(f"{OP_NAMES[op]} ({default}) >= {x_fill}x fill(1.0)", ratio(row, fill), x_fill, note))
         lines.append(check(f"{OP_NAMES[op]} ({default}) >= {x_numpy}x NumPy {NUMPY_NAMES[op]}",
                            ratio(row, numpy_row), x_numpy))
+    rates = []  # (bfloat16 row, float32 row, where) of the element-rate targets
     for suffix, where in (("", f"{THREADS} threads"), ("/1", "1 thread")):
         value = ratio(by_key.get(f"trunc_normal/c{suffix}"), by_key.get(f"normal/c{suffix}"))
         lines.append(check(f"trunc_normal_ float32 >= 0.8x normal_ (c, {where})", value, 0.8))
+        rates.append((f"c{suffix}/bf16", f"c{suffix}", where))
+    if common.PORTABLE_BF16_ISA:  # the rounding of CPUs without AVX512-BF16, beside this CPU's float32
+        rates.append(("c/1/bf16/portable", "c/1", PORTABLE_WHERE))
+    for bf16, f32, where in rates:
         for op in common.FILLS:  # elements per second: a bfloat16 row's bytes hold twice the elements
-            value = ratio(by_key.get(f"{op}/c{suffix}/bf16"), by_key.get(f"{op}/c{suffix}"))
+            value = ratio(by_key.get(f"{op}/{bf16}"), by_key.get(f"{op}/{f32}"))
             lines.append(check(f"{OP_NAMES[op]} bfloat16 >= 1.0x float32's element rate (c, {where})",
-                               None if value is None else 2 * value, 1.0))
-    for op in common.FILLS:  # the rounding of CPUs without AVX512-BF16, beside this CPU's float32
-        if f"{op}/c/1/bf16/portable" in by_key:
-            value = ratio(by_key[f"{op}/c/1/bf16/portable"], by_key.get(f"{op}/c/1"))
-            lines.append(check(f"{OP_NAMES[op]} bfloat16 >= 1.0x float32's element rate (c, 1 thread, "
-                               f"{common.PORTABLE_BF16_ISA}: no BF16 instruction)",
                                None if value is None else 2 * value, 1.0))
     for op in common.FILLS:
         c, nb = by_key.get(f"{op}/c"), by_key.get(f"{op}/numba")

@@ -99,8 +99,7 @@ def _callable(op, impl, out):
     if impl == "c_1thread":
         return lambda: fill(out, seed=0, stream="bench", backend="c", threads=1, **kwargs)
     if impl == "c_1thread_portable":
-        return common.at_isa(common.PORTABLE_BF16_ISA,
-                             lambda: fill(out, seed=0, stream="bench", backend="c", threads=1, **kwargs))
+        return common.at_isa(common.PORTABLE_BF16_ISA, _callable(op, "c_1thread", out))
     if impl.startswith("c_shard"):
         cols = int(impl[len("c_shard"):])
         shard = out.reshape(-1, cols)

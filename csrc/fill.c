@@ -7,6 +7,7 @@
  * widest vectors the CPU has; FASTINIT_ISA (read by the Python layer) overrides.
  * All copies give the same bits: only IEEE arithmetic, no contraction (-ffp-contract=off).
  */
+#include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -51,9 +51,8 @@ FI_INLINE vf NAME(uniform32_fast)(vu w, vf scale, vf shift)
  * p is finite, so |k scale| < |p[0]| is, and a sum of two finite floats is not a NaN. */
 FI_INLINE int NAME(uniform32_plan)(const float *p, float *scale)
 {
-    const float max = 0x1.fffffep127f; /* FLT_MAX */
     for (int i = 0; i < 4; i++)
-        if (!(p[i] >= -max && p[i] <= max)) return 0; /* NaN or infinite */
+        if (!(p[i] >= -FLT_MAX && p[i] <= FLT_MAX)) return 0; /* NaN or infinite */
     if (p[0] != 0.0f && !(p[0] >= 0x1p-102f || p[0] <= -0x1p-102f)) return 0;
     const float s = p[0] * 0x1p-24f;
     const float v0 = 0.0f * s + p[1], v1 = 16777215.0f * s + p[1];
@@ -103,7 +102,7 @@ FI_INLINE void NAME(boxmuller32)(vu we, vu wo, const float *p, vf *c, vf *si)
 FI_INLINE int NAME(normal32_plan)(const float *p)
 {
     const float sd = p[0] < 0.0f ? -p[0] : p[0], mean = p[1] < 0.0f ? -p[1] : p[1];
-    return sd >= 0x1p-20f && sd <= 0x1p124f && (mean == 0.0f || (mean >= 0x1p-100f && mean <= 0x1.fffffep127f)) ? 2 : 0;
+    return sd >= 0x1p-20f && sd <= 0x1p124f && (mean == 0.0f || (mean >= 0x1p-100f && mean <= FLT_MAX)) ? 2 : 0;
 }
 
 /* inverse CDF of the mass [Phi(alpha), Phi(beta)]: q = p - 1/2 = (Phi(alpha) - 1/2) + u m
