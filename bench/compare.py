@@ -77,10 +77,12 @@ def build_rows(buf, jax):
     """The rows, in table order; keys name the rows the ratios refer to."""
     bf16 = buf.view(BFLOAT16)  # the same bytes: GB/s of bfloat16 rows count bytes written
     nbytes = buf.nbytes
-    rows = [Row("write limit: `out.fill(1.0)`", "float32", lambda: buf.fill(1.0), nbytes, "limit",
-                key="fill"),
-            Row(f"write limit, all cores: `fill(1.0)` on {THREADS} slices in {THREADS} threads", "float32",
-                common.fill_all_cores(buf), nbytes, "limit", key="fill/all")]
+    # the all-cores limit first: a round starts after the last round's JAX row, so this row gets
+    # measure's untimed runs, and a one-thread fill would wake only one of the idle cores
+    rows = [Row(f"write limit, all cores: `fill(1.0)` on {THREADS} threads", "float32",
+                common.fill_all_cores(buf), nbytes, "limit", key="fill/all"),
+            Row("write limit: `out.fill(1.0)`", "float32", lambda: buf.fill(1.0), nbytes, "limit",
+                key="fill")]
     rng = np.random.Generator(np.random.PCG64(0))
     tbuf = tbf16 = None
     if common.torch is not None:
@@ -192,24 +194,28 @@ def scheme_table(rows, by_key):
 # XLA's worker threads spin for a while after a JAX row returns (one core for about 80 ms,
 # measured), and torch's after its parallel loops, taking a core from whichever row runs next:
 # a fastinit or write-limit row after one of theirs first waits until this process is idle
-# (common.settle), then runs once untimed (a pause alone leaves this VM's cores idle, which
-# slows the next run by 5 to 15 ms, measured).  One untimed run alone is not enough: at 256 MiB
+# (common.settle), then runs WAKE_RUNS times untimed.  The wait alone is not enough: at 256 MiB
 # a 2-thread normal_ takes 30 ms, and was timed with one core while XLA still spun (5.3 GB/s
-# instead of 9).
+# instead of 9).  The pause leaves this VM's cores idle, and the host gives an idle core back
+# slowly: after it, the first 2-thread normal_ often ran on about 1.4 cores (17-19 ms, not 13),
+# and sometimes the second as well (Zen 5 VM, 2026-12-06).  With one untimed run, 5 of 9 timed
+# runs of that row were slow; with two, none of 5.
 SPINNING = ("jax", "torch")
+WAKE_RUNS = 2
 SCHEME_RUNS = 3
 
 
 def measure(rows, repeat, budget):
     """Round-robin: one run of every unfinished row per round (after a row of a library whose
-    threads spin, a wait until they stop and one untimed run first)."""
+    threads spin, a wait until they stop and WAKE_RUNS untimed runs first)."""
     previous = None
     for _ in range(repeat):
         for row in rows:
             if not row.done(repeat, budget):
                 if previous in SPINNING and row.kind in ("fastinit", "limit"):
                     common.settle()
-                    row.fn()
+                    for _ in range(WAKE_RUNS):
+                        row.fn()
                 previous = row.kind
                 wall, cpu = common.timed(row.fn)
                 row.times.append(wall)
