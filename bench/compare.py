@@ -194,12 +194,12 @@ def scheme_table(rows, by_key):
 # XLA's worker threads spin for a while after a JAX row returns (one core for about 80 ms,
 # measured), and torch's after its parallel loops, taking a core from whichever row runs next:
 # a fastinit or write-limit row after one of theirs first waits until this process is idle
-# (common.settle), then runs WAKE_RUNS times untimed.  The wait alone is not enough: at 256 MiB
-# a 2-thread normal_ takes 30 ms, and was timed with one core while XLA still spun (5.3 GB/s
-# instead of 9).  The pause leaves this VM's cores idle, and the host gives an idle core back
-# slowly: after it, the first 2-thread normal_ often ran on about 1.4 cores (17-19 ms, not 13),
-# and sometimes the second as well (Zen 5 VM, 2026-12-06).  With one untimed run, 5 of 9 timed
-# runs of that row were slow; with two, none of 5.
+# (common.settle), then runs WAKE_RUNS times untimed.  The wait is needed: at 256 MiB a
+# 2-thread normal_ took 30 ms on Zen 4, and was timed with one core while XLA still spun
+# (5.3 GB/s instead of 9).  The pause leaves this VM's cores idle, and the host gives an idle
+# core back slowly: after it, the first 2-thread normal_ often ran on about 1.4 cores (17-19 ms,
+# not 13), and sometimes the second as well (Zen 5 VM, 2026-12-06).  With one untimed run, 5 of
+# 9 timed runs of that row were slow; with two, none of 5.
 SPINNING = ("jax", "torch")
 WAKE_RUNS = 2
 SCHEME_RUNS = 3
