@@ -20,6 +20,7 @@ import ml_dtypes
 import numpy as np
 
 import fastinit
+from fastinit._parallel import MIN_PER_THREAD, TASKS_PER_THREAD
 from fastinit.kernels import available
 
 MiB = 1 << 20
@@ -115,14 +116,16 @@ def fill_one_core(out):
 def fill_all_cores(out):
     """A no-argument function doing ``out.fill(1.0)`` on THREADS threads (NumPy releases the
     GIL while filling): the write limit for multi-threaded fills where a single core cannot
-    saturate memory.  The threads pull 8 slices each, as fastinit's fills do: with one slice
-    per thread, a thread that the host started late left its slice to the other, and the row
-    ran on 1.0 cores in 4 of 9 runs (this VM, measured)."""
+    saturate memory.  The threads pull slices as fastinit's fills do (``_parallel.split``: 8
+    per thread, none below its minimum): with one slice per thread, a thread that the host
+    started late left its slice to the other, and the row ran on one core in 4 of 9 runs
+    (Zen 5 VM, 2026-12-06)."""
     global _POOL
     if _POOL is None:
         _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="bench-fill")
     flat, value = _ones(out)
-    slices = np.array_split(flat, 8 * THREADS)
+    n = max(1, min(TASKS_PER_THREAD * THREADS, flat.size // MIN_PER_THREAD))
+    slices = np.array_split(flat, n)
 
     def fill():
         for done in [_POOL.submit(s.fill, value) for s in slices]:
@@ -184,18 +187,18 @@ def cpu_model():
     """The CPU's model name, with its family, model and stepping numbers where /proc/cpuinfo
     gives them: a hypervisor may show only "AMD EPYC" for Zen 4 (family 25) and Zen 5 (family
     26) alike, and fastinit's rates per core differ between them by up to 1.8x (measured)."""
+    fields = {}
     try:
-        fields = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
             if not line.strip():  # the first CPU's block is enough
                 break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
-        fields = {}
+        pass
     name = fields.get("model name") or platform.processor() or "unknown"
-    numbers = [f"{label} {fields[key]}" for label, key in
-               (("family", "cpu family"), ("model", "model"), ("stepping", "stepping")) if fields.get(key)]
+    names = (("family", "cpu family"), ("model", "model"), ("stepping", "stepping"))
+    numbers = [f"{label} {fields[key]}" for label, key in names if fields.get(key)]
     return f"{name} ({', '.join(numbers)})" if numbers else name
 
 
@@ -210,15 +213,17 @@ def mem_total_gib():
 
 
 def git_state():
-    """HEAD and whether the kernels/package differ from it (someone may be editing them)."""
+    """HEAD and whether the kernels, the package or the benches differ from it (someone may be
+    editing them; the benches' own results do not count)."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "csrc", "fastinit"], cwd=ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "csrc", "fastinit", "bench",
+                                ":(exclude)bench/results"], cwd=ROOT,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
-    return f"{head}" + (" + uncommitted changes in csrc/ or fastinit/" if dirty else " (clean)")
+    return f"{head}" + (" + uncommitted changes in csrc/, fastinit/ or bench/" if dirty else " (clean)")
 
 
 def machine_facts():

@@ -77,8 +77,9 @@ def build_rows(buf, jax):
     """The rows, in table order; keys name the rows the ratios refer to."""
     bf16 = buf.view(BFLOAT16)  # the same bytes: GB/s of bfloat16 rows count bytes written
     nbytes = buf.nbytes
-    # the all-cores limit first: a round starts after the last round's JAX row, so this row gets
-    # measure's untimed runs, and a one-thread fill would wake only one of the idle cores
+    # the all-cores limit first: it starts every round, after the last round's last row (torch's
+    # sparse_, whose threads spin) or nothing, so it gets measure's untimed runs, and a
+    # one-thread fill would wake only one of the idle cores
     rows = [Row(f"write limit, all cores: `fill(1.0)` on {THREADS} threads", "float32",
                 common.fill_all_cores(buf), nbytes, "limit", key="fill/all"),
             Row("write limit: `out.fill(1.0)`", "float32", lambda: buf.fill(1.0), nbytes, "limit",
@@ -206,13 +207,13 @@ SCHEME_RUNS = 3
 
 
 def measure(rows, repeat, budget):
-    """Round-robin: one run of every unfinished row per round (after a row of a library whose
-    threads spin, a wait until they stop and WAKE_RUNS untimed runs first)."""
+    """Round-robin: one run of every unfinished row per round (first, and after a row of a
+    library whose threads spin, a wait until they stop and WAKE_RUNS untimed runs)."""
     previous = None
     for _ in range(repeat):
         for row in rows:
             if not row.done(repeat, budget):
-                if previous in SPINNING and row.kind in ("fastinit", "limit"):
+                if (previous is None or previous in SPINNING) and row.kind in ("fastinit", "limit"):
                     common.settle()
                     for _ in range(WAKE_RUNS):
                         row.fn()
