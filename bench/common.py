@@ -13,14 +13,13 @@ import os
 import platform
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import ml_dtypes
 import numpy as np
 
 import fastinit
-from fastinit._parallel import MIN_PER_THREAD, TASKS_PER_THREAD
+from fastinit import _parallel
 from fastinit.kernels import available
 
 MiB = 1 << 20
@@ -93,7 +92,6 @@ def touched(n, dtype):
     return out
 
 
-_POOL = None
 BF16_ONE = 0x3F80  # bfloat16 1.0: sign 0, exponent 127, mantissa 0
 
 
@@ -116,21 +114,15 @@ def fill_one_core(out):
 def fill_all_cores(out):
     """A no-argument function doing ``out.fill(1.0)`` on THREADS threads (NumPy releases the
     GIL while filling): the write limit for multi-threaded fills where a single core cannot
-    saturate memory.  The threads pull slices as fastinit's fills do (``_parallel.split``: 8
-    per thread, none below its minimum): with one slice per thread, a thread that the host
+    saturate memory.  It splits and schedules the work with fastinit's own ``_parallel``
+    (``split``'s slices, pulled by ``each``'s threads, the caller's among them), so the limit
+    and the fills meet the same scheduling: with one slice per thread, a thread that the host
     started late left its slice to the other, and the row ran on one core in 4 of 9 runs
     (Zen 5 VM, 2026-12-06)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="bench-fill")
     flat, value = _ones(out)
-    n = max(1, min(TASKS_PER_THREAD * THREADS, flat.size // MIN_PER_THREAD))
-    slices = np.array_split(flat, n)
-
-    def fill():
-        for done in [_POOL.submit(s.fill, value) for s in slices]:
-            done.result()
-    return fill
+    tasks = _parallel.split([(0, 1, flat.size, 0, 0)], THREADS, 1)
+    slices = [flat[at:at + n] for at, _, n, _, _ in tasks]
+    return lambda: _parallel.each(lambda s: s.fill(value), slices, THREADS)
 
 
 def torch_view(arr):
