@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import _rounding, schemes
+from .. import _rounding, _validate, schemes
 
 
 
@@ -214,7 +214,8 @@ def check(ops, shape, dtype, *, seed, stream):
     raise (a scheme whose fans or shape rules do not fit, a constant on an integer tensor,
     values of another shape), before anything is written: each scheme runs on a one-row
     scratch shard of its block (``global_shape``/``offset``, as a shard write), values are
-    broadcast, orthogonal needs two dimensions."""
+    broadcast, orthogonal needs two dimensions, a float dtype and a gain that dtype can hold
+    (``fastinit.orthogonal``'s own checks, on an empty stand-in of the block's dims)."""
     shape, dtype = tuple(shape), np.dtype(dtype)
     for op in ops:
         block = shape if op.rows is None else (op.rows[1] - op.rows[0],) + shape[1:]
@@ -226,6 +227,14 @@ def check(ops, shape, dtype, *, seed, stream):
                                  f"shape {list(block)}") from None
         elif op.kind == "orthogonal" and len(shape) < 2:
             raise ValueError(f"tensor {stream!r}: orthogonal needs at least 2 dimensions; got shape {list(shape)}")
+        elif op.kind == "orthogonal":
+            if dtype.kind in "biu":   # as fill refuses it
+                raise ValueError(f"tensor {stream!r} of shape {list(shape)}: {op.describe()} on an integer tensor")
+            try:
+                _validate.check_orthogonal(np.empty((0,) + block[1:], dtype), "real", op.kwargs["gain"], seed,
+                                           op.stream(stream), None, None, "torch", 0, 2, "orthogonal_")
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"tensor {stream!r} of shape {list(shape)}: {op.describe()}: {exc}") from None
         elif op.kind == "scheme":
             try:
                 if shape and shape[0]:

@@ -295,3 +295,23 @@ def test_init_module_rules_only_other_modules_and_errors():
     with pytest.raises(ValueError, match=r"tensor 'bias' of shape \[3\]: kaiming_normal"):
         ft.materialize(lin, seed=0, rules={"bias": "kaiming_normal"})
     assert lin.weight.is_meta
+
+
+class _HalfOrth(torch.nn.Module):
+    """Its own init: a normal weight first, then an orthogonal one whose gain float16 cannot hold."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.full((4, 4), 7.0, dtype=torch.float16))
+        self.b = torch.nn.Parameter(torch.full((4, 4), 7.0, dtype=torch.float16))
+
+    def init_weights(self):
+        torch.nn.init.normal_(self.a)
+        torch.nn.init.orthogonal_(self.b, gain=1e6)
+
+
+def test_init_module_checks_an_orthogonal_gain_before_the_first_write():
+    m = _HalfOrth()
+    with pytest.raises(ValueError, match=r"tensor 'b' of shape \[4, 4\]: orthogonal\(gain=1000000.0\): .*float16"):
+        ft.init_module_(m, seed=0)
+    assert (m.a == 7).all() and (m.b == 7).all()   # a comes first in the plan, and is not written either

@@ -60,3 +60,11 @@ def test_check_raises_what_a_replay_would_and_writes_nothing():
     with pytest.raises(ValueError, match=r"tensor 'ids' of shape \[4\]: normal\(std=1.0\): .*integer"):
         plan.check([plan.scheme_op("normal", std=1.0)], (4,), np.int64, seed=0, stream="ids")
     plan.check([plan.scheme_op("zeros")], (), np.float32, seed=0, stream="scalar")
+    orth = plan.Op("orthogonal", "orthogonal", (("gain", 1e6),), (0, 2))   # on rows 0:2
+    plan.check([orth], shape, np.float32, seed=0, stream="o")        # float32 holds the gain
+    with pytest.raises(ValueError, match=r"tensor 'o' of shape \[30, 7\]: orthogonal\(gain=1000000.0\) on rows "
+                                         r"0:2: gain=1000000.0 is outside the range of float16"):
+        plan.check([orth], shape, np.float16, seed=0, stream="o")
+    with pytest.raises(ValueError, match=r"tensor 'o' of shape \[30, 7\]: orthogonal\(gain=1000000.0\) on rows "
+                                         r"0:2 on an integer tensor"):
+        plan.check([orth], shape, np.int32, seed=0, stream="o")
