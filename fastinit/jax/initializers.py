@@ -120,7 +120,8 @@ def _stream(stream):
 
 
 def _shape(shape):
-    return _validate.shape(shape, kind="sequence")
+    """A tuple of ints; a bare int is a 1-tuple, as ``jax.random`` (so ``jax.nn.initializers``) takes it."""
+    return _validate.shape(shape, kind="sequence", allow_int=True)
 
 
 def _dtype(dtype, name, allowed):

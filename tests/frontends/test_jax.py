@@ -381,7 +381,8 @@ def test_call_errors():
         (I.uniform(), (key, (3,), jnp.complex64), TypeError, "no complex counterpart"),
         (I.truncated_normal(), (key, (3,), jnp.complex64), TypeError, "no complex counterpart"),
         (I.normal(), (key, (3,), "not-a-dtype"), TypeError, "dtype must be a float dtype"),
-        (I.normal(), (key, 3), TypeError, "shape must be a sequence of ints"),
+        (I.normal(), (key, 3.0), TypeError, "shape must be an int or a sequence of ints"),
+        (I.normal(), (key, "3"), TypeError, "shape must be an int or a sequence of ints"),
         (I.normal(), (key, (3, -1)), ValueError, "shape must be a sequence of non-negative ints"),
         (I.normal(), (3, (3,)), TypeError, "key must be a JAX PRNG key"),
         (I.normal(), (np.zeros(2, np.int32), (3,)), TypeError, "raw uint32 key"),
@@ -399,6 +400,14 @@ def test_call_errors():
     for init, args, exc, match in cases:
         with pytest.raises(exc, match=match):
             init(*args)
+    # a bare int is a 1-D shape, as JAX takes it (jax.random canonicalizes it); fan-based ones then refuse 1-D
+    for name in ("normal", "uniform", "truncated_normal", "zeros", "ones"):
+        mine = getattr(I, name) if name in ("zeros", "ones") else getattr(I, name)()
+        theirs = getattr(jax.nn.initializers, name) if name in ("zeros", "ones") else getattr(jax.nn.initializers, name)()
+        assert theirs(key, 3).shape == (3,)
+        assert np.array_equal(np.asarray(mine(key, 3)), np.asarray(mine(key, (3,))))
+    with pytest.raises(ValueError, match="Must be at least 2D"):
+        I.he_normal()(key, 5)
     # under jit too: raised while tracing, before any callback
     with pytest.raises(ValueError, match="outside the range of float16"):
         jax.jit(lambda k: I.normal(1e6)(k, (3,), jnp.float16))(key)
