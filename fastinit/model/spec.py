@@ -46,6 +46,13 @@ NUMPY_DTYPES = {dt.name: dt for dt in _validate.FLOAT_DTYPES}  # "bfloat16", "fl
 _TOP_KEYS = {"seed", "dtype", "defaults", "tensors", "metadata", "base_width"}
 BASE_WIDTH_KEY = "fastinit.mup_base_width"  # the file metadata that records a spec's muP base width
 _TENSOR_KEYS = {"name", "shape", "dtype", "scheme"}
+# The most bytes of tensors one file can hold.  A file's size is an off_t, at most 2**63 - 1
+# bytes: what posix_fallocate, ftruncate and lseek take, and numpy's intp (open_memmap) too;
+# safetensors' u64 offsets allow more, but no file can be that large.  The file also holds
+# its header (a safetensors header is at most 100 MB, the format's limit; .npy's a few KiB),
+# hence the 1 GiB of room.  The whole model is held to it too: the safetensors single file
+# holds every tensor.
+MAX_BYTES = (1 << 63) - (1 << 30)
 
 
 class SpecError(ValueError):
@@ -104,6 +111,7 @@ class ModelSpec:
             if t.name in seen:
                 raise SpecError(f"tensor {t.name!r}: duplicate name")
             seen.add(t.name)
+        check_size(self.tensors)
         if self.seed is not None:
             check_seed(self.seed)
 
@@ -133,6 +141,24 @@ class ModelSpec:
             if t.name == name:
                 return t
         raise KeyError(name)
+
+
+def check_size(tensors):
+    """Refuse tensors that no file can hold: a dimension past 2**63 - 1 (numpy's intp), a
+    tensor or all of them together over ``MAX_BYTES``.  Checked on every ``ModelSpec``, so
+    ``--dtype`` and ``with_options`` are held to it too, before any file is created."""
+    total = 0
+    for t in tensors:
+        if any(d >= 1 << 63 for d in t.shape):
+            raise SpecError(f"tensor {t.name!r}: field 'shape': {list(t.shape)} has a dimension of 2**63 or "
+                            f"more; a file holds dimensions below 2**63")
+        if t.nbytes > MAX_BYTES:
+            raise SpecError(f"tensor {t.name!r}: field 'shape': {list(t.shape)} of {t.dtype} is {t.nbytes:,} "
+                            f"bytes; a file holds at most {MAX_BYTES:,} (2**63 bytes less 1 GiB for its header)")
+        total += t.nbytes
+    if total > MAX_BYTES:
+        raise SpecError(f"tensors: {total:,} bytes in all; a file holds at most {MAX_BYTES:,} "
+                        f"(2**63 bytes less 1 GiB for its header)")
 
 
 def check_seed(seed):

@@ -101,3 +101,37 @@ def test_failed_refill_does_not_leave_the_old_file_looking_valid(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         fill(load("llama-tiny").with_options(seed=1, dtype="bf16"), out, quiet=True, test_hook=crash, overwrite=True)
     assert verify_exit(out) == 1              # the old model.safetensors beside a .partial
+
+
+def tree(directory):
+    """Every file under ``directory`` (hidden ones too) with its bytes."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("shape, dtype, nbytes", [
+    ([1099511627776, 1099511627776], "f32", "4,835,703,278,458,516,698,824,704"),
+    ([2 ** 32, 2 ** 30], "f16", "9,223,372,036,854,775,808"),          # 2**63 bytes: one past an off_t
+])
+@pytest.mark.parametrize("fmt", ["safetensors", "npy"])
+def test_a_tensor_no_file_can_hold_is_a_bad_spec(tmp_path, capsys, shape, dtype, nbytes, fmt):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"seed": 0, "dtype": dtype, "tensors": [
+        {"name": "a", "shape": [8, 8], "scheme": "normal"}, {"name": "b", "shape": shape, "scheme": "normal"}]}))
+    assert main(["plan", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert f"fastinit: error: tensor 'b': field 'shape': {shape} of " in err and f"is {nbytes} bytes" in err
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["fill", str(spec), "-o", str(out), "--format", fmt]) == 2
+    assert f"tensor 'b': field 'shape': {shape}" in capsys.readouterr().err
+    assert os.listdir(out) == []                          # no a.npy, no .partial, no progress record
+
+
+def test_a_model_no_file_can_hold_is_a_bad_spec(tmp_path, capsys):
+    spec = tmp_path / "spec.json"                         # each tensor fits; together they do not
+    spec.write_text(json.dumps({"seed": 0, "dtype": "f16", "tensors": [
+        {"name": n, "shape": [2 ** 31, 2 ** 30], "scheme": "normal"} for n in "ab"]}))
+    assert main(["plan", str(spec)]) == 2
+    assert "fastinit: error: tensors: 9,223,372,036,854,775,808 bytes in all; a file holds at most" \
+        in capsys.readouterr().err
+

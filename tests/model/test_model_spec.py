@@ -121,3 +121,16 @@ def test_subset_and_options():
     spec = from_dict(base()).with_options(seed=5)
     assert spec.seed == 5 and isinstance(spec, model.ModelSpec)
     assert spec.subset([]).tensors == ()
+
+
+def test_size_no_file_can_hold_is_refused_at_load_and_with_options():
+    from fastinit.model.spec import MAX_BYTES
+
+    fits = {"seed": 0, "dtype": "f16", "tensors": [{"name": "w", "shape": [2 ** 31, 2 ** 30], "scheme": "ones"}]}
+    assert from_dict(fits).nbytes == 2 ** 62 <= MAX_BYTES       # plan-only specs this large still load
+    with pytest.raises(SpecError, match=r"tensor 'w': field 'shape': \[2147483648, 1073741824\] of float32 is "
+                                        r"9,223,372,036,854,775,808 bytes; a file holds at most 9,223,372,035,"):
+        from_dict(fits).with_options(dtype="f32")              # --dtype: the same rule
+    with pytest.raises(SpecError, match=r"tensor 'w': field 'shape': \[0, 9223372036854775808\] has a dimension "
+                                        r"of 2\*\*63 or more"):
+        from_dict({**fits, "tensors": [{"name": "w", "shape": [0, 2 ** 63], "scheme": "ones"}]})
