@@ -9,12 +9,13 @@ shape, dtype, stored_as, scheme) is written last and marks the directory complet
 filling, ``fastinit-progress.json`` lists the tensors done so ``resume=True`` refills only
 the rest (and refuses, with ``ResumeMismatch``, an interrupted fill of another spec).  As for
 safetensors, the directory is locked while a fill runs and a complete or interrupted fill is
-replaced only with ``overwrite=True``.  Tensor names become file names, so they may not contain ``/`` or ``\\`` or start
-with a dot.
+replaced only with ``overwrite=True``.  Tensor names become file names, so they may not contain ``/`` or ``\\``, start with a
+dot, or make a file name (``<name>.npy.partial``) longer than ``NAME_MAX`` bytes.
 """
 
 import json
 import os
+import sys
 
 import numpy as np
 from numpy.lib.format import open_memmap
@@ -34,10 +35,22 @@ def stored_dtype(dtype):
     return np.dtype("<u2") if dtype == "bfloat16" else NUMPY_DTYPES[dtype].newbyteorder("<")
 
 
+NAME_MAX = 255                # bytes in a file name: ext4, xfs, btrfs and tmpfs alike
+PARTIAL = ".partial"          # the longest name a tensor's file has is <name>.npy.partial
+
+
 def _filename(name):
     if "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
         raise SpecError(f"tensor {name!r}: field 'name': cannot be a .npy file name "
                         f"(no '/', '\\' or leading '.'); write it in the safetensors format")
+    try:
+        longest = len(os.fsencode(name + ".npy" + PARTIAL))
+    except UnicodeEncodeError:              # a lone surrogate: no file system name spells it
+        raise SpecError(f"tensor {name!r}: field 'name': cannot be a .npy file name (not encodable as "
+                        f"{sys.getfilesystemencoding()}); write it in the safetensors format") from None
+    if longest > NAME_MAX:
+        raise SpecError(f"tensor {name!r}: field 'name': too long for a .npy file name ({longest} bytes with "
+                        f"'.npy{PARTIAL}', at most {NAME_MAX}); write it in the safetensors format")
     return name + ".npy"
 
 
@@ -103,7 +116,7 @@ def _write_locked(spec, directory, files, threads, resume, overwrite, on_tensor,
     except SpecError:                       # a scheme that cannot fill its tensor: no rerun can finish
         for name in filled:                 # this fill, so what this call wrote goes
             os.remove(os.path.join(directory, files[name]))
-        for path in [progress] + [os.path.join(directory, files[t.name]) + ".partial" for t in spec.tensors]:
+        for path in [progress] + [os.path.join(directory, files[t.name]) + PARTIAL for t in spec.tensors]:
             if os.path.exists(path):
                 os.remove(path)
         raise
@@ -123,7 +136,7 @@ def _fill_all(spec, directory, files, threads, on_tensor, test_hook, progress, w
             if on_tensor:
                 on_tensor(t)
             continue
-        partial = path + ".partial"
+        partial = path + PARTIAL
         try:
             stored = open_memmap(partial, mode="w+", dtype=stored_dtype(t.dtype), shape=t.shape)
         except OSError as exc:              # open_memmap extends the file by writing its last byte

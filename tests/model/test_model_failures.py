@@ -135,3 +135,21 @@ def test_a_model_no_file_can_hold_is_a_bad_spec(tmp_path, capsys):
     assert "fastinit: error: tensors: 9,223,372,036,854,775,808 bytes in all; a file holds at most" \
         in capsys.readouterr().err
 
+
+def test_npy_name_too_long_for_a_file_is_refused_before_anything_is_written(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    name = "x" * 244                                      # x * 244 + ".npy.partial": 256 bytes
+    spec.write_text(json.dumps({"seed": 0, "tensors": [
+        {"name": "a", "shape": [4, 4], "scheme": "normal"}, {"name": name, "shape": [4], "scheme": "ones"}]}))
+    out = tmp_path / "out"
+    assert main(["fill", str(spec), "-o", str(out), "--format", "npy"]) == 2
+    err = capsys.readouterr().err
+    assert f"tensor '{name}': field 'name': too long for a .npy file name (256 bytes with '.npy.partial', " \
+           "at most 255); use --format safetensors" in err
+    assert not out.exists()
+    short = json.loads(spec.read_text())
+    short["tensors"][1]["name"] = "x" * 243               # the longest that fits
+    spec.write_text(json.dumps(short))
+    assert main(["fill", str(spec), "-o", str(out), "--format", "npy", "--quiet"]) == 0
+    assert main(["verify", str(spec), str(out)]) == 0
+
