@@ -9,7 +9,8 @@ shape, dtype, stored_as, scheme) is written last and marks the directory complet
 filling, ``fastinit-progress.json`` lists the tensors done so ``resume=True`` refills only
 the rest (and refuses, with ``ResumeMismatch``, an interrupted fill of another spec).  As for
 safetensors, the directory is locked while a fill runs and a complete or interrupted fill is
-replaced only with ``overwrite=True``.  Tensor names become file names, so they may not contain ``/`` or ``\\``, start with a
+replaced only with ``overwrite=True``, and so are ``<name>.npy`` files that no fill recorded here
+wrote.  Tensor names become file names, so they may not contain ``/`` or ``\\``, start with a
 dot, or make a file name (``<name>.npy.partial``) longer than ``NAME_MAX`` bytes.
 """
 
@@ -67,7 +68,15 @@ def _start(spec, directory, files, resume, overwrite):
     ``overwrite``; with ``resume``, refuse an interrupted fill of another spec."""
     index, progress = os.path.join(directory, INDEX), os.path.join(directory, PROGRESS)
     wanted = describe(spec)
-    if overwrite or not (os.path.exists(index) or os.path.exists(progress)):
+    ours = os.path.exists(index) or os.path.exists(progress)
+    if not (ours or overwrite):             # no fill of ours is here: the tensors' files are someone else's
+        taken = [os.path.join(directory, n) for name in files.values() for n in (name, name + PARTIAL)
+                 if os.path.lexists(os.path.join(directory, n))]
+        if taken:
+            more = f" (and {len(taken) - 1} more of this spec's files)" if len(taken) > 1 else ""
+            raise OutputExists(taken[0], f"already exists{more}, and no fill recorded here wrote it; "
+                                         f"choose another output directory or allow overwriting it")
+    if overwrite or not ours:
         return set()
     if not resume:
         if os.path.exists(index):

@@ -153,3 +153,36 @@ def test_npy_name_too_long_for_a_file_is_refused_before_anything_is_written(tmp_
     assert main(["fill", str(spec), "-o", str(out), "--format", "npy", "--quiet"]) == 0
     assert main(["verify", str(spec), str(out)]) == 0
 
+
+def test_npy_never_replaces_files_no_fill_of_it_wrote(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.norm.weight.npy").write_bytes(b"someone's array")
+    (out / "model.layers.0.mlp.up_proj.weight.npy.partial").write_bytes(b"and another")
+    before = tree(out)
+    fill = ["fill", "llama-tiny", "--dtype", "bf16", "--seed", "1", "-o", str(out), "--format", "npy", "--quiet"]
+    for extra in ([], ["--resume"]):
+        assert main(fill + extra) == 4
+        err = capsys.readouterr().err
+        assert f"fastinit: error: {out / 'model.layers.0.mlp.up_proj.weight.npy.partial'}: already exists (and 1 " \
+               "more of this spec's files), and no fill recorded here wrote it" in err and "pass --overwrite" in err
+        assert tree(out) == before
+    assert main(fill + ["--overwrite"]) == 0
+    assert verify_exit(out) == 0
+
+
+def test_npy_resume_of_its_own_fill_still_replaces_its_files(tmp_path):
+    from fastinit.model import fill, load
+
+    spec = load("llama-tiny").with_options(seed=1, dtype="bf16")
+
+    def crash(t, view):
+        if t.name == spec.tensors[2].name:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fill(spec, tmp_path / "out", fmt="npy", quiet=True, test_hook=crash)
+    assert main(["fill", "llama-tiny", "--dtype", "bf16", "--seed", "1", "-o", str(tmp_path / "out"),
+                 "--format", "npy", "--quiet", "--resume"]) == 0
+    assert verify_exit(tmp_path / "out", "--full") == 0
+
