@@ -30,7 +30,7 @@ from . import _validate
 from ._extras import require
 from ._version import __version__
 from .model import presets
-from .model.errors import FileError, Incomplete, Locked, OutputExists, ResumeMismatch
+from .model.errors import FileError, Incomplete, Locked, OtherFormat, OutputExists, ResumeMismatch
 from .model.safetensors import parse_size
 from .model.sources import load
 from .model.spec import SpecError, canonical_dtype
@@ -42,6 +42,7 @@ ADVICE = {
     ResumeMismatch: "rerun with the interrupted fill's options to resume it, or pass --overwrite to start over",
     Locked: "",
     Incomplete: "rerun the same fill with --resume",
+    OtherFormat: "choose another output directory (-o), or remove those files first",
 }
 OS_ADVICE = {
     PermissionError: "; choose an output directory you can write to (-o)",

@@ -18,6 +18,11 @@ class OutputExists(FileError):
     """The output already holds a model or an interrupted fill; the call would replace it."""
 
 
+class OtherFormat(FileError):
+    """The output holds a model (or an interrupted fill) of the other file format, which a fill
+    never removes: the directory would hold two models and ``verify`` could check the stale one."""
+
+
 class ResumeMismatch(FileError):
     """Resuming was asked, but the interrupted fill was of another spec; ``.differences`` say how."""
 

@@ -97,6 +97,16 @@ def _start(spec, directory, files, resume, overwrite):
     return set(state.get("done", ())) & set(files)
 
 
+def model_file(directory):
+    """The path of this writer's ``index.json`` or progress record in ``directory`` (a model or
+    an interrupted fill of this format), else None; an ``index.json`` of another tool is not one."""
+    index, progress = os.path.join(directory, INDEX), os.path.join(directory, PROGRESS)
+    if os.path.exists(progress):
+        return progress
+    entries = _read_json(index) if os.path.isfile(index) else None
+    return index if isinstance(entries, dict) and entries.get("format") == "fastinit-npy" else None
+
+
 def write(spec: ModelSpec, directory, *, threads=None, resume=False, overwrite=False, on_tensor=None,
           test_hook=None):
     """Fill ``directory/<name>.npy`` for every tensor and write ``index.json`` last."""

@@ -15,9 +15,11 @@ import numpy as np
 
 from .._extras import require
 from . import npy, safetensors
+from .errors import OtherFormat
 from .spec import ModelSpec, SpecError
 
 FORMATS = {"safetensors": safetensors, "npy": npy}
+_MODEL = {"safetensors": "a safetensors model", "npy": "an .npy model"}
 SAMPLE_ELEMENTS = 4096        # elements per verified shard (rounded to whole rows)
 FULL_ELEMENTS = 1 << 22       # elements per chunk when verifying every element
 
@@ -65,6 +67,10 @@ def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=
         if max_shard_size is None:
             raise SpecError("only: filling some files of a model needs max_shard_size (a sharded model)")
         extra["only"] = only
+    for name, path in _models(directory).items():
+        if name != fmt:
+            raise OtherFormat(path, f"{_MODEL[name]} (or an interrupted fill of one) is here; this fill writes "
+                                    f"{fmt} files, and a fill never removes another format's files")
     total = spec.nbytes
     if only is not None:
         total = sum(sub.nbytes for name, sub in safetensors.shards(spec, extra["max_shard_size"])
@@ -87,10 +93,31 @@ def fill(spec: ModelSpec, directory, *, fmt="safetensors", threads=None, resume=
             bar.close()
 
 
+def _models(directory):
+    """``{format: one of its files}`` for each format whose model (or interrupted fill) is in ``directory``."""
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        return {}
+    found = {}
+    names = safetensors.model_files(directory)
+    if names:
+        found["safetensors"] = os.path.join(directory, names[0])
+    path = npy.model_file(directory)
+    if path:
+        found["npy"] = path
+    return found
+
+
 def detect_format(directory):
-    """``"safetensors"`` or ``"npy"`` for a (possibly incomplete) output directory."""
+    """``"safetensors"`` or ``"npy"`` for a (possibly incomplete) output directory; a ValueError
+    if it holds both (a fill refuses to make such a directory: one of them is stale)."""
     if not os.path.isdir(directory):
         raise ValueError(f"{directory}: no such directory: nothing to verify")
+    found = _models(directory)
+    if len(found) > 1:
+        raise ValueError(f"{directory}: holds both a safetensors model ({os.path.basename(found['safetensors'])}) "
+                         f"and an .npy one ({os.path.basename(found['npy'])}): cannot tell which to check; "
+                         f"remove the stale one")
     if safetensors.is_safetensors_dir(directory):
         return "safetensors"
     if {npy.INDEX, npy.PROGRESS} & set(os.listdir(directory)):

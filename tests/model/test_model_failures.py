@@ -186,3 +186,30 @@ def test_npy_resume_of_its_own_fill_still_replaces_its_files(tmp_path):
                  "--format", "npy", "--quiet", "--resume"]) == 0
     assert verify_exit(tmp_path / "out", "--full") == 0
 
+
+@pytest.mark.parametrize("first, second", [("safetensors", "npy"), ("npy", "safetensors")])
+def test_a_fill_never_mixes_formats_in_one_directory(tmp_path, capsys, first, second):
+    out = tmp_path / "out"
+    assert main(["fill", "llama-tiny", "--dtype", "bf16", "--seed", "1", "-o", str(out), "--format", first,
+                 "--quiet"]) == 0
+    before = tree(out)
+    for extra in ([], ["--overwrite"], ["--resume"]):
+        assert main(["fill", "llama-tiny", "--dtype", "bf16", "--seed", "5", "-o", str(out), "--format", second,
+                     "--quiet", *extra]) == 4
+        err = capsys.readouterr().err
+        kind = "a safetensors model" if first == "safetensors" else "an .npy model"
+        assert f"{kind} (or an interrupted fill of one) is here; this fill writes {second} files" in err, err
+        assert "choose another output directory (-o), or remove those files first" in err
+        assert tree(out) == before
+    assert verify_exit(out) == 0
+
+
+def test_verify_refuses_a_directory_holding_both_formats(tmp_path, capsys):
+    from fastinit.model import load, npy
+
+    out = tmp_path / "out"
+    assert main(["fill", "llama-tiny", "--dtype", "bf16", "--seed", "1", "-o", str(out), "--quiet"]) == 0
+    npy.write(load("llama-tiny").with_options(seed=5, dtype="bf16"), out)   # the writer alone does not look
+    assert verify_exit(out) == 1                          # not OK against the stale model.safetensors
+    assert "holds both a safetensors model (model.safetensors) and an .npy one (index.json): cannot tell " \
+           "which to check; remove the stale one" in capsys.readouterr().err

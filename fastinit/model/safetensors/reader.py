@@ -176,10 +176,14 @@ def incomplete(directory):
                   if p.endswith(".partial") and (p == FILENAME + ".partial" or SHARD.fullmatch(p[:-8])))
 
 
+def model_files(directory):
+    """The names of the files of a safetensors model (or an interrupted fill) in ``directory``, sorted."""
+    return sorted(p for p in os.listdir(directory)
+                  if p in (FILENAME, INDEX, FILENAME + ".partial") or SHARD.fullmatch(p.removesuffix(".partial")))
+
+
 def is_safetensors_dir(directory):
-    names = os.listdir(directory)
-    return any(p in (FILENAME, INDEX) or SHARD.fullmatch(p.removesuffix(".partial")) for p in names) \
-        or FILENAME + ".partial" in names
+    return bool(model_files(directory))
 
 
 def read_index(path):
