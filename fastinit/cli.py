@@ -16,8 +16,9 @@ builds from a config, initialized as its own init code does (``fastinit.torch.hf
 Exit status: 0 success, 1 verification failed, 2 bad spec or arguments or an extra not
 installed, 3 the files could not be written (disk full, file size limit, unwritable
 directory: nothing looks complete),
-4 refused: the output exists (``--overwrite``), another process is filling it, or
-``--resume`` found an interrupted fill of another spec; 130 interrupted (Ctrl-C; a fill can
+4 refused: the output (or a config.json that differs) exists (``--overwrite``), it holds
+the other format's model, another process is filling it, or ``--resume`` found an
+interrupted fill of another spec; 130 interrupted (Ctrl-C; a fill can
 be resumed).  The library's errors never name flags: this module maps them to the flags.
 """
 
@@ -36,8 +37,14 @@ from .model.sources import load
 from .model.spec import SpecError, canonical_dtype
 from .model.writer import FORMATS, fill, finalize, shard_files, verify
 
-# what to do about each refusal, in flags
+
+class ConfigExists(OutputExists):
+    """DIR/config.json exists and differs from the one this fill writes beside the weights."""
+
+
+# what to do about each refusal, in flags (the first class that matches)
 ADVICE = {
+    ConfigExists: "choose another output directory (-o), or pass --overwrite to replace it",
     OutputExists: "pass --overwrite to replace it (or --resume to continue an interrupted fill of the same spec)",
     ResumeMismatch: "rerun with the interrupted fill's options to resume it, or pass --overwrite to start over",
     Locked: "",
@@ -98,23 +105,58 @@ def _spec(args):
     return spec.with_options(seed=getattr(args, "seed", None), dtype=dtype)
 
 
-def _write_config(args, spec):
-    """config.json beside the weights, its dtype the file's, so from_pretrained(DIR) loads them."""
+def _config_bytes(args, spec):
+    """The config.json to write beside the weights, its dtype the file's (so from_pretrained(DIR)
+    loads them), or None when the spec is not an HF config."""
     import json
 
     config = dict(getattr(args, "hf_config", None) or {})
-    if not config or not os.path.isdir(args.output):   # a process of a sharded fill with no file of its own
-        return
+    if not config:
+        return None
     dtypes = {t.dtype for t in spec.tensors}
     if len(dtypes) == 1:
         config["dtype"] = dtypes.pop()
         config.pop("torch_dtype", None)
+    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _check_config(args, data):
+    """Refuse, before the fill writes anything, to replace a DIR/config.json that differs from
+    ``data`` (a fill's own config.json, on --resume or --finalize, is the same bytes)."""
+    path = os.path.join(args.output, "config.json")
+    if data is None or args.overwrite or not os.path.lexists(path):
+        return
+    with open(path, "rb") as f:
+        if f.read(len(data) + 1) != data:
+            raise ConfigExists(path, "already exists and differs from the config.json this fill writes beside "
+                                     "the weights (the spec's, its dtype the weights')")
+
+
+def _write_config(args, data):
+    """DIR/config.json = ``data``: left as it is if it holds those bytes, replaced only with
+    --overwrite (else ``ConfigExists``; one created since ``_check_config`` is not replaced)."""
+    if data is None or not os.path.isdir(args.output):   # a process of a sharded fill with no file of its own
+        return
     path = os.path.join(args.output, "config.json")
     tmp = f"{path}.{os.getpid()}.tmp"                # processes of one sharded fill write it at once
-    with open(tmp, "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    with open(tmp, "wb") as f:
+        f.write(data)
+    try:
+        if args.overwrite:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)                       # never over a file: fails if one is there
+        except FileExistsError:
+            _check_config(args, data)                # the same bytes (another process of this fill): done
+        except OSError:                              # a file system without hard links
+            if os.path.exists(path):
+                _check_config(args, data)
+            else:
+                os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 _positive, _index = _validate.int_arg(1), _validate.int_arg(0)
@@ -171,9 +213,11 @@ def cmd_fill(args):
         for name in shard_files(spec, args.max_shard_size):
             print(name)
         return 0
+    config = _config_bytes(args, spec)
+    _check_config(args, config)
     if args.finalize:
         finalize(spec, args.output, args.max_shard_size)
-        _write_config(args, spec)
+        _write_config(args, config)
         if not args.quiet:
             print(f"wrote the index of {len(shard_files(spec, args.max_shard_size))} shards -> {args.output}",
                   file=sys.stderr)
@@ -187,7 +231,7 @@ def cmd_fill(args):
         filled = fill(spec, args.output, fmt=args.format, threads=args.threads, resume=args.resume,
                       overwrite=args.overwrite, quiet=args.quiet or not _bar_available(),
                       max_shard_size=args.max_shard_size, only=only)
-    _write_config(args, spec)
+    _write_config(args, config)
     elapsed = time.perf_counter() - start
     if not args.quiet:
         nbytes = sum(spec[name].nbytes for name in filled)

@@ -144,3 +144,47 @@ def test_progress_bar_on_a_tty(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stderr", quiet)
     fill(spec, tmp_path / "quiet", quiet=True)
     assert quiet.getvalue() == ""
+
+
+CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 256, "hidden_size": 32,
+          "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+          "torch_dtype": "float32"}
+
+
+def listing(directory):
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_fill_never_replaces_a_different_config_json(tmp_path, capsys):
+    spec = tmp_path / "config.json"
+    spec.write_text(json.dumps(CONFIG))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_text('{"mine": 1}\n')
+    before = listing(out)
+    fill = ["fill", str(spec), "--seed", "0", "-o", str(out), "--quiet"]
+    for extra in ([], ["--resume"], ["--max-shard-size", "50kB", "--finalize"]):
+        assert main(fill + extra) == 4
+        err = capsys.readouterr().err
+        assert f"fastinit: error: {out / 'config.json'}: already exists and differs from the config.json this fill" \
+               in err and "pass --overwrite to replace it" in err, err
+        assert listing(out) == before                    # not a byte written, no lock file either
+    assert main(fill + ["--overwrite"]) == 0
+    written = (out / "config.json").read_bytes()
+    assert json.loads(written)["model_type"] == "llama" and sorted(os.listdir(out)) == ["config.json", FILENAME]
+
+
+def test_a_fills_own_config_json_is_kept_on_resume_and_finalize(tmp_path):
+    spec = tmp_path / "config.json"
+    spec.write_text(json.dumps(CONFIG))
+    one, many = tmp_path / "one", tmp_path / "many"
+    assert main(["fill", str(spec), "--seed", "0", "-o", str(one), "--quiet"]) == 0
+    written = listing(one)
+    assert main(["fill", str(spec), "--seed", "0", "-o", str(one), "--quiet", "--resume"]) == 0
+    assert listing(one) == written
+    shard = ["fill", str(spec), "--seed", "0", "-o", str(many), "--quiet", "--max-shard-size", "50kB"]
+    for i in range(2):
+        assert main(shard + ["--shard-index", str(i), "--num-shards", "2"]) == 0
+    assert main(shard + ["--finalize"]) == 0
+    assert (many / "config.json").read_bytes() == written["config.json"]
+    assert main(["verify", str(spec), str(many), "--seed", "0"]) == 0
