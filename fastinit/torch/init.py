@@ -16,8 +16,11 @@ Any tensor torch accepts is written in place: a contiguous CPU float tensor thro
 zero-copy NumPy view; a non-contiguous one (``w.T``, a column slice, channels_last) gets
 the values of its logical (row-major) indices, so ``w.T`` holds the bits of the transposed
 fill (one temporary, then ``copy_``); a meta tensor is checked and left as is, as torch
-does.  Bad arguments raise ``InitArgumentError`` (a ValueError that is also the
-RuntimeError torch raises for bounds) before the generator is advanced or a byte written.
+does.  What torch refuses to write is refused too, with torch's message: a tensor whose
+elements share memory (``torch.zeros(4).expand(3, 4)``) to a random fill, an inference
+tensor outside ``torch.inference_mode()``.  Bad arguments raise ``InitArgumentError`` (a
+ValueError that is also the RuntimeError torch raises for bounds) before the generator is
+advanced or a byte written.
 
 >>> w = torch.empty(256, 128)
 >>> torch.manual_seed(0); fastinit.torch.kaiming_uniform_(w, a=5 ** 0.5)   # torch.nn.init's way
@@ -59,8 +62,9 @@ class InitArgumentError(ValueError, RuntimeError):
     """A bad argument to a ``fastinit.torch`` initializer.
 
     A ValueError (fastinit's convention) and a RuntimeError, which is what ``torch.nn.init``
-    raises for bounds it rejects (``uniform_(t, 2, 1)``, ``normal_(t, std=-1)``), so code
-    written against either catches it."""
+    raises for bounds it rejects (``uniform_(t, 2, 1)``, ``normal_(t, std=-1)``) and for
+    tensors it will not write in place (an ``expand``-ed tensor, an inference tensor outside
+    inference mode), so code written against either catches it."""
 
 
 # ----------------------------------------------------------------------------------------
@@ -102,6 +106,37 @@ def _check_tensor(tensor):
         raise TypeError(f"tensor must be a torch.Tensor; got {type(tensor).__name__}")
     if tensor.layout != torch.strided:
         raise ValueError(f"tensor has layout {tensor.layout}; expected a dense (torch.strided) tensor")
+
+
+# torch's own words for the in-place writes it refuses (each message below starts with them)
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
+            "location. Please clone() the tensor before performing the operation.")
+_INFERENCE = ("Inplace update to inference tensor outside InferenceMode is not allowed. You can make a clone to get "
+              "a normal tensor before doing inplace update. See https://github.com/pytorch/rfcs/pull/17 for more "
+              "details.")
+
+
+def _check_writable(tensor, overlap_ok):
+    """Refuse the in-place writes torch refuses, with torch's message naming ``tensor``.
+
+    - An inference tensor outside inference mode (any device, meta included).
+    - Unless ``overlap_ok``: elements sharing memory where torch's ``has_internal_overlap``
+      says Yes -- a dimension of size > 1 and stride 0 (``expand``) in a tensor with elements
+      (an empty tensor counts as non-overlapping and dense).  torch lets the "too hard to
+      tell" views through (``as_strided((3, 3), (1, 1))``) and leaves meta tensors alone: so
+      does this.  torch's ``fill_``/``zero_`` and its ``eye_``/``dirac_`` write such tensors.
+    """
+    if tensor.is_inference() and not torch.is_inference_mode_enabled():
+        raise InitArgumentError(f"{_INFERENCE} tensor is an inference tensor (made under torch.inference_mode()) "
+                                f"and inference mode is off: fill it inside torch.inference_mode(), or fill "
+                                f"tensor.clone()")
+    if overlap_ok or tensor.is_meta or tensor.numel() == 0:
+        return
+    for dim, (size, stride) in enumerate(zip(tensor.shape, tensor.stride())):
+        if size > 1 and stride == 0:
+            raise InitArgumentError(f"{_OVERLAP} tensor has shape {tuple(tensor.shape)} and strides "
+                                    f"{tuple(tensor.stride())}: dim {dim}, of size {size}, has stride 0 (a view "
+                                    f"made by expand() or as_strided())")
 
 
 def _direct(tensor):
@@ -149,8 +184,14 @@ def _raw_strided(tensor):
     return tensor.detach().view(raw).numpy()
 
 
-def _write(tensor, fill, *args, dry_run=True, shardable=True, **kwargs):
+def _write(tensor, fill, *args, key=None, overlap_ok=False, dry_run=True, shardable=True, **kwargs):
     """Fill ``tensor`` in place with ``fill(numpy_view, *args, **kwargs)``; returns ``tensor``.
+
+    Every write of this module passes here, and first through :func:`_check_writable`
+    (torch's refusals: an inference tensor outside inference mode; elements sharing memory,
+    unless ``overlap_ok``).  Only then is ``key()`` called, if given: a random fill's
+    ``(seed, stream)``, for a seedless call a draw from torch's generator, so a refused call
+    leaves the generator as it was.
 
     Contiguous CPU float tensors are written through their view.  Any other tensor gets the
     values of its logical indices from a contiguous temporary, ``copy_``-ed in (which casts
@@ -161,10 +202,13 @@ def _write(tensor, fill, *args, dry_run=True, shardable=True, **kwargs):
     only checked (``dry_run``: the fill's own checks on an empty shard), as torch leaves
     meta tensors alone.
     """
+    _check_writable(tensor, overlap_ok)
     if tensor.is_meta:
         if dry_run:
             _dry_run(fill, tensor, args, kwargs)
         return tensor
+    if key is not None:
+        kwargs["seed"], kwargs["stream"] = key()
     with torch.no_grad():
         if _direct(tensor):
             _run(fill, as_numpy(tensor), args, kwargs)
@@ -191,7 +235,8 @@ def _write(tensor, fill, *args, dry_run=True, shardable=True, **kwargs):
 
 
 def _random(tensor, fill, *args, seed, stream, generator, backend, threads, what, **kwargs):
-    """A random fill: checks, then the key (seedless: from the generator), then the write."""
+    """A random fill: checks, then (in :func:`_write`, after torch's refusals) the key -- seedless:
+    drawn from the generator, put back if the fill refuses its arguments -- then the write."""
     _check_tensor(tensor)
     _float_dtype(tensor, what)
     if tensor.is_meta:  # checked, and the generator left alone, as torch leaves meta tensors
@@ -200,9 +245,9 @@ def _random(tensor, fill, *args, seed, stream, generator, backend, threads, what
         return _write(tensor, fill, *args, seed=0 if seed is None else seed, stream=0 if stream is None else stream,
                       backend=backend, threads=threads, **kwargs)
     saved = _generator_state(seed, generator)
-    seed, stream = _key(seed, stream, generator)
     try:
-        return _write(tensor, fill, *args, seed=seed, stream=stream, backend=backend, threads=threads, **kwargs)
+        return _write(tensor, fill, *args, key=lambda: _key(seed, stream, generator), backend=backend,
+                      threads=threads, **kwargs)
     except (TypeError, ValueError):
         if saved is not None:
             saved[0].set_state(saved[1])
@@ -363,7 +408,7 @@ def eye_(tensor):
     _check_tensor(tensor)
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    return _write(tensor, _schemes.eye_, dry_run=False)
+    return _write(tensor, _schemes.eye_, dry_run=False, overlap_ok=True)
 
 
 def dirac_(tensor, groups=1):
@@ -373,7 +418,7 @@ def dirac_(tensor, groups=1):
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
     if tensor.shape[0] % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
-    return _write(tensor, _schemes.dirac_, groups, dry_run=False)
+    return _write(tensor, _schemes.dirac_, groups, dry_run=False, overlap_ok=True)
 
 
 def _scalar(value):

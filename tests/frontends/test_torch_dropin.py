@@ -116,6 +116,147 @@ def test_meta_tensors_are_checked_and_left_as_torch_leaves_them():
         init.uniform_(torch.empty(5, device="meta"), 2.0, 1.0)
 
 
+# ------------------------------------------------------------------ writes torch refuses
+
+OVERLAP = "more than one element of the written-to tensor refers to a single memory location"
+INFERENCE = "Inplace update to inference tensor outside InferenceMode is not allowed"
+
+# every public in-place initializer, as (module, tensor) -> call; the deterministic ones last
+WRITERS = {
+    "uniform_": lambda m, t: m.uniform_(t, -0.5, 0.5),
+    "normal_": lambda m, t: m.normal_(t, 0.0, 0.02),
+    "trunc_normal_": lambda m, t: m.trunc_normal_(t, std=0.02, a=-0.04, b=0.04),
+    "xavier_uniform_": lambda m, t: m.xavier_uniform_(t),
+    "xavier_normal_": lambda m, t: m.xavier_normal_(t),
+    "kaiming_uniform_": lambda m, t: m.kaiming_uniform_(t, a=math.sqrt(5)),
+    "kaiming_normal_": lambda m, t: m.kaiming_normal_(t, mode="fan_out", nonlinearity="relu"),
+    "orthogonal_": lambda m, t: m.orthogonal_(t),
+    "sparse_": lambda m, t: m.sparse_(t, 0.5),
+    "constant_": lambda m, t: m.constant_(t, 0.5),
+    "ones_": lambda m, t: m.ones_(t),
+    "zeros_": lambda m, t: m.zeros_(t),
+    "eye_": lambda m, t: m.eye_(t),
+    "dirac_": lambda m, t: m.dirac_(t),
+}
+RANDOM = [n for n in WRITERS if n not in ("constant_", "ones_", "zeros_", "eye_", "dirac_")]
+METHODS = {"Tensor.normal_": lambda t: t.normal_(1.0, 2.0), "Tensor.uniform_": lambda t: t.uniform_(-1.0, 1.0)}
+
+
+def _shape(name):
+    return (4, 3, 3) if name == "dirac_" else (4, 3)
+
+
+def _shared(kind, shape):
+    """``(base, view)``: a view of ``base`` whose dim 0 (size 4) has stride 0, poisoned."""
+    base = torch.full(shape[1:], 7.0)
+    if kind == "expand":
+        return base, base.expand(shape)
+    return base, base.as_strided(shape, (0,) + base.stride())
+
+
+def _refused_untouched(call, base, match):
+    """``call`` raises a RuntimeError matching ``match``; neither ``base``'s bytes nor torch's
+    generator moved."""
+    before, state = base.clone(), torch.get_rng_state()
+    with pytest.raises(RuntimeError, match=match):
+        call()
+    assert torch.equal(base, before) and torch.equal(torch.get_rng_state(), state)
+
+
+def _seeded(name, t):
+    """fastinit's counter-based call of initializer ``name`` on ``t``."""
+    extra = (0.5,) if name == "sparse_" else ()
+    return getattr(init, name)(t, *extra, seed=0, stream="e")
+
+
+@pytest.mark.parametrize("kind", ["expand", "as_strided"])
+@pytest.mark.parametrize("name", RANDOM)
+def test_tensor_whose_elements_share_memory_is_refused_as_torch_refuses_it(name, kind):
+    shape = _shape(name)
+    with pytest.raises(RuntimeError, match=OVERLAP):  # torch (its orthogonal_ draws first: no state check)
+        WRITERS[name](torch.nn.init, _shared(kind, shape)[1])
+    base, view = _shared(kind, shape)
+    _refused_untouched(lambda: WRITERS[name](init, view), base, rf"{OVERLAP}.*tensor has shape \(4, 3")
+    _refused_untouched(lambda: _seeded(name, view), base, r"dim 0, of size 4, has stride 0")
+    with pytest.raises(ValueError, match=OVERLAP):  # InitArgumentError: a ValueError too
+        _seeded(name, view)
+    with init.installed():  # torch.nn.init.<name> routed through fastinit
+        _refused_untouched(lambda: WRITERS[name](torch.nn.init, view), base, OVERLAP)
+
+
+@pytest.mark.parametrize("kind", ["expand", "as_strided"])
+@pytest.mark.parametrize("method", list(METHODS))
+def test_installed_tensor_methods_refuse_shared_memory_as_torch_does(method, kind):
+    _refused_untouched(lambda: METHODS[method](_shared(kind, (2, 3))[1]), torch.zeros(1), OVERLAP)
+    base, view = _shared(kind, (2, 3))
+    with init.installed():
+        _refused_untouched(lambda: METHODS[method](view), base, OVERLAP)
+
+
+@pytest.mark.parametrize("name", ["constant_", "ones_", "zeros_", "eye_", "dirac_"])
+def test_deterministic_writers_take_what_torch_takes(name):
+    """torch's fill_/zero_ and its eye_/dirac_ write an expanded tensor: no refusal here either."""
+    for module in (torch.nn.init, init):
+        view = _shared("expand", _shape(name))[1]
+        assert WRITERS[name](module, view) is view
+
+
+def test_views_torch_writes_stay_written():
+    """A size-1 dim of stride 0 is no overlap (the bits of the contiguous fill); as_strided views
+    torch cannot decide about (``has_internal_overlap`` "too hard") are written, as torch does."""
+    ref = init.normal_(torch.empty(30, 1, 40), seed=2, stream="w")
+    for strides in ((40, 0, 1), (1, 0, 30)):  # contiguous, and transposed (the block path)
+        one = torch.zeros(1200).as_strided((30, 1, 40), strides)
+        init.normal_(one, seed=2, stream="w")
+        assert torch.equal(one, ref)
+        torch.nn.init.normal_(one)
+    for module in (torch.nn.init, init):
+        hard = torch.zeros(12).as_strided((3, 3), (1, 1))  # element (i, j) at i + j
+        module.uniform_(hard, 1.0, 2.0)
+        assert (hard >= 1).all()
+
+
+@pytest.mark.parametrize("name", list(WRITERS) + list(METHODS))
+def test_inference_tensor_refused_outside_inference_mode_and_written_inside(name):
+    shape = _shape(name) if name in WRITERS else (4, 3)
+    if name in WRITERS:
+        torch_call, call, routed = (lambda t: WRITERS[name](torch.nn.init, t), lambda t: WRITERS[name](init, t),
+                                    lambda t: WRITERS[name](torch.nn.init, t))
+    else:
+        torch_call = call = routed = METHODS[name]
+    with torch.inference_mode():
+        t = torch.full(shape, 7.0)
+    for view in (t, t.transpose(0, 1)):
+        with pytest.raises(RuntimeError, match=INFERENCE):  # torch (its orthogonal_ draws first)
+            torch_call(view)
+        if name in WRITERS:
+            _refused_untouched(lambda: call(view), t, INFERENCE)
+        with init.installed():
+            _refused_untouched(lambda: routed(view), t, INFERENCE)
+    with torch.inference_mode():
+        assert torch_call(torch.full(shape, 7.0)) is not None
+        for fill, installed in ((call, False), (routed, True)):
+            t = torch.full(shape, 7.0)
+            if installed:
+                with init.installed():
+                    assert fill(t) is t
+            else:
+                assert fill(t) is t
+            assert not (t == 7).all()
+
+
+def test_inference_tensor_inside_inference_mode_gets_the_bits_of_a_normal_one():
+    ref = init.trunc_normal_(torch.empty(30, 20), std=0.02, a=-0.04, b=0.04, seed=1, stream="w")
+    with torch.inference_mode():
+        t = torch.empty(30, 20)
+        init.trunc_normal_(t, std=0.02, a=-0.04, b=0.04, seed=1, stream="w")
+    assert t.is_inference() and torch.equal(t, ref)
+    with torch.inference_mode():
+        t = torch.empty(3, 3)
+    with pytest.raises(RuntimeError, match=rf"{INFERENCE}.*tensor is an inference tensor"):
+        init.normal_(t, seed=0, stream="w")
+
+
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64, torch.uint8])
 def test_constants_on_any_dtype(dtype):
     for fn, val in ((init.zeros_, 0), (init.ones_, 1)):
