@@ -85,15 +85,25 @@ def uniform_(out, low=0.0, high=1.0, *, seed, stream=None, global_shape=None, of
 
     >>> w = uniform_(np.empty((256, 128), np.float32), -0.1, 0.1, seed=0, stream="fc1.weight")
     """
-    low, high = _real(low, "low"), _real(high, "high")
+    return _uniform(out, low, high, ("low", "high"), seed=seed, stream=stream, global_shape=global_shape,
+                    offset=offset, backend=backend, threads=threads)
+
+
+def _uniform(out, low, high, names, *, seed, stream=None, global_shape=None, offset=None, backend=None,
+             threads=None):
+    """uniform_, with ``names``: what the caller calls ``(low, high)`` (``fastinit.torch.uniform_``'s
+    ``a``, ``b``; ``Tensor.uniform_``'s ``from``, ``to``), named in every error about them."""
+    lo_name, hi_name = names
+    low, high = _real(low, lo_name), _real(high, hi_name)
     if low > high:
-        raise ValueError(f"low must be <= high; got low={low}, high={high}")
+        raise ValueError(f"{lo_name} must be <= {hi_name}; got {lo_name}={low}, {hi_name}={high}")
     dtype = _dtype_of(out)
-    for name, v in (("low", low), ("high", high)):
+    for name, v in ((lo_name, low), (hi_name, high)):
         _in_range(v, name, dtype)
     width = high - low
     if not (math.isfinite(width) and abs(width) <= float(_finfo(_compute(dtype)).max)):
-        raise ValueError(f"high - low = {width} overflows {_compute(dtype)}, fastinit's compute type for {dtype}")
+        raise ValueError(f"{hi_name} - {lo_name} = {width} overflows {_compute(dtype)}, fastinit's compute type "
+                         f"for {dtype}")
     if low == high:  # a constant, rounded to nearest like constant_
         lo = hi = _rounding.nearest(low, dtype)
     else:

@@ -288,8 +288,14 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None, *, seed=None, stream=None, ba
 
     ``x = u (b - a) + a`` with ``u`` 24 (float64: 53) random bits (``fastinit.uniform_``).
     """
-    return _random(tensor, _fills.uniform_, _scalar(a), _scalar(b), seed=seed, stream=stream, generator=generator,
-                   backend=backend, threads=threads, what="uniform_")
+    return _uniform(tensor, a, b, ("a", "b"), generator, seed=seed, stream=stream, backend=backend, threads=threads)
+
+
+def _uniform(tensor, low, high, names, generator=None, *, seed=None, stream=None, backend=None, threads=None):
+    """:func:`uniform_`, its errors naming ``(low, high)`` as the caller does: ``names`` is
+    ``("a", "b")`` for ``uniform_``, ``("from", "to")`` for the installed ``Tensor.uniform_``."""
+    return _random(tensor, _fills._uniform, _scalar(low), _scalar(high), names, seed=seed, stream=stream,
+                   generator=generator, backend=backend, threads=threads, what="uniform_")
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None, *, seed=None, stream=None, backend=None, threads=None):

@@ -60,7 +60,7 @@ def _methods(previous):
             raise TypeError(f"uniform_() got unexpected keyword arguments {sorted(kwargs)}")
         if not _plain_cpu_float(self):
             return prev_uniform(self, from_, to, generator=generator)
-        return _init.uniform_(self, from_, to, generator)
+        return _init._uniform(self, from_, to, ("from", "to"), generator)
 
     normal_.__doc__ = "fastinit-routed ``Tensor.normal_`` (fastinit.torch.install)."
     uniform_.__doc__ = "fastinit-routed ``Tensor.uniform_`` (fastinit.torch.install)."

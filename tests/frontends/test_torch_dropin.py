@@ -2,6 +2,7 @@
 accepts, torch's errors and warnings, unchanged user code, and install()."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -298,6 +299,39 @@ def test_torch_error_types():
         init.dirac_(torch.empty(5, 3, 3), 2)
     with pytest.raises(TypeError, match="torch.Tensor"):
         init.normal_(np.zeros(3))
+
+
+def test_errors_name_the_callers_parameters():
+    """fastinit.uniform_ calls its bounds low/high; torch.nn.init.uniform_ calls them a/b,
+    Tensor.uniform_ from/to: each error names what the caller passed."""
+    t, h = torch.full((3,), 7.0), torch.full((3,), 7.0, dtype=torch.float16)
+    for call, match in [
+        (lambda: init.uniform_(t, 2, 1), "a must be <= b; got a=2.0, b=1.0"),
+        (lambda: init.uniform_(t, b=math.inf), "b must be finite; got inf"),
+        (lambda: init.uniform_(h, 0, 1e5), "b=100000.0 is outside the range of float16"),
+        (lambda: init.uniform_(t, -3e38, 3e38, seed=0, stream="t"), "b - a = 6e+38 overflows float32"),
+        (lambda: init.normal_(t, math.inf), "mean must be finite; got inf"),
+        (lambda: init.normal_(t, std=-1), "std must be >= 0; got -1.0"),
+        (lambda: init.trunc_normal_(t, 0, 1, 2, 1), "a must be < b; got a=2.0, b=1.0"),
+        (lambda: init.trunc_normal_(h, a=-1e5), "a=-100000.0 is outside the range of float16"),
+    ]:
+        with pytest.raises(RuntimeError, match=re.escape(match)):
+            call()
+    with pytest.raises(TypeError, match="a must be a real number"):
+        init.uniform_(t, "0")
+    with init.installed():
+        for call, match in [
+            (lambda: t.uniform_(2, 1), "from must be <= to; got from=2.0, to=1.0"),
+            (lambda: t.uniform_(**{"from": 0, "to": math.inf}), "to must be finite; got inf"),
+            (lambda: h.uniform_(-1e5, 0), "from=-100000.0 is outside the range of float16"),
+            (lambda: t.normal_(0, -1), "std must be >= 0; got -1.0"),
+            (lambda: torch.nn.init.uniform_(t, 2, 1), "a must be <= b; got a=2.0, b=1.0"),
+        ]:
+            with pytest.raises(RuntimeError, match=re.escape(match)):
+                call()
+    assert (t == 7).all() and (h == 7).all()
+    with pytest.raises(ValueError, match=re.escape("low must be <= high; got low=2.0, high=1.0")):
+        fastinit.uniform_(np.empty(3, np.float32), 2, 1, seed=0, stream="t")  # fastinit's own names
 
 
 @pytest.mark.parametrize("fn", [init.kaiming_uniform_, init.kaiming_normal_])
