@@ -35,7 +35,7 @@ import torch
 from .. import fills as _fills
 from .. import schemes as _schemes
 from ..schemes.fans import QUADRATURE_NONLINEARITIES as _QUADRATURE, TORCH_NONLINEARITIES as _TORCH_TABLE
-from .tensors import _FLOAT, as_numpy
+from .tensors import _FLOAT, as_numpy, inference_refusal
 
 _DRAW_HIGH = 2**63 - 1  # a seedless key: torch.randint(0, 2**63 - 1) from the generator
 
@@ -108,35 +108,37 @@ def _check_tensor(tensor):
         raise ValueError(f"tensor has layout {tensor.layout}; expected a dense (torch.strided) tensor")
 
 
-# torch's own words for the in-place writes it refuses (each message below starts with them)
+# torch's own words for writing a tensor whose elements share memory (the message below starts with them)
 _OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
             "location. Please clone() the tensor before performing the operation.")
-_INFERENCE = ("Inplace update to inference tensor outside InferenceMode is not allowed. You can make a clone to get "
-              "a normal tensor before doing inplace update. See https://github.com/pytorch/rfcs/pull/17 for more "
-              "details.")
 
 
-def _check_writable(tensor, overlap_ok):
+def _check_writable(tensor):
     """Refuse the in-place writes torch refuses, with torch's message naming ``tensor``.
 
     - An inference tensor outside inference mode (any device, meta included).
-    - Unless ``overlap_ok``: elements sharing memory where torch's ``has_internal_overlap``
-      says Yes -- a dimension of size > 1 and stride 0 (``expand``) in a tensor with elements
-      (an empty tensor counts as non-overlapping and dense).  torch lets the "too hard to
-      tell" views through (``as_strided((3, 3), (1, 1))``) and leaves meta tensors alone: so
-      does this.  torch's ``fill_``/``zero_`` and its ``eye_``/``dirac_`` write such tensors.
+    - Elements sharing memory where torch's ``has_internal_overlap`` says Yes
+      (:func:`_shared_dim`).  torch lets the "too hard to tell" views through
+      (``as_strided((3, 3), (1, 1))``) and leaves meta tensors alone: so does this.  torch's
+      ``fill_``/``zero_`` and its ``eye_``/``dirac_`` do write such tensors: ``constant_``,
+      ``ones_``, ``zeros_`` are torch's ``fill_``/``zero_``, and ``eye_``/``dirac_`` hand them to torch.
     """
-    if tensor.is_inference() and not torch.is_inference_mode_enabled():
-        raise InitArgumentError(f"{_INFERENCE} tensor is an inference tensor (made under torch.inference_mode()) "
-                                f"and inference mode is off: fill it inside torch.inference_mode(), or fill "
-                                f"tensor.clone()")
-    if overlap_ok or tensor.is_meta or tensor.numel() == 0:
-        return
-    for dim, (size, stride) in enumerate(zip(tensor.shape, tensor.stride())):
-        if size > 1 and stride == 0:
-            raise InitArgumentError(f"{_OVERLAP} tensor has shape {tuple(tensor.shape)} and strides "
-                                    f"{tuple(tensor.stride())}: dim {dim}, of size {size}, has stride 0 (a view "
-                                    f"made by expand() or as_strided())")
+    refusal = inference_refusal(tensor)
+    if refusal:
+        raise InitArgumentError(refusal)
+    dim = _shared_dim(tensor)
+    if dim is not None:
+        raise InitArgumentError(f"{_OVERLAP} tensor has shape {tuple(tensor.shape)} and strides "
+                                f"{tuple(tensor.stride())}: dim {dim}, of size {tensor.shape[dim]}, has stride 0 "
+                                f"(a view made by expand() or as_strided())")
+
+
+def _shared_dim(tensor):
+    """The first dim of size > 1 and stride 0 of a non-meta ``tensor`` with elements (its
+    elements share memory: torch's ``has_internal_overlap`` Yes), else None."""
+    if tensor.is_meta or tensor.numel() == 0:
+        return None
+    return next((d for d, (n, s) in enumerate(zip(tensor.shape, tensor.stride())) if n > 1 and s == 0), None)
 
 
 def _direct(tensor):
@@ -184,12 +186,12 @@ def _raw_strided(tensor):
     return tensor.detach().view(raw).numpy()
 
 
-def _write(tensor, fill, *args, key=None, overlap_ok=False, dry_run=True, shardable=True, **kwargs):
+def _write(tensor, fill, *args, key=None, dry_run=True, shardable=True, **kwargs):
     """Fill ``tensor`` in place with ``fill(numpy_view, *args, **kwargs)``; returns ``tensor``.
 
     Every write of this module passes here, and first through :func:`_check_writable`
-    (torch's refusals: an inference tensor outside inference mode; elements sharing memory,
-    unless ``overlap_ok``).  Only then is ``key()`` called, if given: a random fill's
+    (torch's refusals: an inference tensor outside inference mode; elements sharing
+    memory).  Only then is ``key()`` called, if given: a random fill's
     ``(seed, stream)``, for a seedless call a draw from torch's generator, so a refused call
     leaves the generator as it was.
 
@@ -202,7 +204,7 @@ def _write(tensor, fill, *args, key=None, overlap_ok=False, dry_run=True, sharda
     only checked (``dry_run``: the fill's own checks on an empty shard), as torch leaves
     meta tensors alone.
     """
-    _check_writable(tensor, overlap_ok)
+    _check_writable(tensor)
     if tensor.is_meta:
         if dry_run:
             _dry_run(fill, tensor, args, kwargs)
@@ -414,7 +416,9 @@ def eye_(tensor):
     _check_tensor(tensor)
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    return _write(tensor, _schemes.eye_, dry_run=False, overlap_ok=True)
+    if _shared_dim(tensor) is not None:   # which write wins is torch's order: its own eye_
+        return torch.nn.init.eye_(tensor)
+    return _write(tensor, _schemes.eye_, dry_run=False)
 
 
 def dirac_(tensor, groups=1):
@@ -424,7 +428,9 @@ def dirac_(tensor, groups=1):
         raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
     if tensor.shape[0] % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
-    return _write(tensor, _schemes.dirac_, groups, dry_run=False, overlap_ok=True)
+    if _shared_dim(tensor) is not None:   # as eye_
+        return torch.nn.init.dirac_(tensor, groups)
+    return _write(tensor, _schemes.dirac_, groups, dry_run=False)
 
 
 def _scalar(value):

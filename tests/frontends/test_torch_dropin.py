@@ -194,12 +194,14 @@ def test_installed_tensor_methods_refuse_shared_memory_as_torch_does(method, kin
         _refused_untouched(lambda: METHODS[method](view), base, OVERLAP)
 
 
+@pytest.mark.parametrize("kind", ["expand", "as_strided"])
 @pytest.mark.parametrize("name", ["constant_", "ones_", "zeros_", "eye_", "dirac_"])
-def test_deterministic_writers_take_what_torch_takes(name):
-    """torch's fill_/zero_ and its eye_/dirac_ write an expanded tensor: no refusal here either."""
-    for module in (torch.nn.init, init):
-        view = _shared("expand", _shape(name))[1]
-        assert WRITERS[name](module, view) is view
+def test_deterministic_writers_take_what_torch_takes(name, kind):
+    """torch's fill_/zero_ and its eye_/dirac_ write an expanded tensor: no refusal here either,
+    and the memory holds what torch leaves in it (which write wins is torch's order)."""
+    (theirs, tv), (mine, mv) = _shared(kind, _shape(name)), _shared(kind, _shape(name))
+    assert WRITERS[name](torch.nn.init, tv) is tv and WRITERS[name](init, mv) is mv
+    assert torch.equal(mine, theirs) and not (mine == 7).all()
 
 
 def test_views_torch_writes_stay_written():
@@ -244,6 +246,28 @@ def test_inference_tensor_refused_outside_inference_mode_and_written_inside(name
             else:
                 assert fill(t) is t
             assert not (t == 7).all()
+
+
+def test_inference_tensor_refused_by_every_zero_copy_write():
+    """The core fills given a tensor, ``as_numpy`` and ``init_module_`` write through a NumPy
+    view, which torch's check never sees: they refuse an inference tensor outside the mode too."""
+    with torch.inference_mode():
+        t = torch.full((8, 4), 7.0)
+        net = torch.nn.Linear(4, 8)
+    for call in (lambda: fastinit.normal_(t, seed=0, stream="w"), lambda: init.as_numpy(t),
+                 lambda: schemes.xavier_uniform_(t, seed=0, stream="w")):
+        with pytest.raises(ValueError, match=rf"{INFERENCE}.*tensor is an inference tensor"):
+            call()
+    assert (t == 7).all()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ValueError, match=rf"{INFERENCE}.*weight is an inference tensor"):
+        init.init_module_(net, seed=0)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    with torch.inference_mode():
+        fastinit.normal_(t, seed=0, stream="w")
+        init.init_module_(net, seed=0)
+    assert torch.equal(t, fastinit.normal_(torch.empty(8, 4), seed=0, stream="w"))
+    assert not torch.equal(net.weight, before["weight"])
 
 
 def test_inference_tensor_inside_inference_mode_gets_the_bits_of_a_normal_one():
