@@ -101,10 +101,10 @@ def _generator_state(seed, generator):
 # writing a tensor
 
 
-def _check_tensor(tensor):
+def _check_tensor(tensor, any_layout=False):
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"tensor must be a torch.Tensor; got {type(tensor).__name__}")
-    if tensor.layout != torch.strided:
+    if tensor.layout != torch.strided and not any_layout:
         raise ValueError(f"tensor has layout {tensor.layout}; expected a dense (torch.strided) tensor")
 
 
@@ -405,8 +405,9 @@ def ones_(tensor):
 
 
 def zeros_(tensor):
-    """``torch.nn.init.zeros_``; returns ``tensor``."""
-    _check_tensor(tensor)
+    """``torch.nn.init.zeros_``: torch's own ``zero_``, which any layout has (a sparse tensor
+    too, as in torch); returns ``tensor``."""
+    _check_tensor(tensor, any_layout=True)
     with torch.no_grad():
         return tensor.zero_()
 

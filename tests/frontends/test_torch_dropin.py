@@ -293,6 +293,15 @@ def test_constants_on_any_dtype(dtype):
     assert torch.equal(e, torch.nn.init.eye_(torch.empty(3, 4, dtype=dtype)))
 
 
+def test_zeros_takes_a_sparse_tensor_as_torch_does():
+    make = lambda: torch.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 2), check_invariants=True)  # noqa: E731
+    mine, theirs = make(), make()
+    assert init.zeros_(mine) is mine and torch.equal(mine.to_dense(), torch.nn.init.zeros_(theirs).to_dense())
+    assert not mine.to_dense().any()
+    with pytest.raises(ValueError, match="layout torch.sparse_coo"):   # torch's fill_ has no sparse kernel either
+        init.ones_(make())
+
+
 def test_constant_values_torch_accepts():
     t = init.constant_(torch.empty(4, 5), float("-inf"))
     assert torch.isneginf(t).all()
