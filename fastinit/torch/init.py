@@ -38,6 +38,8 @@ from ..schemes.fans import QUADRATURE_NONLINEARITIES as _QUADRATURE, TORCH_NONLI
 from .tensors import _FLOAT, as_numpy, inference_refusal
 
 _DRAW_HIGH = 2**63 - 1  # a seedless key: torch.randint(0, 2**63 - 1) from the generator
+# torch's own, taken before install() can route torch.nn.init's names here
+_TORCH_EYE, _TORCH_DIRAC = torch.nn.init.eye_, torch.nn.init.dirac_
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -189,11 +191,12 @@ def _raw_strided(tensor):
 def _write(tensor, fill, *args, key=None, dry_run=True, shardable=True, **kwargs):
     """Fill ``tensor`` in place with ``fill(numpy_view, *args, **kwargs)``; returns ``tensor``.
 
-    Every write of this module passes here, and first through :func:`_check_writable`
-    (torch's refusals: an inference tensor outside inference mode; elements sharing
-    memory).  Only then is ``key()`` called, if given: a random fill's
-    ``(seed, stream)``, for a seedless call a draw from torch's generator, so a refused call
-    leaves the generator as it was.
+    Every fill of this module writes here (``constant_``, ``ones_``, ``zeros_`` are torch's
+    ``fill_``/``zero_``, as are ``eye_``/``dirac_`` of a tensor whose elements share memory),
+    first through :func:`_check_writable` (torch's refusals: an inference tensor outside
+    inference mode; elements sharing memory).  Only then is ``key()`` called, if given: a
+    random fill's ``(seed, stream)``, for a seedless call a draw from torch's generator, so a
+    refused call leaves the generator as it was.
 
     Contiguous CPU float tensors are written through their view.  Any other tensor gets the
     values of its logical indices from a contiguous temporary, ``copy_``-ed in (which casts
@@ -418,7 +421,7 @@ def eye_(tensor):
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     if _shared_dim(tensor) is not None:   # which write wins is torch's order: its own eye_
-        return torch.nn.init.eye_(tensor)
+        return _TORCH_EYE(tensor)
     return _write(tensor, _schemes.eye_, dry_run=False)
 
 
@@ -430,7 +433,7 @@ def dirac_(tensor, groups=1):
     if tensor.shape[0] % groups != 0:
         raise ValueError("dim 0 must be divisible by groups")
     if _shared_dim(tensor) is not None:   # as eye_
-        return torch.nn.init.dirac_(tensor, groups)
+        return _TORCH_DIRAC(tensor, groups)
     return _write(tensor, _schemes.dirac_, groups, dry_run=False)
 
 

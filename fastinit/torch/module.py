@@ -21,7 +21,7 @@ from ..model import replay as _replay
 from . import arena as _arena
 from . import recorder as _recorder
 from . import dtensor as _dtensor
-from .tensors import _FLOAT, as_numpy
+from .tensors import _FLOAT, as_numpy, inference_refusal
 
 
 class InitReport(dict):
@@ -368,14 +368,17 @@ def _prepare(module, seed, rules, init, buffers, pretrained, dtype, backend, thr
 
 def _targets(module, p, report):
     """``{name: (tensor, shard)}`` of every entry of ``p`` in ``module`` (``shard``: a DTensor's
-    local indices, else None), each tensor to be written checked (``as_numpy``, DTensor
-    placements) before the first write."""
+    local indices, else None), each tensor to be written checked (torch's refusal of an
+    inference tensor for any dtype, ``as_numpy``, DTensor placements) before the first write."""
     slots = _recorder._slots(module)
     targets = {}
     for name, e in p.entries.items():
         t = slots[name][3]
         if t.is_meta:
             raise ValueError(f"{name} is on the meta device: use fastinit.torch.materialize(module, seed)")
+        refusal = inference_refusal(t, name) if e.ops or name in report.loaded else None
+        if refusal:   # an int buffer too: its NumPy view is written where torch never checks
+            raise ValueError(refusal)
         shard = None
         if _dtensor.is_dtensor(t):       # refuse a placement before the first write
             shard = _shard(name, e, t, report)

@@ -5,10 +5,11 @@ import torch
 
 _FLOAT = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
-# torch's own words for an in-place write to an inference tensor outside inference mode
-_INFERENCE = ("Inplace update to inference tensor outside InferenceMode is not allowed. You can make a clone to get "
-             "a normal tensor before doing inplace update. See https://github.com/pytorch/rfcs/pull/17 for more "
-             "details.")
+# torch's own words for an in-place write to an inference tensor outside inference mode (2.x,
+# its missing spaces included)
+_INFERENCE = ("Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone to get "
+              "a normal tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 for more "
+              "details.")
 
 
 def inference_refusal(tensor, name="tensor"):

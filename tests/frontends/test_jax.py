@@ -402,8 +402,8 @@ def test_call_errors():
             init(*args)
     # a bare int is a 1-D shape, as JAX takes it (jax.random canonicalizes it); fan-based ones then refuse 1-D
     for name in ("normal", "uniform", "truncated_normal", "zeros", "ones"):
-        mine = getattr(I, name) if name in ("zeros", "ones") else getattr(I, name)()
-        theirs = getattr(jax.nn.initializers, name) if name in ("zeros", "ones") else getattr(jax.nn.initializers, name)()
+        made = name in ("zeros", "ones")   # these are initializers themselves, the others make one
+        mine, theirs = (getattr(m, name) if made else getattr(m, name)() for m in (I, jax.nn.initializers))
         assert theirs(key, 3).shape == (3,)
         assert np.array_equal(np.asarray(mine(key, 3)), np.asarray(mine(key, (3,))))
     with pytest.raises(ValueError, match="Must be at least 2D"):

@@ -199,9 +199,11 @@ def test_installed_tensor_methods_refuse_shared_memory_as_torch_does(method, kin
 def test_deterministic_writers_take_what_torch_takes(name, kind):
     """torch's fill_/zero_ and its eye_/dirac_ write an expanded tensor: no refusal here either,
     and the memory holds what torch leaves in it (which write wins is torch's order)."""
-    (theirs, tv), (mine, mv) = _shared(kind, _shape(name)), _shared(kind, _shape(name))
+    (theirs, tv), (mine, mv), (routed, rv) = (_shared(kind, _shape(name)) for _ in range(3))
     assert WRITERS[name](torch.nn.init, tv) is tv and WRITERS[name](init, mv) is mv
-    assert torch.equal(mine, theirs) and not (mine == 7).all()
+    with init.installed():   # torch.nn.init.<name> is fastinit's, which must reach torch's own
+        assert WRITERS[name](torch.nn.init, rv) is rv
+    assert torch.equal(mine, theirs) and torch.equal(routed, theirs) and not (mine == 7).all()
 
 
 def test_views_torch_writes_stay_written():
@@ -254,20 +256,36 @@ def test_inference_tensor_refused_by_every_zero_copy_write():
     with torch.inference_mode():
         t = torch.full((8, 4), 7.0)
         net = torch.nn.Linear(4, 8)
+        net.register_buffer("steps", torch.full((3,), 7))   # an int buffer: a NumPy view torch never checks
+    net.reset_parameters = lambda: (torch.nn.init.normal_(net.weight), torch.nn.init.ones_(net.steps))
     for call in (lambda: fastinit.normal_(t, seed=0, stream="w"), lambda: init.as_numpy(t),
                  lambda: schemes.xavier_uniform_(t, seed=0, stream="w")):
         with pytest.raises(ValueError, match=rf"{INFERENCE}.*tensor is an inference tensor"):
             call()
     assert (t == 7).all()
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    with pytest.raises(ValueError, match=rf"{INFERENCE}.*weight is an inference tensor"):
+    with pytest.raises(ValueError, match=rf"{INFERENCE}.*(weight|steps) is an inference tensor"):
         init.init_module_(net, seed=0)
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
     with torch.inference_mode():
         fastinit.normal_(t, seed=0, stream="w")
         init.init_module_(net, seed=0)
     assert torch.equal(t, fastinit.normal_(torch.empty(8, 4), seed=0, stream="w"))
-    assert not torch.equal(net.weight, before["weight"])
+    assert not torch.equal(net.weight, before["weight"]) and (net.steps == 1).all()
+
+    class Counter(torch.nn.Module):   # nothing but an int buffer its init writes
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("steps", torch.full((3,), 7))
+
+        def reset_parameters(self):
+            torch.nn.init.ones_(self.steps)
+
+    with torch.inference_mode():
+        counter = Counter()
+    with pytest.raises(ValueError, match=rf"{INFERENCE}.*steps is an inference tensor"):
+        init.init_module_(counter, seed=0)
+    assert (counter.steps == 7).all()
 
 
 def test_inference_tensor_inside_inference_mode_gets_the_bits_of_a_normal_one():
