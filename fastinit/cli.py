@@ -31,7 +31,7 @@ from . import _validate
 from ._extras import require
 from ._version import __version__
 from .model import presets
-from .model.errors import FileError, Incomplete, Locked, OtherFormat, OutputExists, ResumeMismatch
+from .model.errors import FileError, ForeignFiles, Incomplete, Locked, OtherFormat, OutputExists, ResumeMismatch
 from .model.safetensors import parse_size
 from .model.sources import load
 from .model.spec import SpecError, canonical_dtype
@@ -44,7 +44,9 @@ class ConfigExists(OutputExists):
 
 # what to do about each refusal, in flags (the first class that matches)
 ADVICE = {
-    ConfigExists: "choose another output directory (-o), or pass --overwrite to replace it",
+    ConfigExists: "move it away or choose another output directory (-o), or pass --overwrite to replace it "
+                  "(which also fills the weights again from the start)",
+    ForeignFiles: "choose another output directory (-o), or pass --overwrite to replace them",
     OutputExists: "pass --overwrite to replace it (or --resume to continue an interrupted fill of the same spec)",
     ResumeMismatch: "rerun with the interrupted fill's options to resume it, or pass --overwrite to start over",
     Locked: "",
@@ -120,26 +122,35 @@ def _config_bytes(args, spec):
     return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
 
 
+def _differs(path, data):
+    with open(path, "rb") as f:
+        return f.read(len(data) + 1) != data
+
+
 def _check_config(args, data):
     """Refuse, before the fill writes anything, to replace a DIR/config.json that differs from
     ``data`` (a fill's own config.json, on --resume or --finalize, is the same bytes)."""
     path = os.path.join(args.output, "config.json")
-    if data is None or args.overwrite or not os.path.lexists(path):
+    if data is None or args.overwrite or not os.path.lexists(path) or not _differs(path, data):
         return
-    with open(path, "rb") as f:
-        if f.read(len(data) + 1) != data:
-            raise ConfigExists(path, "already exists and differs from the config.json this fill writes beside "
-                                     "the weights (the spec's, its dtype the weights')")
+    if os.path.exists(args.spec) and os.path.samefile(args.spec, path):
+        raise ConfigExists(path, "is the config this fill reads; the config.json a fill writes beside the "
+                                 "weights has sorted keys and the weights' dtype, so it would replace it")
+    raise ConfigExists(path, "already exists and differs from the config.json this fill writes beside "
+                             "the weights (the spec's, its dtype the weights')")
 
 
 def _write_config(args, data):
     """DIR/config.json = ``data``: left as it is if it holds those bytes, replaced only with
     --overwrite (else ``ConfigExists``; one created since ``_check_config`` is not replaced)."""
+    import secrets
+
     if data is None or not os.path.isdir(args.output):   # a process of a sharded fill with no file of its own
         return
     path = os.path.join(args.output, "config.json")
-    tmp = f"{path}.{os.getpid()}.tmp"                # processes of one sharded fill write it at once
-    with open(tmp, "wb") as f:
+    # processes of one sharded fill, on any host, write it at once: a name of its own each
+    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+    with open(tmp, "xb") as f:
         f.write(data)
     try:
         if args.overwrite:
@@ -147,13 +158,16 @@ def _write_config(args, data):
             return
         try:
             os.link(tmp, path)                       # never over a file: fails if one is there
+            return
         except FileExistsError:
-            _check_config(args, data)                # the same bytes (another process of this fill): done
+            pass                                     # the same bytes (another process of this fill): done
         except OSError:                              # a file system without hard links
-            if os.path.exists(path):
-                _check_config(args, data)
-            else:
+            if not os.path.exists(path):
                 os.replace(tmp, path)
+                return
+        if _differs(path, data):
+            raise ConfigExists(path, "appeared during the fill and differs from the config.json this fill "
+                                     "writes; the weights are complete, config.json was not written")
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

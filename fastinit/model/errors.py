@@ -2,7 +2,8 @@
 
 Each names the file it is about (``.path``) and says what is wrong and what to do, in the
 library's terms; only ``fastinit.cli`` knows the command-line flags that do it, and adds them.
-All are ``ValueError`` subclasses: the file or the request is bad, nothing was written.
+All are ``ValueError`` subclasses: the file or the request is bad; raised before anything is
+written, unless the message says what was.
 """
 
 
@@ -16,6 +17,10 @@ class FileError(ValueError):
 
 class OutputExists(FileError):
     """The output already holds a model or an interrupted fill; the call would replace it."""
+
+
+class ForeignFiles(OutputExists):
+    """Files this fill would write are there, and no fill recorded in the directory wrote them."""
 
 
 class OtherFormat(FileError):

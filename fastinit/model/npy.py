@@ -22,7 +22,7 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from .._version import STREAM_LAYOUT, __version__
-from .errors import Incomplete, OutputExists, ResumeMismatch
+from .errors import ForeignFiles, Incomplete, OutputExists, ResumeMismatch
 from .lock import DirectoryLock
 from .output import describe, differences, make_directory, remove_directories, reserve, write_json
 from .spec import NUMPY_DTYPES, ModelSpec, SpecError
@@ -68,13 +68,13 @@ def _start(spec, directory, files, resume, overwrite):
     ``overwrite``; with ``resume``, refuse an interrupted fill of another spec."""
     index, progress = os.path.join(directory, INDEX), os.path.join(directory, PROGRESS)
     wanted = describe(spec)
-    ours = os.path.exists(index) or os.path.exists(progress)
+    ours = model_file(directory) is not None
     if not (ours or overwrite):             # no fill of ours is here: the tensors' files are someone else's
         taken = [os.path.join(directory, n) for name in files.values() for n in (name, name + PARTIAL)
                  if os.path.lexists(os.path.join(directory, n))]
         if taken:
             more = f" (and {len(taken) - 1} more of this spec's files)" if len(taken) > 1 else ""
-            raise OutputExists(taken[0], f"already exists{more}, and no fill recorded here wrote it; "
+            raise ForeignFiles(taken[0], f"already exists{more}, and no fill recorded here wrote it; "
                                          f"choose another output directory or allow overwriting it")
     if overwrite or not ours:
         return set()
@@ -126,9 +126,9 @@ def _write_locked(spec, directory, files, threads, resume, overwrite, on_tensor,
     index, progress = os.path.join(directory, INDEX), os.path.join(directory, PROGRESS)
     done = _start(spec, directory, files, resume, overwrite)
     wanted = describe(spec)
+    write_json(progress, {"spec": wanted, "done": sorted(done)})   # first: a crash leaves a record of ours
     if os.path.exists(index):
         os.remove(index)                    # the directory is incomplete from here on
-    write_json(progress, {"spec": wanted, "done": sorted(done)})
     filled = []
     try:
         _fill_all(spec, directory, files, threads, on_tensor, test_hook, progress, wanted, done, filled)

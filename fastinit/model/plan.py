@@ -168,6 +168,11 @@ def _rounded(x, dtype):
     return _rounding.round_array(x, dtype) if dtype.kind == "f" else x.astype(dtype)
 
 
+def _on_integer(stream, op):
+    """The error for a fill other than a constant into an integer or bool tensor."""
+    return ValueError(f"tensor {stream!r}: {op.describe()} on an integer tensor")
+
+
 def fill(out, ops, *, seed, stream, global_shape=None, offset=None, backend=None, threads=None):
     """Write ``ops`` into ``out``: the whole tensor named ``stream``, or the shard of it at
     ``offset`` in ``global_shape`` (as every scheme takes them); returns ``out``."""
@@ -191,7 +196,7 @@ def fill(out, ops, *, seed, stream, global_shape=None, offset=None, backend=None
             view[...] = _rounded(part.astype(np.float64), view.dtype) if part.dtype.kind == "f" else part
         elif view.dtype.kind in "biu":   # integer or bool buffers: only constants
             if op.name not in ("zeros", "ones", "constant"):
-                raise ValueError(f"tensor {stream!r}: {op.describe()} on an integer tensor")
+                raise _on_integer(stream, op)
             view[...] = {"zeros": 0, "ones": 1}.get(op.name, op.kwargs.get("value"))
         elif op.kind == "orthogonal":
             from ..orthogonal import orthogonal_  # SciPy's LAPACK: loaded on first use
@@ -229,10 +234,11 @@ def check(ops, shape, dtype, *, seed, stream):
             raise ValueError(f"tensor {stream!r}: orthogonal needs at least 2 dimensions; got shape {list(shape)}")
         elif op.kind == "orthogonal":
             if dtype.kind in "biu":   # as fill refuses it
-                raise ValueError(f"tensor {stream!r} of shape {list(shape)}: {op.describe()} on an integer tensor")
+                raise _on_integer(stream, op)
             try:
                 _validate.check_orthogonal(np.empty((0,) + block[1:], dtype), "real", op.kwargs["gain"], seed,
-                                           op.stream(stream), None, None, "torch", 0, 2, "orthogonal_")
+                                           op.stream(stream), backend=None, threads=None, layout="torch",
+                                           batch_dims=0, min_ndim=2, name="orthogonal_")
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"tensor {stream!r} of shape {list(shape)}: {op.describe()}: {exc}") from None
         elif op.kind == "scheme":

@@ -53,6 +53,7 @@ _TENSOR_KEYS = {"name", "shape", "dtype", "scheme"}
 # hence the 1 GiB of room.  The whole model is held to it too: the safetensors single file
 # holds every tensor.
 MAX_BYTES = (1 << 63) - (1 << 30)
+_LIMIT = f"a file holds at most {MAX_BYTES:,} (2**63 bytes less 1 GiB for its header)"
 
 
 class SpecError(ValueError):
@@ -154,11 +155,10 @@ def check_size(tensors):
                             f"more; a file holds dimensions below 2**63")
         if t.nbytes > MAX_BYTES:
             raise SpecError(f"tensor {t.name!r}: field 'shape': {list(t.shape)} of {t.dtype} is {t.nbytes:,} "
-                            f"bytes; a file holds at most {MAX_BYTES:,} (2**63 bytes less 1 GiB for its header)")
+                            f"bytes; {_LIMIT}")
         total += t.nbytes
     if total > MAX_BYTES:
-        raise SpecError(f"tensors: {total:,} bytes in all; a file holds at most {MAX_BYTES:,} "
-                        f"(2**63 bytes less 1 GiB for its header)")
+        raise SpecError(f"tensors: {total:,} bytes in all; {_LIMIT}")
 
 
 def check_seed(seed):

@@ -174,6 +174,31 @@ def test_fill_never_replaces_a_different_config_json(tmp_path, capsys):
     assert json.loads(written)["model_type"] == "llama" and sorted(os.listdir(out)) == ["config.json", FILENAME]
 
 
+def test_config_json_the_spec_itself_and_one_that_appears_during_the_fill(tmp_path, capsys):
+    import argparse
+
+    from fastinit import cli
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps(CONFIG))   # filling a directory from its own config.json
+    before = listing(out)
+    assert main(["fill", str(out / "config.json"), "--seed", "0", "-o", str(out), "--quiet"]) == 4
+    assert "config.json: is the config this fill reads" in capsys.readouterr().err and listing(out) == before
+
+    # written after _check_config passed (another process): refused, never replaced, nothing left behind
+    new = tmp_path / "new"
+    new.mkdir()
+    args = argparse.Namespace(output=str(new), overwrite=False, spec=str(tmp_path / "spec.json"))
+    cli._check_config(args, b"{}\n")
+    (new / "config.json").write_text('{"theirs": 1}\n')
+    with pytest.raises(cli.ConfigExists, match="appeared during the fill .* config.json was not written"):
+        cli._write_config(args, b"{}\n")
+    assert os.listdir(new) == ["config.json"] and (new / "config.json").read_text() == '{"theirs": 1}\n'
+    cli._write_config(args, b'{"theirs": 1}\n')   # the same bytes: kept, no error
+    assert os.listdir(new) == ["config.json"]
+
+
 def test_a_fills_own_config_json_is_kept_on_resume_and_finalize(tmp_path):
     spec = tmp_path / "config.json"
     spec.write_text(json.dumps(CONFIG))

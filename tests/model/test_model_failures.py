@@ -165,7 +165,8 @@ def test_npy_never_replaces_files_no_fill_of_it_wrote(tmp_path, capsys):
         assert main(fill + extra) == 4
         err = capsys.readouterr().err
         assert f"fastinit: error: {out / 'model.layers.0.mlp.up_proj.weight.npy.partial'}: already exists (and 1 " \
-               "more of this spec's files), and no fill recorded here wrote it" in err and "pass --overwrite" in err
+               "more of this spec's files), and no fill recorded here wrote it" in err
+        assert "pass --overwrite to replace them" in err and "--resume" not in err   # resuming cannot help
         assert tree(out) == before
     assert main(fill + ["--overwrite"]) == 0
     assert verify_exit(out) == 0

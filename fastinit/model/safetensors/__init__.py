@@ -20,5 +20,5 @@ from .sharding import assign, parse_size, shards
 from .writer import finalize, write
 
 __all__ = ["ALIGN", "CODES", "FILENAME", "INDEX", "SHARD", "assign", "check", "finalize", "flat_boxes", "incomplete",
-           "is_safetensors_dir", "layout", "model_files", "open_tensors", "parse_size", "read_header", "reserve", "shard_name",
-           "shards", "write"]
+           "is_safetensors_dir", "layout", "model_files", "open_tensors", "parse_size", "read_header", "reserve",
+           "shard_name", "shards", "write"]
