@@ -123,7 +123,8 @@ def _check_writable(tensor):
       (:func:`_shared_dim`).  torch lets the "too hard to tell" views through
       (``as_strided((3, 3), (1, 1))``) and leaves meta tensors alone: so does this.  torch's
       ``fill_``/``zero_`` and its ``eye_``/``dirac_`` do write such tensors: ``constant_``,
-      ``ones_``, ``zeros_`` are torch's ``fill_``/``zero_``, and ``eye_``/``dirac_`` hand them to torch.
+      ``ones_``, ``zeros_`` are torch's ``fill_``/``zero_``, and ``eye_``/``dirac_`` hand them
+      to torch.
     """
     refusal = inference_refusal(tensor)
     if refusal:
