@@ -118,9 +118,9 @@ def detect_format(directory):
         raise ValueError(f"{directory}: holds both a safetensors model ({os.path.basename(found['safetensors'])}) "
                          f"and an .npy one ({os.path.basename(found['npy'])}): cannot tell which to check; "
                          f"remove the stale one")
-    if safetensors.is_safetensors_dir(directory):
-        return "safetensors"
-    if {npy.INDEX, npy.PROGRESS} & set(os.listdir(directory)):
+    if found:
+        return next(iter(found))
+    if npy.INDEX in os.listdir(directory):   # an index.json that is not (or no longer) an npy fill's: verify says why
         return "npy"
     raise ValueError(f"{directory}: no {safetensors.FILENAME}, {safetensors.INDEX} or {npy.INDEX}: "
                      f"nothing to verify")

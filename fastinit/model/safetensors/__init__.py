@@ -15,10 +15,10 @@ from ..output import reserve
 from .format import ALIGN, CODES, FILENAME, INDEX, SHARD, layout, shard_name
 from .geometry import flat_boxes
 from .integrity import check
-from .reader import incomplete, is_safetensors_dir, model_files, open_tensors, read_header
+from .reader import incomplete, model_files, open_tensors, read_header
 from .sharding import assign, parse_size, shards
 from .writer import finalize, write
 
 __all__ = ["ALIGN", "CODES", "FILENAME", "INDEX", "SHARD", "assign", "check", "finalize", "flat_boxes", "incomplete",
-           "is_safetensors_dir", "layout", "model_files", "open_tensors", "parse_size", "read_header", "reserve",
-           "shard_name", "shards", "write"]
+           "layout", "model_files", "open_tensors", "parse_size", "read_header", "reserve", "shard_name", "shards",
+           "write"]

@@ -182,10 +182,6 @@ def model_files(directory):
                   if p in (FILENAME, INDEX, FILENAME + ".partial") or SHARD.fullmatch(p.removesuffix(".partial")))
 
 
-def is_safetensors_dir(directory):
-    return bool(model_files(directory))
-
-
 def read_index(path):
     """``(weight_map, metadata)`` of a ``model.safetensors.index.json``; ``CorruptFile`` if malformed."""
     try:
